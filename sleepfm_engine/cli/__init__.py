@@ -1,0 +1,56 @@
+"""The ``sleepfm`` command-line interface.
+
+Each sub-command lives in its own module ``sleepfm_engine/cli/cmd_<name>.py`` that defines
+``register(subparsers)``; the module adds its parser and sets ``func`` to a callable taking the
+parsed arguments and returning an exit code. Modules are discovered here so that features add
+commands without editing a central list.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+import warnings
+
+from ..errors import SleepFMError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every discovered sub-command."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="sleepfm", description="SleepFM Studio engine")
+    parser.add_argument("--version", action="version", version=f"sleepfm-studio {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``sleepfm``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    warnings.simplefilter("default")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SleepFMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Typed errors the engine raises. Each names the file (or object) and the problem."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SleepFMError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class RecordingError(SleepFMError, ValueError):
+    """A recording cannot be read. The message names the file and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{problem}")
+
+
+class HypnogramError(SleepFMError, ValueError):
+    """A hypnogram file is malformed. The message names the file and, where known, the line."""
+
+    def __init__(self, path: str | Path | None, problem: str, line: int | None = None):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        self.line = line
+        where = f"{self.path}" if self.path is not None else "hypnogram"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {problem}")
+
+
+class ModelError(SleepFMError, ValueError):
+    """A model folder or checkpoint cannot be used. The message names the folder and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{problem}")
+
+
+class JobCancelled(SleepFMError):
+    """Raised inside a job when the user asked it to stop; the job's last good output is kept."""
