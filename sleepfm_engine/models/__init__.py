@@ -1,0 +1,42 @@
+"""SleepFM architectures and training losses, faithful to the reference implementation.
+
+Importing this package imports torch; the rest of the engine only imports it when a model is
+needed.
+
+Forward signatures (1 = padding in every mask):
+
+- ``SetTransformer(x (B, C, T), mask (B, C)) -> (pooled (B, E), embedding (B, T/640, E))``
+- ``SleepEventLSTMClassifier(x (B, C, S, E), mask (B, C, S)) -> (logits (B, S, K), mask[:, 0, :])``
+- ``DiagnosisFinetuneFullLSTMCOXPH(x, mask) -> hazards (B, K)``
+- ``DiagnosisFinetuneFullLSTMCOXPHWithDemo(x, mask, demo_features (B, 2)) -> hazards (B, K)``
+"""
+from __future__ import annotations
+
+from .heads import (DiagnosisFinetuneFullLSTMCOXPH, DiagnosisFinetuneFullLSTMCOXPHWithDemo,
+                    SleepEventLSTMClassifier)
+from .layers import AttentionPooling, PositionalEncoding, Tokenizer
+from .losses import (STAGING_CLASS_WEIGHTS, contrastive_loss, cox_ph_loss,
+                     staging_cross_entropy)
+from .set_transformer import SetTransformer
+
+#: Model classes a ``config.json`` may name in its ``"model"`` key, and what each one is.
+MODEL_CLASSES: dict[str, type] = {
+    "SetTransformer": SetTransformer,
+    "SleepEventLSTMClassifier": SleepEventLSTMClassifier,
+    "DiagnosisFinetuneFullLSTMCOXPH": DiagnosisFinetuneFullLSTMCOXPH,
+    "DiagnosisFinetuneFullLSTMCOXPHWithDemo": DiagnosisFinetuneFullLSTMCOXPHWithDemo,
+}
+#: Kind of each model class: the base encoder or one of the two head families.
+MODEL_KINDS: dict[str, str] = {
+    "SetTransformer": "base",
+    "SleepEventLSTMClassifier": "staging",
+    "DiagnosisFinetuneFullLSTMCOXPH": "diagnosis",
+    "DiagnosisFinetuneFullLSTMCOXPHWithDemo": "diagnosis",
+}
+
+__all__ = [
+    "Tokenizer", "AttentionPooling", "PositionalEncoding", "SetTransformer",
+    "SleepEventLSTMClassifier", "DiagnosisFinetuneFullLSTMCOXPH",
+    "DiagnosisFinetuneFullLSTMCOXPHWithDemo", "cox_ph_loss", "staging_cross_entropy",
+    "contrastive_loss", "STAGING_CLASS_WEIGHTS", "MODEL_CLASSES", "MODEL_KINDS",
+]
