@@ -1,0 +1,36 @@
+"""``sleepfm preprocess RECORDING -o OUT.hdf5``: the SleepFM input file, reference layout."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preprocess", help="write a recording at 128 Hz, z-scored (reference HDF5 layout)",
+                       description="Low-pass, resample to 128 Hz and z-score every channel (or the "
+                                   "chosen ones) and write one float16 dataset per channel.")
+    p.add_argument("recording", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write")
+    p.add_argument("--channels", nargs="+", metavar="LABEL", help="only these channels")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..channels import ChannelMap
+    from ..jobs import ConsoleProgress, Job
+    from ..preprocessing import preprocess_to_hdf5
+    from ..recording import open_recording
+
+    if args.output.exists() and not args.overwrite:
+        print(f"error: {args.output} exists (use --overwrite to replace it)")
+        return 1
+    rec = open_recording(args.recording)
+    cmap = ChannelMap.from_recording(rec)
+    modalities = {lbl: cmap.modality_of(lbl) for lbl in rec.labels}
+    job = Job("preprocess", lambda state: preprocess_to_hdf5(rec, args.output, args.channels,
+                                                            modalities=modalities, state=state))
+    job.add_progress_callback(ConsoleProgress("preprocess"))
+    out = job.run()
+    print(f"wrote {out} ({len(args.channels or rec.labels)} channels at 128 Hz)")
+    return 0
