@@ -17,6 +17,7 @@ Channels are processed one at a time, so memory stays near one channel's worth o
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
 import warnings
 import zlib
@@ -90,7 +91,12 @@ def preprocess_signal(x: np.ndarray, rate: float, *, dtype=np.float32, label: st
         x = _signal.filtfilt(b, a, x)
     duration = n / rate
     n_out = int(duration * SAMPLING_RATE_HZ)
-    if n_out != n or rate != SAMPLING_RATE_HZ:
+    step = rate / SAMPLING_RATE_HZ
+    if step.is_integer() and step >= 1:
+        # The 128-Hz grid falls on every step-th input sample, where linear interpolation
+        # returns the sample itself: take them directly instead of interpolating.
+        x = x[::int(step)][:n_out]
+    elif n_out != n or rate != SAMPLING_RATE_HZ:
         t_in = np.linspace(0.0, duration, n, endpoint=False)
         t_out = np.linspace(0.0, duration, n_out, endpoint=False)
         x = np.interp(t_out, t_in, x)
@@ -112,7 +118,8 @@ class PreprocessedChannel:
 
 
 def iter_preprocessed(recording: Recording, channels: Sequence[str] | None = None, *,
-                      dtype=np.float32, state: TaskState | None = None) -> Iterator[PreprocessedChannel]:
+                      dtype=np.float32, state: TaskState | None = None,
+                      workers: int | None = None) -> Iterator[PreprocessedChannel]:
     """Yield each requested channel preprocessed, one at a time (bounded memory).
 
     Parameters
@@ -123,21 +130,55 @@ def iter_preprocessed(recording: Recording, channels: Sequence[str] | None = Non
     dtype : numpy dtype
     state : TaskState, optional
         Progress is reported per channel; cancellation is checked between channels.
+    workers : int, optional
+        Channels processed at once on threads (default :func:`default_workers`).
     """
-    chans = [recording.channel(c) for c in (channels if channels is not None else recording.labels)]
-    for i, ch in enumerate(chans):
-        if state is not None:
-            state.check_cancelled()
-            state.set_status(f"preprocessing {ch.label}")
+    def work(ch):
         x = recording.read_channel(ch.index)
-        yield PreprocessedChannel(ch.label, preprocess_signal(x, ch.rate, dtype=dtype, label=ch.label),
-                                  ch.rate)
-        if state is not None:
-            state.set_progress((i + 1) / len(chans))
+        return PreprocessedChannel(ch.label, preprocess_signal(x, ch.rate, dtype=dtype, label=ch.label),
+                                   ch.rate)
+
+    yield from _ordered_parallel(work, _channels(recording, channels), workers, state)
+
+
+def _channels(recording: Recording, channels):
+    return [recording.channel(c) for c in (channels if channels is not None else recording.labels)]
+
+
+def default_workers() -> int:
+    """Threads for per-channel work: filtering, NumPy and zlib release the GIL."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _ordered_parallel(fn, channels, workers, state):
+    """Apply ``fn`` to channels on ``workers`` threads; yield results in order, at most
+    ``workers`` in flight (memory stays bounded); check cancellation between channels."""
+    workers = default_workers() if workers is None else max(1, int(workers))
+    total = len(channels)
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: list[cf.Future] = []
+        try:
+            for i, ch in enumerate(channels):
+                if state is not None:
+                    state.check_cancelled()
+                    state.set_status(f"preprocessing {ch.label}")
+                pending.append(pool.submit(fn, ch))
+                if len(pending) >= workers:
+                    yield pending.pop(0).result()
+                    if state is not None:
+                        state.set_progress((i + 2 - len(pending)) / total)
+            while pending:
+                yield pending.pop(0).result()
+                if state is not None:
+                    state.set_progress((total - len(pending)) / total)
+        finally:
+            for fut in pending:
+                fut.cancel()
 
 
 def preprocess(recording: Recording | str | os.PathLike, channels: Sequence[str] | None = None, *,
-               dtype=np.float32, state: TaskState | None = None) -> dict[str, np.ndarray]:
+               dtype=np.float32, state: TaskState | None = None,
+               workers: int | None = None) -> dict[str, np.ndarray]:
     """Preprocess channels of a recording into memory.
 
     Returns
@@ -146,7 +187,8 @@ def preprocess(recording: Recording | str | os.PathLike, channels: Sequence[str]
         Label → 1-D array at 128 Hz, z-scored, in ``dtype``, in file order.
     """
     rec = recording if isinstance(recording, Recording) else open_recording(recording)
-    return {p.label: p.data for p in iter_preprocessed(rec, channels, dtype=dtype, state=state)}
+    return {p.label: p.data
+            for p in iter_preprocessed(rec, channels, dtype=dtype, state=state, workers=workers)}
 
 
 def hdf5_dataset_name(label: str) -> str:
@@ -172,7 +214,7 @@ def _chunk_len(data: np.ndarray) -> int:
 def preprocess_to_hdf5(recording: Recording | str | os.PathLike, out: str | os.PathLike,
                        channels: Sequence[str] | None = None, *,
                        modalities: dict[str, str] | None = None,
-                       state: TaskState | None = None) -> Path:
+                       state: TaskState | None = None, workers: int | None = None) -> Path:
     """Write the reference layout: one float16 dataset per channel, 5-min gzip chunks.
 
     Parameters
@@ -194,8 +236,8 @@ def preprocess_to_hdf5(recording: Recording | str | os.PathLike, out: str | os.P
 
     Notes
     -----
-    Compression runs on a worker thread (zlib releases the GIL) while the next channel is
-    filtered, and the compressed chunks are written directly; the file is a plain gzip-filtered
+    Channels are filtered and compressed on worker threads (SciPy's filters, NumPy and zlib
+    release the GIL) and the compressed chunks are written directly; the file is a plain gzip-filtered
     HDF5 that h5py, the reference scripts and HDFView read.
     """
     import h5py
@@ -203,33 +245,25 @@ def preprocess_to_hdf5(recording: Recording | str | os.PathLike, out: str | os.P
     rec = recording if isinstance(recording, Recording) else open_recording(recording)
     labels = list(channels) if channels is not None else rec.labels
     out = Path(out)
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f, \
-            cf.ThreadPoolExecutor(max_workers=1) as pool:
+    def work(ch):
+        x = rec.read_channel(ch.index)
+        data = preprocess_signal(x, ch.rate, dtype=np.float16, label=ch.label)
+        return ch, data, _compress_chunks(data, _chunk_len(data), GZIP_LEVEL)
+
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["sampling_rate_hz"] = SAMPLING_RATE_HZ
         f.attrs["source_file"] = str(rec.path)
         f.attrs["source_start"] = rec.start.isoformat()
         f.attrs["engine_version"] = __version__
-        f.attrs["contract"] = repr(contract_dict())
-        pending: list[tuple[cf.Future, PreprocessedChannel]] = []
-
-        def flush(item):
-            fut, pc = item
-            chunks = fut.result()
-            ds = f.create_dataset(hdf5_dataset_name(pc.label), shape=pc.data.shape,
-                                  dtype=np.float16, chunks=(_chunk_len(pc.data),),
-                                  compression="gzip", compression_opts=GZIP_LEVEL)
-            for k, blob in enumerate(chunks):
-                ds.id.write_direct_chunk((k * _chunk_len(pc.data),), blob)
-            ds.attrs["label"] = pc.label
-            ds.attrs["source_rate_hz"] = pc.source_rate
+        f.attrs["contract"] = json.dumps(contract_dict())
+        for ch, data, blobs in _ordered_parallel(work, _channels(rec, labels), workers, state):
+            ds = f.create_dataset(hdf5_dataset_name(ch.label), shape=data.shape, dtype=np.float16,
+                                  chunks=(_chunk_len(data),), compression="gzip",
+                                  compression_opts=GZIP_LEVEL)
+            for k, blob in enumerate(blobs):
+                ds.id.write_direct_chunk((k * _chunk_len(data),), blob)
+            ds.attrs["label"] = ch.label
+            ds.attrs["source_rate_hz"] = ch.rate
             if modalities is not None:
-                ds.attrs["modality"] = modalities.get(pc.label, "other")
-
-        for pc in iter_preprocessed(rec, labels, dtype=np.float16, state=state):
-            pending.append((pool.submit(_compress_chunks, pc.data, _chunk_len(pc.data),
-                                        GZIP_LEVEL), pc))
-            if len(pending) > 1:
-                flush(pending.pop(0))
-        while pending:
-            flush(pending.pop(0))
+                ds.attrs["modality"] = modalities.get(ch.label, "other")
     return out
