@@ -1,0 +1,118 @@
+"""Sleep stages as EDF+ annotations: Sleep-EDF ``*-Hypnogram.edf`` files and stage
+annotations inside a PSG's EDF+.
+
+Reading takes every annotation whose text names a stage (:func:`parse_stage` in strict mode:
+``Sleep stage W/1/2/3/4/R/?``, ``Movement time``, ``Sleep stage N1``, ``Stage 2``, ``Wake``,
+``REM``, ``N3``...) and ignores the rest (arousals, apnoeas, lights). An annotation without a
+duration lasts until the next stage annotation. Writing produces an EDF+C file with no signals,
+only an annotation channel, as Sleep-EDF does: one annotation per run of equal stages, texts
+``Sleep stage W``, ``Sleep stage N1``, ``Sleep stage N2``, ``Sleep stage N3``, ``Sleep stage R``,
+``Sleep stage ?`` and ``Movement time``. Probabilities are not written.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from pathlib import Path
+
+from ..errors import HypnogramError, RecordingError
+from ..hypnogram import ARTEFACT, UNSCORED, Hypnogram, parse_stage
+
+NAME = "edf"
+SUFFIXES = (".edf", ".bdf", ".rec")
+#: Stage code -> annotation text written.
+TEXTS = {0: "Sleep stage W", 1: "Sleep stage N1", 2: "Sleep stage N2", 3: "Sleep stage N3",
+         4: "Sleep stage R", UNSCORED: "Sleep stage ?", ARTEFACT: "Movement time"}
+
+
+def sniff_bytes(head: bytes) -> bool:
+    """True if the first bytes look like an EDF/BDF header."""
+    return head[:8] == b"0       " or head[:8] == b"\xffBIOSEMI"
+
+
+def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
+    """Read the stage annotations of an EDF+/BDF+ file.
+
+    Raises
+    ------
+    HypnogramError
+        If the file cannot be opened as EDF+ or holds no stage annotations.
+    """
+    from ..recording import open_recording
+
+    try:
+        with open_recording(path) as rec:
+            annotations = list(rec.annotations)
+            start = rec.start
+            # EDF+ has no 'unknown start'; our writer (and others) then put 'Startdate X' and
+            # the 1985-01-01 00:00 placeholder. Treat that as unknown rather than as 1985.
+            if (not rec.recording_info.get("startdate") and start is not None
+                    and start == _dt.datetime(1985, 1, 1)):
+                start = None
+            scorer = ""
+            if not rec.channels:  # a hypnogram-only file: its technician is the scorer
+                scorer = rec.recording_info.get("technician", "") or ""
+    except RecordingError as exc:
+        raise HypnogramError(path, f"cannot read as EDF+: {exc.problem}") from None
+    onsets, durations, codes = [], [], []
+    for ann in annotations:
+        code = parse_stage(ann.description, strict=True)
+        if code is None:
+            continue
+        onsets.append(ann.onset)
+        durations.append(ann.duration if ann.duration and ann.duration > 0 else None)
+        codes.append(code)
+    if not codes:
+        texts = sorted({a.description for a in annotations})
+        sample = ", ".join(repr(t) for t in texts[:5]) or "none"
+        raise HypnogramError(path, f"no sleep-stage annotations among {len(annotations)} "
+                                   f"annotation(s) (e.g. {sample})")
+    try:
+        return Hypnogram.from_events(onsets, durations, codes, None, epoch_length, start=start,
+                                     scorer=scorer.replace("_", " "), source=str(path),
+                                     file_format=NAME)
+    except ValueError as exc:
+        raise HypnogramError(path, str(exc)) from None
+
+
+def _edf_field(text: str) -> str:
+    """An EDF+ subfield: printable ASCII without spaces (spaces become underscores)."""
+    text = re.sub(r"\s+", "_", text.strip())
+    text = text.encode("ascii", "replace").decode("ascii")
+    return text or "X"
+
+
+def write(hyp: Hypnogram, path: Path) -> None:
+    """Write an annotation-only EDF+C file (atomic).
+
+    An unknown ``start`` is written as ``Startdate X`` with the 1985-01-01 00:00 placeholder,
+    which :func:`read` turns back into None. The scorer goes into the technician subfield.
+    """
+    import edfio
+
+    from ..atomic import atomic_path
+
+    known = hyp.start is not None
+    start = hyp.start or _dt.datetime(1985, 1, 1)
+    if not 1985 <= start.year <= 2084:
+        raise ValueError(f"EDF+ cannot store the start year {start.year} (1985-2084)")
+    # The header keeps whole seconds; a fraction moves into the onsets.
+    shift = start.microsecond / 1e6
+    start = start.replace(microsecond=0)
+    runs = []
+    codes = hyp.stages
+    i = 0
+    while i < codes.shape[0]:
+        j = i
+        while j + 1 < codes.shape[0] and codes[j + 1] == codes[i]:
+            j += 1
+        runs.append(edfio.EdfAnnotation(round(float(shift + hyp.offset + i * hyp.epoch_length), 6),
+                                        round(float((j + 1 - i) * hyp.epoch_length), 6),
+                                        TEXTS[int(codes[i])]))
+        i = j + 1
+    recording = edfio.Recording(startdate=start.date() if known else None,
+                                investigator_technician_code=_edf_field(hyp.scorer) if hyp.scorer else "X")
+    edf = edfio.Edf([], recording=recording, starttime=start.time(),
+                    annotations=runs)
+    with atomic_path(path) as tmp:
+        edf.write(tmp)
