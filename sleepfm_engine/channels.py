@@ -74,8 +74,9 @@ class ChannelMapError(SleepFMError, ValueError):
 # Reference data
 
 def _resources_dir() -> Path:
-    # resources/ sits at the repository root beside the package, not inside it.
-    return Path(__file__).resolve().parents[1] / "resources"
+    from .resources import resource_dir
+
+    return resource_dir()
 
 
 # label -> (modality the reference gives, modality it should be, why)
