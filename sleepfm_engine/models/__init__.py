@@ -19,24 +19,17 @@ from .losses import (STAGING_CLASS_WEIGHTS, contrastive_loss, cox_ph_loss,
                      staging_cross_entropy)
 from .set_transformer import SetTransformer
 
-#: Model classes a ``config.json`` may name in its ``"model"`` key, and what each one is.
+#: Model classes a ``config.json`` may name in its ``"model"`` key.
 MODEL_CLASSES: dict[str, type] = {
     "SetTransformer": SetTransformer,
     "SleepEventLSTMClassifier": SleepEventLSTMClassifier,
     "DiagnosisFinetuneFullLSTMCOXPH": DiagnosisFinetuneFullLSTMCOXPH,
     "DiagnosisFinetuneFullLSTMCOXPHWithDemo": DiagnosisFinetuneFullLSTMCOXPHWithDemo,
 }
-#: Kind of each model class: the base encoder or one of the two head families.
-MODEL_KINDS: dict[str, str] = {
-    "SetTransformer": "base",
-    "SleepEventLSTMClassifier": "staging",
-    "DiagnosisFinetuneFullLSTMCOXPH": "diagnosis",
-    "DiagnosisFinetuneFullLSTMCOXPHWithDemo": "diagnosis",
-}
 
 __all__ = [
     "Tokenizer", "AttentionPooling", "PositionalEncoding", "SetTransformer",
     "SleepEventLSTMClassifier", "DiagnosisFinetuneFullLSTMCOXPH",
     "DiagnosisFinetuneFullLSTMCOXPHWithDemo", "cox_ph_loss", "staging_cross_entropy",
-    "contrastive_loss", "STAGING_CLASS_WEIGHTS", "MODEL_CLASSES", "MODEL_KINDS",
+    "contrastive_loss", "STAGING_CLASS_WEIGHTS", "MODEL_CLASSES",
 ]
