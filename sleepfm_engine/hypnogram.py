@@ -78,7 +78,7 @@ _LABEL_TO_CODE: dict[str, int] = {s: code for code, names in _SPELLINGS.items() 
 # Short or generic spellings that, inside a PSG's event list, may well mean something else
 # ("A" for an arousal, "MT" for a marker, "Deep" for a breath). Strict parsing skips them.
 _AMBIGUOUS: frozenset[str] = frozenset({
-    "a", "u", "?", "w", "r", "mt", "art", "uns", "unk", "none", "movement", "deep", "sws", "wk",
+    "a", "u", "?", "mt", "art", "uns", "unk", "none", "movement", "deep", "sws", "wk",
     "stage 0", "stage 5", "sleep stage 0", "sleep stage 5", "no stage", "s1", "s2", "s3", "s4",
 })
 

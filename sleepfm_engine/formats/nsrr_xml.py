@@ -55,7 +55,9 @@ def read(path: Path, epoch_length: float | None = None, root: Node | None = None
             continue
         code = _concept_code(concept)
         if code is None:
-            raise HypnogramError(path, f"unknown sleep-stage concept {concept!r}", ev.line)
+            node = ev.find("EventConcept")
+            raise HypnogramError(path, f"unknown sleep-stage concept {concept!r}",
+                                 ev.line if node is None else node.line)
         for tag in ("Start", "Duration"):
             if ev.find(tag) is None:
                 raise HypnogramError(path, f"stage event without <{tag}>", ev.line)
