@@ -576,16 +576,17 @@ def save_model(module: "nn.Module", config: Mapping, folder: str | Path,
     kind = MODEL_KINDS[class_name]
     state = {f"module.{k}": v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     meta = dict(metadata or {})
-    info = {
+    info: dict[str, Any] = {"contract": contract_dict(), "channel_mapping": None,
+                            "provenance": None, "metrics": None}
+    info.update(meta)
+    # What the engine knows for certain is not the caller's to override.
+    info.update({
         "format": "sleepfm-studio model folder", "format_version": 1,
         "engine_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": class_name, "kind": kind,
         "n_parameters": sum(p.numel() for p in model.parameters()),
-        "contract": contract_dict(),
-        "channel_mapping": None, "provenance": None, "metrics": None,
-    }
-    info.update(meta)
+    })
     config_text, meta_text = _json_text(config), _json_text(info)  # fail before writing anything
 
     if target.exists():

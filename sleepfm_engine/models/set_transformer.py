@@ -61,7 +61,8 @@ class SetTransformer(nn.Module):
         x : Tensor (B, C, T)
             Preprocessed channels; T a multiple of ``patch_size`` (38400 = 60 tokens released).
         mask : Tensor (B, C)
-            1/True where a channel is padding. At least one real channel per row.
+            1/True where a channel is padding. Every row needs at least one real channel: an
+            all-padding row comes out as NaN under no_grad (drop an absent modality instead).
 
         Returns
         -------
