@@ -329,9 +329,12 @@ class Hypnogram:
         Notes
         -----
         Epoch 0 starts at the first event. The events' own grid is ``grid`` when given, else
-        30 s when every onset falls on the 30-s grid from the first one, else the greatest common
-        divisor (to 1 ms) of the onsets and durations (20-s R&K scoring gives 20 s). When
+        ``epoch_length`` when every onset and duration falls on it, else 30 s when every onset
+        falls on the 30-s grid from the first one (to 10 ms), else the greatest common divisor
+        of the onsets and durations when it is at least 1 s (20-s R&K scoring gives 20 s). When
         ``epoch_length`` differs from that grid the result is resampled (:meth:`resample`).
+        Events on no regular grid are re-epoched to ``epoch_length`` (default 30 s) by majority
+        of time, with a warning.
         Gaps between events are :data:`UNSCORED`; where events overlap the later one wins
         (with a warning).
 
@@ -362,22 +365,29 @@ class Hypnogram:
         dur[open_ended] = nxt[open_ended] - onsets_a[open_ended]
         first = float(onsets_a[0])
         rel = onsets_a - first
+        tol = 0.01  # seconds: exporters round onsets to 1-10 ms
 
         def _on_grid(values: np.ndarray, step: float) -> bool:
             q = values / step
-            return bool(np.all(np.abs(q - np.round(q)) * step < 1e-3))
+            return bool(np.all(np.abs(q - np.round(q)) * step < tol))
 
+        inner = np.concatenate([rel, dur[:-1]])
+        inner = inner[np.isfinite(inner)]
         if grid is None:
-            if epoch_length is not None and _on_grid(rel, float(epoch_length)):
+            if epoch_length is not None and _on_grid(inner, float(epoch_length)):
                 grid = float(epoch_length)
             elif _on_grid(rel, float(EPOCH_SECONDS)):
                 grid = float(EPOCH_SECONDS)
             else:
-                ms = [int(round(v * 1000)) for v in np.concatenate([rel, dur[:-1]])]
                 g = 0
-                for v in ms:
-                    g = math.gcd(g, abs(v))
-                grid = g / 1000.0 if g > 0 else float(epoch_length or EPOCH_SECONDS)
+                for v in np.round(inner * 100).astype(np.int64):  # centiseconds
+                    g = math.gcd(g, abs(int(v)))
+                if g >= 100:  # a grid of a whole second or more: the events' own epochs
+                    grid = g / 100.0
+                else:
+                    return cls._from_irregular_events(
+                        onsets_a, dur, codes_a, probs, float(epoch_length or EPOCH_SECONDS),
+                        start, scorer, source, file_format)
         grid = float(grid)
         if not math.isfinite(dur[-1]) or dur[-1] <= 0:
             dur[-1] = grid
@@ -406,6 +416,24 @@ class Hypnogram:
         if epoch_length is not None and abs(float(epoch_length) - grid) > 1e-9:
             hyp = hyp.resample(float(epoch_length))
         return hyp
+
+    @classmethod
+    def _from_irregular_events(cls, onsets: np.ndarray, dur: np.ndarray, codes: np.ndarray,
+                               probs: np.ndarray | None, epoch_length: float,
+                               start: _dt.datetime | None, scorer: str, source: str,
+                               file_format: str) -> "Hypnogram":
+        """Events off any regular grid: epochs of ``epoch_length`` from the first event, each
+        labelled by majority of time (an event ends where the next begins)."""
+        last = dur[-1] if math.isfinite(dur[-1]) and dur[-1] > 0 else epoch_length
+        ends = onsets + np.append(dur[:-1], last)
+        ends[:-1] = np.minimum(ends[:-1], onsets[1:])
+        warnings.warn(f"{source or 'hypnogram'}: stage events are not on a regular epoch grid; "
+                      f"re-epoched to {epoch_length:g} s by majority of time", stacklevel=3)
+        first = float(onsets[0])
+        n_new = max(1, int(math.ceil((float(ends.max()) - first) / epoch_length - 1e-6)))
+        stages, out_p = _regrid_intervals(onsets, ends, codes.astype(np.int64), probs, first,
+                                          epoch_length, n_new)
+        return cls(stages, epoch_length, start, first, scorer, out_p, source, file_format)
 
     # -- resampling and alignment -----------------------------------------------------------
     def resample(self, epoch_length: float = float(EPOCH_SECONDS)) -> "Hypnogram":
@@ -574,24 +602,33 @@ class Hypnogram:
 def _regrid(stages: np.ndarray, probs: np.ndarray | None, old_len: float, new_len: float,
             shift: float, n_new: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Majority-of-time regridding; new epoch j covers [shift + j*new_len, ...) in old time."""
-    n_old = stages.shape[0]
+    starts = np.arange(stages.shape[0]) * old_len
+    return _regrid_intervals(starts, starts + old_len, stages, probs, shift, new_len, n_new)
+
+
+def _regrid_intervals(starts: np.ndarray, ends: np.ndarray, codes: np.ndarray,
+                      probs: np.ndarray | None, new_offset: float, new_len: float,
+                      n_new: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stage of each epoch [new_offset + j*new_len, +new_len) from sorted, non-overlapping
+    labelled intervals, by the rule of :meth:`Hypnogram.resample`."""
     out = np.full(n_new, UNSCORED, dtype=np.int8)
     out_p = None if probs is None else np.full((n_new, len(STAGES)), np.nan, dtype=np.float32)
     if n_new == 0:
         return out, out_p
-    new_edges = shift + np.arange(n_new + 1) * new_len
-    old_edges = np.arange(n_old + 1) * old_len
+    new_edges = new_offset + np.arange(n_new + 1) * new_len
+    old_edges = np.concatenate([starts, ends])
     inside = old_edges[(old_edges > new_edges[0]) & (old_edges < new_edges[-1])]
     edges = np.unique(np.concatenate([new_edges, inside]))
     seg = np.diff(edges)
-    keep = seg > 1e-9 * max(old_len, new_len)
+    keep = seg > 1e-9 * new_len
     mids = (edges[:-1] + edges[1:])[keep] / 2
     seg, t0 = seg[keep], edges[:-1][keep]
-    old_idx = np.floor(mids / old_len).astype(np.int64)
-    new_idx = np.clip(np.floor((mids - shift) / new_len).astype(np.int64), 0, n_new - 1)
-    covered = (old_idx >= 0) & (old_idx < n_old)
+    src = np.searchsorted(starts, mids, side="right") - 1
+    covered = src >= 0
+    covered[covered] &= mids[covered] < ends[src[covered]]
+    new_idx = np.clip(np.floor((mids - new_offset) / new_len).astype(np.int64), 0, n_new - 1)
     code = np.full(mids.shape[0], UNSCORED, dtype=np.int64)
-    code[covered] = stages[old_idx[covered]]
+    code[covered] = codes[src[covered]]
     col = code - ARTEFACT  # 0..6
     n_cols = len(CODE_NAMES)
     weight = np.zeros((n_new, n_cols))
@@ -599,25 +636,21 @@ def _regrid(stages: np.ndarray, probs: np.ndarray | None, old_len: float, new_le
     first_t = np.full((n_new, n_cols), np.inf)
     np.minimum.at(first_t, (new_idx, col), t0)
     weight = np.round(weight, 6)
-    scored_cols = slice(-ARTEFACT, n_cols)
-    scored_w = weight[:, scored_cols]
-    use_scored = scored_w.sum(axis=1) >= 0.5 * new_len - 1e-6
-    w = np.where(use_scored[:, None], np.where(np.arange(n_cols) >= -ARTEFACT, weight, -1.0),
-                 np.where(np.arange(n_cols) < -ARTEFACT, weight, -1.0))
+    is_scored_col = np.arange(n_cols) >= -ARTEFACT
+    use_scored = weight[:, is_scored_col].sum(axis=1) >= 0.5 * new_len - 1e-6
+    w = np.where(use_scored[:, None], np.where(is_scored_col, weight, -1.0),
+                 np.where(~is_scored_col, weight, -1.0))
     best = w.max(axis=1, keepdims=True)
     tied = (w >= best - 1e-6) & (w > 0)
     choice = np.argmin(np.where(tied, first_t, np.inf), axis=1)
-    none_tied = ~tied.any(axis=1)
     out[:] = (choice + ARTEFACT).astype(np.int8)
-    out[none_tied] = UNSCORED
+    out[~tied.any(axis=1)] = UNSCORED
     if probs is not None:
-        p = np.zeros((mids.shape[0], len(STAGES)))
         valid = covered.copy()
-        valid[covered] &= np.all(np.isfinite(probs[old_idx[covered]]), axis=1)
-        p[valid] = probs[old_idx[valid]]
+        valid[covered] &= np.all(np.isfinite(probs[src[covered]]), axis=1)
         num = np.zeros((n_new, len(STAGES)))
         den = np.zeros(n_new)
-        np.add.at(num, new_idx[valid], p[valid] * seg[valid, None])
+        np.add.at(num, new_idx[valid], probs[src[valid]].astype(np.float64) * seg[valid, None])
         np.add.at(den, new_idx[valid], seg[valid])
         ok = den > 0
         out_p[ok] = (num[ok] / den[ok, None]).astype(np.float32)

@@ -465,3 +465,9 @@ def test_writes_are_atomic_a_failed_write_keeps_the_old_file(tmp_path):
         write_hypnogram(Hypnogram([0, 2], start=dt.datetime(1970, 1, 1)), target, "edf")
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["h.edf"]  # no temporary file left behind
+
+
+def test_an_empty_hypnogram_is_not_written(tmp_path):
+    with pytest.raises(ValueError, match="no epochs"):
+        write_hypnogram(Hypnogram([]), tmp_path / "empty.csv")
+    assert not (tmp_path / "empty.csv").exists()

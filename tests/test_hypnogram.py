@@ -221,3 +221,15 @@ def test_majority_rule_agrees_with_a_plain_count_on_random_5s_hypnograms():
         best = max(counts.values())
         first = next(c for c in block.tolist() if counts[c] == best)
         assert out.stages[k] == first
+
+
+def test_from_events_tolerates_millisecond_jitter_in_onsets():
+    hyp = Hypnogram.from_events([0.0, 30.004, 59.998, 90.001], [30, 30, 30, 30], [0, 1, 2, 4])
+    assert hyp.epoch_length == 30 and hyp.stage_names() == ["W", "N1", "N2", "R"]
+
+
+def test_from_events_off_any_grid_are_re_epoched_by_majority_with_a_warning():
+    # W 0-40 s, N2 40-61.3 s, R 61.3-90 s: [0,30) W, [30,60) N2 (20 s vs 10 s), [60,90) R
+    with pytest.warns(UserWarning, match="not on a regular epoch grid"):
+        hyp = Hypnogram.from_events([0.0, 40.0, 61.3], [40.0, 21.3, 28.7], [0, 2, 4])
+    assert hyp.epoch_length == 30 and hyp.stage_names() == ["W", "N2", "R"]

@@ -144,6 +144,8 @@ def write_hypnogram(hyp: Hypnogram, path: str | os.PathLike, fmt: str = "csv") -
     """
     if not isinstance(hyp, Hypnogram):
         raise TypeError(f"expected a Hypnogram, got {type(hyp).__name__}")
+    if hyp.n_epochs == 0:
+        raise ValueError("cannot write a hypnogram with no epochs")
     path = Path(path)
     name = _norm_fmt(fmt)
     writers = {"csv": csv_events.write, "edf": edf_annotations.write, "sleepfm": sleepfm_csv.write,
