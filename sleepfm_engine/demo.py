@@ -5,21 +5,12 @@ and the CLI open the same file every time.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .registry import user_data_dir
 
 DEMO_SEED = 7
 DEMO_HOURS = 8.0
-
-
-def user_data_dir() -> Path:
-    """The per-user data folder (``SLEEPFM_DATA_DIR`` overrides the platform default)."""
-    env = os.environ.get("SLEEPFM_DATA_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("sleepfm-studio"))
 
 
 def demo_recording_path(hours: float = DEMO_HOURS, seed: int = DEMO_SEED) -> Path:

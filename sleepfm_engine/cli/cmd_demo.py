@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..channels import ChannelMap
-    from ..demo import DEMO_HOURS, demo_model_path, demo_recording_path, user_data_dir
+    from ..demo import DEMO_HOURS, demo_model_path, demo_recording_path
+    from ..registry import user_data_dir
     from ..formats import read_hypnogram
     from ..preprocessing import preprocess_to_hdf5
     from ..recording import open_recording
