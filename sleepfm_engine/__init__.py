@@ -25,6 +25,10 @@ _EXPORTS = {
     "Hypnogram": "hypnogram",
     "read_hypnogram": "formats",
     "write_hypnogram": "formats",
+    "load_model": "checkpoints",
+    "load_release": "checkpoints",
+    "save_model": "checkpoints",
+    "describe_model": "checkpoints",
     "Job": "jobs",
     "TaskState": "jobs",
 }
