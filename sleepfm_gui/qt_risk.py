@@ -1,0 +1,144 @@
+"""Disease-risk table: the phenotypes SleepFM's disease head scores highest, for research only.
+
+The released head outputs one log-hazard per phecode (1065 of them). Those numbers rank
+phenotypes for one recording relative to the model's training cohort; they are neither
+calibrated probabilities nor a diagnosis, and the view says so above the table, every time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+#: Shown above every risk table.
+RESEARCH_NOTICE = (
+    "<b>Research use only \u2014 not for diagnosis.</b> Scores are SleepFM's uncalibrated "
+    "log-hazards: they rank phenotypes for this recording relative to the model's training "
+    "cohort and are <u>not</u> probabilities or this person's risk.")
+_SCORE_KEYS = ("score", "log_hazard", "hazard", "risk")
+
+
+@dataclass(frozen=True)
+class RiskEntry:
+    """One phenotype row."""
+
+    phecode: str
+    phenotype: str
+    score: float
+
+
+def _entry(item: Any) -> RiskEntry:
+    if isinstance(item, Mapping):
+        score = next((item[k] for k in _SCORE_KEYS if k in item), None)
+        phecode, phenotype = item.get("phecode", ""), item.get("phenotype", "")
+    elif isinstance(item, (tuple, list)) and len(item) == 3:
+        phecode, phenotype, score = item
+    else:
+        score = next((getattr(item, k) for k in _SCORE_KEYS if hasattr(item, k)), None)
+        phecode, phenotype = getattr(item, "phecode", ""), getattr(item, "phenotype", "")
+    if score is None:
+        raise TypeError(f"cannot read a risk score from {item!r}")
+    return RiskEntry(str(phecode), str(phenotype), float(score))
+
+
+def risk_entries(risk: Any) -> tuple[list[RiskEntry], str]:
+    """All finite rows of a risk result, highest score first, and the name of the score.
+
+    Parameters
+    ----------
+    risk : RiskTable, mapping or sequence
+        A ``RiskTable`` (``to_records()`` or ``rows``), a mapping ``{phenotype: score}``, or a
+        sequence of ``(phecode, phenotype, score)`` tuples, dicts or objects with those fields.
+    """
+    score_name = str(getattr(risk, "score_name", "") or "log-hazard")
+    items: Iterable[Any]
+    if hasattr(risk, "to_records"):
+        items = risk.to_records()
+    elif hasattr(risk, "rows"):
+        items = risk.rows() if callable(risk.rows) else risk.rows
+    elif isinstance(risk, Mapping):
+        items = [("", k, v) for k, v in risk.items()]
+    else:
+        items = risk
+    rows = [e for e in (_entry(i) for i in items) if math.isfinite(e.score)]
+    rows.sort(key=lambda e: e.score, reverse=True)
+    return rows, score_name
+
+
+class RiskView(QWidget):
+    """Top phenotypes by SleepFM disease-head score, with the research-only notice."""
+
+    def __init__(self, parent=None, top: int = 20):
+        super().__init__(parent)
+        self.notice = QLabel(RESEARCH_NOTICE)
+        self.notice.setObjectName("researchNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.RichText)
+        self.notice.setStyleSheet("QLabel#researchNotice { background: #FFF4CE; color: #5C3C00; "
+                                  "border: 1px solid #E0B000; border-radius: 3px; padding: 6px; }")
+        self.top_spin = QSpinBox()
+        self.top_spin.setRange(5, 200)
+        self.top_spin.setValue(int(top))
+        self.top_spin.setPrefix("Show top ")
+        self.top_spin.valueChanged.connect(self._refill)
+        self.info = QLabel()
+        self.info.setStyleSheet("color: #555;")
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["#", "Phecode", "Phenotype", "Score"])
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.Stretch)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeToContents)
+        row = QHBoxLayout()
+        row.addWidget(self.info, 1)
+        row.addWidget(self.top_spin)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.notice)
+        lay.addLayout(row)
+        lay.addWidget(self.table, 1)
+        self._rows: list[RiskEntry] = []
+        self._score_name = "log-hazard"
+        self.set_risk(None)
+
+    def set_risk(self, risk: Any) -> None:
+        """Show a risk result (see :func:`risk_entries`); None clears the table."""
+        if risk is None:
+            self._rows, self._score_name = [], "log-hazard"
+        else:
+            self._rows, self._score_name = risk_entries(risk)
+        self._refill()
+
+    @property
+    def rows(self) -> list[RiskEntry]:
+        """Every row, highest score first (the table shows the top ones)."""
+        return list(self._rows)
+
+    def _refill(self) -> None:
+        shown = self._rows[:self.top_spin.value()]
+        self.table.setRowCount(len(shown))
+        self.table.setHorizontalHeaderItem(3, QTableWidgetItem(f"Score ({self._score_name})"))
+        for r, e in enumerate(shown):
+            cells = [str(r + 1), e.phecode, e.phenotype, f"{e.score:+.3f}"]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c in (0, 3):
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(r, c, item)
+        if not self._rows:
+            self.info.setText("No disease-risk result yet (run SleepFM risk on this recording).")
+        else:
+            self.info.setText(f"{len(shown)} of {len(self._rows)} phenotypes, highest score first.")
+
+
+__all__ = ["RiskView", "RiskEntry", "risk_entries", "RESEARCH_NOTICE"]
