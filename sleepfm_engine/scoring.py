@@ -490,14 +490,20 @@ class ScoringSession:
         reviewed = np.full(n, code != UNSCORED)
         return self._apply(label, start, np.full(n, code, dtype=np.int8), reviewed)
 
-    def accept_auto(self, epochs: int | range | slice | tuple[int, int]) -> int:
+    def accept_auto(self, epochs: int | range | slice | tuple[int, int],
+                    keep_reviewed: bool | None = None) -> int:
         """Copy the automatic stages onto the manual hypnogram, as one undoable edit.
 
-        Epochs the automatic hypnogram left unscored keep their manual stage.
+        Epochs the automatic hypnogram left unscored keep their manual stage. Accepting a single
+        epoch marks it as decided by a person (:attr:`reviewed`); accepting a range does not.
 
         Parameters
         ----------
         epochs : int, range, slice or (start, stop)
+        keep_reviewed : bool, optional
+            Keep the stages a person decided (:attr:`reviewed`). By default they are kept when
+            accepting a range (so a bulk accept never silently undoes a decision) and replaced
+            when accepting one epoch (the person asked for exactly that).
 
         Returns
         -------
@@ -515,11 +521,15 @@ class ScoringSession:
         auto = self._auto.stages[start:stop]
         new = self._stages[start:stop].copy()
         take = np.isin(auto, SCORED_CODES)
+        if keep_reviewed if keep_reviewed is not None else stop - start > 1:
+            take &= ~self._reviewed[start:stop]
         new[take] = auto[take]
         changed = int(np.sum(new != self._stages[start:stop]))
         n = stop - start
         label = "Accept automatic stage" + (f" ({n} epochs)" if n > 1 else "")
         rev = self._reviewed[start:stop].copy()
+        if n == 1:
+            rev |= take  # accepting one epoch after looking at it is a person's decision
         self._apply(label, start, new, rev)
         return changed
 
@@ -775,9 +785,9 @@ class ScoringSession:
                     if self.recording_path is not None else None
                 if fallback is None or fallback == path:
                     raise
+                write_payload(fallback, payload)
                 warnings.warn(f"cannot autosave to {path} ({exc}); using {fallback}", stacklevel=2)
                 self._autosave_path = path = fallback
-                write_payload(path, payload)
             self._autosaved_version = version
             self.last_autosave = _dt.datetime.fromisoformat(payload["written_at"])
         return path

@@ -64,7 +64,7 @@ def normalize_key(key: str) -> str:
         if m:
             mods.add(m)
     last = last.strip()
-    if last.lower() in _MOD_ALIASES:
+    if not last or last.lower() in _MOD_ALIASES:
         raise ValueError(f"{key!r} has no key besides modifiers")
     if last.lower() == "backtab":
         mods.add("Shift")
