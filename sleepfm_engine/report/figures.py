@@ -1,0 +1,175 @@
+"""Report figures, drawn with matplotlib's Agg canvas (no display, no pyplot global state).
+
+The hypnogram figure stacks one panel per hypnogram (manual, then automatic) and, when the
+automatic staging has probabilities, a hypnodensity panel, all on one clock-time axis.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..hypnogram import (ARTEFACT, PLOT_ORDER, STAGE_COLORS, STAGE_LONG_NAMES, STAGES, UNSCORED,
+                         Hypnogram)
+from .model import ReportModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+#: Resolution of figures embedded in the PDF (dots per inch).
+FIGURE_DPI = 220
+_PANEL_IN = 0.9
+_DENSITY_IN = 0.6
+_AXIS_IN = 0.38
+_TEXT = "#222222"
+_GRID = "#DDDDDD"
+
+
+def _seconds_from_start(model: ReportModel, hyp: Hypnogram) -> np.ndarray:
+    shift = 0.0
+    if hyp.start is not None and model.recording_start is not None:
+        shift = (hyp.start - model.recording_start).total_seconds()
+    return shift + hyp.onsets
+
+
+def _runs(codes: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first, stop, code) of runs of equal codes."""
+    if codes.size == 0:
+        return []
+    edges = np.flatnonzero(np.diff(codes)) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [codes.size]])
+    return [(int(a), int(b), int(codes[a])) for a, b in zip(starts, stops)]
+
+
+def _hour_ticks(ax, model: ReportModel, t_max_h: float) -> None:
+    start = model.recording_start
+    if start is None:
+        step = 1 if t_max_h <= 12 else 2
+        ticks = np.arange(0, math.floor(t_max_h) + 1, step)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{int(t)} h" for t in ticks])
+        return
+    offset_h = (start.minute * 60 + start.second + start.microsecond / 1e6) / 3600.0
+    # Tick every clock hour for nights; quarter hours, or 5 minutes, for short excerpts.
+    step = 2.0 if t_max_h > 12 else 1.0 if t_max_h > 2 else 0.25 if t_max_h > 0.75 else 5 / 60
+    first = (-offset_h) % step
+    ticks = np.arange(first, t_max_h + 1e-9, step)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([(start + _dt.timedelta(hours=float(t))).strftime("%H:%M") for t in ticks])
+
+
+def _draw_hypnogram(ax, model: ReportModel, hyp: Hypnogram, title: str) -> None:
+    level = {STAGES.index(s): len(PLOT_ORDER) - 1 - i for i, s in enumerate(PLOT_ORDER)}
+    t = _seconds_from_start(model, hyp) / 3600.0
+    dt = hyp.epoch_length / 3600.0
+    codes = hyp.stages.astype(np.int64)
+    xs, ys = [], []
+    for a, b, code in _runs(codes):
+        x0, x1 = t[a], t[b - 1] + dt
+        if code in (UNSCORED, ARTEFACT):
+            ax.axvspan(x0, x1, color=STAGE_COLORS["?" if code == UNSCORED else "A"], alpha=0.35,
+                       lw=0)
+            xs += [np.nan, np.nan]
+            ys += [np.nan, np.nan]
+            continue
+        y = level[code]
+        name = STAGES[code]
+        ax.hlines(y, x0, x1, colors=STAGE_COLORS[name], lw=4.2 if name == "R" else 3.0,
+                  zorder=3)
+        xs += [x0, x1]
+        ys += [y, y]
+    ax.plot(xs, ys, color="#555555", lw=0.6, zorder=2)
+    ax.set_ylim(-0.6, len(PLOT_ORDER) - 0.4)
+    ax.set_yticks(range(len(PLOT_ORDER)))
+    ax.set_yticklabels([STAGE_LONG_NAMES[s] for s in reversed(PLOT_ORDER)])
+    ax.grid(axis="x", color=_GRID, lw=0.5)
+    ax.set_title(title, loc="left", fontsize=7.5, color=_TEXT, pad=2, fontweight="bold")
+
+
+def _draw_density(ax, model: ReportModel, hyp: Hypnogram) -> None:
+    t = _seconds_from_start(model, hyp) / 3600.0
+    x = np.append(t, t[-1] + hyp.epoch_length / 3600.0) if t.size else t
+    probs = np.nan_to_num(np.asarray(hyp.probabilities, dtype=np.float64), nan=0.0)
+    bottom = np.zeros(probs.shape[0])
+    # Deep sleep at the bottom, wake on top, matching the hypnogram's layout.
+    for name in reversed(PLOT_ORDER):
+        p = probs[:, STAGES.index(name)]
+        top = bottom + p
+        ax.fill_between(x, np.append(bottom, bottom[-1:]), np.append(top, top[-1:]), step="post",
+                        color=STAGE_COLORS[name], lw=0, label=STAGE_LONG_NAMES[name])
+        bottom = top
+    ax.set_ylim(0, 1)
+    ax.set_yticks([0, 0.5, 1])
+    ax.set_yticklabels(["0", "0.5", "1"])
+    ax.set_ylabel("p", fontsize=7, rotation=0, labelpad=8, va="center")
+    ax.set_title("Hypnodensity (SleepFM stage probabilities)", loc="left", fontsize=7.5,
+                 color=_TEXT, pad=2, fontweight="bold")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.005, 1.0),
+              fontsize=6.5, frameon=False, handlelength=1.0, borderaxespad=0.0)
+
+
+def hypnogram_figure(model: ReportModel, width_in: float = 7.1) -> "Figure | None":
+    """The report's hypnogram figure, or None when the model has no hypnogram.
+
+    Parameters
+    ----------
+    model : ReportModel
+    width_in : float
+        Figure width in inches (the PDF's text width).
+    """
+    from matplotlib.figure import Figure
+
+    roles = model.roles
+    if not roles:
+        return None
+    auto = model.hypnograms.get("auto")
+    density = auto is not None and auto.probabilities is not None and auto.n_epochs > 0
+    heights = [_PANEL_IN] * len(roles) + ([_DENSITY_IN] if density else [])
+    fig = Figure(figsize=(width_in, sum(heights) + _AXIS_IN + 0.18 * len(heights)))
+    fig.patch.set_facecolor("white")
+    grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.42,
+                            left=0.085, right=0.915, top=1 - 0.16 / fig.get_figheight(),
+                            bottom=_AXIS_IN / fig.get_figheight())
+    axes = []
+    t_max = model.recording_duration / 3600.0
+    for i, role in enumerate(roles):
+        ax = fig.add_subplot(grid[i], sharex=axes[0] if axes else None)
+        hyp = model.hypnograms[role]
+        scorer = hyp.scorer  # the stated scorer only, not the generic fallback
+        what = "Manual scoring" if role == "manual" else "Automatic staging"
+        _draw_hypnogram(ax, model, hyp, what + (f" \u2014 {scorer}" if scorer else ""))
+        if hyp.n_epochs:
+            t_max = max(t_max, float((_seconds_from_start(model, hyp)[-1] + hyp.epoch_length) / 3600))
+        axes.append(ax)
+    if density:
+        ax = fig.add_subplot(grid[len(roles)], sharex=axes[0])
+        _draw_density(ax, model, auto)
+        axes.append(ax)
+    for ax in axes:
+        ax.tick_params(labelsize=6.5, length=2, colors=_TEXT)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        for side in ("left", "bottom"):
+            ax.spines[side].set_linewidth(0.6)
+    axes[0].set_xlim(0, t_max)
+    _hour_ticks(axes[0], model, t_max)
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    axes[-1].set_xlabel("Clock time" if model.recording_start is not None else
+                        "Time from recording start", fontsize=7, color=_TEXT, labelpad=2)
+    return fig
+
+
+def figure_png(fig: "Figure", dpi: int = FIGURE_DPI) -> bytes:
+    """PNG bytes of a figure, rendered by the Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()

@@ -1,0 +1,535 @@
+"""The report model: everything a sleep study report shows, computed once, display-ready.
+
+:func:`build_report` turns a recording, its hypnograms (manual and/or automatic), an optional
+risk table and model provenance into a :class:`ReportModel`. The PDF writer
+(:mod:`sleepfm_engine.report.pdf`), the cohort summary and the GUI all read the same model, so a
+number printed anywhere is the number the engine computed, formatted by :func:`format_statistic`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..contract import MAX_CHANNELS, MODALITIES, MODALITY_DESCRIPTIONS, OTHER
+from ..deidentify import AGE_TOP_CODE, Deidentifier, age_years, parse_edf_date
+from ..hypnogram import SCORED_CODES, STAGE_LONG_NAMES, STAGES, Hypnogram
+from ..sleep_stats import STATISTICS_DEFINITIONS, STATISTICS_LABELS
+
+#: What a missing or undefined value prints as.
+MISSING = "\u2014"
+#: Keys of the summary statistics table, in print order.
+SUMMARY_KEYS: tuple[str, ...] = ("TIB", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency",
+                                 "wake_after_final_awakening", "awakenings", "stage_shifts")
+#: Abbreviations printed after a statistic's label.
+ABBREVIATIONS: dict[str, str] = {"TIB": "TIB", "TST": "TST", "SPT": "SPT", "SE": "SE",
+                                 "SOL": "SOL", "WASO": "WASO"}
+#: Hypnogram roles in display order, with their column titles.
+ROLES: dict[str, str] = {"manual": "Manual", "auto": "SleepFM"}
+#: How many phenotypes the risk section lists.
+TOP_PHENOTYPES = 10
+_SEX = {"F": "Female", "M": "Male", "FEMALE": "Female", "MALE": "Male"}
+
+
+# ----------------------------------------------------------------------------------- formatting
+def statistic_unit(key: str) -> str:
+    """Unit of a statistic (``"min"``, ``"%"``, ``"count"``...) as the engine defines it."""
+    return STATISTICS_DEFINITIONS[key][0]
+
+
+def statistic_label(key: str) -> str:
+    """Display label of a statistic, with its AASM abbreviation when it has one."""
+    label = STATISTICS_LABELS[key]
+    abbr = ABBREVIATIONS.get(key)
+    return f"{label} ({abbr})" if abbr else label
+
+
+def format_statistic(key: str, value: Any) -> str:
+    """How a statistic value is printed everywhere in reports.
+
+    Minutes and percentages with one decimal, counts as integers, undefined values as an em dash.
+
+    Examples
+    --------
+    >>> format_statistic("TST", 412.5), format_statistic("SE", 85.9375)
+    ('412.5', '85.9')
+    >>> format_statistic("awakenings", 7), format_statistic("REM_latency", None)
+    ('7', '—')
+    """
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return MISSING
+    unit = statistic_unit(key) if key in STATISTICS_DEFINITIONS else ""
+    if unit in ("count", "epoch"):
+        return str(int(value))
+    return f"{float(value):.1f}"
+
+
+def format_ratio(value: float | None, digits: int = 2) -> str:
+    """A ratio in [0, 1] (kappa, accuracy, F1) with ``digits`` decimals; em dash when undefined."""
+    if value is None or not np.isfinite(value):
+        return MISSING
+    return f"{float(value):.{digits}f}"
+
+
+def format_duration(seconds: float) -> str:
+    """``"7 h 58 min"`` (minutes rounded); ``"45 min"`` under an hour."""
+    minutes = int(round(float(seconds) / 60.0))
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
+def format_datetime(value: _dt.datetime | None) -> str:
+    """``"2003-11-17 22:15:00"``; em dash when unknown."""
+    return MISSING if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --------------------------------------------------------------------------------- transitions
+def transition_matrix(hyp: Hypnogram) -> np.ndarray:
+    """Counts of stage changes between consecutive scored epochs (rows from, columns to).
+
+    Unscored and artefact epochs are skipped, as for the engine's ``stage_shifts``, so the
+    off-diagonal sum equals ``hyp.statistics()["stage_shifts"]``; the diagonal counts epochs
+    followed by the same stage.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (5, 5), in :data:`~sleepfm_engine.hypnogram.STAGES` order.
+    """
+    codes = hyp.stages[np.isin(hyp.stages, SCORED_CODES)].astype(np.int64)
+    k = len(STAGES)
+    if codes.size < 2:
+        return np.zeros((k, k), dtype=np.int64)
+    return np.bincount(codes[:-1] * k + codes[1:], minlength=k * k).reshape(k, k)
+
+
+# -------------------------------------------------------------------------------------- risk
+@dataclass(frozen=True)
+class RiskRow:
+    """One phenotype of the risk section."""
+
+    phecode: str
+    phenotype: str
+    score: float
+
+
+def risk_rows(risk: Any, top: int = TOP_PHENOTYPES) -> tuple[list[RiskRow], str]:
+    """The ``top`` phenotypes of a risk result, highest score first, and the score's name.
+
+    Parameters
+    ----------
+    risk : RiskTable, mapping or sequence
+        A :class:`sleepfm_engine.inference.RiskTable` (rows with ``phecode``, ``phenotype``
+        and a score such as ``log_hazard``), a mapping ``{phenotype: score}``, or a sequence of
+        ``(phecode, phenotype, score)`` tuples or of dicts with those keys.
+    """
+    score_name = str(getattr(risk, "score_name", "") or "log hazard ratio")
+    rows: list[RiskRow] = []
+    items: Iterable[Any]
+    if hasattr(risk, "to_records"):
+        items = risk.to_records()
+    elif hasattr(risk, "rows"):
+        items = risk.rows() if callable(risk.rows) else risk.rows
+    elif isinstance(risk, Mapping):
+        items = [("", k, v) for k, v in risk.items()]
+    else:
+        items = risk
+    for item in items:
+        if isinstance(item, Mapping):
+            score = next((item[k] for k in ("score", "log_hazard", "hazard", "risk")
+                          if k in item), None)
+            if score is None:
+                raise ValueError(f"risk row {dict(item)!r} has no score/log_hazard value")
+            rows.append(RiskRow(str(item.get("phecode", "")), str(item.get("phenotype", "")),
+                                float(score)))
+        elif isinstance(item, (tuple, list)) and len(item) == 3:
+            rows.append(RiskRow(str(item[0]), str(item[1]), float(item[2])))
+        else:
+            phecode = getattr(item, "phecode", None)
+            score = next((getattr(item, k) for k in ("score", "log_hazard", "hazard", "risk")
+                          if hasattr(item, k)), None)
+            if phecode is None or score is None:
+                raise TypeError(f"cannot read a risk row from {type(item).__name__}")
+            rows.append(RiskRow(str(phecode), str(getattr(item, "phenotype", "")), float(score)))
+    rows = [r for r in rows if np.isfinite(r.score)]
+    rows.sort(key=lambda r: r.score, reverse=True)
+    return rows[:top], score_name
+
+
+# -------------------------------------------------------------------------------------- model
+@dataclass
+class ReportModel:
+    """What a report shows. Strings are display-ready (already de-identified when asked).
+
+    Attributes
+    ----------
+    title : str
+    generated_at : datetime.datetime
+        Local time the model was built.
+    deidentified : bool
+    shift_days : int
+        Days every date was shifted by (0: dates as recorded).
+    recording_name : str
+        File name of the recording (the pseudonym when de-identified).
+    patient : list of (label, value)
+    recording : list of (label, value)
+    montage : list of (modality, description, channels used, channels not used)
+    recording_start : datetime.datetime or None
+        Shown start (shifted when asked).
+    recording_duration : float
+        Seconds.
+    hypnograms : dict
+        ``"manual"`` and/or ``"auto"`` -> :class:`Hypnogram` (de-identified copies), exactly the
+        hypnograms the statistics were computed from.
+    scorers : dict
+        Role -> scorer shown.
+    statistics : dict
+        Role -> ``Hypnogram.statistics()``.
+    transitions : dict
+        Role -> :func:`transition_matrix`.
+    agreement : dict or None
+        ``manual.agreement(auto)`` on the shared epochs (manual = reference, rows).
+    risk : list of RiskRow or None
+    risk_score_name : str
+    provenance : list of (label, value)
+    notes : list of str
+        Definitions and caveats printed at the end.
+    warnings : list of str
+        Problems met while building the report (also raised as warnings).
+    """
+
+    title: str
+    generated_at: _dt.datetime
+    deidentified: bool
+    shift_days: int
+    recording_name: str
+    patient: list[tuple[str, str]]
+    recording: list[tuple[str, str]]
+    montage: list[tuple[str, str, list[str], list[str]]]
+    recording_start: _dt.datetime | None
+    recording_duration: float
+    hypnograms: dict[str, Hypnogram] = field(default_factory=dict)
+    scorers: dict[str, str] = field(default_factory=dict)
+    statistics: dict[str, dict] = field(default_factory=dict)
+    transitions: dict[str, np.ndarray] = field(default_factory=dict)
+    agreement: dict | None = None
+    risk: list[RiskRow] | None = None
+    risk_score_name: str = ""
+    provenance: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def roles(self) -> list[str]:
+        """Hypnogram roles present, manual first."""
+        return [r for r in ROLES if r in self.hypnograms]
+
+    def summary_rows(self) -> list[tuple[str, str, str, list[str]]]:
+        """(key, label, unit, formatted value per role) of the summary statistics table."""
+        return [(k, statistic_label(k), _unit_text(k),
+                 [format_statistic(k, self.statistics[r][k]) for r in self.roles])
+                for k in SUMMARY_KEYS]
+
+    def stage_rows(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        """(stage name, long name, [(minutes, % TST) per role]) of the stage table.
+
+        Unscored and artefact rows appear only when some hypnogram has such time.
+        """
+        out = []
+        for name in STAGES:
+            cells = []
+            for r in self.roles:
+                s = self.statistics[r]
+                pct = s.get(f"{name}_pct")
+                cells.append((format_statistic(f"{name}_min", s[f"{name}_min"]),
+                              MISSING if name == "W" else format_statistic(f"{name}_pct", pct)))
+            out.append((name, STAGE_LONG_NAMES[name], cells))
+        for key, name in (("unscored_min", "?"), ("artefact_min", "A")):
+            if any(self.statistics[r][key] for r in self.roles):
+                out.append((name, STAGE_LONG_NAMES[name],
+                            [(format_statistic(key, self.statistics[r][key]), MISSING)
+                             for r in self.roles]))
+        return out
+
+    def summary_record(self) -> list[dict[str, Any]]:
+        """Rows of a cohort ``summary.csv``: one per hypnogram role, every statistic unrounded
+        (one row with hypnogram ``"none"`` and no statistics when there is no hypnogram)."""
+        rows = []
+        if not self.roles:
+            return [{"recording": self.recording_name,
+                     "start": "" if self.recording_start is None else self.recording_start.isoformat(),
+                     "duration_min": self.recording_duration / 60.0, "hypnogram": "none",
+                     "scorer": ""}]
+        for role in self.roles:
+            row: dict[str, Any] = {
+                "recording": self.recording_name,
+                "start": "" if self.recording_start is None else self.recording_start.isoformat(),
+                "duration_min": self.recording_duration / 60.0,
+                "hypnogram": role,
+                "scorer": self.scorers.get(role, ""),
+            }
+            row.update(self.statistics[role])
+            agr = self.agreement if role == "auto" and self.agreement else {}
+            row["kappa_vs_manual"] = agr.get("kappa")
+            row["accuracy_vs_manual"] = agr.get("accuracy")
+            rows.append(row)
+        return rows
+
+
+def summary_columns() -> list[str]:
+    """Column names of the cohort ``summary.csv``, in order."""
+    return (["recording", "start", "duration_min", "hypnogram", "scorer"]
+            + list(STATISTICS_DEFINITIONS) + ["kappa_vs_manual", "accuracy_vs_manual"])
+
+
+def _unit_text(key: str) -> str:
+    unit = statistic_unit(key)
+    return "" if unit == "count" else unit
+
+
+# -------------------------------------------------------------------------------------- build
+def _open(recording: Any):
+    from ..recording import Recording, open_recording
+
+    if isinstance(recording, (str, os.PathLike)):
+        return open_recording(recording), True
+    if not isinstance(recording, Recording) and not hasattr(recording, "channels"):
+        raise TypeError(f"recording must be a Recording or a path, got {type(recording).__name__}")
+    return recording, False
+
+
+def _edf_text(value: Any) -> str:
+    """An EDF+ free-text subfield for display: EDF+ writes spaces as underscores."""
+    return str(value).replace("_", " ")
+
+
+def _is_edf_plus(rec: Any) -> bool:
+    """EDF+/BDF+ headers have patient and recording subfields; plain EDF has free text."""
+    return "+" in str(getattr(rec, "format", ""))
+
+
+def _patient_fields(rec: Any, deid: Deidentifier) -> list[tuple[str, str]]:
+    patient = dict(getattr(rec, "patient", {}) or {})
+    plus = _is_edf_plus(rec)
+    birth = parse_edf_date(str(patient.get("birthdate") or "")) if plus else None
+    age = age_years(birth, getattr(rec, "start", None))
+    if age is not None and deid.enabled and age >= AGE_TOP_CODE:
+        age_text = f"{AGE_TOP_CODE}+ years"
+    else:
+        age_text = MISSING if age is None else f"{age} years"
+    sex_code = str(patient.get("sex") or "") if plus else ""
+    sex = _SEX.get(sex_code.upper(), sex_code or MISSING)
+    if deid.enabled:
+        return [("Subject", deid.pseudonym), ("Sex", sex), ("Age at recording", age_text),
+                ("Identifiers", "removed (de-identified report)")]
+    if not plus:
+        # A plain EDF patient field is free text: show it as written.
+        return [("Patient field", str(patient.get("raw") or MISSING)), ("Sex", sex),
+                ("Age at recording", age_text)]
+    fields = [("Name", str(patient.get("name") or MISSING)),
+              ("Patient ID", str(patient.get("code") or MISSING)),
+              ("Sex", sex),
+              ("Date of birth", MISSING if birth is None else birth.isoformat()),
+              ("Age at recording", age_text)]
+    if patient.get("additional"):
+        fields.append(("Patient notes", _edf_text(patient["additional"])))
+    return fields
+
+
+def _recording_fields(rec: Any, deid: Deidentifier, start: _dt.datetime | None,
+                      duration: float) -> list[tuple[str, str]]:
+    info = dict(getattr(rec, "recording_info", {}) or {})
+    end = None if start is None else start + _dt.timedelta(seconds=duration)
+    start_text = format_datetime(start)
+    if deid.shift_days:
+        start_text += f" (shifted {deid.shift_days:+d} d)"
+    fields = [("Start", start_text), ("End", format_datetime(end)),
+              ("Duration", f"{format_duration(duration)} ({duration / 60:.1f} min)"),
+              ("File", deid.file_name(getattr(rec, "path", None)) or MISSING),
+              ("Format", f"{getattr(rec, 'format', '') or MISSING}, "
+                         f"{len(getattr(rec, 'channels', []))} signals")]
+    if not deid.enabled and not _is_edf_plus(rec) and info.get("raw"):
+        fields.append(("Recording field", str(info["raw"])))
+    elif not deid.enabled:
+        for key, label in (("equipment", "Equipment"), ("technician", "Technician"),
+                           ("admin_code", "Study code")):
+            if info.get(key):
+                fields.append((label, _edf_text(info[key]) if key == "technician" else str(info[key])))
+    return fields
+
+
+def _montage(rec: Any, channel_map: Any, deid: Deidentifier
+             ) -> list[tuple[str, str, list[str], list[str]]]:
+    from ..channels import ChannelMap
+
+    cmap = channel_map if channel_map is not None else ChannelMap.from_recording(rec)
+    out = []
+    for modality in (*MODALITIES, OTHER):
+        labels = [deid.text(x) for x in cmap.channels_for(modality)]
+        used = labels[:MAX_CHANNELS[modality]] if modality in MAX_CHANNELS else []
+        unused = labels[len(used):]
+        if labels or modality != OTHER:
+            out.append((modality, MODALITY_DESCRIPTIONS[modality], used, unused))
+    return out
+
+
+def _provenance(provenance: Mapping[str, Any] | Sequence[tuple[str, Any]] | None
+                ) -> list[tuple[str, str]]:
+    from .. import __version__
+
+    items = list(provenance.items()) if isinstance(provenance, Mapping) else list(provenance or [])
+    out: list[tuple[str, str]] = []
+    for key, value in items:
+        label = str(key).replace("_", " ")
+        label = label[:1].upper() + label[1:]
+        out.append((label, MISSING if value in (None, "") else str(value)))
+    if not any(label.lower() == "engine version" for label, _ in out):
+        out.append(("Engine version", f"SleepFM Studio {__version__}"))
+    return out
+
+
+class _HypnogramOnly:
+    """Stands in for a recording when only hypnograms are known: their start and extent."""
+
+    def __init__(self, manual: Hypnogram | None, auto: Hypnogram | None):
+        hyps = [h for h in (manual, auto) if h is not None]
+        self.start = next((h.start for h in hyps if h.start is not None), None)
+        self.duration = max((h.offset + h.duration for h in hyps), default=0.0)
+        self.path = None
+        self.patient: dict = {}
+        self.recording_info: dict = {}
+
+
+def _check_hypnogram(hyp: Any, role: str) -> None:
+    if hyp is not None and not isinstance(hyp, Hypnogram):
+        raise TypeError(f"{role} must be a Hypnogram or None, got {type(hyp).__name__}")
+
+
+def _agreement(rec: Any, manual: Hypnogram, auto: Hypnogram) -> dict:
+    if rec is None:
+        # No recording: the manual hypnogram's own time line is the frame.
+        rec = _HypnogramOnly(manual, None)
+    m = manual.align_to(rec)
+    a = auto.align_to(rec)
+    if (m.epoch_length != a.epoch_length or m.offset != a.offset or m.n_epochs != a.n_epochs):
+        # Compare on the manual scorer's epochs: the reference grid.
+        a = a.regrid(m.epoch_length, m.offset, m.n_epochs)
+    return m.agreement(a)
+
+
+def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogram | None = None,
+                 risk: Any = None, provenance: Mapping[str, Any] | None = None,
+                 deidentify: bool = False, shift_days: int = 0, *, channel_map: Any = None,
+                 pseudonym: str | None = None, title: str = "Sleep study report",
+                 now: _dt.datetime | None = None) -> ReportModel:
+    """Compute everything a sleep study report shows.
+
+    Parameters
+    ----------
+    recording : Recording, path or None
+        The recording (its header is all that is read). None for hypnograms alone (statistics
+        exports): no patient, recording or montage fields.
+    manual, auto : Hypnogram, optional
+        The manual scoring and the automatic (SleepFM) staging. Statistics are computed on each
+        as given (its own scored period); agreement on the epochs both cover.
+    risk : RiskTable, optional
+        Output of :func:`sleepfm_engine.inference.risk_recording` (see :func:`risk_rows`).
+    provenance : mapping, optional
+        Model provenance, label -> value (model folder, config hash, device...). The engine
+        version is always added.
+    deidentify : bool
+        Remove identifiers (see :mod:`sleepfm_engine.deidentify`).
+    shift_days : int
+        Shift every date by this many days.
+    channel_map : ChannelMap, optional
+        The montage as the user set it (default: classified automatically).
+    pseudonym : str, optional
+        Name of the subject when de-identified.
+    title : str
+    now : datetime, optional
+        Generation time (default: now).
+
+    Returns
+    -------
+    ReportModel
+
+    Raises
+    ------
+    TypeError
+        If a hypnogram is not a :class:`Hypnogram`.
+    """
+    _check_hypnogram(manual, "manual")
+    _check_hypnogram(auto, "auto")
+    if recording is None:
+        rec, opened = _HypnogramOnly(manual, auto), False
+    else:
+        rec, opened = _open(recording)
+    try:
+        deid = Deidentifier.from_recording(rec, enabled=bool(deidentify), shift_days=shift_days,
+                                           pseudonym=pseudonym)
+        start = deid.date(getattr(rec, "start", None))
+        duration = float(getattr(rec, "duration", 0.0))
+        model = ReportModel(
+            title=title, generated_at=(now or _dt.datetime.now()).replace(microsecond=0),
+            deidentified=deid.enabled, shift_days=deid.shift_days,
+            recording_name=deid.file_name(getattr(rec, "path", None)) or MISSING,
+            patient=_patient_fields(rec, deid) if recording is not None else [],
+            recording=_recording_fields(rec, deid, start, duration) if recording is not None else [],
+            montage=_montage(rec, channel_map, deid) if recording is not None else [],
+            recording_start=start, recording_duration=duration,
+            provenance=[(k, deid.text(v)) for k, v in _provenance(provenance)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for role, hyp in (("manual", manual), ("auto", auto)):
+                if hyp is None:
+                    continue
+                shown = deid.hypnogram(hyp, automatic=role == "auto")
+                model.hypnograms[role] = shown
+                model.scorers[role] = shown.scorer or ("manual scorer" if role == "manual"
+                                                       else "SleepFM")
+                model.statistics[role] = hyp.statistics()
+                model.transitions[role] = transition_matrix(hyp)
+            if manual is not None and auto is not None:
+                model.agreement = _agreement(rec if recording is not None else None, manual, auto)
+        for w in caught:
+            message = deid.text(str(w.message))
+            model.warnings.append(message)
+            warnings.warn(message, w.category, stacklevel=2)
+        if risk is not None:
+            model.risk, model.risk_score_name = risk_rows(risk)
+        model.notes = _notes(model)
+        return model
+    finally:
+        if opened:
+            rec.close()
+
+
+def _notes(model: ReportModel) -> list[str]:
+    notes = [
+        "Statistics follow the AASM Scoring Manual terms. No lights-off/lights-on markers are used: "
+        "time in bed (TIB) is the whole scored period of each hypnogram. SE = 100 \u00d7 TST / TIB. "
+        "WASO counts wake between sleep onset and the end of the last sleep epoch; wake after the "
+        "final awakening is listed apart. Stage percentages are of TST.",
+    ]
+    if any(model.statistics[r]["unscored_min"] or model.statistics[r]["artefact_min"]
+           for r in model.roles):
+        notes.append("Unscored and artefact epochs count in TIB (lowering SE) but never as sleep "
+                     "or as wake.")
+    if "auto" in model.hypnograms:
+        notes.append("Automatic staging by SleepFM must be reviewed by a qualified scorer before "
+                     "clinical use.")
+    if model.agreement:
+        notes.append("Agreement compares the two hypnograms epoch by epoch on the manual scorer's "
+                     "epochs; epochs unscored or artefact in either are left out.")
+    if model.deidentified:
+        notes.append("De-identified: patient name, identifiers, birth date, file name and free-text "
+                     "fields removed"
+                     + (f"; dates shifted by {model.shift_days:+d} days." if model.shift_days
+                        else "; dates are not shifted."))
+    elif model.shift_days:
+        notes.append(f"Dates shifted by {model.shift_days:+d} days.")
+    return notes
