@@ -474,18 +474,34 @@ def _stage_text(name: str) -> str:
     return long
 
 
-def _demo_session(n_epochs: int = 960, seed: int = 3) -> tuple[ScoringSession, Hypnogram]:
-    """A synthetic night: a manual hypnogram partly scored and an automatic one with probabilities."""
+def _simple_night(n_epochs: int, rng: np.random.Generator) -> np.ndarray:
+    """A cheap night of 90-min cycles (deep sleep early, REM later) without the synthetic package."""
+    out: list[int] = [0] * 30 + [1] * 6
+    k = 0
+    while len(out) < n_epochs:
+        n3 = max(0, 50 - 15 * k)
+        out += [2] * 30 + [3] * n3 + [2] * (40 - n3 // 2) + [4] * (12 + 10 * k)
+        out += [0] * int(rng.integers(1, 4)) + [1] * 3
+        k += 1
+    return np.array(out[:n_epochs - 20] + [0] * 20, dtype=np.int8)
+
+
+def _demo_session(n_epochs: int = 960, seed: int = 3,
+                  realistic: bool = True) -> tuple[ScoringSession, Hypnogram]:
+    """A synthetic night: a manual hypnogram partly scored and an automatic one with probabilities.
+
+    ``realistic`` uses the engine's synthetic sleep model (it imports scipy, a few seconds);
+    otherwise a simple cyclic night.
+    """
     import datetime as _dt
 
     rng = np.random.default_rng(seed)
-    try:
+    if realistic:
         from sleepfm_engine.synthetic.hypnogram import make_hypnogram
 
         truth = make_hypnogram(n_epochs, seed=seed).astype(np.int8)
-    except ImportError:
-        truth = np.repeat(rng.integers(0, len(STAGES), n_epochs // 20 + 1), 20)[:n_epochs]
-        truth = truth.astype(np.int8)
+    else:
+        truth = _simple_night(n_epochs, rng)
     logits = rng.normal(0, 0.8, (n_epochs, len(STAGES)))
     logits[np.arange(n_epochs), truth] += 2.6
     # Transitions are where staging is least sure.
@@ -505,12 +521,13 @@ def _demo_session(n_epochs: int = 960, seed: int = 3) -> tuple[ScoringSession, H
     return session, auto
 
 
-def render_screenshot(path: str, size: tuple[int, int] = (1280, 720)) -> str:
+def render_screenshot(path: str, size: tuple[int, int] = (1280, 720),
+                      realistic: bool = True) -> str:
     """Render the panel with a synthetic night to a PNG (documentation and visual checks)."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    session, _ = _demo_session()
+    session, _ = _demo_session(realistic=realistic)
     panel = ReviewPanel()
     panel.resize(*size)
     panel.set_session(session)
