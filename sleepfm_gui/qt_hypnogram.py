@@ -209,6 +209,7 @@ class HypnogramView(pg.GraphicsLayoutWidget):
         self._stages_manual: np.ndarray | None = None
         self._stages_auto: np.ndarray | None = None
 
+        self._time_axes: list[TimeAxis] = []
         self.time_axis = TimeAxis(orientation="bottom")
         self.manual_plot = self._make_plot("Manual", StageAxis(orientation="left"), row=0)
         self.auto_plot = self._make_plot("Automatic", StageAxis(orientation="left"), row=1)
@@ -250,8 +251,9 @@ class HypnogramView(pg.GraphicsLayoutWidget):
         axes = {}
         if left is not None:
             axes["left"] = left
-        if bottom is not None:
-            axes["bottom"] = bottom
+        # Every plot gets a clock axis so that the grid lines fall on the same hours.
+        self._time_axes.append(bottom or TimeAxis(orientation="bottom"))
+        axes["bottom"] = self._time_axes[-1]
         plot = self.addPlot(row=row, col=0, axisItems=axes)
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(False, False)
@@ -262,13 +264,12 @@ class HypnogramView(pg.GraphicsLayoutWidget):
         plot.getAxis("left").setPen(pg.mkPen("#444444"))
         plot.getAxis("left").setTextPen(pg.mkPen("#202020"))
         plot.getAxis("left").setStyle(tickTextOffset=4)
+        plot.getAxis("bottom").setPen(pg.mkPen("#444444"))
+        plot.getAxis("bottom").setTextPen(pg.mkPen("#202020"))
         if bottom is None:
-            plot.getAxis("bottom").setStyle(showValues=False)
-            plot.getAxis("bottom").setHeight(4)
-        else:
-            plot.getAxis("bottom").setPen(pg.mkPen("#444444"))
-            plot.getAxis("bottom").setTextPen(pg.mkPen("#202020"))
-        plot.showGrid(x=True, y=False, alpha=0.15)
+            plot.getAxis("bottom").setStyle(showValues=False, tickLength=0)
+            plot.getAxis("bottom").setHeight(2)
+        plot.showGrid(x=True, y=False, alpha=0.25)
         plot.setYRange(-0.5, len(PLOT_ORDER) - 0.5, padding=0)
         if row > 0:
             plot.setXLink(self.manual_plot)
@@ -283,7 +284,8 @@ class HypnogramView(pg.GraphicsLayoutWidget):
                      start: _dt.datetime | None) -> None:
         """Set the epochs shown (x runs over epoch indices) and the clock of the time axis."""
         self._n = max(1, int(n_epochs))
-        self.time_axis.configure(epoch_length, offset, start)
+        for axis in self._time_axes:
+            axis.configure(epoch_length, offset, start)
         # Limits first: the old ones would clip the new range.
         self.manual_plot.vb.setLimits(xMin=0, xMax=self._n)
         self.manual_plot.setXRange(0, self._n, padding=0)

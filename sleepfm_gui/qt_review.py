@@ -502,13 +502,14 @@ def _demo_session(n_epochs: int = 960, seed: int = 3,
         truth = make_hypnogram(n_epochs, seed=seed).astype(np.int8)
     else:
         truth = _simple_night(n_epochs, rng)
-    logits = rng.normal(0, 0.8, (n_epochs, len(STAGES)))
-    logits[np.arange(n_epochs), truth] += 2.6
-    # Transitions are where staging is least sure.
+    logits = rng.normal(0, 0.5, (n_epochs, len(STAGES)))
+    logits[np.arange(n_epochs), truth] += 3.2
+    # N1 is the stage staging is least sure of; transitions come next.
+    logits[truth == 1] += rng.normal(0, 1.2, (int(np.sum(truth == 1)), len(STAGES)))
     edges = np.flatnonzero(np.diff(truth) != 0)
     for e in edges:
-        logits[max(0, e - 1):e + 2] += rng.normal(0, 1.2, (min(n_epochs, e + 2) - max(0, e - 1),
-                                                            len(STAGES)))
+        lo, hi = max(0, e - 1), min(n_epochs, e + 2)
+        logits[lo:hi] += rng.normal(0, 1.0, (hi - lo, len(STAGES)))
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     start = _dt.datetime(2024, 3, 5, 22, 47, 30)
