@@ -466,6 +466,83 @@ class ReviewPanel(QWidget):
         self.status.setText(" &nbsp;\u00b7&nbsp; ".join(parts))
 
 
+def open_scoring_session(recording: Any, parent: QWidget | None = None,
+                         ask: Callable[[Any], bool] | None = None,
+                         **kwargs: Any) -> ScoringSession:
+    """The scoring session of a recording, offering to recover unsaved scoring after a crash.
+
+    Parameters
+    ----------
+    recording : Recording
+        Anything with ``path``, ``start`` and ``duration``.
+    parent : QWidget, optional
+        Parent of the recovery question.
+    ask : callable, optional
+        ``ask(RecoveryInfo) -> bool`` (True: recover). By default a message box whose default
+        button, and Escape, recover: scoring is only thrown away when the user says so.
+    **kwargs
+        Passed to :meth:`ScoringSession.for_recording` (``auto``, ``scorer``, ``key_map``...).
+    """
+    from sleepfm_engine.scoring import find_recovery
+
+    info = find_recovery(recording.path) if getattr(recording, "path", None) else None
+    if info is None:
+        return ScoringSession.for_recording(recording, **kwargs)
+    if (ask or (lambda i: _ask_recover(parent, i)))(info):
+        return ScoringSession.for_recording(recording, recover=info, **kwargs)
+    info.discard()
+    return ScoringSession.for_recording(recording, **kwargs)
+
+
+def _ask_recover(parent: QWidget | None, info: Any) -> bool:
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Warning, "Recover unsaved scoring?",
+                      info.describe() + "\n\nRecover it, or discard it for good?",
+                      QMessageBox.NoButton, parent)
+    recover = box.addButton("Recover", QMessageBox.AcceptRole)
+    box.addButton("Discard", QMessageBox.DestructiveRole)
+    box.setDefaultButton(recover)
+    box.setEscapeButton(recover)
+    box.exec()
+    return box.clickedButton() is recover
+
+
+def close_scoring_session(session: ScoringSession, parent: QWidget | None = None,
+                          ask: Callable[[ScoringSession], str] | None = None) -> bool:
+    """End a session, asking what to do with unsaved scoring; False if the user cancelled.
+
+    ``ask(session)`` returns ``"save"``, ``"discard"`` or ``"cancel"`` (default: a message box).
+    Saving writes the sidecar beside the recording; discarding removes the autosave.
+    """
+    if not session.is_modified:
+        session.close()
+        return True
+    choice = (ask or (lambda s: _ask_save(parent, s)))(session)
+    if choice == "cancel":
+        return False
+    if choice == "save":
+        if session.recording_path is None:
+            raise ValueError("this scoring session has no recording file to save beside")
+        session.save()
+        session.close()
+    elif choice == "discard":
+        session.close(keep_autosave=False)
+    else:
+        raise ValueError(f"expected 'save', 'discard' or 'cancel', got {choice!r}")
+    return True
+
+
+def _ask_save(parent: QWidget | None, session: ScoringSession) -> str:
+    from PySide6.QtWidgets import QMessageBox
+
+    name = session.recording_path.name if session.recording_path is not None else "this recording"
+    answer = QMessageBox.question(
+        parent, "Save scoring?", f"The scoring of {name} has unsaved changes. Save them?",
+        QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+    return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
+
+
 def _stage_text(name: str) -> str:
     long = STAGE_LONG_NAMES.get(name, name)
     color = STAGE_COLORS.get(name, "#000")

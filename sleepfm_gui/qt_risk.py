@@ -69,6 +69,27 @@ def risk_entries(risk: Any) -> tuple[list[RiskEntry], str]:
     return rows, score_name
 
 
+def provenance_text(risk: Any) -> str:
+    """What the scores came from: model, demographics fed to it, how much of the night it read."""
+    parts = []
+    model = getattr(risk, "model_id", "")
+    if model:
+        parts.append(f"Model {model}")
+    age, sex = getattr(risk, "age", None), getattr(risk, "sex", "")
+    if isinstance(age, (int, float)) and math.isfinite(age):
+        parts.append(f"age {age:g}" + (f", sex {sex}" if sex else ""))
+    elif sex:
+        parts.append(f"sex {sex}")
+    tokens = getattr(risk, "n_tokens_used", 0)
+    if isinstance(tokens, int) and tokens > 0:
+        from sleepfm_engine.contract import TOKEN_SECONDS
+
+        hours = tokens * TOKEN_SECONDS / 3600
+        parts.append(f"{hours:.1f} h of the night read"
+                     + (" (truncated)" if getattr(risk, "truncated", False) else ""))
+    return " \u00b7 ".join(parts)
+
+
 class RiskView(QWidget):
     """Top phenotypes by SleepFM disease-head score, with the research-only notice."""
 
@@ -109,6 +130,7 @@ class RiskView(QWidget):
         lay.addWidget(self.table, 1)
         self._rows: list[RiskEntry] = []
         self._score_name = "log-hazard"
+        self._provenance = ""
         self.set_risk(None)
 
     def set_risk(self, risk: Any) -> None:
@@ -117,6 +139,7 @@ class RiskView(QWidget):
             self._rows, self._score_name = [], "log-hazard"
         else:
             self._rows, self._score_name = risk_entries(risk)
+        self._provenance = "" if risk is None else provenance_text(risk)
         self._refill()
 
     @property
@@ -138,7 +161,8 @@ class RiskView(QWidget):
         if not self._rows:
             self.info.setText("No disease-risk result yet (run SleepFM risk on this recording).")
         else:
-            self.info.setText(f"{len(shown)} of {len(self._rows)} phenotypes, highest score first.")
+            text = f"{len(shown)} of {len(self._rows)} phenotypes, highest score first."
+            self.info.setText(text + (f"  {self._provenance}" if self._provenance else ""))
 
 
-__all__ = ["RiskView", "RiskEntry", "risk_entries", "RESEARCH_NOTICE"]
+__all__ = ["RiskView", "RiskEntry", "risk_entries", "provenance_text", "RESEARCH_NOTICE"]

@@ -15,7 +15,8 @@ from PySide6.QtGui import QKeyEvent  # noqa: E402
 
 from sleepfm_engine.hypnogram import ARTEFACT, UNSCORED, Hypnogram  # noqa: E402
 from sleepfm_engine.scoring import ScoringSession, find_recovery  # noqa: E402
-from sleepfm_gui.qt_review import ReviewPanel, key_string, render_screenshot  # noqa: E402
+from sleepfm_gui.qt_review import (ReviewPanel, close_scoring_session, key_string,  # noqa: E402
+                                   open_scoring_session, render_screenshot)
 from sleepfm_gui.qt_risk import RESEARCH_NOTICE  # noqa: E402
 
 W, N1, N2, N3, R = range(5)
@@ -278,6 +279,52 @@ def test_autosave_and_recovery_after_a_crash(qtbot, tmp_path):
     s2.close()
 
 
+def _crashed_recording(tmp_path, stages=((3, N2), (4, R))):
+    rec = FakeRecording(tmp_path / "night.edf")
+    rec.path.write_bytes(b"0" * 64)
+    s = ScoringSession.for_recording(rec, autosave_delay=60)
+    for epoch, stage in stages:
+        s.score(epoch, stage)
+    s.flush_autosave()
+    return rec
+
+
+def test_open_scoring_session_recovers_when_the_user_agrees(tmp_path):
+    rec = _crashed_recording(tmp_path)
+    asked = []
+    s = open_scoring_session(rec, ask=lambda info: asked.append(info) or True)
+    assert len(asked) == 1 and asked[0].n_changed == 2
+    assert (s.stage(3), s.stage(4)) == (N2, R) and s.is_modified
+    s.close()
+
+
+def test_open_scoring_session_discards_when_the_user_says_so(tmp_path):
+    rec = _crashed_recording(tmp_path)
+    s = open_scoring_session(rec, ask=lambda info: False)
+    assert s.stage(3) == UNSCORED and find_recovery(rec.path) is None
+    s.close()
+    assert open_scoring_session(rec, ask=lambda info: pytest.fail("nothing to ask")).stage(3) \
+        == UNSCORED
+
+
+def test_close_scoring_session_save_discard_cancel(tmp_path):
+    rec = FakeRecording(tmp_path / "night.edf")
+    rec.path.write_bytes(b"0" * 64)
+    s = ScoringSession.for_recording(rec, autosave_delay=60)
+    s.score(0, W)
+    assert close_scoring_session(s, ask=lambda _: "cancel") is False
+    assert close_scoring_session(s, ask=lambda _: "save") is True
+    assert ScoringSession.for_recording(rec).stage(0) == W
+    s2 = ScoringSession.for_recording(rec, autosave_delay=60)
+    s2.score(1, N3)
+    s2.flush_autosave()
+    assert close_scoring_session(s2, ask=lambda _: "discard") is True
+    assert find_recovery(rec.path) is None
+    assert ScoringSession.for_recording(rec).stage(1) == UNSCORED
+    s3 = ScoringSession.for_recording(rec)
+    assert close_scoring_session(s3, ask=lambda _: pytest.fail("nothing unsaved")) is True
+
+
 def test_risk_view_is_marked_research_only(panel):
     rows = [("327.3", "Sleep apnea", 1.5), ("401.1", "Hypertension", 2.5),
             ("250.2", "Type 2 diabetes", float("nan"))]
@@ -306,6 +353,23 @@ def test_risk_view_reads_records_and_limits_rows(panel):
     rv.top_spin.setValue(5)
     assert rv.table.rowCount() == 5 and rv.table.item(0, 2).text() == "P39"
     assert "log hazard" in rv.table.horizontalHeaderItem(3).text()
+
+
+def test_risk_view_reads_the_engine_risk_table_shape(panel):
+    class EngineLikeRiskTable:  # the fields of sleepfm_engine.inference.RiskTable
+        model_id, age, sex, n_tokens_used, truncated = "diag-v1", 54.0, "F", 6480, True
+
+        def rows(self):
+            return [{"rank": 1, "label_idx": 7, "phecode": "327.3", "phenotype": "Sleep apnea",
+                     "log_hazard": 0.8},
+                    {"rank": 2, "label_idx": 3, "phecode": "401.1", "phenotype": "Hypertension",
+                     "log_hazard": -0.2}]
+
+    panel.set_risk(EngineLikeRiskTable())
+    rv = panel.risk
+    assert rv.table.item(0, 1).text() == "327.3" and rv.table.item(1, 3).text() == "-0.200"
+    assert "diag-v1" in rv.info.text() and "9.0 h" in rv.info.text()
+    assert "truncated" in rv.info.text()
 
 
 def test_screenshot_renders(qtbot, tmp_path):
