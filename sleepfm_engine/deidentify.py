@@ -192,6 +192,13 @@ class Deidentifier:
                    secrets=tuple(s for s in secrets if s.lower() not in _HARMLESS),
                    paths=tuple(paths), dates=tuple(dates))
 
+    def extended(self, other: "Deidentifier") -> "Deidentifier":
+        """This de-identifier with ``other``'s identifying strings, paths and dates added
+        (e.g. those of a hypnogram file's own EDF header)."""
+        return Deidentifier(enabled=self.enabled, shift_days=self.shift_days,
+                            pseudonym=self.pseudonym, secrets=self.secrets + other.secrets,
+                            paths=self.paths + other.paths, dates=self.dates + other.dates)
+
     # ---------------------------------------------------------------------------- primitives
     @property
     def active(self) -> bool:

@@ -68,20 +68,28 @@ def _draw_hypnogram(ax, model: ReportModel, hyp: Hypnogram, title: str) -> None:
     dt = hyp.epoch_length / 3600.0
     codes = hyp.stages.astype(np.int64)
     xs, ys = [], []
+    bars: dict[int, list[tuple[float, float]]] = {}
+    # One artist per stage (not per run) keeps a noisy night's figure fast to draw.
     for a, b, code in _runs(codes):
         x0, x1 = t[a], t[b - 1] + dt
+        bars.setdefault(code, []).append((x0, x1))
         if code in (UNSCORED, ARTEFACT):
-            ax.axvspan(x0, x1, color=STAGE_COLORS["?" if code == UNSCORED else "A"], alpha=0.35,
-                       lw=0)
             xs += [np.nan, np.nan]
             ys += [np.nan, np.nan]
+        else:
+            xs += [x0, x1]
+            ys += [level[code], level[code]]
+    for code, spans in bars.items():
+        x0 = np.array([s[0] for s in spans])
+        x1 = np.array([s[1] for s in spans])
+        if code in (UNSCORED, ARTEFACT):
+            ax.broken_barh(list(zip(x0, x1 - x0)), (-0.6, len(PLOT_ORDER)),
+                           facecolors=STAGE_COLORS["?" if code == UNSCORED else "A"], alpha=0.35,
+                           lw=0)
             continue
-        y = level[code]
         name = STAGES[code]
-        ax.hlines(y, x0, x1, colors=STAGE_COLORS[name], lw=4.2 if name == "R" else 3.0,
-                  zorder=3)
-        xs += [x0, x1]
-        ys += [y, y]
+        ax.hlines(np.full(x0.shape, level[code]), x0, x1, colors=STAGE_COLORS[name],
+                  lw=4.2 if name == "R" else 3.0, zorder=3)
     ax.plot(xs, ys, color="#555555", lw=0.6, zorder=2)
     ax.set_ylim(-0.6, len(PLOT_ORDER) - 0.4)
     ax.set_yticks(range(len(PLOT_ORDER)))

@@ -270,7 +270,7 @@ class ReportModel:
                 "start": "" if self.recording_start is None else self.recording_start.isoformat(),
                 "duration_min": self.recording_duration / 60.0,
                 "hypnogram": role,
-                "scorer": self.scorers.get(role, ""),
+                "scorer": self.hypnograms[role].scorer,
             }
             row.update(self.statistics[role])
             agr = self.agreement if role == "auto" and self.agreement else {}
@@ -308,8 +308,20 @@ def _edf_text(value: Any) -> str:
 
 
 def _is_edf_plus(rec: Any) -> bool:
-    """EDF+/BDF+ headers have patient and recording subfields; plain EDF has free text."""
-    return "+" in str(getattr(rec, "format", ""))
+    """Whether the header's patient field holds EDF+ subfields (code sex birthdate name...).
+
+    EDF+ files always do; many plain EDF writers use the subfields too, which is recognised by
+    a valid sex and birth date. Otherwise the field is free text.
+    """
+    if "+" in str(getattr(rec, "format", "")):
+        return True
+    patient = dict(getattr(rec, "patient", {}) or {})
+    raw = str(patient.get("raw") or "")
+    if len(raw.split()) < 4:
+        return False
+    sex_ok = str(patient.get("sex") or "").upper() in ("M", "F", "")
+    birth = str(patient.get("birthdate") or "")
+    return sex_ok and (not birth or parse_edf_date(birth) is not None)
 
 
 def _patient_fields(rec: Any, deid: Deidentifier) -> list[tuple[str, str]]:
@@ -352,7 +364,7 @@ def _recording_fields(rec: Any, deid: Deidentifier, start: _dt.datetime | None,
               ("File", deid.file_name(getattr(rec, "path", None)) or MISSING),
               ("Format", f"{getattr(rec, 'format', '') or MISSING}, "
                          f"{len(getattr(rec, 'channels', []))} signals")]
-    if not deid.enabled and not _is_edf_plus(rec) and info.get("raw"):
+    if not deid.enabled and not str(info.get("raw") or "").startswith("Startdate ") and info.get("raw"):
         fields.append(("Recording field", str(info["raw"])))
     elif not deid.enabled:
         for key, label in (("equipment", "Equipment"), ("technician", "Technician"),
@@ -399,7 +411,9 @@ class _HypnogramOnly:
         hyps = [h for h in (manual, auto) if h is not None]
         self.start = next((h.start for h in hyps if h.start is not None), None)
         self.duration = max((h.offset + h.duration for h in hyps), default=0.0)
-        self.path = None
+        # Name the statistics after the hypnogram file when there is one.
+        sources = [Path(h.source) for h in hyps if h.source and Path(h.source).is_file()]
+        self.path = sources[0] if sources else None
         self.patient: dict = {}
         self.recording_info: dict = {}
 

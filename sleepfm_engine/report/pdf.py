@@ -386,7 +386,6 @@ def _canvas_class(model: ReportModel, page_size):
             # Never let reportlab fall back on (unembedded) Helvetica for its initial font.
             kwargs["initialFontName"] = fonts.REGULAR
             kwargs["initialFontSize"] = 8
-            kwargs.setdefault("invariant", 1)
             super().__init__(*args, **kwargs)
             self._pages: list[dict] = []
 

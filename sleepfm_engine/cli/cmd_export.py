@@ -1,0 +1,210 @@
+"""``sleepfm export hypnogram|stats INPUT -o OUT``: hypnograms and sleep statistics as files.
+
+INPUT is a hypnogram file (any readable format) or a recording. For a recording, the hypnogram
+is the automatic staging with ``--model``, else the manual one (``--hypnogram FILE``, a file
+paired with the recording by name, or the stage annotations inside it).
+
+Formats: hypnogram ``csv`` (onset,duration,stage), ``edf`` (EDF+ annotations), ``sleepfm``
+(sleepfm-clinical per-5-s CSV), ``json``, ``yasa``; statistics ``csv`` (the columns of the cohort
+``summary.csv``) or ``json``. Writes are atomic and never replace a file without
+``--overwrite``; ``--deidentify`` and ``--shift-days`` apply to everything written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HYPNOGRAM_FORMATS = ("csv", "edf", "sleepfm", "json", "yasa")
+STATS_FORMATS = ("csv", "json")
+_SUFFIX_FORMATS = {".csv": "csv", ".edf": "edf", ".json": "json", ".txt": "yasa"}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, metavar="INPUT", help="hypnogram file or recording")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="file to write")
+    p.add_argument("--recording", type=Path, metavar="REC",
+                   help="the recording a hypnogram INPUT belongs to (start time, identifiers to "
+                        "remove)")
+    p.add_argument("--hypnogram", type=Path, metavar="FILE",
+                   help="manual hypnogram of a recording INPUT (default: found beside it)")
+    p.add_argument("--model", metavar="DIR",
+                   help="stage a recording INPUT with this SleepFM release folder")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--epoch-length", type=float, default=None, metavar="S",
+                   help="epoch length (s) to read the hypnogram at (default: the file's own; "
+                        "30 for one-stage-per-line files)")
+    p.add_argument("--deidentify", action="store_true",
+                   help="remove name, identifiers, birth date, file names, scorer names and "
+                        "free text")
+    p.add_argument("--shift-days", type=int, default=0, metavar="N", help="shift dates by N days")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+
+
+def register(subparsers) -> None:
+    """Add the ``export`` sub-command with its ``hypnogram`` and ``stats`` actions."""
+    p = subparsers.add_parser("export", help="export a hypnogram or sleep statistics",
+                              description=__doc__.split("\n\n", 1)[1])
+    sub = p.add_subparsers(dest="what", metavar="WHAT")
+    h = sub.add_parser("hypnogram", help="write a hypnogram as CSV, EDF+, sleepfm-clinical CSV, "
+                                         "JSON or YASA text")
+    _common(h)
+    h.add_argument("--format", dest="fmt", choices=HYPNOGRAM_FORMATS,
+                   help="output format (default from OUT's suffix: .csv, .edf, .json, .txt)")
+    h.set_defaults(func=run_hypnogram)
+    s = sub.add_parser("stats", help="write AASM sleep statistics as CSV or JSON")
+    _common(s)
+    s.add_argument("--format", dest="fmt", choices=STATS_FORMATS,
+                   help="output format (default from OUT's suffix)")
+    s.set_defaults(func=run_stats)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _is_recording(path: Path) -> bool:
+    """An EDF/BDF file with signals (an annotation-only EDF+ is a hypnogram)."""
+    if path.suffix.lower() not in (".edf", ".bdf", ".rec"):
+        return False
+    from ..recording import open_recording
+
+    with open_recording(path) as rec:
+        return bool(rec.channels)
+
+
+class _Sources:
+    """The hypnograms to export and the header they belong to."""
+
+    def __init__(self):
+        self.header_path: Path | None = None
+        self.manual = None
+        self.auto = None
+        self.provenance = None
+
+
+def _sources(args, want_both: bool) -> _Sources:
+    from ..errors import HypnogramError
+    from ..formats import read_hypnogram
+    from ..report.discover import find_manual_hypnogram
+
+    src = _Sources()
+    if not args.input.exists():
+        raise HypnogramError(args.input, "no such file")
+    if _is_recording(args.input):
+        src.header_path = args.input
+        if args.model:
+            from ..jobs import ConsoleProgress, Job
+            from ..report.automatic import run_automatic
+
+            job = Job("staging", run_automatic, args.input, args.model, device=args.device)
+            job.add_progress_callback(ConsoleProgress("SleepFM"))
+            result = job.run()
+            src.auto, src.provenance = result.hypnogram, result.provenance
+        if not args.model or want_both:
+            epoch = args.epoch_length if args.epoch_length is not None else 30.0
+            if args.hypnogram is not None:
+                src.manual = read_hypnogram(args.hypnogram, epoch_length=epoch)
+            else:
+                src.manual, _ = find_manual_hypnogram(args.input, epoch_length=epoch)
+        if src.manual is None and src.auto is None:
+            raise HypnogramError(args.input, "no hypnogram: none beside the recording or inside "
+                                             "it; give --hypnogram FILE or --model DIR")
+        return src
+    if args.model:
+        raise HypnogramError(args.input, "--model needs a recording as INPUT, not a hypnogram")
+    src.manual = read_hypnogram(args.input, epoch_length=args.epoch_length)
+    if args.recording is not None:
+        src.header_path = args.recording
+    elif args.input.suffix.lower() in (".edf", ".bdf", ".rec"):
+        # A hypnogram EDF+ carries its patient's header: use it to know what to remove.
+        src.header_path = args.input
+    return src
+
+
+def _target(args, formats: tuple[str, ...]) -> tuple[Path, str] | int:
+    out: Path = args.output
+    fmt = args.fmt or _SUFFIX_FORMATS.get(out.suffix.lower())
+    if fmt not in formats:
+        return _error(f"cannot tell the format from {out.name!r}; give --format "
+                      f"({', '.join(formats)})")
+    if out.exists() and out.is_dir():
+        return _error(f"{out} is a folder; give a file name")
+    if out.exists() and out.resolve() == args.input.resolve():
+        return _error(f"{out} is the input file; write elsewhere")
+    if out.exists() and not args.overwrite:
+        return _error(f"{out} exists (use --overwrite to replace it)")
+    return out, fmt
+
+
+def _with_start(hyp, header_path: Path | None):
+    """The hypnogram with its time origin's clock time taken from the recording when the
+    hypnogram file had none (its onsets count from the recording start)."""
+    if hyp is None or hyp.start is not None or header_path is None:
+        return hyp
+    from ..recording import open_recording
+
+    with open_recording(header_path) as rec:
+        if not rec.channels:
+            return hyp
+        out = hyp.copy()
+        out.start = rec.start
+        return out
+
+
+def run_hypnogram(args: argparse.Namespace) -> int:
+    """Write one hypnogram (automatic with ``--model``, else manual); returns 0 or 1."""
+    from ..atomic import write_text_atomic
+    from ..deidentify import Deidentifier
+    from ..formats import write_hypnogram
+    from ..recording import open_recording
+
+    target = _target(args, HYPNOGRAM_FORMATS)
+    if isinstance(target, int):
+        return target
+    out, fmt = target
+    src = _sources(args, want_both=False)
+    hyp = _with_start(src.auto if src.auto is not None else src.manual, src.header_path)
+    deid = Deidentifier(enabled=args.deidentify, shift_days=args.shift_days)
+    for header in {p for p in (src.header_path, args.input) if p is not None
+                   and p.suffix.lower() in (".edf", ".bdf", ".rec")}:
+        with open_recording(header) as rec:
+            deid = deid.extended(Deidentifier.from_recording(rec, enabled=args.deidentify,
+                                                             shift_days=args.shift_days))
+    shown = deid.hypnogram(hyp, automatic=src.auto is not None)
+    if fmt == "json":
+        write_text_atomic(out, json.dumps(shown.to_dict(), indent=1, allow_nan=False) + "\n")
+    else:
+        write_hypnogram(shown, out, fmt=fmt)
+    print(f"wrote {out} ({shown.n_epochs} epochs of {shown.epoch_length:g} s, {fmt})")
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """Write the AASM statistics of the hypnogram(s); returns 0 or 1."""
+    from ..atomic import write_text_atomic
+    from ..recording import open_recording
+    from ..report import build_report
+    from ..report.summary import statistics_json, summary_csv_text
+
+    target = _target(args, STATS_FORMATS)
+    if isinstance(target, int):
+        return target
+    out, fmt = target
+    src = _sources(args, want_both=True)
+    src.manual = _with_start(src.manual, src.header_path)
+    src.auto = _with_start(src.auto, src.header_path)
+    rec = open_recording(src.header_path) if src.header_path is not None else None
+    try:
+        model = build_report(rec, manual=src.manual, auto=src.auto, provenance=src.provenance,
+                             deidentify=args.deidentify, shift_days=args.shift_days)
+    finally:
+        if rec is not None:
+            rec.close()
+    text = statistics_json(model) if fmt == "json" else summary_csv_text(model.summary_record())
+    write_text_atomic(out, text)
+    print(f"wrote {out} ({', '.join(model.roles)} statistics, {fmt})")
+    return 0
