@@ -24,7 +24,6 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -252,8 +251,10 @@ class RecoveryInfo:
         return read_sidecar(self.autosave_path)
 
     def discard(self) -> None:
-        """Delete the autosave (the user chose not to recover it)."""
+        """Delete the autosave, wherever it was kept (the user chose not to recover it)."""
         self.autosave_path.unlink(missing_ok=True)
+        for p in sidecar_candidates(self.recording_path, "autosave"):
+            p.unlink(missing_ok=True)
 
     def describe(self) -> str:
         """One sentence for a recovery prompt."""

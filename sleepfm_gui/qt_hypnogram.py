@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtGui import QBrush, QColor
 
 from sleepfm_engine.hypnogram import (ARTEFACT, PLOT_ORDER, STAGE_CODES, STAGE_COLORS, STAGES,
                                       UNSCORED)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
 
-from PySide6.QtCore import QEvent, QPoint, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, Qt  # noqa: E402
 from PySide6.QtGui import QKeyEvent  # noqa: E402
 
 from sleepfm_engine.hypnogram import ARTEFACT, UNSCORED, Hypnogram  # noqa: E402
