@@ -80,7 +80,7 @@ def _cycle(rng: np.random.Generator, s: Subject, k: int) -> list[int]:
     n2 = max(12.0, length - rem - n3)
     out: list[int] = []
     if k > 0:
-        out += [N1] * int(rng.integers(1, 4))   # light sleep after the REM-NREM switch
+        out += [N1] * int(rng.integers(2, 6))   # light sleep after the REM-NREM switch
     descent = n2 * rng.uniform(0.45, 0.65)
     out += [N2] * _ep(descent)
     n3_ep = _ep(n3)
@@ -121,7 +121,7 @@ def _add_awakenings(rng: np.random.Generator, s: Subject, hyp: np.ndarray,
             width = int(rng.integers(1, 4))
         end = min(st + width, sleep_end)
         hyp[st:end] = W
-        settle = int(rng.integers(1, 3))
+        settle = int(rng.integers(1, 4))
         after = hyp[end:end + settle]
         after[after != W] = N1
 
