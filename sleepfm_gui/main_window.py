@@ -1,0 +1,869 @@
+"""The main window: traces in the middle; channels, events, scoring and jobs in docks.
+
+The window owns the open recording, its channel map (with the user's overrides), the scoring
+session and the analysis results, and wires the views together: the trace view and the review
+panel stay on the same epoch, reassigning a channel regroups the traces and changes what
+inference sees, and every long operation runs as an engine job on a worker thread.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockWidget,
+                               QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox,
+                               QPlainTextEdit, QTextEdit, QWidget)
+
+from sleepfm_engine.errors import SleepFMError
+from sleepfm_engine.jobs import Job
+
+from . import errors
+from .analysis import (AnalysisContext, ModelCache, demographics_from_header, run_embedding_export,
+                       run_risk, run_staging)
+from .paths import find_overrides, overrides_target
+from .qt_annotations import AnnotationsPanel
+from .qt_channels import ChannelPanel
+from .qt_jobs import JobManager, JobsPanel
+from .qt_trace_view import WINDOW_PRESETS, TraceView
+from .settings import Settings
+
+log = logging.getLogger("sleepfm_gui")
+
+RECORDING_FILTER = "EDF/BDF recordings (*.edf *.EDF *.bdf *.BDF *.rec);;All files (*)"
+HYPNOGRAM_FILTER = ("Hypnograms (*.csv *.txt *.tsv *.edf *.xml);;All files (*)")
+EVENTS_FILTER = "Events (*.csv *.tsv *.txt *.edf *.bdf);;All files (*)"
+_RECORDING_SUFFIXES = (".edf", ".bdf", ".rec")
+_HYP_FORMATS = {".csv": "csv", ".edf": "edf", ".txt": "yasa", ".tsv": "csv"}
+
+
+def _is_text_entry(w: QWidget | None) -> bool:
+    if w is None:
+        return False
+    if isinstance(w, (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)):
+        return True
+    return isinstance(w, QComboBox) and w.isEditable()
+
+
+class MainWindow(QMainWindow):
+    """SleepFM Studio's window.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Where preferences live (default: the user data folder's settings file).
+    model_dir : str, optional
+        Model folder for analysis (overrides the last one used).
+
+    Signals
+    -------
+    recordingOpened(str)
+        A recording was opened (its path).
+    stagingFinished(object)
+        A staging job delivered its hypnogram.
+    """
+
+    recordingOpened = Signal(str)
+    stagingFinished = Signal(object)
+
+    def __init__(self, settings: Settings | None = None, model_dir: str | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings or Settings()
+        self.setWindowTitle("SleepFM Studio")
+        self.setAcceptDrops(True)
+        self.rec: Any = None
+        self.cmap: Any = None
+        self.session: Any = None
+        self.auto_hypnogram: Any = None
+        self.risk: Any = None
+        self._events: list[tuple[Any, str]] = []
+        self._embeddings: dict[tuple, Any] = {}
+        self.models = ModelCache()
+        # Hooks tests replace: questions the window asks (None = a message box).
+        self.ask_recover: Callable[[Any], bool] | None = None
+        self.ask_save: Callable[[Any], str] | None = None
+        self._closing = False
+
+        self.model_dir = model_dir or str(self.settings.value("analysis/model", "") or "")
+        if not self.model_dir:
+            self.model_dir = self._default_model_dir()
+        self.device = str(self.settings.value("analysis/device", "auto") or "auto")
+        self.age: float | None = None
+        self.sex = ""
+
+        self.jobs = JobManager(self, dialog_parent=self)
+        self.trace = TraceView(self)
+        self.setCentralWidget(self.trace)
+        self._build_docks()
+        self._build_menus()
+        self._status = QLabel()
+        self.statusBar().addWidget(self._status, 1)
+        self._connect()
+        self._restore_settings()
+        self._update_actions()
+        QApplication.instance().installEventFilter(self)
+
+    # ------------------------------------------------------------------ construction
+    def _build_docks(self) -> None:
+        self.channels = ChannelPanel(self)
+        self.events = AnnotationsPanel(self)
+        self.jobs_panel = JobsPanel(self.jobs, self)
+        self.review = self._make_review_panel()
+
+        def dock(title: str, widget: QWidget, area, name: str) -> QDockWidget:
+            d = QDockWidget(title, self)
+            d.setObjectName(name)
+            d.setWidget(widget)
+            self.addDockWidget(area, d)
+            return d
+
+        self.review_dock = dock("Sleep scoring", self.review, Qt.BottomDockWidgetArea, "review")
+        self.channels_dock = dock("Channels", self.channels, Qt.RightDockWidgetArea, "channels")
+        self.events_dock = dock("Events", self.events, Qt.RightDockWidgetArea, "events")
+        self.jobs_dock = dock("Jobs", self.jobs_panel, Qt.RightDockWidgetArea, "jobs")
+        self.tabifyDockWidget(self.channels_dock, self.events_dock)
+        self.tabifyDockWidget(self.events_dock, self.jobs_dock)
+        self.channels_dock.raise_()
+        # The bottom dock spans the width; the traces keep most of the height.
+        self.setCorner(Qt.BottomRightCorner, Qt.BottomDockWidgetArea)
+        self.resizeDocks([self.review_dock], [330], Qt.Vertical)
+        self.resizeDocks([self.channels_dock], [440], Qt.Horizontal)
+
+    def _make_review_panel(self) -> QWidget:
+        from .qt_review import ReviewPanel
+
+        panel = ReviewPanel(self)
+        return panel
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+
+        def action(menu, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
+                   tip: str = "") -> QAction:
+            a = QAction(text, self)
+            if shortcut is not None:
+                a.setShortcut(QKeySequence(shortcut))
+            if tip:
+                a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            return a
+
+        f = mb.addMenu("&File")
+        self.open_action = action(f, "&Open recording…", self.choose_recording, QKeySequence.Open,
+                                  "Open an EDF, EDF+ or BDF recording (or drop one on the window)")
+        self.demo_action = action(f, "Open the &demo night", self.open_demo,
+                                  tip="A generated 8-hour night with its true hypnogram")
+        self.recent_menu = f.addMenu("Open &recent")
+        f.addSeparator()
+        self.import_manual_action = action(f, "Import &hypnogram (manual scoring)…",
+                                           lambda: self.choose_hypnogram(as_auto=False))
+        self.import_auto_action = action(f, "Import automatic hypnogram…",
+                                         lambda: self.choose_hypnogram(as_auto=True))
+        self.import_events_action = action(f, "Import &events…", self.choose_events)
+        f.addSeparator()
+        self.save_scoring_action = action(f, "&Save scoring", self.save_scoring, QKeySequence.Save)
+        self.export_manual_action = action(f, "Export manual hypnogram…",
+                                           lambda: self.choose_export_hypnogram("manual"))
+        self.export_auto_action = action(f, "Export automatic hypnogram…",
+                                         lambda: self.choose_export_hypnogram("auto"))
+        self.export_events_action = action(f, "Export events…", self.choose_export_events)
+        self.export_embeddings_action = action(f, "Export &embeddings…",
+                                               self.choose_export_embeddings)
+        self.export_report_action = action(f, "Export &report (PDF)…", self.choose_export_report)
+        f.addSeparator()
+        self.info_action = action(f, "Recording &information…", self.show_recording_info, "Ctrl+I")
+        self.close_action = action(f, "&Close recording", self.close_recording, QKeySequence.Close)
+        action(f, "&Quit", self.close, QKeySequence.Quit)
+
+        v = mb.addMenu("&View")
+        page = v.addMenu("Page length")
+        self.window_group = QActionGroup(self)
+        for w in WINDOW_PRESETS:
+            a = QAction(f"{w:g} s" if w < 60 else f"{w / 60:g} min", self, checkable=True)
+            a.setData(w)
+            a.setChecked(w == self.trace.window_seconds)
+            a.triggered.connect(lambda _=False, w=w: self.trace.set_window(w))
+            self.window_group.addAction(a)
+            page.addAction(a)
+        self.filters_action = action(v, "Display &filters…", self.edit_filters)
+        self.derivation_action = action(v, "Add &derivation…", self.add_derivation)
+        action(v, "Show all channels", self.trace.show_all_channels)
+        v.addSeparator()
+        for d in (self.review_dock, self.jobs_dock, self.channels_dock, self.events_dock):
+            v.addAction(d.toggleViewAction())
+        nav = mb.addMenu("&Navigate")
+        for a in self.trace.navigation_actions:
+            nav.addAction(a)
+        ch = mb.addMenu("&Channels")
+        for a in self.trace.channel_actions:
+            ch.addAction(a)
+
+        an = mb.addMenu("&Analysis")
+        self.settings_action = action(an, "Model and device…", self.edit_analysis_settings)
+        self.stage_action = action(an, "Run sleep &staging", self.start_staging, "Ctrl+R",
+                                   "Stage the night with SleepFM (a job: progress and cancel in "
+                                   "the Jobs panel)")
+        self.risk_action = action(an, "Run disease &risk (research only)", self.start_risk)
+        an.addSeparator()
+        action(an, "Cancel all jobs", self.jobs.cancel_all)
+
+        h = mb.addMenu("&Help")
+        action(h, "Keys", self.show_keys, QKeySequence.HelpContents)
+        action(h, "About SleepFM Studio", self.show_about)
+        self._refresh_recent_menu()
+
+    def _connect(self) -> None:
+        self.trace.currentEpochChanged.connect(self._on_trace_epoch)
+        self.trace.displayChanged.connect(self._on_display_changed)
+        self.review.epochActivated.connect(self._on_review_epoch)
+        if hasattr(self.review, "statusMessage"):
+            self.review.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 4000))
+        self.channels.modalitiesChanged.connect(self._on_modalities_changed)
+        self.channels.visibilityChanged.connect(self.trace.set_channel_visible)
+        self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
+        self.jobs.jobAdded.connect(lambda _: self.jobs_dock.raise_())
+
+    # ------------------------------------------------------------------ settings
+    def _default_model_dir(self) -> str:
+        try:
+            from sleepfm_engine.demo import demo_model_path
+
+            p = demo_model_path()
+        except (ImportError, OSError):
+            p = None
+        return str(p) if p is not None else ""
+
+    def _restore_settings(self) -> None:
+        geo = self.settings.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1500, 950)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        display = self.settings.get_json("display", {})
+        if display:
+            self.trace.restore_display_state(display)
+        for a in self.window_group.actions():
+            a.setChecked(abs(a.data() - self.trace.window_seconds) < 1e-9)
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.set_value("window/geometry", self.saveGeometry())
+        s.set_value("window/state", self.saveState())
+        s.set_json("display", self.trace.display_state())
+        s.set_value("analysis/model", self.model_dir)
+        s.set_value("analysis/device", self.device)
+        if self.session is not None:
+            s.set_json("scoring/keys", self.session.key_map.to_dict())
+        s.sync()
+
+    def _key_map(self) -> Any:
+        from sleepfm_engine.scoring_keys import KeyMap
+
+        data = self.settings.get_json("scoring/keys")
+        if isinstance(data, dict):
+            try:
+                return KeyMap.from_dict(data)
+            except ValueError as exc:
+                log.warning("ignoring saved scoring keys: %s", exc)
+        return KeyMap()
+
+    def _on_display_changed(self) -> None:
+        for a in self.window_group.actions():
+            a.setChecked(abs(a.data() - self.trace.window_seconds) < 1e-9)
+
+    # ------------------------------------------------------------------ opening and closing
+    def choose_recording(self) -> None:
+        start = str(Path(self.settings.recent_files()[0]).parent) if self.settings.recent_files() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", start, RECORDING_FILTER)
+        if path:
+            self.open_recording_file(path)
+
+    def open_recording_file(self, path: str | os.PathLike, manual: Any = None) -> bool:
+        """Open a recording and show it; False (after a readable error dialog) if it cannot be.
+
+        Parameters
+        ----------
+        path : str or PathLike
+        manual : Hypnogram, optional
+            A manual scoring to start from (the demo night's true hypnogram).
+        """
+        from sleepfm_engine.channels import ChannelMap, ChannelMapError
+        from sleepfm_engine.recording import open_recording
+
+        path = Path(path)
+        try:
+            rec = open_recording(path)
+        except (SleepFMError, OSError, ValueError) as exc:
+            errors.report_exception(self, "Cannot open the recording", exc)
+            if isinstance(exc, (SleepFMError, OSError)) and not path.exists():
+                self.settings.remove_recent(path)
+                self._refresh_recent_menu()
+            return False
+        if not self.close_recording():
+            rec.close()
+            return False
+        overrides = find_overrides(path)
+        try:
+            cmap = ChannelMap.from_recording(rec, overrides=overrides)
+        except ChannelMapError as exc:
+            errors.show_warning(self, "Channel assignments ignored",
+                                f"{exc}\n\nThe automatic assignment is used instead.")
+            cmap = ChannelMap.from_recording(rec)
+        self.rec, self.cmap = rec, cmap
+        self.trace.set_recording(rec, cmap.as_dict())
+        self._start_session(rec, manual)
+        self.channels.set_recording(rec, cmap, overrides_target(path), self.trace.display_channels,
+                                    self.trace.hidden_channels)
+        self._events = []
+        self._refresh_events()
+        self.age, self.sex = demographics_from_header(rec)
+        self.settings.add_recent(path)
+        self._refresh_recent_menu()
+        self.setWindowTitle(f"{path.name} — SleepFM Studio")
+        n = len(rec.channels)
+        msg = (f"{path.name}: {rec.format}, {n} channels, {rec.duration / 3600:.2f} h from "
+               f"{rec.start:%Y-%m-%d %H:%M}")
+        if rec.warnings:
+            msg += f" · {len(rec.warnings)} warning(s) (File ▸ Recording information)"
+        self._status.setText(msg)
+        self._update_actions()
+        self._start_background_reads(path)
+        self.recordingOpened.emit(str(path))
+        return True
+
+    def _start_session(self, rec: Any, manual: Any) -> None:
+        from .qt_review import open_scoring_session
+
+        kwargs = {"key_map": self._key_map()}
+        if manual is not None:
+            kwargs["manual"] = manual
+        try:
+            session = open_scoring_session(rec, parent=self, ask=self.ask_recover, **kwargs)
+        except (SleepFMError, OSError, ValueError) as exc:
+            errors.report_exception(self, "Cannot restore the scoring", exc)
+            from sleepfm_engine.scoring import ScoringSession
+
+            session = ScoringSession.for_recording(rec, load_saved=False, **kwargs)
+        self.session = session
+        self.review.set_session(session)
+        self.auto_hypnogram = session.auto
+        self.review.set_current_epoch(0)
+        self._update_overview_stages()
+        self._session_unsub = session.add_listener(lambda ev: self._on_session_event(ev))
+
+    def _on_session_event(self, event: Any) -> None:
+        if event.kind in ("manual", "reset", "auto"):
+            self._overview_timer().start()
+
+    def _overview_timer(self) -> QTimer:
+        t = getattr(self, "_ov_timer", None)
+        if t is None:
+            t = self._ov_timer = QTimer(self)
+            t.setSingleShot(True)
+            t.setInterval(150)
+            t.timeout.connect(self._update_overview_stages)
+        return t
+
+    def _update_overview_stages(self) -> None:
+        """Colour the overview strip with the manual scoring, else the automatic staging."""
+        s = self.session
+        if s is None:
+            self.trace.set_hypnogram(None)
+            return
+        import numpy as np
+
+        stages = s.stages
+        if not np.isin(stages, (0, 1, 2, 3, 4)).any() and s.auto is not None:
+            stages = s.auto.stages
+        self.trace.set_hypnogram(stages, s.epoch_length, s.offset)
+
+    def _start_background_reads(self, path: Path) -> None:
+        """Events of an EDF+ file and the overview envelope, read on worker threads."""
+        from sleepfm_engine.display import epoch_envelope
+        from sleepfm_engine.recording import open_recording
+
+        if "+" in self.rec.format:
+            def read_events(state):
+                state.set_status("reading EDF+ annotations")
+                with open_recording(path) as r:
+                    return list(r.annotations)
+
+            self.jobs.submit(Job(f"Events of {path.name}", read_events), key="events",
+                             on_success=self._on_file_events,
+                             error_title="Cannot read the recording's events")
+        rows = self.trace.display_channels
+        pick = next((r for r in rows if r.kind == "EEG" and not r.is_derived), None) or \
+            next((r for r in rows if not r.is_derived), None)
+        if pick is not None:
+            def envelope(state, label=pick.plus):
+                state.set_status(f"overview of {label}")
+                with open_recording(path) as r:
+                    return epoch_envelope(r, label, state=state)
+
+            self.jobs.submit(Job("Night overview", envelope), key="overview",
+                             on_success=self.trace.set_envelope,
+                             error_title="Cannot draw the night overview")
+
+    def _on_file_events(self, annotations: list) -> None:
+        self._events = [(a, "file") for a in annotations] + \
+                       [e for e in self._events if e[1] != "file"]
+        self._refresh_events()
+
+    def _refresh_events(self) -> None:
+        rows = sorted(self._events, key=lambda e: e[0].onset)
+        self.trace.set_annotations([a for a, _ in rows])
+        self.events.set_annotations(rows, self.rec.start if self.rec is not None else None)
+
+    def close_recording(self) -> bool:
+        """Close the open recording (asking about unsaved scoring); False if the user cancelled."""
+        if self.rec is None:
+            return True
+        if self.session is not None:
+            from .qt_review import close_scoring_session
+
+            try:
+                if not close_scoring_session(self.session, self, ask=self.ask_save):
+                    return False
+            except (SleepFMError, OSError, ValueError) as exc:
+                errors.report_exception(self, "Cannot save the scoring", exc)
+                return False
+        for key in ("events", "overview", "staging", "risk", "embeddings"):
+            self.jobs.cancel(key)
+            for w in self.jobs.running(key):
+                w.disconnect_all()
+        self.review.set_session(None)
+        self.session = None
+        self.auto_hypnogram = None
+        self.risk = None
+        self.review.set_risk(None)
+        self.trace.set_recording(None)
+        self.channels.set_recording(None, None, None)
+        self._events = []
+        self.events.set_annotations([], None)
+        if self.rec is not None:
+            self.rec.close()
+        self.rec, self.cmap = None, None
+        self.setWindowTitle("SleepFM Studio")
+        self._status.clear()
+        self._update_actions()
+        return True
+
+    def open_demo(self) -> None:
+        """Open the built-in demo night, generating it first (a job) the first time."""
+        from .demo import demo_path, demo_truth, make_demo
+
+        path = demo_path()
+        if path.exists() and path.with_suffix(".hypnogram.csv").exists():
+            self.open_recording_file(path, manual=demo_truth(path))
+            return
+
+        def done(p: Path) -> None:
+            self.open_recording_file(p, manual=demo_truth(p))
+
+        self.jobs.submit(Job("Generating the demo night", make_demo), key="demo", on_success=done,
+                         error_title="Cannot generate the demo night")
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        for f in files:
+            a = self.recent_menu.addAction(Path(f).name)
+            a.setToolTip(f)
+            a.setStatusTip(f)
+            a.triggered.connect(lambda _=False, f=f: self.open_recording_file(f))
+        self.recent_menu.setEnabled(bool(files))
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, ev):  # noqa: N802
+        if self._dropped_file(ev.mimeData()) is not None:
+            ev.acceptProposedAction()
+        else:
+            ev.ignore()
+
+    def dropEvent(self, ev):  # noqa: N802
+        path = self._dropped_file(ev.mimeData())
+        if path is not None:
+            ev.acceptProposedAction()
+            # Open after the drop returns, so the file manager is not kept waiting.
+            QTimer.singleShot(0, lambda: self.open_recording_file(path))
+
+    @staticmethod
+    def _dropped_file(mime) -> Path | None:
+        if not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile():
+                p = Path(url.toLocalFile())
+                if p.suffix.lower() in _RECORDING_SUFFIXES:
+                    return p
+        return None
+
+    # ------------------------------------------------------------------ import / export
+    def choose_hypnogram(self, as_auto: bool = False) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import hypnogram", self._folder(),
+                                              HYPNOGRAM_FILTER)
+        if path:
+            self.import_hypnogram(path, as_auto=as_auto)
+
+    def import_hypnogram(self, path: str | os.PathLike, as_auto: bool = False) -> bool:
+        """Read a hypnogram file, align it to the recording and load it as scoring or staging."""
+        from sleepfm_engine.formats import read_hypnogram
+
+        if self.session is None or self.rec is None:
+            errors.show_error(self, "Import hypnogram", "Open a recording first.")
+            return False
+        try:
+            hyp = read_hypnogram(path, epoch_length=self.session.epoch_length)
+            hyp = hyp.align_to(self.rec)
+            if as_auto:
+                self.set_auto_hypnogram(hyp)
+            else:
+                self.session.import_manual(hyp)
+        except (SleepFMError, OSError, ValueError) as exc:
+            errors.report_exception(self, "Cannot import the hypnogram", exc)
+            return False
+        self.statusBar().showMessage(f"Imported {Path(path).name} as "
+                                     f"{'automatic staging' if as_auto else 'manual scoring'}", 5000)
+        return True
+
+    def set_auto_hypnogram(self, hyp: Any) -> None:
+        """Show an automatic hypnogram (staging result or import)."""
+        self.auto_hypnogram = hyp
+        self.review.set_auto_hypnogram(hyp)
+        self._update_overview_stages()
+        self._update_actions()
+
+    def choose_events(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import events", self._folder(), EVENTS_FILTER)
+        if path:
+            self.import_events(path)
+
+    def import_events(self, path: str | os.PathLike) -> bool:
+        """Add the events of a file (EDF+ or onset/duration/description table) to the view."""
+        from .annotation_files import read_annotation_file
+
+        if self.rec is None:
+            errors.show_error(self, "Import events", "Open a recording first.")
+            return False
+        try:
+            anns = read_annotation_file(path, self.rec.start)
+        except (SleepFMError, OSError, ValueError) as exc:
+            errors.report_exception(self, "Cannot import the events", exc)
+            return False
+        source = Path(path).name
+        self._events = [e for e in self._events if e[1] != source] + [(a, source) for a in anns]
+        self._refresh_events()
+        self.events_dock.raise_()
+        self.statusBar().showMessage(f"Imported {len(anns)} events from {source}", 5000)
+        return True
+
+    def choose_export_hypnogram(self, which: str) -> None:
+        suggested = str(Path(self._folder()) / f"{self._stem()}.{which}.hypnogram.csv")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {which} hypnogram", suggested,
+            "CSV onset,duration,stage (*.csv);;EDF+ annotations (*.edf);;"
+            "One stage per line (*.txt)")
+        if path:
+            self.export_hypnogram(path, which)
+
+    def export_hypnogram(self, path: str | os.PathLike, which: str = "manual",
+                         fmt: str | None = None) -> Path | None:
+        """Write the manual scoring or the automatic staging; None (after a dialog) on failure."""
+        if self.session is None:
+            errors.show_error(self, "Export hypnogram", "Open a recording first.")
+            return None
+        fmt = fmt or _HYP_FORMATS.get(Path(path).suffix.lower(), "csv")
+        try:
+            out = self.session.export(path, fmt=fmt, which=which)
+        except (SleepFMError, OSError, ValueError) as exc:
+            errors.report_exception(self, "Cannot export the hypnogram", exc)
+            return None
+        self.statusBar().showMessage(f"Wrote {out}", 5000)
+        return Path(out)
+
+    def choose_export_events(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export events",
+                                              str(Path(self._folder()) / f"{self._stem()}.events.csv"),
+                                              "CSV (*.csv)")
+        if path:
+            self.export_events(path)
+
+    def export_events(self, path: str | os.PathLike) -> Path | None:
+        from .annotation_files import write_annotation_file
+
+        try:
+            return write_annotation_file([a for a, _ in sorted(self._events,
+                                                               key=lambda e: e[0].onset)], path)
+        except OSError as exc:
+            errors.report_exception(self, "Cannot export the events", exc)
+            return None
+
+    def save_scoring(self) -> Path | None:
+        """Save the scoring beside the recording (the autosave is then dropped)."""
+        if self.session is None:
+            return None
+        try:
+            out = self.session.save()
+        except (SleepFMError, OSError, ValueError) as exc:
+            errors.report_exception(self, "Cannot save the scoring", exc)
+            return None
+        self.statusBar().showMessage(f"Scoring saved to {out}", 5000)
+        return out
+
+    def choose_export_report(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export report",
+                                              str(Path(self._folder()) / f"{self._stem()}.report.pdf"),
+                                              "PDF (*.pdf)")
+        if path:
+            self.export_report(path)
+
+    def export_report(self, path: str | os.PathLike):
+        """Write the sleep study report (PDF) as a job; returns its worker."""
+        if self.rec is None or self.session is None:
+            errors.show_error(self, "Export report", "Open a recording first.")
+            return None
+        try:
+            from sleepfm_engine.report import build_report, write_report_pdf
+        except ImportError as exc:
+            errors.show_error(self, "Export report", f"Reports are not available: {exc}")
+            return None
+        import numpy as np
+
+        manual = self.session.manual
+        if not np.isin(manual.stages, (0, 1, 2, 3, 4)).any():
+            manual = None
+        auto, risk, cmap, rec_path = self.session.auto, self.risk, self.cmap, self.rec.path
+        provenance = {"Model folder": self.model_dir, "Device": self.device} if auto else None
+        out = Path(path)
+
+        def write(state):
+            from sleepfm_engine.recording import open_recording
+
+            state.set_status("building the report")
+            with open_recording(rec_path) as r:
+                model = build_report(r, manual=manual, auto=auto, risk=risk,
+                                     provenance=provenance, channel_map=cmap)
+            state.check_cancelled()
+            state.set_status(f"writing {out.name}")
+            return write_report_pdf(model, out)
+
+        return self.jobs.submit(Job("Report", write), key="report",
+                                on_success=lambda p: self.statusBar().showMessage(
+                                    f"Report written to {p}", 5000),
+                                error_title="Cannot write the report")
+
+    # ------------------------------------------------------------------ analysis
+    def edit_analysis_settings(self) -> bool:
+        from .dialogs import AnalysisSettingsDialog
+
+        dlg = AnalysisSettingsDialog(self.model_dir, self.device, self, self.age, self.sex)
+        if dlg.exec() != AnalysisSettingsDialog.Accepted:
+            return False
+        self.set_model_dir(dlg.model_dir)
+        self.device = dlg.device
+        self.age = dlg.age if dlg.age else self.age
+        self.sex = dlg.sex or self.sex
+        self.settings.set_value("analysis/device", self.device)
+        return True
+
+    def set_model_dir(self, folder: str | os.PathLike) -> None:
+        self.model_dir = str(folder)
+        self.settings.set_value("analysis/model", self.model_dir)
+        self._embeddings.clear()
+        self._update_actions()
+
+    def _context(self) -> AnalysisContext | None:
+        if self.rec is None:
+            errors.show_error(self, "Analysis", "Open a recording first.")
+            return None
+        if not self.model_dir:
+            errors.show_error(self, "Analysis", "Choose a model folder first (Analysis ▸ Model "
+                                                "and device): the official SleepFM release or "
+                                                "one of yours.")
+            return None
+        ctx = AnalysisContext(Path(self.rec.path), Path(self.model_dir), self.device,
+                              dict(self.cmap.overrides) if self.cmap is not None else {},
+                              self.models)
+        ctx.embeddings = self._embeddings.get(ctx.embeddings_key())
+        return ctx
+
+    def _keep_embeddings(self, ctx: AnalysisContext, emb: Any) -> None:
+        self._embeddings = {ctx.embeddings_key(): emb}
+
+    def start_staging(self):
+        """Run SleepFM staging as a job; the automatic hypnogram appears when it finishes."""
+        ctx = self._context()
+        if ctx is None:
+            return None
+
+        def done(result) -> None:
+            hyp, emb = result
+            self._keep_embeddings(ctx, emb)
+            self.set_auto_hypnogram(hyp)
+            self.review_dock.raise_()
+            self.statusBar().showMessage("Sleep staging finished", 5000)
+            self.stagingFinished.emit(hyp)
+
+        return self.jobs.submit(Job(f"Sleep staging of {ctx.recording.name}", run_staging, ctx),
+                                key="staging", on_success=done,
+                                error_title="Sleep staging failed")
+
+    def start_risk(self):
+        """Run the disease-risk head as a job (needs age and sex)."""
+        ctx = self._context()
+        if ctx is None:
+            return None
+        if self.age is None or not self.sex:
+            errors.show_error(self, "Disease risk", "The risk model needs the person's age and "
+                                                    "sex; the file does not give them. Enter them "
+                                                    "in Analysis ▸ Model and device.")
+            return None
+        age, sex = self.age, self.sex
+
+        def done(result) -> None:
+            risk, emb = result
+            self._keep_embeddings(ctx, emb)
+            self.risk = risk
+            self.review.set_risk(risk)
+            self.review_dock.raise_()
+
+        return self.jobs.submit(Job(f"Disease risk of {ctx.recording.name}", run_risk, ctx, age,
+                                    sex), key="risk", on_success=done,
+                                error_title="Disease risk failed")
+
+    def choose_export_embeddings(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export embeddings", str(Path(self._folder()) / f"{self._stem()}.embeddings.hdf5"),
+            "HDF5 (*.hdf5 *.h5)")
+        if path:
+            self.export_embeddings(path)
+
+    def export_embeddings(self, path: str | os.PathLike):
+        ctx = self._context()
+        if ctx is None:
+            return None
+
+        def done(result) -> None:
+            out, emb = result
+            self._keep_embeddings(ctx, emb)
+            self.statusBar().showMessage(f"Embeddings written to {out}", 5000)
+
+        return self.jobs.submit(Job(f"Embeddings of {ctx.recording.name}", run_embedding_export,
+                                    ctx, path), key="embeddings", on_success=done,
+                                error_title="Embedding export failed")
+
+    # ------------------------------------------------------------------ display
+    def edit_filters(self) -> None:
+        from .dialogs import FilterDialog
+
+        dlg = FilterDialog(self.trace.filters, self)
+        if dlg.exec() == FilterDialog.Accepted:
+            for kind, spec in dlg.result_filters.items():
+                self.trace.set_filter(kind, spec)
+
+    def add_derivation(self) -> None:
+        from .dialogs import DerivationDialog
+
+        if self.rec is None:
+            return
+        dlg = DerivationDialog(self.rec, self.trace.derivations, self)
+        if dlg.exec() != DerivationDialog.Accepted:
+            return
+        for d in dlg.result_derivations:
+            try:
+                self.trace.add_derivation(d)
+            except ValueError as exc:
+                errors.report_exception(self, "Cannot add the derivation", exc)
+        self._refresh_channel_rows()
+
+    def _refresh_channel_rows(self) -> None:
+        self.channels.set_rows(self.trace.display_channels, self.trace.hidden_channels)
+
+    def show_recording_info(self) -> None:
+        from .dialogs import RecordingInfoDialog
+
+        if self.rec is not None:
+            RecordingInfoDialog(self.rec, self.cmap.as_dict() if self.cmap else None, self).exec()
+
+    def show_keys(self) -> None:
+        text = ("<b>Traces</b><br>PgDn / PgUp: next / previous page<br>Right / Left: next / "
+                "previous epoch<br>Shift+Right / Shift+Left: scroll a tenth of a page<br>Home / "
+                "End: start / end of the night<br>Ctrl+G: go to a time or an epoch<br>Up / Down: "
+                "select a channel<br>+ / −: gain (selected channel, else all)<br>*: auto-scale"
+                "<br>I: invert · H: hide · Shift+H: show all<br><br><b>Scoring</b><br>"
+                "0 W · 1 N1 · 2 N2 · 3 N3 · 4 or 5 REM · 6 artefact · Del unscored<br>A: accept "
+                "the automatic stage · N or Tab: next epoch to review (Shift: previous)<br>"
+                "Ctrl+Z / Ctrl+Y: undo / redo · Ctrl+S: save")
+        QMessageBox.information(self, "Keys", text)
+
+    def show_about(self) -> None:
+        from sleepfm_engine import __version__
+
+        QMessageBox.about(self, "About SleepFM Studio",
+                          f"<b>SleepFM Studio</b> {__version__}<br>Polysomnography review with "
+                          "the SleepFM foundation model. Automatic staging and disease risk are "
+                          "research tools, not diagnoses.")
+
+    # ------------------------------------------------------------------ synchronisation
+    def _on_trace_epoch(self, epoch: int) -> None:
+        self.review.set_current_epoch(epoch)
+
+    def _on_review_epoch(self, epoch: int) -> None:
+        self.trace.set_current_epoch(epoch)
+
+    def _on_modalities_changed(self, modalities: dict) -> None:
+        self.trace.set_modalities(modalities)
+        self._refresh_channel_rows()
+        self._embeddings.clear()  # inference must see the new assignment
+        self.statusBar().showMessage("Channel assignment saved; analysis will use it", 4000)
+
+    def _update_actions(self) -> None:
+        has = self.rec is not None
+        for a in (self.import_manual_action, self.import_auto_action, self.import_events_action,
+                  self.save_scoring_action, self.export_manual_action, self.export_events_action,
+                  self.export_embeddings_action, self.export_report_action, self.info_action,
+                  self.close_action, self.filters_action, self.derivation_action,
+                  self.stage_action, self.risk_action):
+            a.setEnabled(has)
+        self.export_auto_action.setEnabled(has and self.auto_hypnogram is not None)
+
+    def _folder(self) -> str:
+        if self.rec is not None:
+            return str(Path(self.rec.path).parent)
+        files = self.settings.recent_files()
+        return str(Path(files[0]).parent) if files else str(Path.home())
+
+    def _stem(self) -> str:
+        return Path(self.rec.path).stem if self.rec is not None else "recording"
+
+    # ------------------------------------------------------------------ keys and closing
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
+        """Scoring keys reach the review panel wherever the focus is (except text fields)."""
+        if ev.type() == QEvent.KeyPress and self.session is not None and not self._closing:
+            w = obj if isinstance(obj, QWidget) else None
+            if w is not None and w.window() is self and not _is_text_entry(QApplication.focusWidget()):
+                if self.review.handle_key(ev):
+                    return True
+        return False
+
+    def closeEvent(self, ev):  # noqa: N802
+        if self._closing:
+            ev.accept()
+            return
+        if not self.close_recording():
+            ev.ignore()
+            return
+        self._closing = True
+        QApplication.instance().removeEventFilter(self)
+        self.jobs.shutdown()
+        self._save_settings()
+        ev.accept()

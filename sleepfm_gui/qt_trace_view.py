@@ -1,0 +1,1145 @@
+"""The trace view: a recording's channels stacked, one page at a time, fast.
+
+Rows are grouped and coloured by modality (EEG, EOG, EMG, ECG, respiration, levels, other), 30 s
+per page by default with the epoch grid and a clock-time axis. Each page is prepared by
+:class:`sleepfm_engine.display.PageSource` — only the visible window is read, filtered and
+min/max-decimated to the plot's pixel width — and drawn into one reused curve per visible row,
+so paging through an 8-hour night costs what one page costs. The next and previous pages are
+prepared while the view is idle.
+
+Keys (window-wide): PgDn/PgUp one page, Right/Left one epoch, Shift+Right/Left a tenth of a
+page, Home/End, Up/Down select a channel, +/− gain (selected channel, else all), * auto-scale,
+I invert, H hide, Ctrl+G go to a time or epoch.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel,
+                               QLineEdit, QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+
+from sleepfm_engine.contract import EPOCH_SECONDS
+from sleepfm_engine.display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel,
+                                    FilterSpec, PageSource, build_display_channels, display_scale,
+                                    robust_range)
+
+from .qt_axes import ChannelAxis, ClockAxis, EpochAxis, clock_text
+from .qt_overview import OverviewStrip
+
+__all__ = ["TraceView", "WINDOW_PRESETS", "parse_go_to"]
+
+#: Page lengths offered (s).
+WINDOW_PRESETS: tuple[float, ...] = (5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+#: Gain step of +/−.
+GAIN_STEP = math.sqrt(2.0)
+# Fraction of a row's height that the auto-scaled span of a trace fills.
+_ROW_FILL = 0.8
+# Annotations drawn at once in one page (the list shows all of them).
+_MAX_DRAWN_ANNOTATIONS = 60
+_MAINS = (50.0, 60.0)
+
+
+@dataclass
+class RowState:
+    """Per-row display settings: gain, polarity, visibility and the auto-scale."""
+
+    gain: float = 1.0
+    inverted: bool = False
+    visible: bool = True
+    center: float | None = None
+    span: float | None = None
+
+
+def _window_text(seconds: float) -> str:
+    return f"{seconds:g} s" if seconds < 60 else f"{seconds / 60:g} min"
+
+
+def parse_go_to(text: str, start: _dt.datetime | None, duration: float,
+                epoch_length: float = float(EPOCH_SECONDS)) -> float:
+    """Seconds from the recording start of what a person typed in the go-to box.
+
+    Accepted: an epoch number (``"12"``, ``"e12"``, ``"epoch 12"``, 1-based), a clock time
+    (``"23:15"``, ``"23:15:30"``, after midnight when earlier than the start) or an elapsed
+    time (``"+1:30:00"``, ``"+90m"``, ``"+45s"``).
+
+    Raises
+    ------
+    ValueError
+        With a message saying what is accepted, or that the time is outside the recording.
+    """
+    t = text.strip().lower()
+    if not t:
+        raise ValueError("type an epoch number (e.g. 120), a clock time (23:15) or an elapsed "
+                         "time (+1:30:00)")
+    m = re.fullmatch(r"(?:e|epoch\s*)?(\d+)", t)
+    if m:
+        k = int(m.group(1))
+        n = int(math.floor(duration / epoch_length + 1e-9))
+        if not 1 <= k <= max(n, 1):
+            raise ValueError(f"epoch {k} is outside the recording (epochs 1 to {n})")
+        return (k - 1) * epoch_length
+    m = re.fullmatch(r"\+\s*(\d+(?:\.\d+)?)\s*(h|m|min|s)", t)
+    if m:
+        value = float(m.group(1)) * {"h": 3600, "m": 60, "min": 60, "s": 1}[m.group(2)]
+    else:
+        m = re.fullmatch(r"(\+)?\s*(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?", t)
+        if not m:
+            raise ValueError(f"cannot read {text!r}: type an epoch number (120), a clock time "
+                             "(23:15 or 23:15:30) or an elapsed time (+1:30:00, +90m)")
+        h, mi = int(m.group(2)), int(m.group(3))
+        sec = float(m.group(4) or 0.0)
+        if m.group(1) or start is None:
+            value = h * 3600 + mi * 60 + sec
+        else:
+            if h > 23 or mi > 59 or sec >= 60:
+                raise ValueError(f"{text!r} is not a clock time")
+            day = start.replace(hour=h, minute=mi, second=int(sec), microsecond=0)
+            day += _dt.timedelta(seconds=sec - int(sec))
+            if day < start - _dt.timedelta(seconds=1e-6):
+                day += _dt.timedelta(days=1)
+            value = (day - start).total_seconds()
+    if not 0 <= value <= duration:
+        raise ValueError(f"{text.strip()!r} is outside the recording "
+                         f"({clock_text(start, 0)} to {clock_text(start, duration)})")
+    return value
+
+
+class _TraceGraphics(pg.GraphicsLayoutWidget):
+    """The plot canvas; tells the view when it has painted."""
+
+    painted = Signal()
+
+    def paintEvent(self, ev):  # noqa: N802 - Qt API
+        super().paintEvent(ev)
+        self.painted.emit()
+
+
+class _TraceViewBox(pg.ViewBox):
+    """A view box that never pans or zooms by itself; clicks and wheel go to the view."""
+
+    clicked = Signal(float, float, object)
+    wheeled = Signal(int)
+
+    def __init__(self):
+        super().__init__(enableMouse=False, enableMenu=False, defaultPadding=0.0)
+
+    def mouseClickEvent(self, ev):  # noqa: N802
+        p = self.mapSceneToView(ev.scenePos())
+        ev.accept()
+        self.clicked.emit(p.x(), p.y(), ev.button())
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802
+        ev.ignore()
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802
+        delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
+        ev.accept()
+        self.wheeled.emit(int(delta))
+
+
+class _TracesItem(pg.GraphicsObject):
+    """All visible rows in one graphics item: one path and one pen per row.
+
+    One item instead of one curve per row spares the scene a bounding-box and bookkeeping pass
+    per row on every paint, which is most of what a page flip would otherwise cost.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._paths: list[QPainterPath] = []
+        self._pens: list[QPen] = []
+        self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._rect = QRectF()
+
+    def set_rows(self, rows: list[tuple[str, np.ndarray, np.ndarray, bool, QPen]],
+                 rect: QRectF) -> None:
+        """``rows``: (key, x, y in plot coordinates, has_gaps, pen)."""
+        self.prepareGeometryChange()
+        self._paths = [pg.arrayToQPath(x, y, connect="finite" if gaps else "all",
+                                       finiteCheck=gaps) for _, x, y, gaps, _ in rows]
+        self._pens = [pen for *_, pen in rows]
+        self._data = {key: (x, y) for key, x, y, _, _ in rows}
+        self._rect = QRectF(rect)
+        self.update()
+
+    def data_for(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        return self._data.get(key)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, p, opt, widget) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for path, pen in zip(self._paths, self._pens):
+            p.setPen(pen)
+            p.drawPath(path)
+
+
+class TraceView(QWidget):
+    """Stacked traces of one recording with paging, gains, filters, derivations and annotations.
+
+    Signals
+    -------
+    pageChanged(float, float)
+        The visible window changed (start, stop in s from the recording start).
+    pagePainted(float)
+        The page starting at this time has been painted (for timing and tests).
+    currentEpochChanged(int)
+        The current epoch moved (paging, arrows, a click on the traces).
+    channelSelected(str)
+        A row was selected (its key; ``""`` when the selection was cleared).
+    displayChanged()
+        A display setting changed (gain, polarity, visibility, filters, window, derivations).
+    """
+
+    pageChanged = Signal(float, float)
+    pagePainted = Signal(float)
+    currentEpochChanged = Signal(int)
+    channelSelected = Signal(str)
+    displayChanged = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.rec: Any = None
+        self.source: PageSource | None = None
+        self._modalities: dict[str, str] = {}
+        self._rows_all: list[DisplayChannel] = []
+        self._rows: list[DisplayChannel] = []
+        self._state: dict[str, RowState] = {}
+        self._derivations: list[Derivation] = []
+        self._filters: dict[str, FilterSpec] = dict(AASM_FILTERS)
+        self._filters_enabled = True
+        self._notch: float | None = None
+        self._window = float(EPOCH_SECONDS)
+        self._start = 0.0
+        self._epoch_length = float(EPOCH_SECONDS)
+        self._current_epoch = 0
+        self._selected: str | None = None
+        self._annotations: list[Any] = []
+        self._ann_onsets = np.empty(0)
+        self._ann_ends = np.empty(0)
+        self._ann_max_duration = 0.0
+        self._paint_pending: float | None = None
+        self._last_render_s = 0.0
+        self._pens: dict[str, QPen] = {}
+
+        self._build_ui()
+        self._build_actions()
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.timeout.connect(self.render_now)
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.setInterval(40)
+        self._prefetch_timer.timeout.connect(self._prefetch)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ construction
+    def _build_ui(self) -> None:
+        self.window_combo = QComboBox()
+        for w in WINDOW_PRESETS:
+            self.window_combo.addItem(_window_text(w), w)
+        self.window_combo.setCurrentIndex(WINDOW_PRESETS.index(self._window))
+        self.window_combo.setToolTip("Page length")
+        self.window_combo.setFocusPolicy(Qt.ClickFocus)
+        self.window_combo.currentIndexChanged.connect(
+            lambda i: self.set_window(float(self.window_combo.itemData(i))))
+        self.goto_edit = QLineEdit()
+        self.goto_edit.setPlaceholderText("Go to: epoch, 23:15 or +1:30:00")
+        self.goto_edit.setClearButtonEnabled(True)
+        self.goto_edit.setMaximumWidth(230)
+        self.goto_edit.returnPressed.connect(self._on_goto)
+        self.position_label = QLabel()
+        self.position_label.setMinimumWidth(260)
+        self.filters_check = QCheckBox("Filters")
+        self.filters_check.setChecked(True)
+        self.filters_check.setToolTip("Display filters (AASM defaults; per modality in "
+                                      "View ▸ Display filters)")
+        self.filters_check.setFocusPolicy(Qt.ClickFocus)
+        self.filters_check.toggled.connect(self.set_filters_enabled)
+        self.notch_combo = QComboBox()
+        self.notch_combo.addItem("Notch off", None)
+        for f in _MAINS:
+            self.notch_combo.addItem(f"Notch {f:g} Hz", f)
+        self.notch_combo.setToolTip("Mains notch filter")
+        self.notch_combo.setFocusPolicy(Qt.ClickFocus)
+        self.notch_combo.currentIndexChanged.connect(
+            lambda i: self.set_notch(self.notch_combo.itemData(i)))
+        self.message_label = QLabel()
+        self.message_label.setStyleSheet("color: #A0522D")
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        bar.addWidget(QLabel("Page"))
+        bar.addWidget(self.window_combo)
+        bar.addWidget(self.goto_edit)
+        bar.addWidget(self.position_label)
+        bar.addWidget(self.message_label, 1)
+        bar.addWidget(self.filters_check)
+        bar.addWidget(self.notch_combo)
+
+        self.graphics = _TraceGraphics()
+        self.graphics.setBackground("w")
+        self.graphics.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.graphics.ci.setContentsMargins(2, 2, 8, 2)
+        self.graphics.ci.setSpacing(0)
+        self.graphics.painted.connect(self._on_painted)
+        self.clock_axis = ClockAxis("bottom")
+        self.epoch_axis = EpochAxis(self._epoch_length)
+        self.channel_axis = ChannelAxis(on_click=self._on_label_click)
+        self.viewbox = _TraceViewBox()
+        self.plot = pg.PlotItem(viewBox=self.viewbox, axisItems={
+            "bottom": self.clock_axis, "top": self.epoch_axis, "left": self.channel_axis})
+        self.plot.showAxis("top")
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.viewbox.disableAutoRange()
+        self.viewbox.clicked.connect(self._on_plot_click)
+        self.viewbox.wheeled.connect(self._on_wheel)
+        self.graphics.addItem(self.plot, row=0, col=0)
+
+        self._epoch_grid = pg.PlotCurveItem(pen=pg.mkPen("#8C96A0", width=1), connect="pairs",
+                                            antialias=False)
+        self._second_grid = pg.PlotCurveItem(pen=pg.mkPen("#E4E8EC", width=1), connect="pairs",
+                                             antialias=False)
+        for item, z in ((self._second_grid, -20), (self._epoch_grid, -19)):
+            item.setZValue(z)
+            self.viewbox.addItem(item, ignoreBounds=True)
+        self._epoch_mark = QGraphicsRectItem()
+        self._epoch_mark.setPen(QPen(Qt.NoPen))
+        self._epoch_mark.setBrush(QBrush(QColor(255, 236, 150, 70)))
+        self._epoch_mark.setZValue(-30)
+        self._epoch_mark.hide()
+        self.viewbox.addItem(self._epoch_mark, ignoreBounds=True)
+        self._row_mark = QGraphicsRectItem()
+        self._row_mark.setPen(QPen(Qt.NoPen))
+        self._row_mark.setBrush(QBrush(QColor(60, 120, 220, 28)))
+        self._row_mark.setZValue(-29)
+        self._row_mark.hide()
+        self.viewbox.addItem(self._row_mark, ignoreBounds=True)
+        self.traces = _TracesItem()
+        self.viewbox.addItem(self.traces, ignoreBounds=True)
+        self._ann_rects: list[QGraphicsRectItem] = []
+        self._ann_texts: list[pg.TextItem] = []
+        self._empty_text = pg.TextItem("Open a recording (File ▸ Open, or drop an EDF/BDF file "
+                                       "here)", color="#777777", anchor=(0.5, 0.5))
+        self.viewbox.addItem(self._empty_text, ignoreBounds=True)
+        self._empty_text.setPos(0.5, -0.5)
+
+        self.overview = OverviewStrip()
+        self.overview.timeRequested.connect(self._on_overview_time)
+        self.graphics.addItem(self.overview.plot, row=1, col=0)
+        self.overview.plot.setMaximumHeight(78)
+        self.overview.plot.setMinimumHeight(78)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addLayout(bar)
+        lay.addWidget(self.graphics, 1)
+
+    def _build_actions(self) -> None:
+        def act(text: str, keys: Sequence[str | QKeySequence.StandardKey], slot, tip: str = ""):
+            a = QAction(text, self)
+            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcutContext(Qt.WindowShortcut)
+            a.setToolTip(tip or text)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        self.navigation_actions = [
+            act("Next page", ["PgDown"], self.next_page),
+            act("Previous page", ["PgUp"], self.prev_page),
+            act("Next epoch", ["Right"], lambda: self.step_epochs(1)),
+            act("Previous epoch", ["Left"], lambda: self.step_epochs(-1)),
+            act("Scroll right", ["Shift+Right"], lambda: self.scroll(0.1)),
+            act("Scroll left", ["Shift+Left"], lambda: self.scroll(-0.1)),
+            act("First page", ["Home"], self.home),
+            act("Last page", ["End"], self.end),
+            act("Go to time or epoch…", ["Ctrl+G"], self.focus_goto),
+        ]
+        self.channel_actions = [
+            act("Select next channel", ["Down"], lambda: self.select_relative(1)),
+            act("Select previous channel", ["Up"], lambda: self.select_relative(-1)),
+            act("Increase gain", ["+", "=", "Shift+="], lambda: self.gain_up()),
+            act("Decrease gain", ["-"], lambda: self.gain_down()),
+            act("Auto-scale", ["*", "Shift+8"], lambda: self.auto_scale()),
+            act("Invert channel", ["I"], lambda: self.toggle_invert()),
+            act("Hide channel", ["H"], lambda: self.hide_selected()),
+            act("Show all channels", ["Shift+H"], self.show_all_channels),
+        ]
+
+    # ------------------------------------------------------------------ recording
+    def set_recording(self, rec: Any, modalities: dict[str, str] | None = None,
+                      derivations: Iterable[Derivation] = ()) -> None:
+        """Show a recording (None clears the view).
+
+        Parameters
+        ----------
+        rec : Recording or None
+        modalities : dict, optional
+            ``{label: modality}`` (``ChannelMap.as_dict()``); classified when omitted.
+        derivations : iterable of Derivation
+            Extra rows computed from two channels.
+        """
+        self._render_timer.stop()
+        self._prefetch_timer.stop()
+        self.rec = rec
+        self._state = {}
+        self._selected = None
+        self._derivations = list(derivations)
+        self._start = 0.0
+        self._current_epoch = 0
+        self.set_annotations([])
+        if rec is None:
+            self.source = None
+            self._modalities = {}
+            self._rows_all, self._rows = [], []
+            self.overview.set_recording(None, None)
+            self._update_enabled()
+            self._sync_curves()
+            self.message_label.clear()
+            self.graphics.update()
+            return
+        self.source = PageSource(rec, cache_size=24 * max(1, len(rec.channels)))
+        self._modalities = dict(modalities) if modalities is not None else {}
+        self._rebuild_rows()
+        self.clock_axis.set_start(rec.start)
+        self.overview.set_recording(rec.duration, rec.start)
+        self._update_enabled()
+        self._apply_window()
+
+    def set_modalities(self, modalities: dict[str, str]) -> None:
+        """Regroup and recolour the rows after channels were reassigned."""
+        self._modalities = dict(modalities)
+        if self.rec is not None:
+            self._rebuild_rows()
+            self._request_render()
+
+    def _rebuild_rows(self) -> None:
+        rows = build_display_channels(self.rec, self._modalities or None, self._derivations)
+        if not self._modalities:
+            self._modalities = {r.key: r.modality for r in rows if not r.is_derived}
+        self._rows_all = rows
+        for r in rows:
+            self._state.setdefault(r.key, RowState())
+        for key in [k for k in self._state if k not in {r.key for r in rows}]:
+            del self._state[key]
+        self._refresh_visible()
+
+    def _refresh_visible(self) -> None:
+        self._rows = [r for r in self._rows_all if self._state[r.key].visible]
+        if self._selected is not None and self._selected not in {r.key for r in self._rows}:
+            self._selected = None
+        self._sync_curves()
+        self._update_labels()
+        n = max(len(self._rows), 1)
+        self.viewbox.setYRange(-(n - 1) - 0.6, 0.6, padding=0)
+
+    def _sync_curves(self) -> None:
+        self._pens = {r.key: pg.mkPen(r.color, width=1) for r in self._rows}
+        if not self._rows:
+            self.traces.set_rows([], QRectF())
+
+    @property
+    def display_channels(self) -> list[DisplayChannel]:
+        """Every row (hidden ones included), in display order."""
+        return list(self._rows_all)
+
+    @property
+    def visible_channels(self) -> list[DisplayChannel]:
+        return list(self._rows)
+
+    def row_state(self, key: str) -> RowState:
+        """Display settings of a row (raises KeyError naming the key)."""
+        try:
+            return self._state[key]
+        except KeyError:
+            raise KeyError(f"no channel {key!r} in the trace view") from None
+
+    def trace_data(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(x, y)`` drawn for row ``key`` in plot coordinates (row ``i`` centred on ``-i``);
+        None when the row is hidden."""
+        return self.traces.data_for(key)
+
+    # ------------------------------------------------------------------ navigation
+    @property
+    def duration(self) -> float:
+        return float(self.rec.duration) if self.rec is not None else 0.0
+
+    @property
+    def start(self) -> float:
+        """Start of the visible window (s from the recording start)."""
+        return self._start
+
+    @property
+    def window_seconds(self) -> float:
+        return self._window
+
+    @property
+    def n_epochs(self) -> int:
+        return max(1, int(math.floor(self.duration / self._epoch_length + 1e-9)))
+
+    @property
+    def current_epoch(self) -> int:
+        return self._current_epoch
+
+    def set_window(self, seconds: float) -> None:
+        """Page length in seconds (any positive value; the presets are in the combo box)."""
+        seconds = float(seconds)
+        if not seconds > 0:
+            raise ValueError(f"page length must be positive, got {seconds}")
+        if abs(seconds - self._window) < 1e-9:
+            return
+        self._window = seconds
+        i = self.window_combo.findData(seconds)
+        if i >= 0 and i != self.window_combo.currentIndex():
+            self.window_combo.blockSignals(True)
+            self.window_combo.setCurrentIndex(i)
+            self.window_combo.blockSignals(False)
+        # Keep the current epoch on screen.
+        self._start = self._page_start_for(self._current_epoch * self._epoch_length)
+        self._apply_window()
+        self.displayChanged.emit()
+
+    def _page_start_for(self, t: float) -> float:
+        w = self._window
+        if w >= self._epoch_length:
+            # Pages of whole epochs, aligned so an epoch never straddles two pages.
+            per = max(1, int(round(w / self._epoch_length)))
+            k = int(t // self._epoch_length)
+            return (k // per) * per * self._epoch_length
+        return math.floor(t / w + 1e-9) * w
+
+    def _clamp(self, start: float) -> float:
+        return max(0.0, min(float(start), max(0.0, self.duration - self._window)))
+
+    def go_to(self, seconds: float, *, align: bool = False) -> None:
+        """Show the window starting at ``seconds`` (clamped to the recording).
+
+        With ``align`` the page is the one of whole epochs that contains ``seconds``.
+        """
+        if self.rec is None:
+            return
+        start = self._page_start_for(seconds) if align else float(seconds)
+        start = self._clamp(start)
+        epoch = min(self.n_epochs - 1, int(max(start, 0.0) // self._epoch_length + 1e-9))
+        if align:
+            epoch = min(self.n_epochs - 1, int(seconds // self._epoch_length))
+        self._set_start(start, epoch)
+
+    def go_to_epoch(self, epoch: int) -> None:
+        """Show the page that holds ``epoch`` (0-based) and make it current."""
+        if self.rec is None:
+            return
+        epoch = min(self.n_epochs - 1, max(0, int(epoch)))
+        t = epoch * self._epoch_length
+        start = self._clamp(self._page_start_for(t))
+        self._set_start(start, epoch)
+
+    @Slot(int)
+    def set_current_epoch(self, epoch: int) -> None:
+        """Make ``epoch`` current (from the hypnogram or scoring) without emitting it back."""
+        if self.rec is None:
+            return
+        epoch = min(self.n_epochs - 1, max(0, int(epoch)))
+        t0 = epoch * self._epoch_length
+        start = self._start
+        if not (start - 1e-6 <= t0 and t0 + min(self._epoch_length, self._window) <= start + self._window + 1e-6):
+            start = self._clamp(self._page_start_for(t0))
+        self._set_start(start, epoch, emit_epoch=False)
+
+    def _set_start(self, start: float, epoch: int, emit_epoch: bool = True) -> None:
+        moved = abs(start - self._start) > 1e-9
+        self._start = start
+        epoch_changed = epoch != self._current_epoch
+        self._current_epoch = epoch
+        if moved:
+            self._apply_window()
+        else:
+            self._update_epoch_mark()
+            self._update_position_label()
+        if epoch_changed and emit_epoch:
+            self.currentEpochChanged.emit(epoch)
+
+    def next_page(self) -> None:
+        self._page(1)
+
+    def prev_page(self) -> None:
+        self._page(-1)
+
+    def _page(self, direction: int) -> None:
+        if self.rec is None:
+            return
+        start = self._clamp(self._start + direction * self._window)
+        if self._window >= self._epoch_length:
+            epoch = int(round(start / self._epoch_length))
+        else:
+            epoch = int(start // self._epoch_length)
+        self._set_start(start, min(self.n_epochs - 1, epoch))
+
+    def step_epochs(self, n: int) -> None:
+        """Move the current epoch by ``n``; the page follows when the epoch leaves it."""
+        if self.rec is None:
+            return
+        epoch = min(self.n_epochs - 1, max(0, self._current_epoch + int(n)))
+        t0 = epoch * self._epoch_length
+        start = self._start
+        if self._window < self._epoch_length or not (start <= t0 and t0 + self._epoch_length <= start + self._window + 1e-6):
+            start = self._clamp(self._page_start_for(t0))
+        self._set_start(start, epoch)
+
+    def scroll(self, fraction: float) -> None:
+        """Move the window by a fraction of its length (not aligned to epochs)."""
+        if self.rec is None:
+            return
+        start = self._clamp(self._start + fraction * self._window)
+        self._set_start(start, min(self.n_epochs - 1, int(start // self._epoch_length)))
+
+    def home(self) -> None:
+        self.go_to_epoch(0)
+
+    def end(self) -> None:
+        if self.rec is None:
+            return
+        start = self._clamp(self.duration - self._window)
+        last = self.n_epochs - 1
+        self._set_start(start, last)
+
+    def focus_goto(self) -> None:
+        self.goto_edit.setFocus(Qt.ShortcutFocusReason)
+        self.goto_edit.selectAll()
+
+    def go_to_text(self, text: str) -> float:
+        """Go to what a person typed (see :func:`parse_go_to`); returns the time (s).
+
+        Raises
+        ------
+        ValueError
+            If the text cannot be read or is outside the recording.
+        """
+        if self.rec is None:
+            raise ValueError("no recording is open")
+        t = parse_go_to(text, self.rec.start, self.duration, self._epoch_length)
+        self.go_to(t, align=True)
+        return t
+
+    def _on_goto(self) -> None:
+        try:
+            self.go_to_text(self.goto_edit.text())
+        except ValueError as exc:
+            self.message_label.setText(str(exc))
+            return
+        self.message_label.clear()
+        self.goto_edit.clear()
+        self.graphics.setFocus(Qt.OtherFocusReason)
+
+    def _on_overview_time(self, t: float) -> None:
+        if self._window >= self._epoch_length:
+            self.go_to(t, align=True)
+        else:
+            self.go_to(t - self._window / 2.0)
+
+    def _on_wheel(self, delta: int) -> None:
+        if delta:
+            self.scroll(-0.1 * np.sign(delta))
+
+    # ------------------------------------------------------------------ channels
+    def select_channel(self, key: str | None) -> None:
+        """Select a row (gain keys then act on it); None clears the selection."""
+        if key is not None:
+            self.row_state(key)
+        self._selected = key
+        self._update_labels()
+        self._update_row_mark()
+        self.channelSelected.emit(key or "")
+
+    @property
+    def selected_channel(self) -> str | None:
+        return self._selected
+
+    def select_relative(self, step: int) -> None:
+        if not self._rows:
+            return
+        keys = [r.key for r in self._rows]
+        if self._selected not in keys:
+            i = 0 if step > 0 else len(keys) - 1
+        else:
+            i = (keys.index(self._selected) + step) % len(keys)
+        self.select_channel(keys[i])
+
+    def _targets(self, key: str | None) -> list[str]:
+        if key is not None:
+            self.row_state(key)
+            return [key]
+        if self._selected is not None:
+            return [self._selected]
+        return [r.key for r in self._rows]
+
+    def gain(self, key: str) -> float:
+        return self.row_state(key).gain
+
+    def set_gain(self, key: str, gain: float) -> None:
+        gain = float(gain)
+        if not (gain > 0 and math.isfinite(gain)):
+            raise ValueError(f"gain must be a positive number, got {gain}")
+        self.row_state(key).gain = gain
+        self._after_row_change()
+
+    def gain_up(self, key: str | None = None) -> None:
+        """Enlarge the traces of ``key`` (else the selected row, else all rows)."""
+        for k in self._targets(key):
+            self._state[k].gain *= GAIN_STEP
+        self._after_row_change()
+
+    def gain_down(self, key: str | None = None) -> None:
+        for k in self._targets(key):
+            self._state[k].gain /= GAIN_STEP
+        self._after_row_change()
+
+    def auto_scale(self, key: str | None = None) -> None:
+        """Fit the traces of the current page into their rows (gain back to 1)."""
+        for k in self._targets(key):
+            st = self._state[k]
+            st.center = st.span = None
+            st.gain = 1.0
+        self._after_row_change()
+
+    def set_inverted(self, key: str, inverted: bool) -> None:
+        self.row_state(key).inverted = bool(inverted)
+        self._after_row_change()
+
+    def toggle_invert(self, key: str | None = None) -> None:
+        keys = self._targets(key) if (key is not None or self._selected is not None) else []
+        for k in keys:
+            self._state[k].inverted = not self._state[k].inverted
+        self._after_row_change()
+
+    def set_channel_visible(self, key: str, visible: bool) -> None:
+        st = self.row_state(key)
+        if st.visible == bool(visible):
+            return
+        st.visible = bool(visible)
+        self._refresh_visible()
+        self._after_row_change()
+
+    def hide_selected(self) -> None:
+        if self._selected is not None:
+            key = self._selected
+            self.select_relative(1)
+            self.set_channel_visible(key, False)
+
+    def show_all_channels(self) -> None:
+        for st in self._state.values():
+            st.visible = True
+        self._refresh_visible()
+        self._after_row_change()
+
+    @property
+    def hidden_channels(self) -> list[str]:
+        return [r.key for r in self._rows_all if not self._state[r.key].visible]
+
+    def _after_row_change(self) -> None:
+        self._update_labels()
+        self._request_render()
+        self.displayChanged.emit()
+
+    def amplitude_per_row(self, key: str) -> tuple[float, str] | None:
+        """Signal range one row height stands for, in the unit shown (e.g. ``(120.0, "µV")``)."""
+        st = self.row_state(key)
+        if st.span is None:
+            return None
+        row = next(r for r in self._rows_all if r.key == key)
+        unit, factor = display_scale(row.unit)
+        return st.span / (_ROW_FILL * st.gain) * factor, unit
+
+    # ------------------------------------------------------------------ derivations
+    @property
+    def derivations(self) -> list[Derivation]:
+        return list(self._derivations)
+
+    def add_derivation(self, d: Derivation) -> None:
+        """Add a derived row (``plus − minus``); raises ValueError if it cannot be computed."""
+        if self.rec is None:
+            raise ValueError("no recording is open")
+        trial = self._derivations + [d]
+        build_display_channels(self.rec, self._modalities or None, trial)  # validates
+        self._derivations = trial
+        self._rebuild_rows()
+        self._request_render()
+        self.displayChanged.emit()
+
+    def remove_derivation(self, label: str) -> None:
+        before = len(self._derivations)
+        self._derivations = [d for d in self._derivations if d.label != label]
+        if len(self._derivations) == before:
+            raise KeyError(f"no derivation {label!r}")
+        self._rebuild_rows()
+        self._request_render()
+        self.displayChanged.emit()
+
+    # ------------------------------------------------------------------ filters
+    @property
+    def filters(self) -> dict[str, FilterSpec]:
+        return dict(self._filters)
+
+    def set_filter(self, kind: str, spec: FilterSpec) -> None:
+        """Display filter of one kind of row (EEG, EOG, EMG, ECG, RESP, SNORE)."""
+        if kind not in FILTERABLE_KINDS:
+            raise ValueError(f"no display filter for {kind!r}; filterable: "
+                             f"{', '.join(FILTERABLE_KINDS)}")
+        if not isinstance(spec, FilterSpec):
+            raise TypeError(f"expected a FilterSpec, got {type(spec).__name__}")
+        self._filters[kind] = spec
+        self._request_render()
+        self.displayChanged.emit()
+
+    def reset_filters(self) -> None:
+        self._filters = dict(AASM_FILTERS)
+        self._request_render()
+        self.displayChanged.emit()
+
+    @property
+    def notch(self) -> float | None:
+        return self._notch
+
+    def set_notch(self, hz: float | None) -> None:
+        """Mains notch (50 or 60 Hz) on every filtered row; None turns it off."""
+        hz = None if hz is None else float(hz)
+        if hz is not None and not hz > 0:
+            raise ValueError(f"notch frequency must be positive, got {hz}")
+        self._notch = hz
+        i = self.notch_combo.findData(hz) if hz is not None else 0
+        if i >= 0 and i != self.notch_combo.currentIndex():
+            self.notch_combo.blockSignals(True)
+            self.notch_combo.setCurrentIndex(i)
+            self.notch_combo.blockSignals(False)
+        self._request_render()
+        self.displayChanged.emit()
+
+    @property
+    def filters_enabled(self) -> bool:
+        return self._filters_enabled
+
+    def set_filters_enabled(self, enabled: bool) -> None:
+        self._filters_enabled = bool(enabled)
+        if self.filters_check.isChecked() != self._filters_enabled:
+            self.filters_check.blockSignals(True)
+            self.filters_check.setChecked(self._filters_enabled)
+            self.filters_check.blockSignals(False)
+        self._request_render()
+        self.displayChanged.emit()
+
+    def _active_filters(self) -> tuple[dict[str, FilterSpec], float | None]:
+        if not self._filters_enabled:
+            return {}, None
+        return self._filters, self._notch
+
+    # ------------------------------------------------------------------ annotations
+    def set_annotations(self, annotations: Sequence[Any]) -> None:
+        """Events to draw (objects with ``onset``, ``duration``, ``description``)."""
+        anns = sorted(annotations, key=lambda a: a.onset)
+        self._annotations = anns
+        self._ann_onsets = np.array([a.onset for a in anns], dtype=np.float64)
+        durs = np.array([max(0.0, a.duration or 0.0) for a in anns], dtype=np.float64)
+        self._ann_ends = self._ann_onsets + durs
+        self._ann_max_duration = float(durs.max()) if durs.size else 0.0
+        self.overview.set_annotations(self._ann_onsets)
+        self._draw_annotations()
+
+    @property
+    def annotations(self) -> list[Any]:
+        return list(self._annotations)
+
+    def visible_annotations(self) -> list[int]:
+        """Indices of the annotations that overlap the visible window."""
+        if not self._annotations:
+            return []
+        a, b = self._start, self._start + self._window
+        lo = int(np.searchsorted(self._ann_onsets, a - self._ann_max_duration, "left"))
+        hi = int(np.searchsorted(self._ann_onsets, b, "right"))
+        idx = np.arange(lo, hi)
+        keep = (self._ann_ends[idx] >= a) & (self._ann_onsets[idx] <= b)
+        return idx[keep].tolist()
+
+    def _draw_annotations(self) -> None:
+        idx = self.visible_annotations()[:_MAX_DRAWN_ANNOTATIONS]
+        n_rows = max(len(self._rows), 1)
+        top, bottom = 0.6, -(n_rows - 1) - 0.6
+        while len(self._ann_rects) < len(idx):
+            r = QGraphicsRectItem()
+            r.setZValue(-25)
+            r.setPen(QPen(QColor(200, 80, 20, 160), 0))
+            r.setBrush(QBrush(QColor(255, 160, 60, 40)))
+            self.viewbox.addItem(r, ignoreBounds=True)
+            t = pg.TextItem(color="#B04A10", anchor=(0, 0))
+            t.setZValue(5)
+            self.viewbox.addItem(t, ignoreBounds=True)
+            self._ann_rects.append(r)
+            self._ann_texts.append(t)
+        min_w = self._window / 600.0
+        for k, (r, t) in enumerate(zip(self._ann_rects, self._ann_texts)):
+            if k < len(idx):
+                a = self._annotations[idx[k]]
+                x0 = max(a.onset, self._start)
+                w = max(min(a.onset + (a.duration or 0.0), self._start + self._window) - x0, min_w)
+                r.setRect(QRectF(x0, bottom, w, top - bottom))
+                r.show()
+                t.setText(a.description[:40])
+                t.setPos(x0, top)
+                t.show()
+            else:
+                r.hide()
+                t.hide()
+
+    # ------------------------------------------------------------------ overview
+    def set_hypnogram(self, stages: np.ndarray | None, epoch_length: float = float(EPOCH_SECONDS),
+                      offset: float = 0.0) -> None:
+        """Stages to colour the overview strip with (codes as in ``sleepfm_engine.hypnogram``)."""
+        self.overview.set_stages(stages, epoch_length, offset)
+
+    def set_envelope(self, values: np.ndarray | None, epoch_length: float = float(EPOCH_SECONDS)) -> None:
+        """Whole-night per-epoch amplitude for the overview strip."""
+        self.overview.set_envelope(values, epoch_length)
+
+    # ------------------------------------------------------------------ drawing
+    def _apply_window(self) -> None:
+        if self.rec is None:
+            return
+        self._start = self._clamp(self._start)
+        self.viewbox.setXRange(self._start, self._start + self._window, padding=0)
+        # Apply the new range now: left to the paint, it would change the items' transforms
+        # during the paint and make Qt paint everything a second time.
+        self.viewbox.updateMatrix()
+        self._update_grid()
+        self._update_epoch_mark()
+        self._update_position_label()
+        self.overview.set_window(self._start, self._window)
+        self._draw_annotations()
+        self._request_render(immediate=True)
+        self.pageChanged.emit(self._start, self._start + self._window)
+
+    def _request_render(self, immediate: bool = False) -> None:
+        if self.rec is None:
+            return
+        if immediate:
+            self.render_now()
+        else:
+            self._render_timer.start(0)
+
+    def _n_bins(self) -> int:
+        w = int(self.viewbox.width()) if self.viewbox.width() > 0 else 0
+        if w <= 0:
+            w = max(self.graphics.width() - 160, 400)
+        return max(200, w)
+
+    @Slot()
+    def render_now(self) -> None:
+        """Prepare and set the data of every visible row for the current window."""
+        self._render_timer.stop()
+        if self.rec is None or self.source is None:
+            return
+        filters, notch = self._active_filters()
+        start, stop = self._start, self._start + self._window
+        traces = self.source.render(self._rows, start, stop, self._n_bins(), filters, notch)
+        rows = []
+        for i, (row, tr) in enumerate(zip(self._rows, traces)):
+            st = self._state[row.key]
+            if st.span is None and tr.y.size:
+                st.center, st.span = robust_range(tr.y)
+            center = st.center or 0.0
+            span = st.span or 1.0
+            k = (_ROW_FILL * st.gain / span) * (-1.0 if st.inverted else 1.0)
+            y = (tr.y - center) * k - i
+            rows.append((row.key, tr.x, y, tr.has_gaps, self._pens[row.key]))
+        n = max(len(self._rows), 1)
+        self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0))
+        self._update_labels()
+        self._paint_pending = start
+        self._prefetch_timer.start()
+
+    def _prefetch(self) -> None:
+        """Prepare the next and previous pages while nothing else happens."""
+        if self.rec is None or self.source is None or not self._rows:
+            return
+        filters, notch = self._active_filters()
+        n_bins = self._n_bins()
+        for direction in (1, -1):
+            s = self._clamp(self._start + direction * self._window)
+            if abs(s - self._start) > 1e-9:
+                self.source.render(self._rows, s, s + self._window, n_bins, filters, notch)
+
+    def _on_painted(self) -> None:
+        if self._paint_pending is not None:
+            start, self._paint_pending = self._paint_pending, None
+            self.pagePainted.emit(start)
+
+    def _update_labels(self) -> None:
+        labels, colors = [], []
+        for row in self._rows:
+            st = self._state[row.key]
+            text = row.label
+            amp = self.amplitude_per_row(row.key)
+            if amp is not None:
+                value, unit = amp
+                text += f"  {_short_number(value)} {unit}".rstrip()
+            if st.inverted:
+                text += " ⇅"
+            labels.append(text)
+            colors.append(row.color)
+        selected = None
+        if self._selected is not None:
+            for row, text in zip(self._rows, labels):
+                if row.key == self._selected:
+                    selected = text
+        self.channel_axis.set_rows(labels, colors, selected)
+        self._update_row_mark()
+        self._empty_text.setVisible(self.rec is None)
+
+    def _update_row_mark(self) -> None:
+        keys = [r.key for r in self._rows]
+        if self._selected in keys and self.rec is not None:
+            i = keys.index(self._selected)
+            self._row_mark.setRect(QRectF(0, -i - 0.5, max(self.duration, 1.0), 1.0))
+            self._row_mark.show()
+        else:
+            self._row_mark.hide()
+
+    def _update_grid(self) -> None:
+        a, b = self._start, self._start + self._window
+        n_rows = max(len(self._rows), 1)
+        top, bottom = 0.6, -(n_rows - 1) - 0.6
+        el = self._epoch_length
+        ks = np.arange(math.ceil(a / el - 1e-9), math.floor(b / el + 1e-9) + 1)
+        xs = np.repeat(ks * el, 2)
+        ys = np.tile([top, bottom], ks.size)
+        self._epoch_grid.setData(xs, ys)
+        if self._window <= 120:
+            step = 1.0 if self._window <= 60 else 5.0
+            ss = np.arange(math.ceil(a / step), math.floor(b / step) + 1) * step
+            ss = ss[np.abs(ss / el - np.round(ss / el)) > 1e-9]
+            self._second_grid.setData(np.repeat(ss, 2), np.tile([top, bottom], ss.size))
+            self._second_grid.show()
+        else:
+            self._second_grid.hide()
+        self.epoch_axis.offset = 0.0
+        self.epoch_axis.epoch_length = el
+
+    def _update_epoch_mark(self) -> None:
+        if self.rec is None or self._window <= self._epoch_length + 1e-9:
+            self._epoch_mark.hide()
+        else:
+            n_rows = max(len(self._rows), 1)
+            t0 = self._current_epoch * self._epoch_length
+            self._epoch_mark.setRect(QRectF(t0, -(n_rows - 1) - 0.6, self._epoch_length,
+                                            n_rows + 0.2))
+            self._epoch_mark.show()
+        self.overview.set_current(self._current_epoch * self._epoch_length, self._epoch_length)
+
+    def _update_position_label(self) -> None:
+        if self.rec is None:
+            self.position_label.clear()
+            return
+        s = self.rec.start
+        self.position_label.setText(
+            f"Epoch <b>{self._current_epoch + 1}</b>/{self.n_epochs} · "
+            f"{clock_text(s, self._start)} – {clock_text(s, self._start + self._window)}")
+
+    def _update_enabled(self) -> None:
+        on = self.rec is not None
+        for w in (self.window_combo, self.goto_edit, self.filters_check, self.notch_combo):
+            w.setEnabled(on)
+        for a in self.navigation_actions + self.channel_actions:
+            a.setEnabled(on)
+        self._empty_text.setVisible(not on)
+        if not on:
+            self.viewbox.setRange(xRange=(0, 1), yRange=(-1, 0), padding=0)
+            self._empty_text.setPos(0.5, -0.5)
+
+    # ------------------------------------------------------------------ mouse
+    def _on_plot_click(self, x: float, y: float, button) -> None:
+        if self.rec is None:
+            return
+        self.setFocus(Qt.MouseFocusReason)
+        row = int(round(-y))
+        if 0 <= row < len(self._rows):
+            self.select_channel(self._rows[row].key)
+        if button == Qt.LeftButton and 0 <= x <= self.duration:
+            epoch = min(self.n_epochs - 1, int(x // self._epoch_length))
+            self._set_start(self._start, epoch)
+
+    def _on_label_click(self, row: int, button, screen_pos: QPointF) -> None:
+        key = self._rows[row].key
+        self.select_channel(key)
+        if button == Qt.RightButton:
+            self.channel_menu(key).exec(screen_pos.toPoint())
+
+    def channel_menu(self, key: str) -> QMenu:
+        """The context menu of one row: gain, auto-scale, invert, hide."""
+        menu = QMenu(self)
+        st = self.row_state(key)
+        menu.addAction("Increase gain (+)", lambda: self.gain_up(key))
+        menu.addAction("Decrease gain (−)", lambda: self.gain_down(key))
+        menu.addAction("Auto-scale (*)", lambda: self.auto_scale(key))
+        inv = menu.addAction("Inverted (I)", lambda: self.set_inverted(key, not st.inverted))
+        inv.setCheckable(True)
+        inv.setChecked(st.inverted)
+        menu.addAction("Hide (H)", lambda: self.set_channel_visible(key, False))
+        return menu
+
+    def resizeEvent(self, ev):  # noqa: N802
+        super().resizeEvent(ev)
+        if self.rec is not None:
+            self._request_render()
+
+    # ------------------------------------------------------------------ state
+    def display_state(self) -> dict:
+        """Display settings worth keeping between sessions (JSON-able)."""
+        return {
+            "window": self._window,
+            "filters": {k: [v.low, v.high] for k, v in self._filters.items()
+                        if k in FILTERABLE_KINDS},
+            "filters_enabled": self._filters_enabled,
+            "notch": self._notch,
+        }
+
+    def restore_display_state(self, state: dict) -> None:
+        """Apply what :meth:`display_state` returned; bad entries are skipped."""
+        if not isinstance(state, dict):
+            return
+        for kind, pair in (state.get("filters") or {}).items():
+            try:
+                if kind in FILTERABLE_KINDS:
+                    self._filters[kind] = FilterSpec(*(None if v is None else float(v)
+                                                       for v in pair))
+            except (TypeError, ValueError):
+                continue
+        if "filters_enabled" in state:
+            self.set_filters_enabled(bool(state["filters_enabled"]))
+        notch = state.get("notch")
+        if notch in (None, *_MAINS):
+            self.set_notch(notch)
+        window = state.get("window")
+        if isinstance(window, (int, float)) and window > 0:
+            self.set_window(float(window))
+        self._request_render()
+
+
+def _short_number(v: float) -> str:
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.0f}"
+    if v >= 1:
+        return f"{v:.1f}"
+    return f"{v:.2g}"

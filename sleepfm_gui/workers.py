@@ -1,0 +1,158 @@
+"""Engine jobs on worker threads, reported through Qt signals on the GUI thread.
+
+A :class:`JobWorker` runs one :class:`sleepfm_engine.jobs.Job` on its own (non-daemon) Python
+thread. The job's progress callbacks fire on that thread; they are throttled and relayed through
+a queued connection, so every public signal is emitted on the thread that owns the worker (the
+GUI thread) and slots may touch widgets. Cancelling sets the job's flag; the compute function
+stops at its next ``check_cancelled``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from sleepfm_engine.errors import JobCancelled
+from sleepfm_engine.jobs import Job, Progress
+
+__all__ = ["JobWorker"]
+
+#: Worker states.
+PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "pending", "running", "succeeded", "failed", "cancelled"
+
+
+class JobWorker(QObject):
+    """Run an engine :class:`~sleepfm_engine.jobs.Job` on a thread and report through signals.
+
+    Parameters
+    ----------
+    job : Job
+        The job to run.
+    parent : QObject, optional
+    progress_interval : float
+        Minimum seconds between two ``progressChanged`` signals (the last update always
+        arrives), so a chatty job cannot flood the event loop.
+
+    Signals
+    -------
+    progressChanged(float, str)
+        Fraction done and what the job is doing.
+    succeeded(object)
+        The job's return value.
+    failed(object)
+        The exception the job raised (describe it with :func:`sleepfm_gui.errors.describe_exception`).
+    cancelled()
+        The job stopped because it was cancelled.
+    finished()
+        Emitted last, after exactly one of the three above; the thread has ended by then.
+    """
+
+    progressChanged = Signal(float, str)
+    succeeded = Signal(object)
+    failed = Signal(object)
+    cancelled = Signal()
+    finished = Signal()
+    # Internal: (kind, payload) emitted on the worker thread, delivered on the GUI thread.
+    _relay = Signal(str, object)
+
+    def __init__(self, job: Job, parent: QObject | None = None, progress_interval: float = 0.05):
+        super().__init__(parent)
+        if not isinstance(job, Job):
+            raise TypeError(f"JobWorker needs a sleepfm_engine.jobs.Job, got {type(job).__name__}")
+        self.job = job
+        self.state = PENDING
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.fraction = 0.0
+        self.message = ""
+        self._interval = float(progress_interval)
+        self._last_emit = 0.0
+        self._thread: threading.Thread | None = None
+        self._pending: Progress | None = None
+        self._relay.connect(self._on_relay, Qt.QueuedConnection)
+        job.add_progress_callback(self._on_progress)
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    @property
+    def is_running(self) -> bool:
+        """True from :meth:`start` until ``finished`` is emitted."""
+        return self.state == RUNNING
+
+    def start(self) -> None:
+        """Start the job on a new thread (once)."""
+        if self.state != PENDING:
+            raise RuntimeError(f"job {self.name!r} was already started")
+        self.state = RUNNING
+        self._thread = threading.Thread(target=self._run, name=f"sleepfm-job: {self.name}")
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next cancellation check (returns at once)."""
+        self.job.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the thread has ended; True if it has (signals may still be queued)."""
+        t = self._thread
+        if t is None:
+            return True
+        t.join(timeout)
+        return not t.is_alive()
+
+    def disconnect_all(self) -> None:
+        """Drop every connection to the public signals (a stale job must not reach the UI)."""
+        for sig in (self.progressChanged, self.succeeded, self.failed, self.cancelled):
+            try:
+                sig.disconnect()
+            except (RuntimeError, TypeError):
+                pass  # nothing connected
+
+    # -- worker thread -----------------------------------------------------------------------
+    def _on_progress(self, p: Progress) -> None:
+        now = time.monotonic()
+        if p.fraction < 1.0 and now - self._last_emit < self._interval:
+            self._pending = p
+            return
+        self._pending = None
+        self._last_emit = now
+        self._relay.emit("progress", p)
+
+    def _run(self) -> None:
+        try:
+            result = self.job.run()
+        except JobCancelled:
+            kind, payload = CANCELLED, None
+        except BaseException as exc:  # noqa: BLE001 - reported to the GUI, never swallowed
+            kind, payload = FAILED, exc
+        else:
+            kind, payload = SUCCEEDED, result
+        if self._pending is not None:
+            self._relay.emit("progress", self._pending)
+        self._relay.emit(kind, payload)
+
+    # -- GUI thread --------------------------------------------------------------------------
+    @Slot(str, object)
+    def _on_relay(self, kind: str, payload: object) -> None:
+        if kind == "progress":
+            if self.state != RUNNING:
+                return
+            self.fraction, self.message = payload.fraction, payload.message
+            self.progressChanged.emit(self.fraction, self.message)
+            return
+        # The thread emits its outcome as its very last act: joining here is immediate.
+        self.wait()
+        self.state = kind
+        if kind == SUCCEEDED:
+            self.result = payload
+            self.fraction = 1.0
+            self.succeeded.emit(payload)
+        elif kind == FAILED:
+            self.error = payload  # type: ignore[assignment]
+            self.failed.emit(payload)
+        else:
+            self.cancelled.emit()
+        self.finished.emit()
