@@ -42,6 +42,7 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _HARMLESS = frozenset({"x", "startdate", "m", "f", "male", "female", "man", "woman", "-"})
 _DATE_TOKEN = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$|^(\d{4})-(\d{2})-(\d{2})$")
 _MIN_SECRET = 3
+_FILE_TIME_KEY = re.compile(r"created|generated|modified", re.IGNORECASE)
 
 
 def parse_edf_date(text: str) -> _dt.date | None:
@@ -328,8 +329,9 @@ class Deidentifier:
 def deidentify_hdf5(path: str | Path, deid: Deidentifier) -> int:
     """Rewrite, in place, every string attribute of an HDF5 file (root, groups, datasets).
 
-    Strings are scrubbed and ISO date-times shifted (:meth:`Deidentifier.value`); numeric
-    attributes are left alone. Apply it to a temporary copy and rename it into place (see
+    Strings are scrubbed and ISO date-times shifted (:meth:`Deidentifier.value`), except that
+    timestamps of the file itself (keys naming ``created``, ``generated``, ``modified``) are not
+    shifted: they date the export, not the patient. Numeric attributes are left alone. Apply it to a temporary copy and rename it into place (see
     :func:`sleepfm_engine.atomic.atomic_path`) for an atomic export.
 
     Returns
@@ -349,7 +351,7 @@ def deidentify_hdf5(path: str | Path, deid: Deidentifier) -> int:
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             if isinstance(value, str):
-                new = deid.value(value)
+                new = deid.text(value) if _FILE_TIME_KEY.search(key) else deid.value(value)
                 if new != value:
                     obj.attrs[key] = new
                     changed += 1

@@ -170,3 +170,26 @@ def test_hypnogram_edf_input_with_patient_header_is_scrubbed(night, tmp_path):
     out3 = tmp_path / "out3.csv"
     assert main(["export", "hypnogram", str(src), "-o", str(out3)]) == 0
     assert "Oyelaran" in out3.read_text()
+
+
+def test_embeddings_export_is_deidentified_in_its_hdf5_attributes(data_dir, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    short = write_night(tmp_path / "Zwanenburg_short.edf", hours=10 / 60, seed=2)
+    out = tmp_path / "emb.h5"
+    assert main(["export", "embeddings", str(short.path), "--model", str(data_dir / "golden_tiny"),
+                 "--device", "cpu", "--deidentify", "--shift-days", "5", "-o", str(out)]) == 0
+    texts = []
+    with h5py.File(out, "r") as f:
+        objs = [f]
+        f.visititems(lambda _n, o: objs.append(o))
+        for o in objs:
+            texts += [f"{k}={v!r}" for k, v in o.attrs.items()]
+        assert f.attrs["source_file"] == "deidentified"
+        assert f.attrs["start"] == (START + dt.timedelta(days=5)).isoformat()
+        created = dt.datetime.fromisoformat(f.attrs["created_utc"])
+        assert abs((created - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 3600
+        assert int(f.attrs["n_tokens"]) == 120
+    blob = "\n".join(texts).encode()
+    assert leaks(blob, ("Zwanenburg", "2023-03-14")) == []
+    assert main(["export", "embeddings", str(short.path), "--model", str(data_dir / "golden_tiny"),
+                 "-o", str(out)]) == 1  # exists: refused before any work

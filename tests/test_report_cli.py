@@ -151,3 +151,34 @@ def test_find_manual_hypnogram_reads_stage_annotations_inside_the_recording(coho
     assert where == synthetic
     assert hyp == read_hypnogram(synthetic, epoch_length=30)
     assert hyp.stages.tolist() == read_hypnogram(sidecar, epoch_length=30).stages.tolist()
+
+
+def test_model_option_stages_scores_risk_and_prints_provenance(data_dir, tmp_path):
+    """End to end through sleepfm_engine.inference with the tiny golden release: the stats
+    export and the report of the same night print the same automatic statistics."""
+    from sleepfm_engine.checkpoints import config_hash
+    from sleepfm_engine.report.model import SUMMARY_KEYS
+
+    release = data_dir / "golden_tiny"
+    night = write_night(tmp_path / "short.edf", hours=10 / 60, seed=2)
+    stats_json = tmp_path / "auto.json"
+    assert main(["export", "stats", str(night.path), "--model", str(release), "--device", "cpu",
+                 "-o", str(stats_json)]) == 0
+    import json
+
+    data = json.loads(stats_json.read_text())
+    auto = data["hypnograms"]["auto"]
+    assert auto["n_epochs"] == 20 and auto["scorer"].startswith("SleepFM")
+    out = tmp_path / "short.pdf"
+    with pytest.warns(RuntimeWarning, match="label mapping"):  # the tiny head has 7 outputs
+        assert main(["report", str(night.path), "-o", str(out), "--model", str(release),
+                     "--age", "55", "--sex", "F", "--device", "cpu", "--no-hypnogram"]) == 0
+    lines = [ln.strip() for ln in pdf_text(out).splitlines()]
+    for key in SUMMARY_KEYS:
+        i = lines.index(statistic_label(key))
+        assert format_statistic(key, auto["statistics"][key]) in lines[i + 1:i + 3], key
+    text = "\n".join(lines)
+    assert "RESEARCH USE ONLY" in text and "age 55 years; sex F" in text
+    assert config_hash(release / "model_base") in text
+    assert lines[lines.index("Parameter") + 2] == "SleepFM"  # the statistics column
+    assert "Device" in lines and "cpu" in lines[lines.index("Device") + 1]

@@ -1,4 +1,5 @@
-"""``sleepfm export hypnogram|stats INPUT -o OUT``: hypnograms and sleep statistics as files.
+"""``sleepfm export hypnogram|stats|embeddings INPUT -o OUT``: hypnograms, sleep statistics and
+SleepFM embeddings as files.
 
 INPUT is a hypnogram file (any readable format) or a recording. For a recording, the hypnogram
 is the automatic staging with ``--model``, else the manual one (``--hypnogram FILE``, a file
@@ -6,7 +7,7 @@ paired with the recording by name, or the stage annotations inside it).
 
 Formats: hypnogram ``csv`` (onset,duration,stage), ``edf`` (EDF+ annotations), ``sleepfm``
 (sleepfm-clinical per-5-s CSV), ``json``, ``yasa``; statistics ``csv`` (the columns of the cohort
-``summary.csv``) or ``json``. Writes are atomic and never replace a file without
+``summary.csv``) or ``json``; embeddings HDF5 (a recording INPUT and ``--model``). Writes are atomic and never replace a file without
 ``--overwrite``; ``--deidentify`` and ``--shift-days`` apply to everything written.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 HYPNOGRAM_FORMATS = ("csv", "edf", "sleepfm", "json", "yasa")
 STATS_FORMATS = ("csv", "json")
-_SUFFIX_FORMATS = {".csv": "csv", ".edf": "edf", ".json": "json", ".txt": "yasa"}
+_SUFFIX_FORMATS = {".csv": "csv", ".edf": "edf", ".json": "json", ".txt": "yasa", ".h5": "hdf5",
+                   ".hdf5": "hdf5"}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -58,6 +60,17 @@ def register(subparsers) -> None:
     s.add_argument("--format", dest="fmt", choices=STATS_FORMATS,
                    help="output format (default from OUT's suffix)")
     s.set_defaults(func=run_stats)
+    e = sub.add_parser("embeddings", help="write SleepFM embeddings (HDF5) of a recording")
+    e.add_argument("input", type=Path, metavar="RECORDING", help="EDF/BDF recording")
+    e.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.h5")
+    e.add_argument("--model", metavar="DIR", required=True,
+                   help="SleepFM release or base model folder (or registered name)")
+    e.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    e.add_argument("--deidentify", action="store_true",
+                   help="remove the file name and identifying strings from the attributes")
+    e.add_argument("--shift-days", type=int, default=0, metavar="N", help="shift dates by N days")
+    e.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    e.set_defaults(func=run_embeddings, fmt="hdf5")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -100,7 +113,9 @@ def _sources(args, want_both: bool) -> _Sources:
             from ..jobs import ConsoleProgress, Job
             from ..report.automatic import run_automatic
 
-            job = Job("staging", run_automatic, args.input, args.model, device=args.device)
+            job = Job("staging", lambda state: run_automatic(args.input, args.model,
+                                                             device=args.device, with_risk=False,
+                                                             state=state))
             job.add_progress_callback(ConsoleProgress("SleepFM"))
             result = job.run()
             src.auto, src.provenance = result.hypnogram, result.provenance
@@ -127,7 +142,7 @@ def _sources(args, want_both: bool) -> _Sources:
 
 def _target(args, formats: tuple[str, ...]) -> tuple[Path, str] | int:
     out: Path = args.output
-    fmt = args.fmt or _SUFFIX_FORMATS.get(out.suffix.lower())
+    fmt = getattr(args, "fmt", None) or _SUFFIX_FORMATS.get(out.suffix.lower())
     if fmt not in formats:
         return _error(f"cannot tell the format from {out.name!r}; give --format "
                       f"({', '.join(formats)})")
@@ -207,4 +222,38 @@ def run_stats(args: argparse.Namespace) -> int:
     text = statistics_json(model) if fmt == "json" else summary_csv_text(model.summary_record())
     write_text_atomic(out, text)
     print(f"wrote {out} ({', '.join(model.roles)} statistics, {fmt})")
+    return 0
+
+
+def run_embeddings(args: argparse.Namespace) -> int:
+    """Embed a recording and write the HDF5 (attributes de-identified when asked)."""
+    from ..atomic import atomic_path
+    from ..checkpoints import load_release, release_folders
+    from ..deidentify import Deidentifier, deidentify_hdf5
+    from ..devices import select_device
+    from ..errors import ModelError
+    from ..inference import embed_recording
+    from ..jobs import ConsoleProgress, Job
+    from ..recording import open_recording
+    from ..registry import resolve_model
+
+    target = _target(args, ("hdf5",))
+    if isinstance(target, int):
+        return target
+    out, _ = target
+    folder = resolve_model(args.model)
+    if "base" not in release_folders(folder):
+        raise ModelError(folder, "holds no base model (model_base/) to embed with")
+    device = select_device(args.device)
+    release = load_release(folder, device=device, kinds=["base"])
+    with open_recording(args.input) as rec:
+        deid = Deidentifier.from_recording(rec, enabled=args.deidentify, shift_days=args.shift_days)
+        job = Job("embed", lambda state: embed_recording(rec, release, device=device, state=state))
+        job.add_progress_callback(ConsoleProgress("embed"))
+        emb = job.run()
+    with atomic_path(out) as tmp:
+        emb.to_hdf5(tmp)
+        changed = deidentify_hdf5(tmp, deid)
+    print(f"wrote {out} ({emb.n_tokens} tokens, {', '.join(emb.modalities)}"
+          + (f"; {changed} attribute(s) de-identified)" if deid.active else ")"))
     return 0

@@ -79,8 +79,9 @@ def _one(rec_path: Path, out: Path, args, pseudonym: str | None):
         if args.model:
             from ..report.automatic import run_automatic
 
-            job = Job("staging", run_automatic, rec, args.model, age=args.age,
-                      sex=args.sex.upper() if args.sex else None, device=args.device)
+            job = Job("staging", lambda state: run_automatic(
+                rec, args.model, age=args.age, sex=args.sex.upper() if args.sex else None,
+                device=args.device, state=state))
             job.add_progress_callback(ConsoleProgress("SleepFM"))
             result = job.run()
             auto, risk, provenance = result.hypnogram, result.risk, result.provenance

@@ -32,7 +32,7 @@ class AutomaticResult:
 
 def run_automatic(recording: Any, model: str | os.PathLike, *, age: float | None = None,
                   sex: str | int | None = None, device: str | None = None,
-                  state: TaskState | None = None) -> AutomaticResult:
+                  with_risk: bool = True, state: TaskState | None = None) -> AutomaticResult:
     """Stage a recording with a SleepFM release (and compute risk when possible).
 
     Parameters
@@ -45,6 +45,8 @@ def run_automatic(recording: Any, model: str | os.PathLike, *, age: float | None
         Needed by the diagnosis head; without them risk is skipped (with a warning).
     device : str, optional
         ``"auto"`` (default), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+    with_risk : bool
+        False: staging only, the diagnosis head is not loaded (and not warned about).
     state : TaskState, optional
         Progress and cancellation.
 
@@ -68,8 +70,8 @@ def run_automatic(recording: Any, model: str | os.PathLike, *, age: float | None
         if needed not in kinds:
             raise ModelError(folder, f"holds no {needed} model; a report's automatic staging "
                                      "needs model_base/ and model_sleep_staging/")
-    want_risk = "diagnosis" in kinds and age is not None and sex is not None
-    if "diagnosis" in kinds and not want_risk:
+    want_risk = with_risk and "diagnosis" in kinds and age is not None and sex is not None
+    if with_risk and "diagnosis" in kinds and not want_risk:
         warnings.warn(f"{folder}: has a diagnosis model, but age and sex were not given; "
                       "disease risk skipped", stacklevel=2)
     dev = select_device(device)

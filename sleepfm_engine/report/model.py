@@ -195,6 +195,8 @@ class ReportModel:
         ``manual.agreement(auto)`` on the shared epochs (manual = reference, rows).
     risk : list of RiskRow or None
     risk_score_name : str
+    risk_inputs : str
+        What the diagnosis head was given (age, sex, hours read), when the risk table says.
     provenance : list of (label, value)
     notes : list of str
         Definitions and caveats printed at the end.
@@ -219,6 +221,7 @@ class ReportModel:
     agreement: dict | None = None
     risk: list[RiskRow] | None = None
     risk_score_name: str = ""
+    risk_inputs: str = ""
     provenance: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -370,7 +373,7 @@ def _recording_fields(rec: Any, deid: Deidentifier, start: _dt.datetime | None,
         for key, label in (("equipment", "Equipment"), ("technician", "Technician"),
                            ("admin_code", "Study code")):
             if info.get(key):
-                fields.append((label, _edf_text(info[key]) if key == "technician" else str(info[key])))
+                fields.append((label, _edf_text(info[key]) if key != "admin_code" else str(info[key])))
     return fields
 
 
@@ -515,11 +518,37 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
             warnings.warn(message, w.category, stacklevel=2)
         if risk is not None:
             model.risk, model.risk_score_name = risk_rows(risk)
+            model.risk_inputs = _risk_inputs(risk, deid)
         model.notes = _notes(model)
         return model
     finally:
         if opened:
             rec.close()
+
+
+def _risk_inputs(risk: Any, deid: Deidentifier) -> str:
+    """One line on what the diagnosis head read: age, sex, model, hours of the night."""
+    parts = []
+    age = getattr(risk, "age", None)
+    if isinstance(age, (int, float)) and np.isfinite(age):
+        shown = f"{AGE_TOP_CODE}+" if deid.enabled and age >= AGE_TOP_CODE else f"{age:g}"
+        parts.append(f"age {shown} years")
+    sex = str(getattr(risk, "sex", "") or "")
+    if sex:
+        parts.append(f"sex {sex}")
+    tokens = getattr(risk, "n_tokens_used", 0) or 0
+    if tokens:
+        from ..contract import TOKEN_SECONDS
+
+        hours = tokens * TOKEN_SECONDS / 3600.0
+        parts.append(f"{hours:.1f} h of the night read"
+                     + (" (the night was longer: truncated)" if getattr(risk, "truncated", False)
+                        else ""))
+    model_id = str(getattr(risk, "model_id", "") or "")
+    if model_id:
+        chash = str(getattr(risk, "config_hash", "") or "")
+        parts.append(f"model {model_id}" + (f" ({chash})" if chash else ""))
+    return deid.text("; ".join(parts))
 
 
 def _notes(model: ReportModel) -> list[str]:

@@ -313,8 +313,10 @@ def _risk(model: ReportModel, width: float, styles) -> list:
                      f"{r.score:.3f}"])
     t = _table(rows, [width * 0.07, width * 0.12, width * 0.66, width * 0.15],
                extra_style=[("ALIGN", (0, 0), (1, -1), "RIGHT"), ("ALIGN", (3, 0), (3, -1), "RIGHT")])
-    return out + [Spacer(1, 3), t,
-                  _p(f"Top {len(model.risk)} phenotypes by score, highest first.", styles["muted"])]
+    caption = f"Top {len(model.risk)} phenotypes by score, highest first."
+    if model.risk_inputs:
+        caption += f" Inputs: {model.risk_inputs}."
+    return out + [Spacer(1, 3), t, _p(caption, styles["muted"])]
 
 
 def _provenance(model: ReportModel, width: float, styles) -> list:
