@@ -1,0 +1,206 @@
+"""Writing SleepFM results: embeddings (HDF5), hypnograms and risk tables (CSV). All atomic.
+
+Embedding files keep the reference's layout so its downstream scripts read them: one float32
+dataset per modality at the root, ``BAS``, ``RESP``, ``EKG``, ``EMG`` (only those the recording
+has), shape (n_tokens, E), one row per 5-s token from the recording start. The 5-min level is
+in the group ``5min/`` (same dataset names, shape (n_chunks, E); the group attribute
+``chunk_start_s`` gives each chunk's start). Root attributes name the model (``model_id``,
+``config_hash``), the channels used per modality (``channels``, JSON), the recording start
+(``start``, ISO 8601), ``engine_version`` and the rest of the provenance.
+
+Every file is written to a temporary name beside the target and renamed over it when complete,
+so a re-run replaces an older file whole (a modality that is gone is gone) and an interrupted
+run leaves the previous file untouched.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .atomic import atomic_path, write_text_atomic
+from .contract import CHUNK_SECONDS, MODALITIES, SAMPLING_RATE_HZ, TOKEN_SECONDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hypnogram import Hypnogram
+    from .inference import Embeddings
+    from .inference.risk import RiskTable
+
+__all__ = ["EMBEDDINGS_FORMAT", "write_embeddings_hdf5", "read_embeddings_hdf5", "embeddings_attrs",
+           "write_hypnogram_csv", "read_hypnogram_csv", "write_risk_csv", "HYPNOGRAM_CSV_COLUMNS",
+           "RISK_CSV_COLUMNS"]
+
+#: Value of the ``format`` attribute of embedding files written here.
+EMBEDDINGS_FORMAT = "sleepfm-studio embeddings"
+EMBEDDINGS_FORMAT_VERSION = 1
+CHUNK_GROUP = "5min"
+HYPNOGRAM_CSV_COLUMNS = ("onset_s", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_R")
+RISK_CSV_COLUMNS = ("rank", "label_idx", "phecode", "phenotype", "log_hazard")
+
+
+def write_embeddings_hdf5(emb: "Embeddings", path: str | os.PathLike) -> Path:
+    """Write embeddings in the reference layout plus provenance, atomically.
+
+    Parameters
+    ----------
+    emb : Embeddings
+    path : path
+        Target file (conventionally ``<recording name>.hdf5``).
+
+    Returns
+    -------
+    Path
+    """
+    import h5py
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = EMBEDDINGS_FORMAT
+            f.attrs["format_version"] = EMBEDDINGS_FORMAT_VERSION
+            f.attrs["model_id"] = emb.model_id
+            f.attrs["config_hash"] = emb.config_hash
+            f.attrs["engine_version"] = emb.engine_version
+            f.attrs["start"] = emb.start.isoformat() if emb.start is not None else ""
+            f.attrs["duration_s"] = float(emb.duration_s)
+            f.attrs["n_tokens"] = emb.n_tokens
+            f.attrs["token_seconds"] = TOKEN_SECONDS
+            f.attrs["chunk_seconds"] = CHUNK_SECONDS
+            f.attrs["sampling_rate_hz"] = SAMPLING_RATE_HZ
+            f.attrs["modalities"] = json.dumps(emb.modalities)
+            f.attrs["channels"] = json.dumps(emb.channels)
+            f.attrs["source_file"] = emb.source
+            f.attrs["precision"] = emb.precision
+            f.attrs["created_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            for m in emb.modalities:
+                ds = f.create_dataset(m, data=np.asarray(emb.tokens[m], dtype=np.float32))
+                ds.attrs["level"] = "5s"
+                ds.attrs["channels"] = json.dumps(emb.channels[m])
+            group = f.create_group(CHUNK_GROUP)
+            group.attrs["level"] = "5min"
+            group.attrs["chunk_start_s"] = np.asarray(emb.chunk_starts_s, dtype=np.float64)
+            for m in emb.modalities:
+                group.create_dataset(m, data=np.asarray(emb.chunks[m], dtype=np.float32))
+    return path
+
+
+def _attr(f, name: str, default=None):
+    value = f.attrs.get(name, default)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value
+
+
+def embeddings_attrs(path: str | os.PathLike) -> dict:
+    """Root attributes of an embedding file (empty for a file without any), without the data."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {k: _attr(f, k) for k in f.attrs}
+
+
+def read_embeddings_hdf5(path: str | os.PathLike) -> "Embeddings":
+    """Read an embedding file written by :func:`write_embeddings_hdf5`.
+
+    A reference file (5-s datasets only, no attributes) is read too: its 5-min level and
+    provenance are then empty.
+
+    Raises
+    ------
+    ValueError
+        When the file holds no modality dataset.
+    """
+    import h5py
+
+    from .inference import Embeddings
+
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with f:
+        mods = [m for m in MODALITIES if isinstance(f.get(m), h5py.Dataset)]
+        if not mods:
+            raise ValueError(f"{path}: no embedding dataset ({', '.join(MODALITIES)}) in the file")
+        tokens = {m: np.asarray(f[m][()], dtype=np.float32) for m in mods}
+        group = f.get(CHUNK_GROUP)
+        dim = tokens[mods[0]].shape[-1]
+        chunks = {m: (np.asarray(group[m][()], dtype=np.float32) if group is not None and m in group
+                      else np.zeros((0, dim), dtype=np.float32)) for m in mods}
+        starts = (np.asarray(group.attrs.get("chunk_start_s", []), dtype=np.float64)
+                  if group is not None else np.zeros(0))
+        channels_attr = _attr(f, "channels")
+        channels = json.loads(channels_attr) if channels_attr else {}
+        start_text = _attr(f, "start", "")
+        n_tok = tokens[mods[0]].shape[0]
+        return Embeddings(
+            tokens=tokens, chunks=chunks, channels={m: list(channels.get(m, [])) for m in mods},
+            start=_dt.datetime.fromisoformat(start_text) if start_text else None,
+            duration_s=float(_attr(f, "duration_s", n_tok * TOKEN_SECONDS)),
+            model_id=_attr(f, "model_id", "") or "", config_hash=_attr(f, "config_hash", "") or "",
+            chunk_starts_s=starts, source=_attr(f, "source_file", "") or "",
+            precision=_attr(f, "precision", "fp32") or "fp32",
+            engine_version=_attr(f, "engine_version", "") or "")
+
+
+def write_hypnogram_csv(hyp: "Hypnogram", path: str | os.PathLike) -> Path:
+    """One row per epoch: ``onset_s, stage, p_W, p_N1, p_N2, p_N3, p_R`` (atomic).
+
+    ``onset_s`` is seconds from the recording start; probabilities are empty when the
+    hypnogram has none.
+    """
+    from .hypnogram import STAGES
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(HYPNOGRAM_CSV_COLUMNS)
+    probs = hyp.probabilities
+    names = hyp.stage_names()
+    for i, onset in enumerate(hyp.onsets):
+        row = [f"{onset:g}", names[i]]
+        if probs is None:
+            row += [""] * len(STAGES)
+        else:
+            row += ["" if not np.isfinite(p) else f"{p:.6f}" for p in probs[i]]
+        writer.writerow(row)
+    return write_text_atomic(path, buf.getvalue())
+
+
+def read_hypnogram_csv(path: str | os.PathLike, start: _dt.datetime | None = None) -> "Hypnogram":
+    """Read a file written by :func:`write_hypnogram_csv` back into a Hypnogram."""
+    from .hypnogram import Hypnogram
+
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(header) != HYPNOGRAM_CSV_COLUMNS:
+            raise ValueError(f"{path}: expected columns {', '.join(HYPNOGRAM_CSV_COLUMNS)}")
+        rows = list(reader)
+    onsets = np.array([float(r[0]) for r in rows])
+    stages = [r[1] for r in rows]
+    has_p = bool(rows) and all(r[2:] and all(v != "" for v in r[2:]) for r in rows)
+    probs = np.array([[float(v) for v in r[2:]] for r in rows], dtype=np.float32) if has_p else None
+    epoch = float(onsets[1] - onsets[0]) if len(onsets) > 1 else 30.0
+    return Hypnogram(np.array(stages, dtype=object), epoch, start=start,
+                     offset=float(onsets[0]) if len(onsets) else 0.0, probabilities=probs,
+                     source=str(path))
+
+
+def write_risk_csv(table: "RiskTable", path: str | os.PathLike) -> Path:
+    """One row per condition, highest log-hazard first:
+    ``rank, label_idx, phecode, phenotype, log_hazard`` (atomic)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RISK_CSV_COLUMNS)
+    for row in table.rows():
+        writer.writerow([row["rank"], row["label_idx"], row["phecode"], row["phenotype"],
+                         f"{row['log_hazard']:.6f}"])
+    return write_text_atomic(path, buf.getvalue())

@@ -1,0 +1,157 @@
+"""Recording → per-modality SleepFM inputs: preprocessed, z-scored channels at 128 Hz.
+
+Only modalities that have channels appear: a recording without an ECG has no ``EKG`` entry,
+never a zero-filled one (zeros would be embedded as if they were a flat signal).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from ..channels import ChannelMap
+from ..contract import MAX_CHANNELS, MODALITIES, PATCH_SIZE, SAMPLING_RATE_HZ, TOKEN_SECONDS
+from ..errors import RecordingError
+from ..jobs import TaskState
+from ..recording import Recording, open_recording
+
+__all__ = ["ModalityInput", "prepare_modalities", "common_length"]
+
+
+@dataclass
+class ModalityInput:
+    """One modality's channels, ready for the base model.
+
+    Attributes
+    ----------
+    name : str
+        ``"BAS"``, ``"RESP"``, ``"EKG"`` or ``"EMG"``.
+    channels : list of str
+        Recording labels of the rows of ``data``, in file order.
+    data : numpy.ndarray
+        float32 (C, T) at 128 Hz, each row z-scored over the whole recording.
+    source_rates : list of float
+        Native rate of each channel.
+    """
+
+    name: str
+    channels: list[str]
+    data: np.ndarray
+    source_rates: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.name not in MODALITIES:
+            raise ValueError(f"unknown modality {self.name!r}; expected one of {', '.join(MODALITIES)}")
+        if not isinstance(self.data, np.ndarray) or self.data.ndim != 2:
+            raise ValueError(f"{self.name}: data must be a 2-D array (channels, samples)")
+        if self.data.shape[0] != len(self.channels) or not self.channels:
+            raise ValueError(f"{self.name}: {self.data.shape[0]} rows of data but "
+                             f"{len(self.channels)} channel labels")
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def n_tokens(self) -> int:
+        """Whole 5-s tokens in the data (a trailing part shorter than 5 s is not a token)."""
+        return self.n_samples // PATCH_SIZE
+
+
+def _caps(max_channels: bool | Mapping[str, int]) -> dict[str, int | None]:
+    if max_channels is True:
+        return dict(MAX_CHANNELS)
+    if max_channels is False or max_channels is None:
+        return {m: None for m in MODALITIES}
+    if isinstance(max_channels, Mapping):
+        caps: dict[str, int | None] = {}
+        for m in MODALITIES:
+            value = max_channels.get(m, MAX_CHANNELS[m])
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"max_channels[{m!r}] must be a positive integer or None, not {value!r}")
+            caps[m] = value
+        return caps
+    raise TypeError(f"max_channels must be a bool or a mapping of modality to count, "
+                    f"not {type(max_channels).__name__}")
+
+
+def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelMap | None = None, *,
+                       max_channels: bool | Mapping[str, int] = True, state: TaskState | None = None,
+                       workers: int | None = None) -> dict[str, ModalityInput]:
+    """Preprocess the channels of each SleepFM modality of a recording.
+
+    Parameters
+    ----------
+    rec : Recording or path
+    channel_map : ChannelMap, optional
+        Which channel belongs to which modality (default: the automatic map, see
+        :meth:`ChannelMap.from_recording`).
+    max_channels : bool or mapping
+        ``True``: keep at most the released model's channel count per modality (BAS 10,
+        RESP 7, EKG 2, EMG 4), the first ones in file order. ``False``: keep all. A mapping
+        sets the cap per modality.
+    state : TaskState, optional
+        Progress per channel; cancellation is checked between channels.
+    workers : int, optional
+        Channels decoded and filtered at once on threads (default: preprocessing's default).
+
+    Returns
+    -------
+    dict
+        Modality → :class:`ModalityInput`, in ``MODALITIES`` order, only for modalities that
+        have channels. Every modality has the same number of samples: the shortest channel's.
+
+    Raises
+    ------
+    RecordingError
+        When no channel maps to a SleepFM modality, or the recording is shorter than one
+        5-s token.
+    """
+    from ..preprocessing import iter_preprocessed
+
+    recording = rec if isinstance(rec, Recording) else open_recording(rec)
+    cmap = channel_map if channel_map is not None else ChannelMap.from_recording(recording)
+    caps = _caps(max_channels)
+    wanted: dict[str, list[str]] = {}
+    for m in MODALITIES:
+        labels = cmap.channels_for(m)
+        cap = caps[m]
+        if cap is not None and len(labels) > cap:
+            warnings.warn(f"{recording.path.name}: {m} has {len(labels)} channels; the first {cap} are "
+                          f"used ({', '.join(labels[cap:])} left out)", RuntimeWarning, stacklevel=2)
+            labels = labels[:cap]
+        if labels:
+            wanted[m] = labels
+    if not wanted:
+        raise RecordingError(recording.path, "no channel maps to a SleepFM modality (BAS, RESP, EKG, "
+                                             "EMG); assign channels with a channel map override")
+    order = [label for m in wanted for label in wanted[m]]
+    done: dict[str, np.ndarray] = {}
+    rates: dict[str, float] = {}
+    for item in iter_preprocessed(recording, order, dtype=np.float32, state=state, workers=workers):
+        done[item.label] = item.data
+        rates[item.label] = item.source_rate
+    n = common_length([done[label] for label in order])
+    if n < PATCH_SIZE:
+        raise RecordingError(recording.path, f"too short for SleepFM: {n / SAMPLING_RATE_HZ:.2f} s of "
+                                             f"signal, less than one {TOKEN_SECONDS}-s token")
+    out: dict[str, ModalityInput] = {}
+    for m, labels in wanted.items():
+        data = np.empty((len(labels), n), dtype=np.float32)
+        for i, label in enumerate(labels):
+            data[i] = done.pop(label)[:n]
+        out[m] = ModalityInput(m, list(labels), data, [rates[label] for label in labels])
+    return out
+
+
+def common_length(arrays: list[np.ndarray]) -> int:
+    """Samples shared by every channel (the shortest); warns when they differ by 5 s or more."""
+    lengths = [a.shape[-1] for a in arrays]
+    n, longest = min(lengths), max(lengths)
+    if longest - n >= PATCH_SIZE:
+        warnings.warn(f"channels differ in length by {(longest - n) / SAMPLING_RATE_HZ:.1f} s; all are "
+                      f"cut to the shortest ({n / SAMPLING_RATE_HZ:.1f} s)", RuntimeWarning, stacklevel=3)
+    return int(n)

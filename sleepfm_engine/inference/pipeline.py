@@ -1,0 +1,266 @@
+"""Many recordings through the models: the engine side of ``sleepfm embed|stage|risk``.
+
+Recordings are decoded and preprocessed on background threads (``workers`` nights ahead)
+while the models run on the current one, so a GPU is not left waiting for the CPU. Each file
+succeeds or fails on its own; the summary lists what failed and why. Outputs are written
+atomically, so a finished output is always complete and a later run may skip it.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from ..errors import JobCancelled
+from ..jobs import TaskState
+
+__all__ = ["OUTPUT_SUFFIXES", "FileTask", "RunSummary", "plan_outputs", "run_files", "EMBEDDING_SUFFIXES"]
+
+#: What each product is written as, beside the recording's name.
+OUTPUT_SUFFIXES: dict[str, str] = {"embed": ".hdf5", "stage": ".hypnogram.csv", "risk": ".risk.csv"}
+#: Inputs taken as embedding files rather than recordings.
+EMBEDDING_SUFFIXES: tuple[str, ...] = (".hdf5", ".h5")
+RECORDING_SUFFIXES: tuple[str, ...] = (".edf", ".bdf", ".rec")
+
+
+@dataclass
+class FileTask:
+    """One input and the outputs it should produce."""
+
+    source: Path
+    name: str
+    outputs: dict[str, Path]
+
+    @property
+    def is_embeddings(self) -> bool:
+        return self.source.suffix.lower() in EMBEDDING_SUFFIXES
+
+
+@dataclass
+class RunSummary:
+    """What a run did."""
+
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def text(self) -> str:
+        lines = [f"{len(self.done)} done, {len(self.skipped)} skipped (already finished), "
+                 f"{len(self.failed)} failed in {self.seconds:.1f} s"]
+        lines += [f"  FAILED {p}: {msg}" for p, msg in self.failed]
+        return "\n".join(lines)
+
+
+def _expand(paths: Iterable[str | os.PathLike], allow_embeddings: bool) -> list[tuple[Path, Path]]:
+    """(file, root it was found under) for files given directly or found in folders."""
+    suffixes = RECORDING_SUFFIXES + (EMBEDDING_SUFFIXES if allow_embeddings else ())
+    out: list[tuple[Path, Path]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in RECORDING_SUFFIXES)
+            out += [(q, p) for q in found]
+        else:
+            out.append((p, p.parent))
+    seen: dict[Path, tuple[Path, Path]] = {}
+    for f, root in out:
+        seen.setdefault(f.resolve() if f.exists() else f, (f, root))
+    return list(seen.values())
+
+
+def plan_outputs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike, products: Iterable[str],
+                 allow_embeddings: bool = False) -> list[FileTask]:
+    """Pair each input with its output files under ``out_dir``.
+
+    Files found inside a folder keep their sub-folder below it (``in/a/x.edf`` → ``out/a/x.*``)
+    so two nights with the same name in different folders do not collide; files named
+    directly go to ``out_dir`` itself.
+
+    Raises
+    ------
+    ValueError
+        When two inputs would write the same output.
+    """
+    out_dir = Path(out_dir)
+    products = list(products)
+    unknown = [p for p in products if p not in OUTPUT_SUFFIXES]
+    if unknown:
+        raise ValueError(f"unknown products {unknown}; expected {', '.join(OUTPUT_SUFFIXES)}")
+    tasks: list[FileTask] = []
+    used: dict[Path, Path] = {}
+    for f, root in _expand(paths, allow_embeddings):
+        rel = f.relative_to(root) if f.is_relative_to(root) else Path(f.name)
+        name = str(rel.with_suffix(""))
+        outputs = {k: out_dir / (name + OUTPUT_SUFFIXES[k]) for k in products}
+        for target in outputs.values():
+            if target in used:
+                raise ValueError(f"{f} and {used[target]} would both write {target}; give them "
+                                 f"different names or run them separately")
+            if target.resolve() == f.resolve():
+                raise ValueError(f"{f}: the output {target} would overwrite the input")
+            used[target] = f
+        tasks.append(FileTask(f, name, outputs))
+    return tasks
+
+
+def _finished(task: FileTask, config_hash: str | None) -> bool:
+    """All outputs exist (writes are atomic, so they are complete); an embedding file must
+    also come from the same base model."""
+    for kind, path in task.outputs.items():
+        if not path.is_file():
+            return False
+        if kind == "embed" and config_hash:
+            from ..export import embeddings_attrs
+
+            try:
+                if embeddings_attrs(path).get("config_hash") != config_hash:
+                    return False
+            except OSError:
+                return False
+    return True
+
+
+def _channel_threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: int = 64,
+              precision: str = "fp32", workers: int = 1, overwrite: bool = False,
+              demographics: Callable[[FileTask], tuple[float, str]] | None = None,
+              channel_overrides: Mapping[str, str] | str | os.PathLike | None = None,
+              save_embeddings: bool = False,
+              progress: Callable[[int, int, FileTask], TaskState] | None = None,
+              log: Callable[[str], None] = print, verbose: bool = False) -> RunSummary:
+    """Run the products each task asks for; never stop at a failed file.
+
+    Parameters
+    ----------
+    tasks : list of FileTask
+        From :func:`plan_outputs`.
+    release : Release
+        Loaded models (base needed for recordings; staging and diagnosis as the products need).
+    device, batch_size, precision
+        As for :func:`embed_recording`.
+    workers : int
+        Recordings decoded and preprocessed ahead on background threads (0: none, one at a time).
+    overwrite : bool
+        Redo tasks whose outputs exist.
+    demographics : callable, optional
+        ``task -> (age, sex)``, needed for ``risk``.
+    channel_overrides : mapping or path, optional
+        Channel → modality overrides applied to every recording.
+    save_embeddings : bool
+        Also write ``<name>.hdf5`` when staging or scoring risk.
+    progress : callable, optional
+        ``(index, total, task) -> TaskState`` for each file (progress bar, cancellation).
+    log : callable
+        Where one line per file goes.
+
+    Returns
+    -------
+    RunSummary
+    """
+    from ..channels import ChannelMap
+    from ..export import read_embeddings_hdf5, write_embeddings_hdf5, write_hypnogram_csv, write_risk_csv
+    from ..recording import open_recording
+    from .base import embed_inputs
+    from .handles import resolve_model
+    from .inputs import prepare_modalities
+    from .risk import risk_recording
+    from .staging import stage_recording
+
+    t_start = time.perf_counter()
+    summary = RunSummary()
+    base = resolve_model(release, "base") if getattr(release, "base", None) is not None else None
+    base_hash = base.config_hash if base is not None else None
+    todo: list[FileTask] = []
+    for task in tasks:
+        if not overwrite and _finished(task, base_hash):
+            summary.skipped.append(task.source)
+            log(f"skip {task.source} (finished: {', '.join(str(p) for p in task.outputs.values())})")
+        else:
+            todo.append(task)
+
+    def prepare(task: FileTask):
+        if task.is_embeddings:
+            return None
+        rec = open_recording(task.source)
+        cmap = ChannelMap.from_recording(rec, overrides=channel_overrides)
+        return rec, prepare_modalities(rec, cmap, workers=_channel_threads(workers))
+
+    pool = cf.ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+    pending: dict[int, cf.Future] = {}
+
+    def submit(i: int) -> None:
+        if pool is not None and i < len(todo) and i not in pending:
+            pending[i] = pool.submit(prepare, todo[i])
+
+    try:
+        for i in range(min(workers, len(todo))):
+            submit(i)
+        for i, task in enumerate(todo):
+            state = progress(i, len(todo), task) if progress is not None else None
+            t0 = time.perf_counter()
+            try:
+                if state is not None:
+                    state.check_cancelled()
+                    state.set_status("decoding and preprocessing")
+                prepared = pending.pop(i).result() if pool is not None else prepare(task)
+                submit(i + workers)
+                from_recording = prepared is not None
+                if prepared is None:
+                    emb = read_embeddings_hdf5(task.source)
+                else:
+                    rec, inputs = prepared
+                    emb = embed_inputs(inputs, base if base is not None else release, device=device,
+                                       batch_size=batch_size, precision=precision,
+                                       state=state.sub(0.0, 0.8) if state is not None else None,
+                                       start=rec.start, duration_s=rec.duration, source=str(rec.path))
+                    del inputs, prepared
+                written = []
+                if "embed" in task.outputs or (save_embeddings and from_recording):
+                    target = task.outputs.get("embed") or task.outputs[next(iter(task.outputs))].with_name(
+                        Path(task.name).name + OUTPUT_SUFFIXES["embed"])
+                    written.append(write_embeddings_hdf5(emb, target))
+                if "stage" in task.outputs:
+                    hyp = stage_recording(emb, release, device=device, precision=precision,
+                                          state=state.sub(0.8, 0.95) if state is not None else None)
+                    written.append(write_hypnogram_csv(hyp, task.outputs["stage"]))
+                if "risk" in task.outputs:
+                    if demographics is None:
+                        raise ValueError("risk needs age and sex (--age/--sex or --demographics)")
+                    age, sex = demographics(task)
+                    table = risk_recording(emb, release, age=age, sex=sex, device=device,
+                                           precision=precision)
+                    written.append(write_risk_csv(table, task.outputs["risk"]))
+                if state is not None:
+                    state.set_progress(1.0)
+                summary.done.append(task.source)
+                log(f"done {task.source} -> {', '.join(str(p) for p in written)} "
+                    f"({time.perf_counter() - t0:.1f} s)")
+            except (JobCancelled, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop a cohort
+                message = str(exc) or type(exc).__name__
+                if not message.startswith(str(task.source)) and str(task.source.name) not in message:
+                    message = f"{type(exc).__name__}: {message}"
+                summary.failed.append((task.source, message))
+                log(f"FAILED {task.source}: {message}")
+                if verbose:
+                    log(traceback.format_exc())
+                submit(i + workers)
+    finally:
+        if pool is not None:
+            for fut in pending.values():
+                fut.cancel()
+            pool.shutdown(wait=True)
+    summary.seconds = time.perf_counter() - t_start
+    return summary

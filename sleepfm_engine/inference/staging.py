@@ -1,0 +1,145 @@
+"""Sleep staging over a whole night: token probabilities, windows, and 30-s epochs.
+
+The staging head classifies every 5-s token of a sequence. A night longer than the head's
+``max_seq_length`` (8196 tokens, 11.4 h, for the released head) is cut into windows of that
+length overlapping by a quarter of it; the last window ends at the last token. Each token's
+class probabilities (softmax of the logits) are averaged over the windows that hold it. When the
+night fits, this is exactly one pass of the head over the whole night.
+
+The per-token probabilities are then averaged over 30-s epochs aligned with the recording
+start (tokens ``6 e .. 6 e + 5`` make epoch ``e``); a last epoch with fewer than six tokens is
+averaged over the tokens it has. The stage of an epoch is its most probable class.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..contract import EPOCH_SECONDS, TOKENS_PER_EPOCH
+from ..devices import check_precision, inference_context
+from ..jobs import TaskState
+from .base import resolve_device
+from .embeddings import Embeddings
+from .handles import resolve_model
+from .heads import stack_tokens
+
+__all__ = ["stage_recording", "token_probabilities", "epoch_probabilities", "plan_windows"]
+
+
+def plan_windows(n_tokens: int, window: int, overlap: int) -> list[int]:
+    """Window starts covering ``n_tokens`` with windows of ``window`` tokens (see module notes)."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1 token, got {window}")
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap must be in 0..window-1 ({window - 1}), got {overlap}")
+    if n_tokens <= window:
+        return [0]
+    stride = window - overlap
+    starts = list(range(0, n_tokens - window, stride))
+    starts.append(n_tokens - window)
+    return starts
+
+
+def token_probabilities(embeddings: Embeddings, staging_model: Any, *, device=None,
+                        state: TaskState | None = None, precision: str = "fp32",
+                        window: int | None = None, overlap: int | None = None,
+                        windows_per_batch: int | None = None) -> np.ndarray:
+    """Stage probabilities of every 5-s token, float32 (n_tokens, n_classes).
+
+    Parameters
+    ----------
+    window : int, optional
+        Tokens per head pass (default and maximum: the head's ``max_seq_length``).
+    overlap : int, optional
+        Tokens shared by consecutive windows (default: a quarter of the window).
+    windows_per_batch : int, optional
+        Windows per forward (default: 8 on CUDA, 1 elsewhere, as attention memory grows with
+        the square of the window).
+    """
+    import torch
+
+    handle = resolve_model(staging_model, "staging")
+    model = handle.module
+    dev = resolve_device(device, model)
+    precision = check_precision(precision, dev)
+    model.to(dev).eval()
+    limit = handle.max_seq_length
+    window = limit if window is None else int(window)
+    if window > limit:
+        raise ValueError(f"window {window} exceeds the staging head's max_seq_length ({limit})")
+    overlap = window // 4 if overlap is None else int(overlap)
+    n = embeddings.n_tokens
+    starts = plan_windows(n, window, overlap)
+    length = min(window, n)
+    per_batch = windows_per_batch or (8 if dev.type == "cuda" else 1)
+    x_all, mask_all = stack_tokens(embeddings, handle.max_channels)
+    total = np.zeros((n, model.num_classes), dtype=np.float64)
+    counts = np.zeros(n, dtype=np.int64)
+    with inference_context(dev, precision):
+        x_dev = torch.from_numpy(x_all).to(dev)
+        mask_dev = torch.from_numpy(mask_all).to(dev)
+        for b0 in range(0, len(starts), per_batch):
+            group = starts[b0:b0 + per_batch]
+            x = torch.cat([x_dev[..., s:s + length, :] for s in group])
+            mask = torch.cat([mask_dev[..., s:s + length] for s in group])
+            logits, _ = model(x, mask)
+            probs = torch.softmax(logits.float(), dim=-1).to("cpu").numpy()
+            for p, s in zip(probs, group):
+                total[s:s + length] += p
+                counts[s:s + length] += 1
+            if state is not None:
+                state.set_progress(min(1.0, (b0 + len(group)) / len(starts)))
+                state.set_status(f"staging: window {b0 + len(group)}/{len(starts)}")
+                state.check_cancelled()
+    return (total / counts[:, None]).astype(np.float32)
+
+
+def epoch_probabilities(token_probs: np.ndarray, tokens_per_epoch: int = TOKENS_PER_EPOCH) -> np.ndarray:
+    """Average token probabilities over consecutive epochs of ``tokens_per_epoch`` tokens."""
+    n = token_probs.shape[0]
+    if n == 0:
+        return np.zeros((0, token_probs.shape[1]), dtype=np.float32)
+    edges = np.arange(0, n, tokens_per_epoch)
+    sums = np.add.reduceat(token_probs.astype(np.float64), edges, axis=0)
+    sizes = np.diff(np.append(edges, n))
+    return (sums / sizes[:, None]).astype(np.float32)
+
+
+def stage_recording(embeddings: Embeddings, staging_model: Any, *, device=None,
+                    state: TaskState | None = None, precision: str = "fp32",
+                    window: int | None = None, overlap: int | None = None):
+    """Score a night in 30-s epochs with the SleepFM staging head.
+
+    Parameters
+    ----------
+    embeddings : Embeddings
+        The night's 5-s embeddings (:func:`embed_recording`).
+    staging_model : nn.Module, Release, ModelHandle or path
+    device, precision
+        As for :func:`embed_recording`.
+    state : TaskState, optional
+        Progress per window; cancellation between windows.
+    window, overlap : int, optional
+        See :func:`token_probabilities`.
+
+    Returns
+    -------
+    Hypnogram
+        30-s epochs from the recording start, stages ``W N1 N2 N3 R`` (codes 0..4) with their
+        probabilities (n_epochs, 5); ``scorer`` is ``"SleepFM <model id>"``.
+    """
+    from ..hypnogram import Hypnogram
+
+    handle = resolve_model(staging_model, "staging")
+    if handle.module.num_classes != 5:
+        from ..errors import ModelError
+
+        raise ModelError(handle.path, f"a staging head has 5 classes (W, N1, N2, N3, R); this one has "
+                                      f"{handle.module.num_classes}")
+    probs = token_probabilities(embeddings, handle, device=device, state=state, precision=precision,
+                                window=window, overlap=overlap)
+    epochs = epoch_probabilities(probs)
+    return Hypnogram(epochs.argmax(axis=1).astype(np.int8), float(EPOCH_SECONDS), start=embeddings.start,
+                     offset=0.0, scorer=f"SleepFM {handle.model_id}", probabilities=epochs,
+                     source=embeddings.source)
