@@ -1,0 +1,220 @@
+"""Disease-risk heads: CoxPH over the night's embeddings, with demographics when given.
+
+The reference recipe: ``DiagnosisFinetuneFullLSTMCOXPHWithDemo`` over the 5-s embeddings
+truncated to 6480 tokens (9 h), with (age, sex) as extra inputs, trained with the CoxPH partial
+likelihood per phecode (any number of them) and judged by Harrell's concordance index per
+label. Age enters z-scored with the training cohort's mean and standard deviation (saved in the
+model's metadata, so inference scales it the same way); sex is 1 for male, 0 for female.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..contract import MODALITIES
+from ..models import cox_ph_loss
+from .config import FinetuneConfig
+from .data import NightDataset, ShardedBatchSampler, collate_nights, move, seed_worker
+from .loop import DistContext, Task, autocast_for
+
+#: The released disease head's settings (``model_diagnosis/config.json``), for ``num_classes``
+#: phecodes.
+RELEASED_DIAGNOSIS = {"embed_dim": 128, "num_heads": 8, "num_layers": 2, "pooling_head": 8,
+                      "dropout": 0.3, "max_seq_length": 6480}
+
+
+def diagnosis_config(embed_dim: int, n_labels: int, with_demo: bool, overrides: dict | None = None) -> dict:
+    """A disease head config: released settings for ``n_labels`` outputs + overrides."""
+    params = dict(RELEASED_DIAGNOSIS, embed_dim=int(embed_dim), num_classes=int(n_labels))
+    params.update(overrides or {})
+    if params["embed_dim"] != embed_dim:
+        raise ValueError(f"the head's embed_dim ({params['embed_dim']}) must equal the base's ({embed_dim})")
+    if params["num_classes"] != n_labels:
+        raise ValueError(f"num_classes ({params['num_classes']}) must equal the number of phecodes ({n_labels})")
+    model = "DiagnosisFinetuneFullLSTMCOXPHWithDemo" if with_demo else "DiagnosisFinetuneFullLSTMCOXPH"
+    return {"model": model, "model_params": params, "max_channels": len(MODALITIES), "chunk_size": 60,
+            "modality_types": list(MODALITIES)}
+
+
+class DiagnosisTask(Task):
+    """Disease-risk fine-tuning as a :class:`~sleepfm_engine.training.loop.Task`.
+
+    Parameters
+    ----------
+    config : FinetuneConfig
+    head : nn.Module
+        A CoxPH disease head.
+    head_cfg : dict
+    parts : dict
+        ``train``/``validation``/``test`` → list of NightItem (times, events, demo set).
+    phecodes : list of str
+    dist : DistContext
+    out : Path
+    metadata : dict
+    """
+
+    name = "diagnosis"
+
+    def __init__(self, config: FinetuneConfig, head: torch.nn.Module, head_cfg: dict, parts: dict,
+                 phecodes: list[str], dist: DistContext, out: Path, metadata: dict):
+        self.config = config
+        self.module = head
+        self.head_cfg = head_cfg
+        self.parts = parts
+        self.phecodes = list(phecodes)
+        self.dist = dist
+        self.out = Path(out)
+        self.metadata = metadata
+        self.with_demo = head_cfg["model"].endswith("WithDemo")
+        limit = int(head.positional_encoding.pe.shape[1])
+        self.max_tokens = min(config.max_tokens or limit, limit)
+        self.train_set = NightDataset(parts["train"], max_tokens=self.max_tokens, random_crop=False)
+        if len(self.train_set) < 2 * dist.world_size:
+            raise ValueError("the CoxPH loss compares subjects: the training split needs at least "
+                             f"{2 * dist.world_size} nights, it has {len(self.train_set)}")
+        self.sampler = ShardedBatchSampler(len(self.train_set), config.batch_size, shuffle=True,
+                                           seed=config.seed, rank=dist.rank, world_size=dist.world_size)
+        self._loader = None
+
+    def parameter_groups(self) -> list[dict]:
+        return [{"params": list(self.module.parameters())}]
+
+    def steps_per_epoch(self) -> int:
+        n = len(self.sampler) // max(1, self.config.accumulation_steps)
+        if self.config.max_steps_per_epoch:
+            n = min(n, self.config.max_steps_per_epoch)
+        return max(1, n)
+
+    def train_batches(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        if self._loader is None:
+            workers = int(self.config.num_workers)
+            g = torch.Generator()
+            g.manual_seed(self.config.seed + 1000 * self.dist.rank)
+            self._loader = torch.utils.data.DataLoader(
+                self.train_set, batch_sampler=self.sampler, collate_fn=collate_nights,
+                num_workers=workers, pin_memory=self.dist.device.type == "cuda",
+                worker_init_fn=seed_worker, generator=g, persistent_workers=workers > 0)
+        for batch in self._loader:
+            yield move(batch, self.dist.device), len(batch["ids"])
+
+    def _forward(self, model, batch):
+        x = batch["x"].float()
+        if self.with_demo:
+            return model(x, batch["mask"], batch["demo"].float())
+        return model(x, batch["mask"])
+
+    def training_step(self, model, batch):
+        hazards = self._forward(model, batch)
+        return cox_ph_loss(hazards.float(), batch["times"], batch["events"])
+
+    def has_validation(self) -> bool:
+        return len(self.parts.get("validation", [])) >= 2
+
+    def predict(self, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """Log-hazards, times and events (n, K) of a split part, and the study IDs."""
+        ds = NightDataset(self.parts[part], max_tokens=self.max_tokens, random_crop=False, preload=False)
+        hz, tt, ee, ids = [], [], [], []
+        self.module.eval()
+        with torch.no_grad():
+            for i in range(0, len(ds), self.config.batch_size):
+                batch = move(collate_nights([ds[k] for k in range(i, min(len(ds), i + self.config.batch_size))]),
+                             self.dist.device)
+                with autocast_for(self.dist.device, self.config.precision):
+                    h = self._forward(self.module, batch)
+                hz.append(h.float().cpu().numpy())
+                tt.append(batch["times"].cpu().numpy())
+                ee.append(batch["events"].cpu().numpy())
+                ids += batch["ids"]
+        self.module.train()
+        return np.concatenate(hz), np.concatenate(tt), np.concatenate(ee), ids
+
+    def evaluate(self, part: str = "validation") -> dict:
+        from .metrics import concordance_report
+
+        if len(self.parts.get(part, [])) < 2:
+            return {}
+        hz, tt, ee, _ = self.predict(part)
+        report = concordance_report(tt, ee, hz, self.phecodes)
+        with torch.no_grad():
+            report["loss"] = float(cox_ph_loss(torch.from_numpy(hz), torch.from_numpy(tt), torch.from_numpy(ee)))
+        return report
+
+    def save_best(self, epoch: int, metrics: dict) -> None:
+        from ..checkpoints import save_model
+
+        summary = {k: metrics.get(k) for k in ("mean_c_index", "score", "loss", "train_loss")}
+        meta = dict(self.metadata, epoch=epoch, metrics={"validation": summary})
+        save_model(self.module, self.head_cfg, self.out / "model_diagnosis", meta)
+        if epoch == 1 or not (self.out / "model_diagnosis" / "label_mapping.csv").is_file():
+            self._write_labels()
+
+    def _write_labels(self) -> None:
+        """``label_mapping.csv`` in the released layout, phenotype names where known."""
+        import csv
+        import io
+
+        from ..atomic import write_text_atomic
+
+        names = phenotype_names()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["label_idx", "phecode", "phenotype"])
+        for i, c in enumerate(self.phecodes):
+            w.writerow([i, c, names.get(_phecode_key(c), "")])
+        write_text_atomic(self.out / "model_diagnosis" / "label_mapping.csv", buf.getvalue())
+
+    def finish(self, best_metrics: dict) -> dict:
+        from ..checkpoints import load_model
+
+        folder = self.out / "model_diagnosis"
+        if not (folder / "config.json").is_file():
+            return {}
+        self.module.load_state_dict(load_model(folder).state_dict())
+        self.module.to(self.dist.device)
+        return self.evaluate("test")
+
+
+def demographic_encoding(ages) -> dict:
+    """The age/sex encoding of a disease head trained on a cohort, in the form inference reads
+    from ``metadata.json`` (:func:`sleepfm_engine.inference.encode_demographics`): age
+    z-scored with the training cohort's mean and standard deviation, sex 1 = male, 0 = female."""
+    ages = np.asarray(list(ages), dtype=np.float64)
+    mean = float(ages.mean()) if ages.size else 0.0
+    std = float(ages.std()) if ages.size > 1 else 0.0
+    return {"age_offset": mean, "age_scale": 1.0 / std if std > 0 else 0.01,
+            "sex_codes": {"M": 1.0, "F": 0.0},
+            "description": "age feature = (age - age_offset) * age_scale (z-score over the training "
+                           "cohort); sex feature 1 = male, 0 = female"}
+
+
+def demographic_features(demo: tuple[float, int | str], encoding: dict) -> tuple[float, float]:
+    """(age, sex) → the head's two inputs, exactly as inference encodes them."""
+    from ..inference import encode_demographics
+
+    age, sex = demo
+    f = encode_demographics(age, sex, encoding)
+    return float(f[0]), float(f[1])
+
+
+def _phecode_key(code: str) -> str:
+    try:
+        return f"{float(code):.2f}"
+    except ValueError:
+        return str(code).strip()
+
+
+def phenotype_names() -> dict[str, str]:
+    """Phecode → phenotype name from the shipped ``label_mapping.csv`` (empty if absent)."""
+    import csv
+
+    from ..resources import resource_path
+
+    try:
+        path = resource_path("label_mapping.csv")
+    except FileNotFoundError:
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {_phecode_key(r["phecode"]): r.get("phenotype", "") for r in csv.DictReader(fh)}

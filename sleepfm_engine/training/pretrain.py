@@ -1,0 +1,218 @@
+"""Contrastive pretraining of the base model (SetTransformer) on unlabelled recordings.
+
+The reference recipe: for every 5-min chunk, each modality is embedded by the same
+SetTransformer, the pooled embeddings are L2-normalised, and a multimodal InfoNCE with a
+learnable temperature pulls together the modalities of the same chunk (leave-one-out: each
+modality against the mean of the others; or pairwise). Chunks from recordings that lack a
+modality take part with the modalities they have. SGD with momentum and StepLR as the
+reference, or AdamW.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..contract import CHUNK_SAMPLES, MODALITIES, PATCH_SIZE, TOKENS_PER_CHUNK
+from .config import PretrainConfig
+from .data import ChunkBatch, ChunkDataset, ShardedBatchSampler, passthrough, seed_worker
+from .loop import DistContext, Task
+from .losses import masked_contrastive_loss
+
+#: The released base model's settings (``model_base/config.json``), used when none are given.
+RELEASED_BASE = {"model": "SetTransformer", "in_channels": 1, "patch_size": PATCH_SIZE, "embed_dim": 128,
+                 "num_heads": 8, "num_layers": 6, "pooling_head": 8, "dropout": 0.3}
+
+
+def base_config(overrides: dict | None = None) -> dict:
+    """A complete base config: the released settings updated with ``overrides``."""
+    cfg = dict(RELEASED_BASE)
+    cfg.update(overrides or {})
+    cfg["model"] = "SetTransformer"
+    return cfg
+
+
+class ContrastiveModel(torch.nn.Module):
+    """The base model plus the learnable log-temperature; ``forward(batch)`` → (loss, accuracy).
+
+    Parameters
+    ----------
+    base : SetTransformer
+    temperature : float
+        Initial log-temperature (the reference starts at 0).
+    mode : {"leave_one_out", "pairwise"}
+    """
+
+    def __init__(self, base: torch.nn.Module, temperature: float = 0.0, mode: str = "leave_one_out"):
+        super().__init__()
+        self.base = base
+        self.temperature = torch.nn.Parameter(torch.tensor(float(temperature)))
+        self.mode = mode
+
+    def embed(self, batch: ChunkBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled, L2-normalised embeddings (M, B, E) and presence (M, B) of a chunk batch."""
+        device = self.temperature.device
+        e = self.base.embed_dim
+        emb = torch.zeros((len(MODALITIES), batch.size, e), device=device)
+        present = torch.zeros((len(MODALITIES), batch.size), dtype=torch.bool, device=device)
+        for k, m in enumerate(MODALITIES):
+            mb = batch.modalities.get(m)
+            if mb is None:
+                continue
+            pooled, _ = self.base(mb.x.float(), mb.mask)
+            emb = emb.index_put((torch.full_like(mb.index, k), mb.index), F.normalize(pooled.float(), dim=-1))
+            present[k, mb.index] = True
+        return emb, present
+
+    def forward(self, batch: ChunkBatch, return_accuracy: bool = False):
+        emb, present = self.embed(batch)
+        return masked_contrastive_loss(emb, present, self.temperature, self.mode,
+                                       return_accuracy=return_accuracy)
+
+
+class PretrainTask(Task):
+    """Contrastive pretraining as a :class:`~sleepfm_engine.training.loop.Task`.
+
+    Parameters
+    ----------
+    config : PretrainConfig
+    base : SetTransformer
+        The model to train (fresh or from ``config.init``).
+    base_cfg : dict
+        Its config (saved beside the weights).
+    train, validation, test : sequence of PreparedRecord
+    dist : DistContext
+    out : Path
+        The output (release) folder; the model goes to ``out/model_base``.
+    metadata : dict
+        Data summary and provenance saved with the model.
+    """
+
+    name = "pretrain"
+
+    def __init__(self, config: PretrainConfig, base: torch.nn.Module, base_cfg: dict,
+                 train: Sequence, validation: Sequence, test: Sequence, dist: DistContext,
+                 out: Path, metadata: dict):
+        self.config = config
+        self.base_cfg = base_cfg
+        self.module = ContrastiveModel(base, config.temperature, config.mode)
+        if config.compile and dist.device.type == "cuda":
+            self.module.base = torch.compile(base)
+        self.dist = dist
+        self.out = Path(out)
+        self.metadata = metadata
+        self.train_set = ChunkDataset(train)
+        self.val_set = ChunkDataset(validation)
+        self.test_set = ChunkDataset(test)
+        if len(self.train_set) < 2 * dist.world_size:
+            raise ValueError(f"pretraining needs at least {2 * dist.world_size} 5-min chunks in the "
+                             f"training split; it has {len(self.train_set)}")
+        self.sampler = ShardedBatchSampler(len(self.train_set), config.batch_size, shuffle=True,
+                                           seed=config.seed, rank=dist.rank, world_size=dist.world_size)
+        self._loader = None
+
+    # -- optimisation ----------------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict]:
+        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
+
+    def make_optimizer(self, groups):
+        c = self.config
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        return torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
+
+    def make_scheduler(self, optimizer):
+        c = self.config
+        if c.optimizer == "sgd":
+            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=c.lr_step, gamma=c.gamma)
+        return super().make_scheduler(optimizer)
+
+    def steps_per_epoch(self) -> int:
+        n = len(self.sampler) // max(1, self.config.accumulation_steps)
+        if self.config.max_steps_per_epoch:
+            n = min(n, self.config.max_steps_per_epoch)
+        return max(1, n)
+
+    def loader(self, dataset, sampler):
+        cuda = self.dist.device.type == "cuda"
+        workers = int(self.config.num_workers)
+        g = torch.Generator()
+        g.manual_seed(self.config.seed + 1000 * self.dist.rank)
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=None, sampler=sampler, collate_fn=passthrough, num_workers=workers,
+            pin_memory=cuda, worker_init_fn=seed_worker, generator=g,
+            persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+
+    def train_batches(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        if self._loader is None:
+            self._loader = self.loader(self.train_set, self.sampler)
+        device = self.dist.device
+        for batch in self._loader:
+            yield batch.to(device), batch.size
+
+    def training_step(self, model, batch):
+        return model(batch)
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def has_validation(self) -> bool:
+        return len(self.val_set) >= 2
+
+    def _evaluate(self, dataset: ChunkDataset) -> dict:
+        from .loop import autocast_for
+
+        if len(dataset) < 2:
+            return {}
+        sampler = ShardedBatchSampler(len(dataset), self.config.batch_size, shuffle=True,
+                                      seed=self.config.seed, drop_last=False)
+        losses, accs, n = [], [], 0
+        model = self.module
+        model.eval()
+        with torch.no_grad():
+            for k, idx in enumerate(sampler):
+                if k >= self.config.max_val_batches:
+                    break
+                if len(idx) < 2:
+                    continue
+                batch = dataset[idx].to(self.dist.device)
+                with autocast_for(self.dist.device, self.config.precision):
+                    loss, acc = model(batch, return_accuracy=True)
+                losses.append(float(loss) * len(idx))
+                accs.append(acc * len(idx))
+                n += len(idx)
+        if n == 0:
+            return {}
+        loss = sum(losses) / n
+        return {"loss": loss, "retrieval_accuracy": sum(accs) / n, "n_chunks": n, "score": -loss,
+                "temperature": float(self.module.temperature.detach().clamp(min=0).exp())}
+
+    def evaluate(self, part: str = "validation") -> dict:
+        return self._evaluate(self.val_set if part == "validation" else self.test_set)
+
+    def _base(self) -> torch.nn.Module:
+        base = self.module.base
+        return getattr(base, "_orig_mod", base)
+
+    def save_best(self, epoch: int, metrics: dict) -> None:
+        from ..checkpoints import save_model
+
+        meta = dict(self.metadata)
+        meta.update({"epoch": epoch, "metrics": {"validation": metrics},
+                     "pretraining": {"mode": self.config.mode,
+                                     "temperature_log": float(self.module.temperature.detach()),
+                                     "optimizer": self.config.optimizer}})
+        save_model(self._base(), self.base_cfg, self.out / "model_base", meta)
+
+    def finish(self, best_metrics: dict) -> dict:
+        from ..checkpoints import load_model
+
+        folder = self.out / "model_base"
+        if not (folder / "config.json").is_file():
+            return {}
+        best = load_model(folder, device=self.dist.device)
+        self._base().load_state_dict(best.state_dict())
+        test = self._evaluate(self.test_set)
+        return test

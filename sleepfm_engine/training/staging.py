@@ -1,0 +1,265 @@
+"""Sleep staging heads: trained on frozen base embeddings, or end to end with the base.
+
+The reference recipe: ``SleepEventLSTMClassifier`` over the 5-s embeddings of the modalities a
+night has, cross-entropy with class weights 1/4/2/4/3 (W N1 N2 N3 R) averaged over scored
+tokens, AdamW, ReduceLROnPlateau. Unscored and artefact tokens are left out of the loss and the
+metrics (the reference trains them as Wake). Model selection and early stopping use Cohen's
+kappa on 30-s epochs of the validation nights.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..contract import MODALITIES, TOKENS_PER_CHUNK
+from ..models import SleepEventLSTMClassifier, staging_cross_entropy
+from .config import FinetuneConfig
+from .data import (ChunkBatch, ChunkDataset, NightDataset, NightItem, ShardedBatchSampler,
+                   collate_nights, head_order, move, passthrough, seed_worker)
+from .loop import DistContext, Task, autocast_for
+
+#: The released staging head's settings (``model_sleep_staging/config.json``).
+RELEASED_STAGING = {"embed_dim": 128, "num_heads": 4, "num_layers": 1, "num_classes": 5,
+                    "pooling_head": 4, "dropout": 0.3, "max_seq_length": 8196}
+
+
+def staging_config(embed_dim: int, overrides: dict | None = None) -> dict:
+    """A staging head config for a base of ``embed_dim``: the released settings + overrides."""
+    params = dict(RELEASED_STAGING, embed_dim=int(embed_dim))
+    params.update(overrides or {})
+    if params["embed_dim"] != embed_dim:
+        raise ValueError(f"the head's embed_dim ({params['embed_dim']}) must equal the base's ({embed_dim})")
+    if params["num_classes"] != 5:
+        raise ValueError("a staging head has 5 classes (W N1 N2 N3 R)")
+    return {"model": "SleepEventLSTMClassifier", "model_params": params, "max_channels": len(MODALITIES),
+            "context": -1, "channel_like": list(MODALITIES)}
+
+
+def predict_tokens(head: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, device: torch.device,
+                   precision: str = "auto") -> np.ndarray:
+    """Stage probabilities (S, 5) of one night: ``x`` (1, C, S, E), ``mask`` (1, C, S).
+
+    Nights longer than the head's positional table run in consecutive windows.
+    """
+    limit = int(head.positional_encoding.pe.shape[1])
+    s = x.shape[2]
+    out = []
+    with torch.no_grad(), autocast_for(device, precision):
+        for a in range(0, s, limit):
+            logits, _ = head(x[:, :, a:a + limit].to(device).float(), mask[:, :, a:a + limit].to(device))
+            out.append(torch.softmax(logits.float(), dim=-1)[0].cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 5), np.float32)
+
+
+class EndToEnd(torch.nn.Module):
+    """Base + staging head trained together: ``forward(batch)`` → logits (B, W·60, 5).
+
+    Each sample of a :class:`ChunkBatch` is a window of W consecutive chunks; the base embeds
+    every chunk of every modality and the head runs over the window's tokens.
+    """
+
+    def __init__(self, base: torch.nn.Module, head: torch.nn.Module, window: int):
+        super().__init__()
+        self.base = base
+        self.head = head
+        self.window = int(window)
+
+    def tokens(self, batch: ChunkBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 4, W·60, E) token embeddings and mask, present modalities first per sample."""
+        w, b = self.window, batch.size
+        e = self.base.embed_dim
+        device = next(self.parameters()).device
+        per_mod = {}
+        for m in MODALITIES:
+            mb = batch.modalities.get(m)
+            if mb is None:
+                continue
+            _, tok = self.base(mb.x.float(), mb.mask)          # (n·W, 60, E)
+            per_mod[m] = (tok.reshape(-1, w * TOKENS_PER_CHUNK, e), mb.index[::w] // w)
+        x = torch.zeros((b, len(MODALITIES), w * TOKENS_PER_CHUNK, e), device=device,
+                        dtype=next(iter(per_mod.values()))[0].dtype)
+        mask = torch.ones((b, len(MODALITIES), w * TOKENS_PER_CHUNK), dtype=torch.bool, device=device)
+        slot = torch.zeros(b, dtype=torch.long, device=device)
+        for m in head_order(per_mod):
+            tok, rows = per_mod[m]
+            cols = slot[rows]
+            x = x.index_put((rows, cols), tok)
+            mask[rows, cols] = False
+            slot[rows] += 1
+        return x, mask
+
+    def forward(self, batch: ChunkBatch) -> torch.Tensor:
+        x, mask = self.tokens(batch)
+        logits, _ = self.head(x, mask)
+        return logits
+
+
+class StagingTask(Task):
+    """Staging fine-tuning as a :class:`~sleepfm_engine.training.loop.Task`.
+
+    Parameters
+    ----------
+    config : FinetuneConfig
+    head : SleepEventLSTMClassifier
+    head_cfg : dict
+    parts : dict
+        ``train``/``validation``/``test`` → list of (NightItem, PreparedRecord) pairs.
+    dist : DistContext
+    out : Path
+        Release folder: the head goes to ``model_sleep_staging`` (and a fine-tuned base to
+        ``model_base``).
+    metadata : dict
+    base, base_cfg : the base model and its config (end to end only).
+    """
+
+    name = "staging"
+
+    def __init__(self, config: FinetuneConfig, head: SleepEventLSTMClassifier, head_cfg: dict,
+                 parts: dict[str, list], dist: DistContext, out: Path, metadata: dict,
+                 base: torch.nn.Module | None = None, base_cfg: dict | None = None):
+        self.config = config
+        self.head = head
+        self.head_cfg = head_cfg
+        self.parts = parts
+        self.dist = dist
+        self.out = Path(out)
+        self.metadata = metadata
+        self.base_cfg = base_cfg
+        self.end_to_end = bool(config.unfreeze_base)
+        limit = int(head.positional_encoding.pe.shape[1])
+        if self.end_to_end:
+            if base is None:
+                raise ValueError("end-to-end staging needs the base model")
+            w = int(config.window_chunks)
+            if w * TOKENS_PER_CHUNK > limit:
+                raise ValueError(f"window_chunks={w} gives {w * TOKENS_PER_CHUNK} tokens, more than the "
+                                 f"head's max_seq_length {limit}")
+            self.module = EndToEnd(base, head, w)
+            recs = [p for _, p in parts["train"]]
+            labels = [it.labels for it, _ in parts["train"]]
+            self.train_set = ChunkDataset(recs, window=w, labels=labels)
+        else:
+            self.module = head
+            max_tokens = min(config.max_tokens or limit, limit)
+            self.train_set = NightDataset([it for it, _ in parts["train"]], max_tokens=max_tokens,
+                                          random_crop=True)
+        if len(self.train_set) < dist.world_size:
+            raise ValueError(f"the training split has {len(self.train_set)} samples, fewer than the "
+                             f"{dist.world_size} processes")
+        self.sampler = ShardedBatchSampler(len(self.train_set), config.batch_size, shuffle=True,
+                                           seed=config.seed, rank=dist.rank, world_size=dist.world_size)
+        self._loader = None
+        self._eval_sets = {k: NightDataset([it for it, _ in v], preload=False) for k, v in parts.items()}
+
+    # -- optimisation ----------------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict]:
+        if not self.end_to_end:
+            return [{"params": list(self.head.parameters())}]
+        return [{"params": list(self.head.parameters())},
+                {"params": list(self.module.base.parameters()),
+                 "lr": self.config.lr * self.config.base_lr_scale}]
+
+    def steps_per_epoch(self) -> int:
+        n = len(self.sampler) // max(1, self.config.accumulation_steps)
+        if self.config.max_steps_per_epoch:
+            n = min(n, self.config.max_steps_per_epoch)
+        return max(1, n)
+
+    def train_batches(self, epoch: int):
+        self.sampler.set_epoch(epoch)
+        device = self.dist.device
+        if self._loader is None:
+            workers = int(self.config.num_workers)
+            g = torch.Generator()
+            g.manual_seed(self.config.seed + 1000 * self.dist.rank)
+            common = dict(num_workers=workers, pin_memory=device.type == "cuda",
+                          worker_init_fn=seed_worker, generator=g, persistent_workers=workers > 0)
+            if self.end_to_end:
+                self._loader = torch.utils.data.DataLoader(self.train_set, batch_size=None,
+                                                           sampler=self.sampler, collate_fn=passthrough,
+                                                           **common)
+            else:
+                self._loader = torch.utils.data.DataLoader(self.train_set, batch_sampler=self.sampler,
+                                                           collate_fn=collate_nights, **common)
+        for batch in self._loader:
+            if self.end_to_end:
+                yield batch.to(device), batch.size
+            else:
+                yield move(batch, device), len(batch["ids"])
+
+    def training_step(self, model, batch):
+        if self.end_to_end:
+            logits = model(batch)
+            return staging_cross_entropy(logits.float(), batch.labels, None, unscored="ignore")
+        logits, tmask = model(batch["x"].float(), batch["mask"])
+        return staging_cross_entropy(logits.float(), batch["labels"], tmask, unscored="ignore")
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def has_validation(self) -> bool:
+        return len(self.parts.get("validation", [])) > 0
+
+    def predict(self, part: str) -> list[dict]:
+        """Per-night stage probabilities and reference labels of a split part."""
+        device = self.dist.device
+        nights = []
+        self.module.eval()
+        for k, (item, prepared) in enumerate(self.parts[part]):
+            if self.end_to_end:
+                x, mask = self._embed_night(prepared)
+            else:
+                smp = self._eval_sets[part][k]
+                batch = collate_nights([smp])
+                x, mask = batch["x"], batch["mask"]
+            probs = predict_tokens(self.head, x, mask, device, self.config.precision)
+            n = min(len(probs), len(item.labels))
+            nights.append({"id": item.id, "labels": item.labels[:n], "probs": probs[:n]})
+        self.module.train()
+        return nights
+
+    def _embed_night(self, prepared) -> tuple[torch.Tensor, torch.Tensor]:
+        from .cache import embed_prepared
+
+        base = self.module.base
+        emb = embed_prepared(prepared, base, self.dist.device,
+                             precision="bf16" if self.config.precision in ("auto", "bf16") else "fp32")
+        arr = np.stack([emb[m] for m in head_order(emb)])
+        batch = collate_nights([{"id": "", "x": arr, "start": 0}])
+        return batch["x"], batch["mask"]
+
+    def evaluate(self, part: str = "validation") -> dict:
+        from .metrics import staging_report
+
+        if not self.parts.get(part):
+            return {}
+        report = staging_report(self.predict(part))
+        return report
+
+    def save_best(self, epoch: int, metrics: dict) -> None:
+        from ..checkpoints import save_model
+
+        summary = {k: metrics.get(k) for k in ("accuracy", "kappa", "macro_f1", "score", "train_loss")}
+        summary["f1"] = metrics.get("epoch", {}).get("f1")
+        meta = dict(self.metadata, epoch=epoch, metrics={"validation": summary})
+        save_model(self.head, self.head_cfg, self.out / "model_sleep_staging", meta)
+        if self.end_to_end:
+            base_meta = dict(self.metadata, epoch=epoch,
+                             provenance=dict(self.metadata.get("provenance") or {},
+                                             note="base fine-tuned end to end with the staging head"))
+            save_model(self.module.base, self.base_cfg, self.out / "model_base", base_meta)
+
+    def finish(self, best_metrics: dict) -> dict:
+        from ..checkpoints import load_model
+
+        folder = self.out / "model_sleep_staging"
+        if not (folder / "config.json").is_file():
+            return {}
+        self.head.load_state_dict(load_model(folder).state_dict())
+        if self.end_to_end and (self.out / "model_base" / "config.json").is_file():
+            self.module.base.load_state_dict(load_model(self.out / "model_base").state_dict())
+        self.head.to(self.dist.device)
+        self.module.to(self.dist.device)
+        return self.evaluate("test") if self.parts.get("test") else {}
