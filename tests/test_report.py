@@ -13,7 +13,7 @@ from sleepfm_engine.report import (MISSING, ReportModel, build_report, format_st
                                    risk_rows, transition_matrix, write_report_pdf)
 from sleepfm_engine.report.model import SUMMARY_KEYS, statistic_label
 
-from test_report_nights import write_night
+from test_report_nights import START, write_night
 
 pypdf = pytest.importorskip("pypdf", reason="pypdf (test extra) extracts the PDF text")
 
@@ -303,3 +303,45 @@ def test_short_excerpt_figure_ticks_every_five_minutes(tmp_path):
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[:3] == ["22:50", "22:55", "23:00"]
     assert all(re.fullmatch(r"\d\d:\d\d", x) for x in labels)
+
+
+# --------------------------------------------------------------------------------- lights
+def test_lights_off_and_on_bound_the_statistics_and_transitions(night, tmp_path):
+    off = START + dt.timedelta(minutes=30)
+    on = START + dt.timedelta(hours=7)
+    model = build_report(night.path, manual=night.manual, auto=night.auto,
+                         lights_off=30 * 60.0, lights_on=on)
+    expected = night.manual.statistics(lights_off=off, lights_on=on)
+    assert model.statistics["manual"] == expected
+    assert expected["TIB"] == 390.0
+    assert model.statistics["auto"] == night.auto.statistics(lights_off=off, lights_on=on)
+    m = model.transitions["manual"]
+    assert m.sum() - np.trace(m) == expected["stage_shifts"]
+    assert (model.lights_off, model.lights_on) == (off, on)
+    lines = pdf_lines(write_report_pdf(model, tmp_path / "lights.pdf"))[0]
+    assert cells_after(lines, "Lights off", 1) == ["23:17:30"]
+    assert cells_after(lines, "Lights on", 1) == ["05:47:30"]
+    assert cells_after(lines, statistic_label("TIB"), 3) == ["min", "390.0", "390.0"]
+    assert "Dashed lines: lights off 23:17, lights on 05:47." in lines
+
+
+def test_lights_on_before_lights_off_is_refused(night):
+    with pytest.raises(ValueError, match="before lights off"):
+        build_report(night.path, manual=night.manual, lights_off=7200.0, lights_on=3600.0)
+
+
+def test_lights_in_seconds_apply_to_a_hypnogram_without_start_time(night):
+    bare = night.manual.copy()
+    bare.start = None
+    model = build_report(night.path, manual=bare, lights_off=600.0)
+    assert model.statistics["manual"] == bare.statistics(lights_off=600.0)
+
+
+def test_lights_annotations_are_found_in_the_recording(tmp_path):
+    from sleepfm_engine.report.discover import find_lights
+
+    n = write_night(tmp_path / "lights.edf", hours=1.0, annotations=(
+        (60.0, 0.0, "Lights calibration"), (90.0, 0.0, "LIGHTS_OFF"), (100.0, 0.0, "Lights on"),
+        (3300.0, 0.0, "lights on")))
+    with open_recording(n.path) as rec:
+        assert find_lights(rec) == (90.0, 3300.0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 
 import pytest
 
@@ -182,3 +183,26 @@ def test_model_option_stages_scores_risk_and_prints_provenance(data_dir, tmp_pat
     assert config_hash(release / "model_base") in text
     assert lines[lines.index("Parameter") + 2] == "SleepFM"  # the statistics column
     assert "Device" in lines and "cpu" in lines[lines.index("Device") + 1]
+
+
+def test_report_uses_lights_annotations_and_accepts_clock_times(tmp_path, capsys):
+    from test_report_nights import START
+
+    night = write_night(tmp_path / "lit.edf", hours=2.0, seed=8,
+                        annotations=((600.0, 0.0, "Lights off"), (6600.0, 0.0, "Lights on")))
+    write_hypnogram(night.manual, tmp_path / "lit.hypnogram.csv")
+    out = tmp_path / "out"
+    assert main(["report", str(tmp_path), "-o", str(out)]) == 0
+    with open(out / "summary.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    lights = night.manual.statistics(lights_off=START + dt.timedelta(seconds=600),
+                                     lights_on=START + dt.timedelta(seconds=6600))
+    assert float(row["TIB"]) == lights["TIB"] == 100.0
+    assert float(row["TST"]) == pytest.approx(lights["TST"])
+    pdf = tmp_path / "flags.pdf"
+    assert main(["report", str(night.path), "-o", str(pdf), "--lights-off", "23:00",
+                 "--lights-on", "00:30"]) == 0
+    assert "Lights off\n23:00:00" in pdf_text(pdf)
+    assert main(["report", str(night.path), "-o", str(pdf), "--overwrite",
+                 "--lights-off", "25:00"]) == 1
+    assert "not a clock time" in capsys.readouterr().err

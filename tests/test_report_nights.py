@@ -67,8 +67,11 @@ class Night:
 
 
 def write_night(path: Path, hours: float = 8.0, seed: int = 0, start: dt.datetime = START,
-                identified: bool = True) -> Night:
-    """Write a night's EDF+ and return it with its manual and automatic hypnograms."""
+                identified: bool = True, annotations: tuple = ()) -> Night:
+    """Write a night's EDF+ and return it with its manual and automatic hypnograms.
+
+    ``annotations`` are ``(onset s, duration s, text)`` written into the EDF+.
+    """
     import edfio
 
     n_epochs = int(round(hours * 120))
@@ -90,7 +93,8 @@ def write_night(path: Path, hours: float = 8.0, seed: int = 0, start: dt.datetim
         patient = edfio.Patient(sex="M")
         recording = edfio.Recording(startdate=start.date())
     edf = edfio.Edf(signals, patient=patient, recording=recording, starttime=start.time(),
-                    data_record_duration=30.0)
+                    data_record_duration=30.0,
+                    annotations=[edfio.EdfAnnotation(o, d, t) for o, d, t in annotations] or None)
     path = Path(path)
     edf.write(path)
     stages = typical_stages(n_epochs, seed)

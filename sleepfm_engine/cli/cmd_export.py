@@ -13,6 +13,7 @@ Formats: hypnogram ``csv`` (onset,duration,stage), ``edf`` (EDF+ annotations), `
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -59,6 +60,10 @@ def register(subparsers) -> None:
     _common(s)
     s.add_argument("--format", dest="fmt", choices=STATS_FORMATS,
                    help="output format (default from OUT's suffix)")
+    s.add_argument("--lights-off", metavar="HH:MM[:SS]",
+                   help="lights-off clock time (default: a 'Lights off' annotation of the recording)")
+    s.add_argument("--lights-on", metavar="HH:MM[:SS]",
+                   help="lights-on clock time (default: a 'Lights on' annotation of the recording)")
     s.set_defaults(func=run_stats)
     e = sub.add_parser("embeddings", help="write SleepFM embeddings (HDF5) of a recording")
     e.add_argument("input", type=Path, metavar="RECORDING", help="EDF/BDF recording")
@@ -201,9 +206,18 @@ def run_hypnogram(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     """Write the AASM statistics of the hypnogram(s); returns 0 or 1."""
     from ..atomic import write_text_atomic
+    from ..errors import HypnogramError
     from ..recording import open_recording
     from ..report import build_report
     from ..report.summary import statistics_json, summary_csv_text
+    from .cmd_report import _lights, clock_time
+
+    for flag in (args.lights_off, args.lights_on):
+        if flag:
+            try:
+                clock_time(flag, dt.datetime(2000, 1, 1))
+            except ValueError as exc:
+                return _error(str(exc))
 
     target = _target(args, STATS_FORMATS)
     if isinstance(target, int):
@@ -214,8 +228,15 @@ def run_stats(args: argparse.Namespace) -> int:
     src.auto = _with_start(src.auto, src.header_path)
     rec = open_recording(src.header_path) if src.header_path is not None else None
     try:
+        lights = (None, None)
+        if rec is not None and rec.channels:
+            lights = _lights(rec, args)
+        elif args.lights_off or args.lights_on:
+            raise HypnogramError(args.input, "--lights-off/--lights-on need the recording "
+                                             "(--recording REC) to place the clock times")
         model = build_report(rec, manual=src.manual, auto=src.auto, provenance=src.provenance,
-                             deidentify=args.deidentify, shift_days=args.shift_days)
+                             deidentify=args.deidentify, shift_days=args.shift_days,
+                             lights_off=lights[0], lights_on=lights[1])
     finally:
         if rec is not None:
             rec.close()

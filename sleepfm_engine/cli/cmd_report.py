@@ -40,6 +40,12 @@ def register(subparsers) -> None:
                    help="remove name, identifiers, birth date, file names and free text")
     p.add_argument("--shift-days", type=int, default=0, metavar="N",
                    help="shift every date by N days")
+    p.add_argument("--lights-off", metavar="HH:MM[:SS]",
+                   help="lights-off clock time (default: a 'Lights off' annotation, else the "
+                        "start of each hypnogram)")
+    p.add_argument("--lights-on", metavar="HH:MM[:SS]",
+                   help="lights-on clock time (default: a 'Lights on' annotation, else the end of "
+                        "each hypnogram)")
     p.add_argument("--paper", choices=["A4", "Letter"], default="A4", help="page size")
     p.add_argument("--epoch-length", type=float, default=30.0, metavar="S",
                    help="epoch length (s) the manual hypnogram is read at (default 30)")
@@ -64,6 +70,40 @@ def _manual(rec_path: Path, args) -> tuple:
     return find_manual_hypnogram(rec_path, folders, epoch_length=args.epoch_length)
 
 
+def clock_time(text: str, start):
+    """``HH:MM[:SS]`` as the first such clock time from one hour before ``start`` on.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not a clock time.
+    """
+    import datetime as dt
+
+    try:
+        parts = [int(p) for p in str(text).strip().split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError
+        t = dt.time(*parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a clock time HH:MM or HH:MM:SS") from None
+    when = dt.datetime.combine(start.date(), t)
+    if when < start - dt.timedelta(hours=1):
+        when += dt.timedelta(days=1)
+    return when
+
+
+def _lights(rec, args) -> tuple:
+    from ..report.discover import find_lights
+
+    off, on = find_lights(rec)
+    if args.lights_off:
+        off = clock_time(args.lights_off, rec.start)
+    if args.lights_on:
+        on = clock_time(args.lights_on, rec.start)
+    return off, on
+
+
 def _one(rec_path: Path, out: Path, args, pseudonym: str | None):
     """Build and write one report; returns its model."""
     from ..jobs import ConsoleProgress, Job
@@ -85,18 +125,27 @@ def _one(rec_path: Path, out: Path, args, pseudonym: str | None):
             job.add_progress_callback(ConsoleProgress("SleepFM"))
             result = job.run()
             auto, risk, provenance = result.hypnogram, result.risk, result.provenance
+        lights_off, lights_on = _lights(rec, args)
         model = build_report(rec, manual=manual, auto=auto, risk=risk, provenance=provenance,
                              deidentify=args.deidentify, shift_days=args.shift_days,
-                             pseudonym=pseudonym)
+                             lights_off=lights_off, lights_on=lights_on, pseudonym=pseudonym)
     write_report_pdf(model, out, paper=args.paper)
     return model
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report(s); returns 0, or 1 when an output exists or nothing can be reported."""
+    import datetime as dt
+
     from ..recording import iter_recordings
     from ..report.summary import write_summary_csv
 
+    for flag in (args.lights_off, args.lights_on):
+        if flag:
+            try:
+                clock_time(flag, dt.datetime(2000, 1, 1))
+            except ValueError as exc:
+                return _error(str(exc))
     if args.input.is_dir():
         return _cohort(args, iter_recordings, write_summary_csv)
     if not args.input.exists():

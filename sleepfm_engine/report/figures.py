@@ -121,6 +121,22 @@ def _draw_density(ax, model: ReportModel, hyp: Hypnogram) -> None:
               fontsize=6.5, frameon=False, handlelength=1.0, borderaxespad=0.0)
 
 
+def _mark_lights(axes, model: ReportModel, t_max: float) -> None:
+    """Dashed verticals at lights off and lights on, the time outside them greyed (the PDF's
+    caption names them)."""
+    if model.recording_start is None:
+        return
+    for when, label in ((model.lights_off, "_lights off"), (model.lights_on, "_lights on")):
+        if when is None:
+            continue
+        x = (when - model.recording_start).total_seconds() / 3600.0
+        outside = (0.0, x) if label == "_lights off" else (x, t_max)
+        for ax in axes:
+            ax.axvline(x, color="#333333", lw=0.8, ls=(0, (3, 2)), zorder=4, label=label)
+            if outside[1] > outside[0]:
+                ax.axvspan(*outside, color="#9AA5B1", alpha=0.18, lw=0, zorder=1)
+
+
 def hypnogram_figure(model: ReportModel, width_in: float = 7.1) -> "Figure | None":
     """The report's hypnogram figure, or None when the model has no hypnogram.
 
@@ -165,6 +181,7 @@ def hypnogram_figure(model: ReportModel, width_in: float = 7.1) -> "Figure | Non
         for side in ("left", "bottom"):
             ax.spines[side].set_linewidth(0.6)
     axes[0].set_xlim(0, t_max)
+    _mark_lights(axes, model, t_max)
     _hour_ticks(axes[0], model, t_max)
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)

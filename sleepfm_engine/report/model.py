@@ -89,18 +89,44 @@ def format_datetime(value: _dt.datetime | None) -> str:
 
 
 # --------------------------------------------------------------------------------- transitions
-def transition_matrix(hyp: Hypnogram) -> np.ndarray:
+def lights_epochs(hyp: Hypnogram, lights_off: Any = None, lights_on: Any = None
+                  ) -> tuple[int, int]:
+    """Epoch range ``[first, stop)`` between lights off and on, as the engine's statistics
+    round them (nearest epoch boundary); the whole hypnogram by default."""
+    def index(t: Any, default: int) -> int:
+        if t is None:
+            return default
+        if isinstance(t, _dt.datetime):
+            if hyp.start is None:
+                raise ValueError("lights times as clock times need a hypnogram with a start time")
+            rel = (t - hyp.start).total_seconds() - hyp.offset
+        else:
+            rel = float(t) - hyp.offset
+        return int(min(hyp.n_epochs, max(0, round(rel / hyp.epoch_length))))
+
+    return index(lights_off, 0), index(lights_on, hyp.n_epochs)
+
+
+def transition_matrix(hyp: Hypnogram, lights_off: Any = None, lights_on: Any = None) -> np.ndarray:
     """Counts of stage changes between consecutive scored epochs (rows from, columns to).
 
     Unscored and artefact epochs are skipped, as for the engine's ``stage_shifts``, so the
-    off-diagonal sum equals ``hyp.statistics()["stage_shifts"]``; the diagonal counts epochs
-    followed by the same stage.
+    off-diagonal sum equals ``hyp.statistics(lights_off, lights_on)["stage_shifts"]``; the
+    diagonal counts epochs followed by the same stage.
+
+    Parameters
+    ----------
+    hyp : Hypnogram
+    lights_off, lights_on : float or datetime, optional
+        As for :meth:`Hypnogram.statistics`: only epochs between them count.
 
     Returns
     -------
     numpy.ndarray of int64, shape (5, 5), in :data:`~sleepfm_engine.hypnogram.STAGES` order.
     """
-    codes = hyp.stages[np.isin(hyp.stages, SCORED_CODES)].astype(np.int64)
+    first, stop = lights_epochs(hyp, lights_off, lights_on)
+    window = hyp.stages[first:stop]
+    codes = window[np.isin(window, SCORED_CODES)].astype(np.int64)
     k = len(STAGES)
     if codes.size < 2:
         return np.zeros((k, k), dtype=np.int64)
@@ -182,6 +208,8 @@ class ReportModel:
         Shown start (shifted when asked).
     recording_duration : float
         Seconds.
+    lights_off, lights_on : datetime.datetime or None
+        Clock times (shifted like the start) bounding the statistics, when given.
     hypnograms : dict
         ``"manual"`` and/or ``"auto"`` -> :class:`Hypnogram` (de-identified copies), exactly the
         hypnograms the statistics were computed from.
@@ -214,6 +242,8 @@ class ReportModel:
     montage: list[tuple[str, str, list[str], list[str]]]
     recording_start: _dt.datetime | None
     recording_duration: float
+    lights_off: _dt.datetime | None = None
+    lights_on: _dt.datetime | None = None
     hypnograms: dict[str, Hypnogram] = field(default_factory=dict)
     scorers: dict[str, str] = field(default_factory=dict)
     statistics: dict[str, dict] = field(default_factory=dict)
@@ -407,6 +437,32 @@ def _provenance(provenance: Mapping[str, Any] | Sequence[tuple[str, Any]] | None
     return out
 
 
+def _clock(t: Any, start: _dt.datetime | None) -> _dt.datetime | None:
+    """A lights time as a clock time (None when unknown or not given)."""
+    if t is None or isinstance(t, _dt.datetime):
+        return t
+    return None if start is None else start + _dt.timedelta(seconds=float(t))
+
+
+def _in_frame(t: Any, hyp: Hypnogram, rec_start: _dt.datetime | None) -> Any:
+    """A lights time in the form :meth:`Hypnogram.statistics` can place on ``hyp``.
+
+    Seconds count from the recording start; a hypnogram with its own start gets a clock time,
+    one without gets seconds (its time origin is the recording start).
+    """
+    if t is None:
+        return None
+    if isinstance(t, _dt.datetime):
+        if hyp.start is not None:
+            return t
+        if rec_start is None:
+            raise ValueError("lights times as clock times need a recording or hypnogram start")
+        return (t - rec_start).total_seconds()
+    if hyp.start is not None and rec_start is not None:
+        return rec_start + _dt.timedelta(seconds=float(t))
+    return float(t)
+
+
 class _HypnogramOnly:
     """Stands in for a recording when only hypnograms are known: their start and extent."""
 
@@ -441,6 +497,8 @@ def _agreement(rec: Any, manual: Hypnogram, auto: Hypnogram) -> dict:
 def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogram | None = None,
                  risk: Any = None, provenance: Mapping[str, Any] | None = None,
                  deidentify: bool = False, shift_days: int = 0, *, channel_map: Any = None,
+                 lights_off: float | _dt.datetime | None = None,
+                 lights_on: float | _dt.datetime | None = None,
                  pseudonym: str | None = None, title: str = "Sleep study report",
                  now: _dt.datetime | None = None) -> ReportModel:
     """Compute everything a sleep study report shows.
@@ -464,6 +522,9 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
         Shift every date by this many days.
     channel_map : ChannelMap, optional
         The montage as the user set it (default: classified automatically).
+    lights_off, lights_on : float or datetime, optional
+        Seconds from the recording start, or clock times. Statistics and transitions then count
+        only the epochs between them (TIB = lights off to lights on); the figure marks them.
     pseudonym : str, optional
         Name of the subject when de-identified.
     title : str
@@ -499,6 +560,16 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
             montage=_montage(rec, channel_map, deid) if recording is not None else [],
             recording_start=start, recording_duration=duration,
             provenance=[(k, deid.text(v)) for k, v in _provenance(provenance)])
+        rec_start = getattr(rec, "start", None)
+        off_clock = _clock(lights_off, rec_start)
+        on_clock = _clock(lights_on, rec_start)
+        if off_clock is not None and on_clock is not None and on_clock < off_clock:
+            raise ValueError(f"lights on ({on_clock}) comes before lights off ({off_clock})")
+        model.lights_off, model.lights_on = deid.date(off_clock), deid.date(on_clock)
+        if model.recording and (off_clock is not None or on_clock is not None):
+            model.recording[2:2] = [
+                ("Lights off", MISSING if off_clock is None else f"{off_clock:%H:%M:%S}"),
+                ("Lights on", MISSING if on_clock is None else f"{on_clock:%H:%M:%S}")]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             for role, hyp in (("manual", manual), ("auto", auto)):
@@ -508,8 +579,10 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                 model.hypnograms[role] = shown
                 model.scorers[role] = shown.scorer or ("manual scorer" if role == "manual"
                                                        else "SleepFM")
-                model.statistics[role] = hyp.statistics()
-                model.transitions[role] = transition_matrix(hyp)
+                off = _in_frame(lights_off, hyp, rec_start)
+                on = _in_frame(lights_on, hyp, rec_start)
+                model.statistics[role] = hyp.statistics(lights_off=off, lights_on=on)
+                model.transitions[role] = transition_matrix(hyp, off, on)
             if manual is not None and auto is not None:
                 model.agreement = _agreement(rec if recording is not None else None, manual, auto)
         for w in caught:
@@ -552,9 +625,14 @@ def _risk_inputs(risk: Any, deid: Deidentifier) -> str:
 
 
 def _notes(model: ReportModel) -> list[str]:
+    if model.lights_off is not None or model.lights_on is not None:
+        period = ("Time in bed (TIB) runs from lights off to lights on (the whole hypnogram where "
+                  "one of them is not given); epochs outside it are not counted.")
+    else:
+        period = ("No lights-off/lights-on markers were given: time in bed (TIB) is the whole "
+                  "scored period of each hypnogram.")
     notes = [
-        "Statistics follow the AASM Scoring Manual terms. No lights-off/lights-on markers are used: "
-        "time in bed (TIB) is the whole scored period of each hypnogram. SE = 100 \u00d7 TST / TIB. "
+        "Statistics follow the AASM Scoring Manual terms. " + period + " SE = 100 \u00d7 TST / TIB. "
         "WASO counts wake between sleep onset and the end of the last sleep epoch; wake after the "
         "final awakening is listed apart. Stage percentages are of TST.",
     ]

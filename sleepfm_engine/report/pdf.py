@@ -159,7 +159,12 @@ def _hypnogram(model: ReportModel, width: float, styles) -> list:
                          "automatically.", styles["muted"])]
     png = figure_png(fig)
     w_in, h_in = fig.get_size_inches()
-    return out + [Image(io.BytesIO(png), width=width, height=width * h_in / w_in)]
+    out.append(Image(io.BytesIO(png), width=width, height=width * h_in / w_in))
+    marks = [f"{name} {t:%H:%M}" for name, t in (("lights off", model.lights_off),
+                                                ("lights on", model.lights_on)) if t is not None]
+    if marks:
+        out.append(_p("Dashed lines: " + ", ".join(marks) + ".", styles["muted"]))
+    return out
 
 
 def _statistics(model: ReportModel, width: float, styles) -> list:
