@@ -20,8 +20,15 @@ $(STAMP): $(PY) pyproject.toml
 
 venv: $(STAMP)
 
+# The application on the built-in demo night; without a display (a server, CI) the same
+# main job runs headless and prints what it did.
 run: $(STAMP)
-	$(VENV)/bin/sleepfm demo
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
+		$(VENV)/bin/sleepfm-studio --demo; \
+	else \
+		echo "no display found: running the headless demo (sleepfm demo)"; \
+		$(VENV)/bin/sleepfm demo; \
+	fi
 
 test: $(STAMP)
 	$(PY) -m pytest -q
