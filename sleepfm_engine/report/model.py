@@ -549,6 +549,17 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
     try:
         deid = Deidentifier.from_recording(rec, enabled=bool(deidentify), shift_days=shift_days,
                                            pseudonym=pseudonym)
+        # Hypnogram files and the folders holding them may be named after the patient too.
+        sources = [Path(h.source) for h in (manual, auto)
+                   if h is not None and h.source and Path(h.source).exists()]
+        rec_path = getattr(rec, "path", None)
+        folders = [p.resolve().parent for p in sources]
+        if rec_path:
+            folders.append(Path(rec_path).resolve().parent)
+        # Absolute paths only: a bare folder name such as "data" must not scrub the word.
+        deid = deid.extended(Deidentifier(paths=tuple(
+            [str(p) for p in sources] + [str(p.resolve()) for p in sources]
+            + [str(f) for f in folders if f.parent != f])))
         start = deid.date(getattr(rec, "start", None))
         duration = float(getattr(rec, "duration", 0.0))
         model = ReportModel(
