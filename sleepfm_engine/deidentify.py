@@ -9,13 +9,14 @@ What is removed when ``enabled``:
 
 - patient name, patient code (hospital number), birth date, patient free text;
 - recording administration code, technician, equipment and free text;
-- the recording's file name and folder (replaced by the pseudonym);
+- the recording's file name and folder, and those of its hypnogram files (replaced by the
+  pseudonym; :func:`sleepfm_engine.report.build_report` adds the hypnogram paths);
 - the name of a human scorer (an automatic scorer's model name is kept).
 
 What is kept: sex, age in whole years (top-coded at 90, as HIPAA Safe Harbor asks), time of day,
 durations, channel labels, statistics. Dates are shifted by ``shift_days`` whole days when that is
-non-zero (with or without ``enabled``), so intervals and weekdays-of-shift stay consistent within
-one export; they are otherwise kept, which the caller must judge for its use.
+non-zero (with or without ``enabled``); every date moves by the same amount, so intervals stay
+true. Without a shift dates are kept, which the caller must judge for its use.
 
 Free text that still passes through (labels, scorer names, attribute values) is scrubbed: every
 occurrence of an identifying string, case-insensitive and on word boundaries, with ``_`` and
