@@ -148,3 +148,19 @@ def test_torchrun_environment_shards_the_file_list():
         shard_from_env({"RANK": "3", "WORLD_SIZE": "3"})
     with pytest.raises(ValueError):
         shard_from_env({"RANK": "x", "WORLD_SIZE": "2"})
+
+
+def test_engine_trained_heads_use_their_metadata_for_age_scaling_and_phecodes(tmp_path, release):
+    from sleepfm_engine.inference import ModelHandle
+
+    meta = {"demographics": {"age_mean": 50.0, "age_std": 10.0},
+            "phecodes": ["427.2", "8", "250.2", "401.1", "296.2", "327.3", "999.9"]}
+    handle = ModelHandle(release.diagnosis, "mine/model_diagnosis", "abc", metadata=meta)
+    table = risk_recording(_emb(), handle, age=70, sex="M", device="cpu")
+    by_code = {r["phecode"]: r["phenotype"] for r in table.rows()}
+    assert by_code["8"] == "Intestinal infection" and by_code["999.9"] == "phecode 999.9"
+    x, mask = stack_tokens(_emb(), 4)
+    with torch.inference_mode():
+        hz = release.diagnosis(torch.from_numpy(x), torch.from_numpy(mask), torch.tensor([[2.0, 1.0]])).numpy()[0]
+    np.testing.assert_allclose(np.sort(table.log_hazard), np.sort(hz), atol=1e-5)
+    assert table.model_id == "mine/model_diagnosis"

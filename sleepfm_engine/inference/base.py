@@ -145,9 +145,29 @@ def _check_base(module) -> None:
 def embed_inputs(inputs: Mapping[str, ModalityInput], base_model: Any, *, device=None,
                  batch_size: int = 64, state: TaskState | None = None, precision: str = "fp32",
                  start: _dt.datetime | None = None, duration_s: float | None = None,
-                 source: str = "") -> Embeddings:
-    """Embed prepared modalities (see :func:`prepare_modalities`); see :func:`embed_recording`."""
+                 source: str = "", profile: dict | None = None) -> Embeddings:
+    """Embed prepared modalities (see :func:`prepare_modalities`); see :func:`embed_recording`.
+
+    ``profile``, when given a dict, receives the seconds spent in each stage (``upload``,
+    ``tokenizer``, ``channel_pooling``, ``temporal``, ``download``); the device is synchronised
+    between stages for that, so leave it out when speed matters.
+    """
+    import time
+
     import torch
+
+    def mark(name: str | None = None) -> None:
+        nonlocal t_mark
+        if profile is None:
+            return
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        now = time.perf_counter()
+        if name is not None:
+            profile[name] = profile.get(name, 0.0) + now - t_mark
+        t_mark = now
+
+    t_mark = 0.0
 
     if not inputs:
         raise ValueError("no modality to embed")
@@ -184,12 +204,14 @@ def embed_inputs(inputs: Mapping[str, ModalityInput], base_model: Any, *, device
 
     tokenizer = model.patch_embedding.tokenizer
     with inference_context(dev, precision):
+        mark()
         # Stage 1: every 5-s patch of every channel through the tokenizer, in blocks of a fixed
         # number of patches (whole tokens; the last block zero-padded), so that CPU kernels
         # built for one input shape are reused for the whole night and the next ones.
         nights = {m: torch.from_numpy(np.ascontiguousarray(inputs[m].data)).to(dev)[:, :n_tok * PATCH_SIZE]
                   .view(widths[m], n_tok, PATCH_SIZE) for m in mods}
         feats = {m: torch.empty(n_tok, widths[m], embed_dim, device=dev, dtype=torch.float32) for m in mods}
+        mark("upload")
         for block in blocks:
             pieces = [nights[m][:, t0:t1].transpose(0, 1).reshape(-1, PATCH_SIZE) for m, t0, t1 in block]
             used = sum(p.shape[0] for p in pieces)
@@ -203,6 +225,7 @@ def embed_inputs(inputs: Mapping[str, ModalityInput], base_model: Any, *, device
                 offset += n
             tick(f"embedding: tokenizer {done + 1}/{len(blocks)}")
         del nights
+        mark("tokenizer")
         # Stage 2: attention pooling over each token's channels (no channel is padding).
         pooled: dict[str, torch.Tensor] = {}
         for m in mods:
@@ -215,6 +238,7 @@ def embed_inputs(inputs: Mapping[str, ModalityInput], base_model: Any, *, device
                 tick(f"embedding {m}: tokens {t1}/{n_tok}")
             pooled[m] = out
             del feats[m]
+        mark("channel_pooling")
         # Stage 3: the temporal transformer per 5-min chunk, all modalities in one batch.
         index = torch.as_tensor(plan.starts, device=dev)[:, None] + torch.arange(plan.length, device=dev)
         seqs = torch.cat([pooled[m][index] for m in mods])          # (M * n_chunks, L, E)
@@ -228,8 +252,10 @@ def embed_inputs(inputs: Mapping[str, ModalityInput], base_model: Any, *, device
             seq_out[b0:b1] = h
             chunk_out[b0:b1] = model.temporal_pooling(h)
             tick(f"embedding: chunks {b1}/{n_seq}")
+        mark("temporal")
         seq_np = seq_out.to("cpu").numpy().reshape(len(mods), plan.n_chunks, plan.length, embed_dim)
         chunk_np = chunk_out.to("cpu").numpy().reshape(len(mods), plan.n_chunks, embed_dim)
+        mark("download")
     tokens_out: dict[str, np.ndarray] = {}
     chunks_out: dict[str, np.ndarray] = {}
     for i, m in enumerate(mods):

@@ -8,9 +8,14 @@ are not probabilities.
 Demographic features. The reference feeds the two columns after ``Study ID`` of its
 demographics CSV (age, gender) as they are; the released model's scaling of age and its coding
 of sex are not published. The defaults here are age in years divided by 100 and sex 1 = male,
-0 = female; a diagnosis model folder may state its own in ``metadata.json`` under
-``"demographics": {"age_scale": ..., "age_offset": ..., "sex_codes": {"M": 1, "F": 0}}``,
-which takes precedence.
+0 = female. A diagnosis model folder may state its own in ``metadata.json`` under
+``"demographics"``: ``{"age_mean": ..., "age_std": ...}`` (z-scored age, as heads fine-tuned
+with this engine save it) or ``{"age_scale": ..., "age_offset": ..., "sex_codes": {"M": 1,
+"F": 0}}``; it takes precedence.
+
+Labels. Output ``i`` is row ``i`` of ``label_mapping.csv`` (beside the model, else the shipped
+one) when the row counts agree; a head fine-tuned here lists its phecodes in ``metadata.json``
+(``"phecodes"``), which are then named from the mapping.
 """
 from __future__ import annotations
 
@@ -69,6 +74,10 @@ def encode_demographics(age: float, sex: str | int, encoding: Mapping[str, Any] 
         raise ValueError(f"age must be between 0 and 130 years, not {age!r}")
     enc = dict(DEFAULT_DEMOGRAPHICS)
     enc.update(encoding or {})
+    if enc.get("age_mean") is not None:
+        # Heads fine-tuned here z-score age with their training cohort's mean and SD.
+        std = float(enc.get("age_std") or 1.0)
+        enc["age_offset"], enc["age_scale"] = float(enc["age_mean"]), 1.0 / (std if std > 0 else 1.0)
     codes = {parse_sex(k): float(v) for k, v in dict(enc["sex_codes"]).items()}
     return np.array([(age_f - float(enc["age_offset"])) * float(enc["age_scale"]),
                      codes[parse_sex(sex)]], dtype=np.float32)
@@ -190,7 +199,19 @@ def _demographic_encoding(handle: ModelHandle) -> Mapping[str, Any] | None:
     return enc if isinstance(enc, Mapping) else None
 
 
+def _phecode_key(code: str) -> str:
+    try:
+        return f"{float(code):g}"
+    except ValueError:
+        return code.strip()
+
+
 def _labels(handle: ModelHandle, n: int, label_mapping) -> tuple[list[str], list[str]]:
+    listed = (handle.metadata or {}).get("phecodes")
+    if label_mapping is None and isinstance(listed, list) and len(listed) == n:
+        names = {_phecode_key(code): name for _, code, name in load_label_mapping()}
+        codes = [str(c) for c in listed]
+        return codes, [names.get(_phecode_key(c), f"phecode {c}") for c in codes]
     candidates = []
     if label_mapping is not None:
         candidates.append(label_mapping)
