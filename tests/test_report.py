@@ -345,3 +345,17 @@ def test_lights_annotations_are_found_in_the_recording(tmp_path):
         (3300.0, 0.0, "lights on")))
     with open_recording(n.path) as rec:
         assert find_lights(rec) == (90.0, 3300.0)
+
+
+@pytest.mark.parametrize("paper", ["A4", "Letter"])
+def test_fullest_report_stays_on_two_pages_with_statistics_on_page_one(night, tmp_path, paper):
+    risk = {f"phenotype {i}": float(i) for i in range(40)}
+    model = build_report(night.path, manual=night.manual, auto=night.auto, risk=risk,
+                         provenance=PROVENANCE, lights_off=600.0, lights_on=7 * 3600.0)
+    model.warnings += [f"header fault number {i}, explained at some length for the reader"
+                       for i in range(8)]
+    pages = pdf_lines(write_report_pdf(model, tmp_path / "full.pdf", paper=paper))
+    assert len(pages) == 2
+    assert statistic_label("stage_shifts") in pages[0] and "Sleep statistics (AASM)" in pages[0]
+    assert "Interpreted by" in pages[1] and "phenotype 30" in pages[1]
+    assert "(4 more warnings not shown)" in pages[1]

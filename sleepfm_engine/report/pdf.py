@@ -32,6 +32,7 @@ _ZEBRA = "#F7F9FB"
 _WARN_BG = "#FFF4E5"
 _WARN_INK = "#8A4B00"
 _ACCENT = "#1C2F7A"
+_MAX_WARNINGS = 4
 
 
 def _styles():
@@ -168,7 +169,7 @@ def _hypnogram(model: ReportModel, width: float, styles) -> list:
 
 
 def _statistics(model: ReportModel, width: float, styles) -> list:
-    from reportlab.platypus import KeepTogether, Table, TableStyle
+    from reportlab.platypus import Table, TableStyle
 
     roles = model.roles
     out = _heading("Sleep statistics (AASM)", styles)
@@ -201,7 +202,7 @@ def _statistics(model: ReportModel, width: float, styles) -> list:
                     extra_style=spans + [("ALIGN", (1, 0), (-1, 0), "CENTER"),
                                          ("SPAN", (0, 0), (0, 1)), ("VALIGN", (0, 0), (0, 1), "MIDDLE")])
     outer = _layout([summary, "", stages], [left_w, gap, right_w])
-    return [KeepTogether(out + [outer])]
+    return out + [outer]
 
 
 def _transitions(model: ReportModel, width: float, styles) -> list:
@@ -342,8 +343,12 @@ def _provenance(model: ReportModel, width: float, styles) -> list:
 def _notes(model: ReportModel, width: float, styles) -> list:
     out = _heading("Notes", styles)
     out += [_p(n, styles["small"]) for n in model.notes]
-    for w in model.warnings:
+    shown = model.warnings[:_MAX_WARNINGS]
+    for w in shown:
         out.append(_p(f"Warning: {w}", styles["warn"]))
+    if len(model.warnings) > len(shown):
+        out.append(_p(f"({len(model.warnings) - len(shown)} more warnings not shown)",
+                      styles["warn"]))
     return out
 
 
@@ -441,33 +446,44 @@ def _canvas_class(model: ReportModel, page_size):
     return _NumberedCanvas
 
 
-def build_story(model: ReportModel, width: float) -> list:
-    """The flowables of the report (for embedding in other reportlab documents)."""
-    from reportlab.platypus import PageBreak, Spacer
+def build_story(model: ReportModel, width: float, height: float | None = None) -> list:
+    """The flowables of the report (for embedding in other reportlab documents).
+
+    Parameters
+    ----------
+    width : float
+        Text width (points).
+    height : float, optional
+        Frame height (points). Given, each page's content is kept in one frame and shrunk a
+        little when it would not fit, so the report never runs past two pages.
+    """
+    from reportlab.platypus import KeepInFrame, PageBreak, Spacer
 
     styles = _styles()
-    story: list = []
-    story.append(_p(model.title, styles["title"]))
+    first: list = [_p(model.title, styles["title"])]
     start = (MISSING if model.recording_start is None
              else model.recording_start.strftime("%Y-%m-%d %H:%M"))
     sub = f"{model.recording_name} \u00b7 recorded {start}"
     if model.roles:
         sub += " \u00b7 " + " and ".join(
             "manual scoring" if r == "manual" else "SleepFM automatic staging" for r in model.roles)
-    story.append(_p(sub, styles["subtitle"]))
-    story.append(Spacer(1, 6))
-    story += _identification(model, width, styles)
-    story += _montage(model, width, styles)
-    story += _hypnogram(model, width, styles)
-    story += _statistics(model, width, styles)
-    story.append(PageBreak())
-    story += _transitions(model, width, styles)
-    story += _agreement(model, width, styles)
-    story += _risk(model, width, styles)
-    story += _provenance(model, width, styles)
-    story += _notes(model, width, styles)
-    story += _signature(width, styles)
-    return story
+    first.append(_p(sub, styles["subtitle"]))
+    first.append(Spacer(1, 6))
+    first += _identification(model, width, styles)
+    first += _montage(model, width, styles)
+    first += _hypnogram(model, width, styles)
+    first += _statistics(model, width, styles)
+    second: list = []
+    second += _transitions(model, width, styles)
+    second += _agreement(model, width, styles)
+    second += _risk(model, width, styles)
+    second += _provenance(model, width, styles)
+    second += _notes(model, width, styles)
+    second += _signature(width, styles)
+    if height is None:
+        return first + [PageBreak()] + second
+    return [KeepInFrame(width, height, first, mode="shrink"), PageBreak(),
+            KeepInFrame(width, height, second, mode="shrink")]
 
 
 def write_report_pdf(model: ReportModel, path: str | os.PathLike, paper: str = "A4") -> Path:
@@ -503,6 +519,6 @@ def write_report_pdf(model: ReportModel, path: str | os.PathLike, paper: str = "
                      else "Sleep study report"),
             creator="SleepFM Studio", producer="SleepFM Studio (reportlab)")
         # The frame pads its content by 6 pt on each side.
-        story = build_story(model, doc.width - 12)
+        story = build_story(model, doc.width - 12, doc.height - 12)
         doc.build(story, canvasmaker=_canvas_class(model, size))
     return path
