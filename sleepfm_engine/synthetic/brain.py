@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._dsp import (add_templates, ar1, band, butter_mag, ctrl_from_epochs, fraction_mask,
-                   gaussian_band, poisson_times, power_law, shaped_noise, to_rate)
+                   gaussian_band, poisson_times, power_law, shaped_noise, to_rate,
+                   unit_oscillation)
 from .hypnogram import N1, N2, N3, R, W
 from .timeline import Timeline
 
@@ -100,16 +101,16 @@ def generate_brain(tl: Timeline, labels: list[str], fs: int = RATE_HZ_DEFAULT,
     # -- background: 1/f mixed-frequency activity and slower 1/f^2 activity
     env = tl.by_stage([5.5, 6.5, 7.5, 7.5, 6.0]) * sc * modulate("pink", 0.12, 60.0)
     env = env * (1.0 + 0.25 * eyes_open * is_wake)
-    mix("pink", shaped_noise(tl.rng("pink"), n, fs, power_law(1.0, 0.3, 35.0))
+    mix("pink", shaped_noise(tl.rng("pink"), n, fs, power_law(1.0, 0.3, 35.0), f_max=32.0)
         * to_rate(env, fs, n))
     tick()
-    env = tl.by_stage([2.0, 4.5, 8.0, 11.0, 3.5]) * sc * modulate("slow", 0.15, 45.0)
-    mix("slow", shaped_noise(tl.rng("slow"), n, fs, power_law(2.0, 0.4, 8.0), f_max=10.0)
+    env = tl.by_stage([2.0, 4.5, 10.0, 11.0, 3.5]) * sc * modulate("slow", 0.15, 45.0)
+    mix("slow", shaped_noise(tl.rng("slow"), n, fs, power_law(1.5, 1.0, 8.0), f_max=10.0)
         * to_rate(env, fs, n))
     tick()
 
     # -- delta: high-amplitude 0.5-2 Hz waves for an exact fraction of each epoch
-    mix("delta", _delta(tl, n, fs) * np.float32(sc))
+    mix("delta", _delta(tl, n, fs))
     tick()
 
     # -- theta (N1 and REM), waxing and waning
@@ -164,7 +165,7 @@ def generate_brain(tl: Timeline, labels: list[str], fs: int = RATE_HZ_DEFAULT,
             x += np.float32(side * gains[lb]) * eye
         lvl = 3.0 if region == "E" else 2.2
         x += np.float32(lvl * sc) * shaped_noise(tl.rng("own-" + lb), n, fs,
-                                                 power_law(1.0, 0.3, 40.0))
+                                                 power_law(1.0, 0.3, 35.0), f_max=32.0)
         out[lb] = x
     del acc, eye
     tick()
@@ -188,14 +189,16 @@ def _delta(tl: Timeline, n: int, fs: int) -> np.ndarray:
     frac[n2] = np.clip(0.04 + 0.02 * drift[n2] + 0.05 * near[n2], 0.0, 0.12)
     g = ar1(tl.rng("delta-when"), tl.n_ctrl, 1.5)
     mask = fraction_mask(g, frac, 0.6)
-    # N2's occasional slow waves are smaller than N3's
-    amp = 48.0 * s.delta_amp * np.exp(0.12 * ar1(tl.rng("delta-amp"), tl.n_ctrl, 20.0)) \
-        * tl.by_stage([0.0, 0.0, 0.65, 1.0, 0.0], 2.0)
+    # peak amplitude (µV, central): N3 waves of 100-150 µV peak to peak, frontal larger; N2's
+    # occasional slow waves are smaller and do not grow with the sleeper's overall EEG
+    # amplitude, so that N2 stays below the N3 threshold (20 % of the epoch)
+    amp = 62.0 * s.delta_amp * np.exp(0.2 * ar1(tl.rng("delta-amp"), tl.n_ctrl, 1.0)) \
+        * tl.by_stage([0.0, 0.0, 0.6, np.sqrt(s.eeg_scale), 0.0], 2.0)
     # between the large waves N3 keeps slow activity of lower amplitude
     floor = tl.by_stage([0.0, 0.0, 0.0, 0.3, 0.0], 2.0)
     env = (mask + (1.0 - mask) * floor) * amp
-    # polymorphic 0.5-2 Hz waves (a 1/f slice, not one sinusoid)
-    x = shaped_noise(tl.rng("delta"), n, fs, _delta_shape, f_max=4.0)
+    # polymorphic 0.5-2 Hz waves (a 1/f slice, not one sinusoid) of even height
+    x = unit_oscillation(tl.rng("delta"), n, fs, _delta_shape, f_max=4.0)
     return x * to_rate(env.astype(np.float32), fs, n)
 
 
@@ -234,7 +237,7 @@ def _spindles(tl: Timeline, n: int, fs: int) -> np.ndarray:
         return x
     dur = np.clip(rng.lognormal(np.log(0.9), 0.3, times.size), 0.5, 2.0)
     freq = np.clip(s.spindle_hz + rng.normal(0, 0.5, times.size), 11.0, 16.0)
-    amp = 20.0 * s.spindle_amp * s.eeg_scale * rng.lognormal(0, 0.25, times.size)
+    amp = 24.0 * s.spindle_amp * s.eeg_scale * rng.lognormal(0, 0.25, times.size)
     length = int(2.0 * fs)
     t = np.arange(length, dtype=np.float32) / fs
     # waxing-waning envelope: a Hann window stretched to each spindle's duration
@@ -265,7 +268,7 @@ def _kcomplexes(tl: Timeline, x: np.ndarray, fs: int) -> None:
     pos = np.exp(-0.5 * ((t[None, :] - 0.72 * w) / (0.2 * w)) ** 2)
     pre = np.exp(-0.5 * ((t[None, :] - 0.12 * w) / (0.04 * w)) ** 2)
     tmpl = -neg + 0.55 * pos + 0.15 * pre
-    amp = rng.uniform(50.0, 100.0, times.size) * s.delta_amp * s.eeg_scale
+    amp = rng.uniform(50.0, 100.0, times.size) * s.delta_amp
     add_templates(x, np.round(times * fs).astype(np.int64), tmpl.astype(np.float32), amp)
     # a spindle riding on the positive phase of some K-complexes
     with_sp = times[rng.random(times.size) < 0.35] + 0.55

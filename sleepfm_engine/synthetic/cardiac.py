@@ -47,6 +47,6 @@ def generate_ecg(tl: Timeline, fs: int = 512) -> np.ndarray:
     wander = 0.04 * vol[:: RESP_HZ // 4][: tl.n_ctrl] + 0.04 * ar1(rng, tl.n_ctrl, 20.0)
     x += to_rate(wander.astype(np.float32), fs, n)
     noise_lvl = tl.by_stage([0.012, 0.008, 0.006, 0.006, 0.006]) + 0.01 * tl.arousal_ctrl
-    x += shaped_noise(tl.rng("ecg-noise"), n, fs, power_law(0.5, 0.5, 150.0)) * to_rate(
+    x += shaped_noise(tl.rng("ecg-noise"), n, fs, power_law(0.5, 0.5, 60.0), f_max=64.0) * to_rate(
         noise_lvl.astype(np.float32), fs, n)
     return x

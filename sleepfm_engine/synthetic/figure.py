@@ -104,3 +104,67 @@ def plot_night(night, path: str | Path) -> Path:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_graphoelements(night, path: str | Path, seconds: float = 8.0) -> Path:
+    """Save close-ups of the patterns each stage is scored on, found in ``night``'s signals.
+
+    Alpha (relaxed wake, O2), a vertex sharp wave (N1, C4), a spindle and a K-complex (N2, C4
+    and F4), slow waves (N3, F4), rapid eye movements and sawtooth waves (REM). Each close-up
+    is the window of its stage where the pattern's band or shape is strongest.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import signal as sps
+
+    path = Path(path)
+    fs = night.signal("C4-M1").rate
+    win = int(seconds * fs)
+    ep = int(night.epoch_length * fs)
+
+    def band(label, lo, hi):
+        x = night.signal(label).data.astype(float)
+        return sps.sosfiltfilt(sps.butter(3, [lo, hi], "bandpass", fs=fs, output="sos"), x)
+
+    def best(stage, score):
+        """Start sample of the window of ``stage`` that maximises ``score`` (per sample)."""
+        ok = np.repeat(night.stages == stage, ep)[: score.size]
+        s = np.where(ok, score, -np.inf)
+        i = int(np.argmax(s))
+        return int(np.clip(i - win // 2, 0, score.size - win))
+
+    c4_sigma = np.abs(sps.hilbert(band("C4-M1", 11.0, 16.0)))
+    f4_slow = band("F4-M1", 0.5, 4.0)
+    cases = [
+        ("Relaxed wake: posterior alpha", 0, np.abs(band("O2-M1", 8.0, 12.0))),
+        ("N1: vertex sharp wave, slow eye movements", 1, -band("C4-M1", 2.0, 8.0)),
+        ("N2: sleep spindle (11-16 Hz)", 2, c4_sigma),
+        ("N2: K-complex", 2, -f4_slow),
+        ("N3: slow waves > 75 uV", 3, np.abs(f4_slow)),
+        ("REM: rapid eye movements, sawtooth waves", 4,
+         np.abs(band("E1-M2", 0.5, 5.0)) + 2 * np.abs(band("C4-M1", 2.0, 5.0))),
+    ]
+    cases = [c for c in cases if np.any(night.stages == c[1])]
+    labels = [lb for lb, _ in _TRACES if lb in night.labels]
+    fig, axes = plt.subplots(len(cases), 1, figsize=(14, 3.0 * len(cases)), dpi=90)
+    for ax, (title, stage, score) in zip(np.atleast_1d(axes), cases):
+        a = best(stage, score)
+        t = np.arange(win) / fs + a / fs
+        for row, lb in enumerate(labels):
+            half = dict(_TRACES)[lb]
+            x = night.signal(lb).data[a:a + win]
+            ax.plot(t, np.clip(-x / (2 * half), -0.95, 0.95) - row, lw=0.6, color="k")
+            ax.text(t[0] - 0.05, -row, lb, ha="right", va="center", fontsize=8)
+        ax.set_yticks([])
+        ax.set_title(f"{title} (at {a / fs / 3600:.2f} h)", fontsize=10)
+        ax.set_xlim(t[0], t[-1])
+    axes_list = np.atleast_1d(axes)
+    axes_list[-1].set_xlabel("seconds since lights off (negative up; rows +-75 uV EEG, "
+                             "+-150 uV EOG, +-40 uV chin)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
