@@ -195,9 +195,13 @@ class Recording:
                     f"the file is truncated: the header declares {ns} signals "
                     f"({_FIXED_HEADER + _SIGNAL_HEADER * ns} header bytes) but the file has {size} bytes")
 
-        self.patient = self._parse_patient(_field_text(head[8:88]))
-        self.recording_info = self._parse_recording_field(_field_text(head[88:168]))
         reserved = _field_text(head[192:236])
+        # Only EDF+/BDF+ define subfields; in plain EDF these fields are free text.
+        is_plus = reserved.upper()[:4] in ("EDF+", "BDF+")
+        self.patient = self._parse_patient(_field_text(head[8:88]), is_plus)
+        self.recording_info = self._parse_recording_field(_field_text(head[88:168]))
+        if not self.recording_info["startdate"] and self.recording_info["raw"]:
+            self.recording_info["additional"] = self.recording_info["raw"]
         self.start = self._parse_start(_field_text(head[168:176]), _field_text(head[176:184]))
 
         header_bytes = self._number(_field_text(head[184:192]), "number of bytes in header", int)
@@ -343,10 +347,15 @@ class Recording:
             _offset=float(offset_value), _record_offset=offset, _samples_per_record=spr)
 
     @staticmethod
-    def _parse_patient(raw: str) -> dict:
+    def _parse_patient(raw: str, is_plus: bool = True) -> dict:
         parts = raw.split(" ")
         info = {"code": "", "sex": "", "birthdate": "", "name": "", "additional": "", "raw": raw}
-        if len(parts) >= 4:
+        # Writers often use EDF+ subfields in plain EDF too: accept them where they parse.
+        structured = (len(parts) >= 4 and parts[1] in ("M", "F", "X")
+                      and (parts[2] == "X" or re.fullmatch(r"\d{2}-[A-Za-z]{3}-\d{4}", parts[2])))
+        if not (is_plus or structured):
+            info["additional"] = raw
+        elif len(parts) >= 4:
             clean = ["" if p == "X" else p for p in parts]
             info.update(code=clean[0], sex=clean[1], birthdate=clean[2],
                         name=clean[3].replace("_", " "), additional=" ".join(clean[4:]))

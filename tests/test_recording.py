@@ -238,3 +238,12 @@ def test_real_dreams_excerpt_opens_with_uv_units(tmp_path):
     c3 = rec.read_channel("C3-A1")
     assert rec.channel("C3-A1").rate == 50.0 and len(c3) == 50 * 1800
     assert 5e-6 < np.std(c3) < 200e-6  # an EEG in volts
+
+
+def test_plain_edf_free_text_patient_field_is_not_split_into_subfields(tmp_path):
+    p = write_edf(tmp_path / "free.edf", _signals(), patient="excerpt3, female 48y insomnia",
+                  recording="recorded at Brugmann")
+    rec = open_recording(p)
+    assert rec.patient["sex"] == "" and rec.patient["name"] == ""
+    assert rec.patient["additional"] == "excerpt3, female 48y insomnia"
+    assert rec.recording_info["additional"] == "recorded at Brugmann"

@@ -12,7 +12,6 @@ import importlib
 import logging
 import pkgutil
 import sys
-import warnings
 
 from ..errors import SleepFMError
 
@@ -38,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    warnings.simplefilter("default")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
