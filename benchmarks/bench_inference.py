@@ -194,6 +194,7 @@ def child_ours(args) -> dict:
         e32 = embed_inputs(inputs, release, device=dev, batch_size=batch)
         _sync(dev)
         t32 = time.perf_counter() - t
+        embed_inputs(inputs, release, device=dev, batch_size=batch, precision="bf16")   # warm-up
         t = time.perf_counter()
         e16 = embed_inputs(inputs, release, device=dev, batch_size=batch, precision="bf16")
         _sync(dev)
@@ -347,7 +348,9 @@ def child_cohort(args) -> dict:
     for i in range(args.cohort):
         p = folder / "in" / f"night_{i:04d}.edf"
         p.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(os.path.abspath(args.edf), p)
+        # hard links: distinct names and paths (a symlinked copy resolves to the same file,
+        # which the CLI rightly runs once), same bytes, no extra disk
+        os.link(os.path.abspath(args.edf), p)
         paths.append(p)
     batch = args.batch_size or (512 if dev.type == "cuda" else 32)
     # warm-up (one night, not counted)
@@ -358,7 +361,11 @@ def child_cohort(args) -> dict:
     summary = run_files(tasks, release, device=dev, batch_size=batch, workers=args.workers,
                         log=lambda s: None)
     seconds = time.perf_counter() - t
+    from sleepfm_engine.inference.pipeline import _channel_threads
+
     return {"device": describe_device(dev), "nights": args.cohort, "workers": args.workers,
+            "channel_threads_per_night": _channel_threads(args.workers),
+            "done": len(summary.done),
             "seconds": seconds, "nights_per_hour": 3600 * args.cohort / seconds,
             "failed": [str(f) for f in summary.failed], "peak_rss_mb": _peak_mb(), "batch_size": batch}
 

@@ -225,3 +225,18 @@ def test_stage_recording_returns_a_30s_hypnogram_aligned_with_the_start(release)
 def test_window_larger_than_the_head_allows_is_refused(release):
     with pytest.raises(ValueError, match="max_seq_length"):
         token_probabilities(_random_embeddings(20), release, device="cpu", window=600)
+
+
+def test_folded_tokenizer_equals_the_module_and_other_layouts_fall_back(release):
+    from torch import nn
+
+    from sleepfm_engine.inference.base import fast_tokenizer
+
+    tok = release.base.patch_embedding.tokenizer
+    x = torch.randn(64, 1, 640)
+    with torch.inference_mode():
+        np.testing.assert_allclose(fast_tokenizer(tok)(x).numpy(), tok(x).numpy(), atol=1e-5)
+    odd = nn.Sequential(*[nn.ReLU() if isinstance(m, nn.ELU) else m for m in tok]).eval()
+    assert fast_tokenizer(odd) is odd
+    short = nn.Sequential(*list(tok)[:-1]).eval()
+    assert fast_tokenizer(short) is short

@@ -128,8 +128,13 @@ def _finished(task: FileTask, config_hash: str | None) -> bool:
     return True
 
 
+#: Channels one night decodes and filters at once. Each channel in flight holds a few float64
+#: copies of itself (about 0.25 GB for 8 h at 256 Hz), so this bounds a night's memory.
+MAX_CHANNEL_THREADS = 6
+
+
 def _channel_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return max(1, min(MAX_CHANNEL_THREADS, (os.cpu_count() or 1) // max(1, workers)))
 
 
 def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: int = 64,
