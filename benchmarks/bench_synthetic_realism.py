@@ -10,7 +10,7 @@ Target (issue 3): accuracy >= 70 %, kappa >= 0.6, per-stage F1 > 0.4 for every s
 Usage::
 
     .venv/bin/python benchmarks/bench_synthetic_realism.py [--seeds 0 1 2 3 4] [--hours 8]
-        [--apnea] [--figure docs/synthetic/night_seed0.png]
+        [--apnea] [--figures docs/synthetic]
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``: yasa, mne).
 """
@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--apnea", action="store_true")
-    ap.add_argument("--figure", type=Path, default=None,
-                    help="also save the page-per-stage figure of the first seed here")
+    ap.add_argument("--figures", type=Path, default=None, metavar="DIR",
+                    help="also save the first seed's page-per-stage figure and graphoelement "
+                         "close-ups in DIR (night_seedN.png, graphoelements_seedN.png)")
     args = ap.parse_args(argv)
 
     ys, ps = [], []
@@ -85,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             night = make_night(args.hours, seed=seed, apnea=args.apnea)
             gen = time.perf_counter() - t0
-            if args.figure is not None and seed == args.seeds[0]:
-                from sleepfm_engine.synthetic.figure import plot_night
-                plot_night(night, args.figure)
+            if args.figures is not None and seed == args.seeds[0]:
+                from sleepfm_engine.synthetic.figure import plot_graphoelements, plot_night
+                plot_night(night, args.figures / f"night_seed{seed}.png")
+                plot_graphoelements(night, args.figures / f"graphoelements_seed{seed}.png")
             path = write_night(night, Path(tmp) / f"night{seed}.edf")
             pred = stage_with_yasa(path)
             y = night.stages[: pred.size]

@@ -1,4 +1,4 @@
-"""``sleepfm synth``: write a seeded synthetic PSG night (EDF+ with hypnogram) for demos and tests."""
+"""``sleepfm synth``: write a seeded synthetic PSG night (EDF+ and hypnogram) for demos, tests."""
 from __future__ import annotations
 
 import argparse

@@ -129,9 +129,17 @@ def upsample_linear(x: np.ndarray, k: int, n: int) -> np.ndarray:
     need = -(-n // k)
     if xp.size < need + 1:
         xp = np.pad(xp, (0, need + 1 - xp.size), mode="edge")
+    a = xp[:need]
+    d = xp[1:need + 1] - a
+    if k <= 4:
+        # few phases: fill each column in place, no full-size temporaries
+        out = np.empty((need, k), dtype=np.float32)
+        for j in range(k):
+            np.multiply(d, np.float32(j / k), out=out[:, j])
+            out[:, j] += a
+        return out.ravel()[:n]
     w = (np.arange(k, dtype=np.float32) / k)[None, :]
-    a = xp[:need, None]
-    return (a + (xp[1:need + 1, None] - a) * w).ravel()[:n]
+    return (a[:, None] + d[:, None] * w).ravel()[:n]
 
 
 # --------------------------------------------------------------------------- control grid

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dsp import CTRL_HZ, ar1, band, boxcar_ctrl, shaped_noise, smooth, to_rate
-from .hypnogram import N2, N3, R, W
+from ._dsp import CTRL_HZ, ar1, band, shaped_noise, to_rate
+from .hypnogram import W
 from .timeline import RESP_HZ, Timeline
 
 FLOW, THOR, ABDO, SNORE, SPO2, POSITION = "Airflow", "Thor", "Abdo", "Snore", "SpO2", "Position"
@@ -45,7 +45,6 @@ def generate_breathing(tl: Timeline, labels: list[str], rates: dict[str, float]
         return out
     br = tl.breathing
     n = br["phase"].size
-    up = RESP_HZ // CTRL_HZ
 
     def at_resp(ctrl):
         return to_rate(ctrl.astype(np.float32), RESP_HZ, n)
@@ -82,7 +81,6 @@ def generate_breathing(tl: Timeline, labels: list[str], rates: dict[str, float]
         out[SPO2] = _spo2(tl, rates[SPO2])
     if POSITION in want:
         out[POSITION] = _position(tl, rates[POSITION])
-    del up
     return out
 
 
@@ -143,9 +141,10 @@ def _position(tl: Timeline, fs: float) -> np.ndarray:
         times = np.sort(rng.choice(cands, size=min(k, cands.size), replace=False))
         pos = 1
         for t0 in times:
-            pos = int(rng.choice([p for p in (1, 2, 3, 4) if p != pos], p=None))
+            # mostly supine and lateral; prone is rare
+            others = [p for p in (1, 2, 3, 4) if p != pos]
+            w = np.array([{1: 0.4, 2: 0.27, 3: 0.27, 4: 0.06}[p] for p in others])
+            pos = int(rng.choice(others, p=w / w.sum()))
             x[int(t0 * fs):] = pos
     return x
 
-
-_ = (N2, N3, R, boxcar_ctrl, smooth)

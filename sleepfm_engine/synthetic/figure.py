@@ -158,6 +158,7 @@ def plot_graphoelements(night, path: str | Path, seconds: float = 8.0) -> Path:
             ax.plot(t, np.clip(-x / (2 * half), -0.95, 0.95) - row, lw=0.6, color="k")
             ax.text(t[0] - 0.05, -row, lb, ha="right", va="center", fontsize=8)
         ax.set_yticks([])
+        ax.ticklabel_format(axis="x", useOffset=False, style="plain")
         ax.set_title(f"{title} (at {a / fs / 3600:.2f} h)", fontsize=10)
         ax.set_xlim(t[0], t[-1])
     axes_list = np.atleast_1d(axes)

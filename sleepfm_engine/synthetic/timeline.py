@@ -315,7 +315,6 @@ class Timeline:
         hr = s.hr_bpm + self.by_stage([7.0, 3.0, 0.0, -2.5, 3.5], 15.0)
         hr = hr + 2.0 * ar1(rng, self.n_ctrl, 300.0)
         lf_amp = self.by_stage([1.8, 1.5, 1.0, 0.5, 2.0], 15.0)
-        t = np.arange(self.n_ctrl, dtype=np.float32) / CTRL_HZ
         lf_phase = np.cumsum(0.1 * (1 + 0.15 * ar1(rng, self.n_ctrl, 30.0))) / CTRL_HZ
         hr = hr + lf_amp * np.sin(2 * np.pi * lf_phase + rng.random() * 6.28).astype(np.float32)
         hr = hr + self.by_stage([1.5, 1.0, 0.5, 0.3, 2.5], 15.0) * ar1(rng, self.n_ctrl, 8.0)
@@ -323,7 +322,6 @@ class Timeline:
         resp_phase = self.breathing["phase"][:: RESP_HZ // CTRL_HZ][: self.n_ctrl]
         hr = hr - 0.5 * rsa * np.cos(2 * np.pi * resp_phase).astype(np.float32)
         hr = hr + 12.0 * self.arousal_ctrl
-        del t
         return np.clip(hr, 38.0, 140.0).astype(np.float32)
 
     @cached_property
