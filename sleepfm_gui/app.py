@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     from .main_window import MainWindow
 
     win = MainWindow(model_dir=args.model)
+    if headless:
+        win.headless = True
+        win.ask_recover = lambda info: True  # show unsaved scoring; never discard it
     if args.device:
         win.device = args.device
     if args.screenshot:

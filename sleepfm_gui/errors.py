@@ -7,6 +7,7 @@ bug: the dialog says what failed in one sentence and the traceback goes to the l
 from __future__ import annotations
 
 import logging
+import sys
 
 log = logging.getLogger("sleepfm_gui")
 
@@ -55,10 +56,22 @@ def log_exception(exc: BaseException, what: str = "") -> None:
     log.error("%s failed", what or "operation", exc_info=(type(exc), exc, exc.__traceback__))
 
 
+def _headless(parent) -> bool:
+    """A window rendering for a script (``--screenshot``) must never wait on a dialog."""
+    window = parent.window() if parent is not None and hasattr(parent, "window") else parent
+    return bool(getattr(window, "headless", False))
+
+
 def show_error(parent, title: str, message: str) -> None:
-    """Show an error dialog (modal). Tests replace this function to capture the text."""
+    """Show an error dialog (modal). Tests replace this function to capture the text.
+
+    A headless window (``--screenshot``) writes the message to stderr instead.
+    """
     from PySide6.QtWidgets import QMessageBox
 
+    if _headless(parent):
+        print(f"error: {title}: {message}", file=sys.stderr)
+        return
     box = QMessageBox(QMessageBox.Critical, title, message, QMessageBox.Ok, parent)
     box.setTextInteractionFlags(box.textInteractionFlags())
     box.exec()
@@ -68,6 +81,9 @@ def show_warning(parent, title: str, message: str) -> None:
     """Show a warning dialog (modal). Tests replace this function to capture the text."""
     from PySide6.QtWidgets import QMessageBox
 
+    if _headless(parent):
+        print(f"warning: {title}: {message}", file=sys.stderr)
+        return
     QMessageBox.warning(parent, title, message)
 
 

@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
         # Hooks tests replace: questions the window asks (None = a message box).
         self.ask_recover: Callable[[Any], bool] | None = None
         self.ask_save: Callable[[Any], str] | None = None
+        # Rendering for a script (--screenshot): errors go to stderr, nothing waits on a dialog.
+        self.headless = False
         self._closing = False
 
         self.model_dir = model_dir or str(self.settings.value("analysis/model", "") or "")
@@ -427,7 +429,9 @@ class MainWindow(QMainWindow):
         """Close the open recording (asking about unsaved scoring); False if the user cancelled."""
         if self.rec is None:
             return True
-        if self.session is not None:
+        if self.session is not None and self.headless:
+            self.session.close()  # unsaved scoring stays in its autosave
+        elif self.session is not None:
             from .qt_review import close_scoring_session
 
             try:

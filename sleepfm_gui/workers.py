@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -73,6 +74,11 @@ class JobWorker(QObject):
         self._pending: Progress | None = None
         self._relay.connect(self._on_relay, Qt.QueuedConnection)
         job.add_progress_callback(self._on_progress)
+        # jobs.TaskState copies the callback list it is given, so a callback added to the Job
+        # after construction never reaches the state; register it there as well.
+        state_callbacks = getattr(job.state, "_callbacks", None)
+        if isinstance(state_callbacks, list) and self._on_progress not in state_callbacks:
+            state_callbacks.append(self._on_progress)
 
     @property
     def name(self) -> str:
@@ -105,11 +111,14 @@ class JobWorker(QObject):
 
     def disconnect_all(self) -> None:
         """Drop every connection to the public signals (a stale job must not reach the UI)."""
-        for sig in (self.progressChanged, self.succeeded, self.failed, self.cancelled):
-            try:
-                sig.disconnect()
-            except (RuntimeError, TypeError):
-                pass  # nothing connected
+        with warnings.catch_warnings():
+            # PySide warns when a signal had no connection to drop; that is fine here.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for sig in (self.progressChanged, self.succeeded, self.failed, self.cancelled):
+                try:
+                    sig.disconnect()
+                except (RuntimeError, TypeError):
+                    pass  # nothing connected
 
     # -- worker thread -----------------------------------------------------------------------
     def _on_progress(self, p: Progress) -> None:

@@ -1,0 +1,211 @@
+"""Trace view: opening, paging keys, go-to, gain, invert, hide, filters, derivations, events."""
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from edf_factory import Sig, write_edf  # noqa: E402
+from sleepfm_engine.display import FilterSpec  # noqa: E402
+from sleepfm_engine.recording import Annotation, open_recording  # noqa: E402
+from sleepfm_gui.qt_trace_view import TraceView, parse_go_to  # noqa: E402
+
+RATE = 128
+
+
+def make_psg(path, minutes: float = 10, seed: int = 0):
+    """A small PSG: referential EEG (C4, M1), EOG, chin EMG, ECG, airflow, 1-Hz SpO2."""
+    rng = np.random.default_rng(seed)
+    seconds = int(minutes * 60)
+    n = seconds * RATE
+
+    def walk(scale=40):
+        x = np.cumsum(rng.normal(0, scale, n))
+        return np.clip(x - np.linspace(x[0], x[-1], n), -30000, 30000).astype(int)
+
+    sigs = [Sig("C4", RATE, walk()), Sig("M1", RATE, walk()), Sig("E1-M2", RATE, walk()),
+            Sig("Chin1-Chin2", RATE, rng.integers(-2000, 2000, n)), Sig("ECG", RATE, walk()),
+            Sig("Airflow", RATE, walk(10)),
+            Sig("SpO2", 1, rng.integers(930, 990, seconds), unit="%", pmin=0, pmax=100, dmin=0,
+                dmax=1000)]
+    return write_edf(path, sigs)
+
+
+@pytest.fixture
+def view(qtbot, tmp_path):
+    v = TraceView()
+    qtbot.addWidget(v)
+    v.resize(1200, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    rec = open_recording(make_psg(tmp_path / "psg.edf"))
+    with qtbot.waitSignal(v.pagePainted, timeout=5000):
+        v.set_recording(rec)
+    yield v
+    rec.close()
+
+
+def _page(qtbot, v, action):
+    with qtbot.waitSignal(v.pagePainted, timeout=5000):
+        action()
+
+
+def test_opening_paints_the_first_30_s_page_with_every_channel(view):
+    assert view.start == 0.0 and view.window_seconds == 30.0 and view.current_epoch == 0
+    keys = [r.key for r in view.visible_channels]
+    assert set(keys) == {"C4", "M1", "E1-M2", "Chin1-Chin2", "ECG", "Airflow", "SpO2"}
+    x, y = view.trace_data("C4")
+    assert x[0] <= 0.01 and x[-1] >= 29.99
+    # Row i is drawn around y = -i; the auto-scale fits the page into its row.
+    i = keys.index("C4")
+    assert abs(np.median(y) + i) < 0.5
+    # 30 s at 128 Hz is 3840 samples: more than two per pixel, so the page is decimated.
+    assert y.size <= 2 * view._n_bins()
+
+
+def test_page_keys_move_by_pages_and_epochs(qtbot, view):
+    view.setFocus()
+    _page(qtbot, view, lambda: qtbot.keyClick(view, Qt.Key_PageDown))
+    assert view.start == 30.0 and view.current_epoch == 1
+    _page(qtbot, view, lambda: qtbot.keyClick(view, Qt.Key_End))
+    assert view.start == pytest.approx(view.duration - 30.0)
+    assert view.current_epoch == view.n_epochs - 1
+    _page(qtbot, view, lambda: qtbot.keyClick(view, Qt.Key_PageUp))
+    assert view.start == pytest.approx(view.duration - 60.0)
+    _page(qtbot, view, lambda: qtbot.keyClick(view, Qt.Key_Home))
+    assert view.start == 0.0
+    with qtbot.waitSignal(view.currentEpochChanged, timeout=2000) as sig:
+        _page(qtbot, view, lambda: qtbot.keyClick(view, Qt.Key_Right))
+    assert sig.args == [1] and view.start == 30.0
+
+
+def test_window_presets_keep_the_current_epoch_on_screen(qtbot, view):
+    view.go_to_epoch(7)
+    view.set_window(120.0)
+    assert view.start == 120.0 and view.current_epoch == 7  # epochs 4-7 share a 2-min page
+    view.set_window(5.0)
+    assert view.start == 210.0
+    with pytest.raises(ValueError):
+        view.set_window(0)
+
+
+def test_go_to_accepts_epochs_clock_times_and_elapsed_times(view):
+    start = view.rec.start  # 22:15:00 in the factory's header
+    assert parse_go_to("3", start, 600) == 60.0
+    assert parse_go_to("22:16:30", start, 600) == 90.0
+    assert parse_go_to("+2m", start, 600) == 120.0
+    assert parse_go_to("+0:01:00", start, 600) == 60.0
+    with pytest.raises(ValueError, match="outside the recording"):
+        parse_go_to("99", start, 600)
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_go_to("soon", start, 600)
+    # Clock times earlier than the start mean after midnight.
+    late = _dt.datetime(2020, 1, 1, 23, 0, 0)
+    assert parse_go_to("01:00", late, 3 * 3600) == 7200.0
+    view.goto_edit.setText("5")
+    view.goto_edit.returnPressed.emit()
+    assert view.start == 120.0 and view.current_epoch == 4
+    view.goto_edit.setText("nonsense")
+    view.goto_edit.returnPressed.emit()
+    assert "cannot read" in view.message_label.text()
+
+
+def test_gain_keys_scale_the_selected_channel_only(qtbot, view):
+    before = {k: view.trace_data(k)[1].copy() for k in ("C4", "ECG")}
+    amp = view.amplitude_per_row("C4")[0]
+    view.select_channel("C4")
+    _page(qtbot, view, lambda: (qtbot.keyClick(view, Qt.Key_Plus), view.render_now()))
+    after = view.trace_data("C4")[1]
+    i = [r.key for r in view.visible_channels].index("C4")
+    assert np.allclose(after + i, (before["C4"] + i) * np.sqrt(2))
+    assert view.amplitude_per_row("C4")[0] == pytest.approx(amp / np.sqrt(2))
+    assert np.allclose(view.trace_data("ECG")[1], before["ECG"])
+    view.select_channel(None)
+    view.gain_down()
+    view.render_now()
+    assert view.gain("ECG") == pytest.approx(1 / np.sqrt(2))
+    view.auto_scale()
+    assert view.gain("C4") == 1.0
+    with pytest.raises(ValueError):
+        view.set_gain("C4", -1)
+
+
+def test_invert_and_hide_channels(qtbot, view):
+    i = [r.key for r in view.visible_channels].index("ECG")
+    y0 = view.trace_data("ECG")[1] + i
+    view.set_inverted("ECG", True)
+    view.render_now()
+    assert np.allclose(view.trace_data("ECG")[1] + i, -y0)
+    n = len(view.visible_channels)
+    view.set_channel_visible("ECG", False)
+    view.render_now()
+    assert len(view.visible_channels) == n - 1 and view.trace_data("ECG") is None
+    assert view.hidden_channels == ["ECG"]
+    view.show_all_channels()
+    view.render_now()
+    assert view.trace_data("ECG") is not None
+
+
+def test_display_filters_change_the_trace_and_can_be_switched_off(qtbot, view):
+    view.render_now()
+    raw_view = view.source.read(next(r for r in view.visible_channels if r.key == "C4"), 0, 30)[0]
+    filtered = view.trace_data("C4")[1].copy()
+    view.set_filter("EEG", FilterSpec(5.0, 10.0))
+    view.render_now()
+    narrow = view.trace_data("C4")[1]
+    assert not np.allclose(narrow, filtered)
+    view.set_filters_enabled(False)
+    view.auto_scale("C4")
+    view.render_now()
+    st = view.row_state("C4")
+    # Unfiltered, the row's centre is the raw median (a random walk is far from zero).
+    assert st.center == pytest.approx(np.median(raw_view), rel=0.2, abs=1e-6)
+    assert not view.filters_check.isChecked()
+    view.set_notch(50.0)
+    assert view.notch_combo.currentData() == 50.0
+    with pytest.raises(ValueError, match="no display filter"):
+        view.set_filter("LEVEL", FilterSpec(1.0, None))
+
+
+def test_derivation_row_from_two_electrodes(qtbot, view):
+    from sleepfm_engine.display import Derivation
+
+    view.add_derivation(Derivation("C4", "M1"))
+    view.render_now()
+    row = next(r for r in view.visible_channels if r.key == "C4-M1")
+    assert row.kind == "EEG" and row.is_derived
+    assert view.trace_data("C4-M1") is not None
+    with pytest.raises(ValueError, match="sampled at"):
+        view.add_derivation(Derivation("C4", "SpO2"))
+    view.remove_derivation("C4-M1")
+    assert "C4-M1" not in [r.key for r in view.display_channels]
+
+
+def test_ten_thousand_events_draw_only_those_on_the_page(qtbot, view):
+    rng = np.random.default_rng(0)
+    onsets = np.sort(rng.uniform(0, view.duration, 10_000))
+    view.set_annotations([Annotation(float(t), 2.0, f"event {i}") for i, t in enumerate(onsets)])
+    idx = view.visible_annotations()
+    expected = np.flatnonzero((onsets + 2.0 >= 0) & (onsets <= 30.0))
+    assert idx == expected.tolist()
+    shown = sum(r.isVisible() for r in view._ann_rects)
+    assert 0 < shown <= 60
+    _page(qtbot, view, view.next_page)
+    assert view.visible_annotations() == np.flatnonzero(
+        (onsets + 2.0 >= 30.0) & (onsets <= 60.0)).tolist()
+
+
+def test_overview_click_and_current_epoch_from_outside(qtbot, view):
+    with qtbot.waitSignal(view.pagePainted, timeout=5000):
+        view.overview.timeRequested.emit(305.0)
+    assert view.start == 300.0 and view.current_epoch == 10
+    view.set_window(120.0)
+    with qtbot.assertNotEmitted(view.currentEpochChanged):
+        view.set_current_epoch(3)
+    assert view.start == 0.0 and view.current_epoch == 3
+    assert view._epoch_mark.isVisible()
