@@ -389,15 +389,19 @@ class MainWindow(QMainWindow):
         self.trace.set_hypnogram(stages, s.epoch_length, s.offset)
 
     def _start_background_reads(self, path: Path) -> None:
-        """Events of an EDF+ file and the overview envelope, read on worker threads."""
-        from sleepfm_engine.display import epoch_envelope
-        from sleepfm_engine.recording import open_recording
+        """Events of an EDF+ file and the overview envelope, read on worker threads.
 
-        if "+" in self.rec.format:
+        They read the window's own recording (reads of its memory map are thread-safe), so the
+        header is not parsed, nor its warnings repeated, again; :meth:`close_recording` waits
+        for them before closing it.
+        """
+        from sleepfm_engine.display import epoch_envelope
+
+        rec = self.rec
+        if "+" in rec.format:
             def read_events(state):
                 state.set_status("reading EDF+ annotations")
-                with open_recording(path) as r:
-                    return list(r.annotations)
+                return list(rec.annotations)
 
             self.jobs.submit(Job(f"Events of {path.name}", read_events), key="events",
                              on_success=self._on_file_events,
@@ -408,8 +412,7 @@ class MainWindow(QMainWindow):
         if pick is not None:
             def envelope(state, label=pick.plus):
                 state.set_status(f"overview of {label}")
-                with open_recording(path) as r:
-                    return epoch_envelope(r, label, state=state)
+                return epoch_envelope(rec, label, state=state)
 
             self.jobs.submit(Job("Night overview", envelope), key="overview",
                              on_success=self.trace.set_envelope,
@@ -441,9 +444,11 @@ class MainWindow(QMainWindow):
                 errors.report_exception(self, "Cannot save the scoring", exc)
                 return False
         for key in ("events", "overview", "staging", "risk", "embeddings"):
-            self.jobs.cancel(key)
             for w in self.jobs.running(key):
                 w.disconnect_all()
+                w.cancel()
+                if key in ("events", "overview"):
+                    w.wait()  # they read the recording about to be closed
         self.review.set_session(None)
         self.session = None
         self.auto_hypnogram = None
