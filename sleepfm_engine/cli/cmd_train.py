@@ -91,8 +91,9 @@ def _common(p: argparse.ArgumentParser, need_base: bool) -> None:
     g.add_argument("--lr", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--accumulation-steps", type=int, default=1)
-    g.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs (0 = off)")
-    g.add_argument("--lr-patience", type=int, default=2)
+    g.add_argument("--patience", type=int, default=10, help="early stopping patience in epochs (0 = off)")
+    g.add_argument("--lr-patience", type=int, default=5, help="epochs without improvement before the "
+                   "learning rate is cut (ReduceLROnPlateau)")
     g.add_argument("--lr-factor", type=float, default=0.1)
     g.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip (0 = off)")
     g.add_argument("--max-steps-per-epoch", type=int)

@@ -78,8 +78,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-2
     accumulation_steps: int = 1
-    patience: int = 5
-    lr_patience: int = 2
+    patience: int = 10
+    lr_patience: int = 5
     lr_factor: float = 0.1
     seed: int = 42
     device: str = "auto"

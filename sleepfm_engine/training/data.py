@@ -52,6 +52,10 @@ class ShardedBatchSampler:
         self.n, self.batch_size, self.shuffle, self.seed = int(n), int(batch_size), shuffle, int(seed)
         self.rank, self.world_size, self.drop_last = int(rank), int(world_size), drop_last
         self.epoch = 0
+        #: Stop each epoch after this many batches (short epochs); None for all. Limiting the
+        #: sampler, rather than leaving the loop early, lets a loader's prefetching end with
+        #: the epoch instead of stalling the next one while it drains.
+        self.max_batches: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -68,7 +72,9 @@ class ShardedBatchSampler:
             mine = order[self.rank * per_rank:(self.rank + 1) * per_rank]
         else:
             mine = order[self.rank::self.world_size]
-        for i in range(0, len(mine), self.batch_size):
+        for n, i in enumerate(range(0, len(mine), self.batch_size)):
+            if self.max_batches is not None and n >= self.max_batches:
+                return
             yield [int(k) for k in mine[i:i + self.batch_size]]
 
     def _per_rank(self) -> int:
@@ -79,9 +85,10 @@ class ShardedBatchSampler:
 
     def __len__(self) -> int:
         if self.drop_last:
-            return math.ceil(self._per_rank() / self.batch_size)
-        mine = len(range(self.rank, self.n, self.world_size))
-        return math.ceil(mine / self.batch_size)
+            n = math.ceil(self._per_rank() / self.batch_size)
+        else:
+            n = math.ceil(len(range(self.rank, self.n, self.world_size)) / self.batch_size)
+        return n if self.max_batches is None else min(n, self.max_batches)
 
 
 def seed_worker(worker_id: int) -> None:

@@ -82,9 +82,11 @@ class DiagnosisTask(Task):
         return [{"params": list(self.module.parameters())}]
 
     def steps_per_epoch(self) -> int:
-        n = len(self.sampler) // max(1, self.config.accumulation_steps)
+        accum = max(1, self.config.accumulation_steps)
+        n = len(self.sampler) // accum
         if self.config.max_steps_per_epoch:
             n = min(n, self.config.max_steps_per_epoch)
+            self.sampler.max_batches = n * accum
         return max(1, n)
 
     def train_batches(self, epoch: int):

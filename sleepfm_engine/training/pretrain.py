@@ -131,9 +131,11 @@ class PretrainTask(Task):
         return super().make_scheduler(optimizer)
 
     def steps_per_epoch(self) -> int:
-        n = len(self.sampler) // max(1, self.config.accumulation_steps)
+        accum = max(1, self.config.accumulation_steps)
+        n = len(self.sampler) // accum
         if self.config.max_steps_per_epoch:
             n = min(n, self.config.max_steps_per_epoch)
+            self.sampler.max_batches = n * accum
         return max(1, n)
 
     def loader(self, dataset, sampler):
@@ -144,7 +146,7 @@ class PretrainTask(Task):
         return torch.utils.data.DataLoader(
             dataset, batch_size=None, sampler=sampler, collate_fn=passthrough, num_workers=workers,
             pin_memory=cuda, worker_init_fn=seed_worker, generator=g,
-            persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+            persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
 
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)

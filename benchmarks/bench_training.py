@@ -1,0 +1,387 @@
+"""Training benchmarks and evidence runs: throughput, scaling, learning on generated nights.
+
+Sub-commands (each prints one JSON line per measurement and appends it to ``--results``):
+
+``generate``        write N generated nights (EDF+ and hypnogram CSV) with a process pool
+``prep``            preprocess a cohort into the training cache (process pool)
+``pretrain-speed``  contrastive pretraining of the released-size base (16-17 channels, batch 128)
+                    from the cache files on disk: samples/s of a steady epoch; with one process
+                    also the rate with one batch held in GPU memory (the reference's 372/s figure)
+``finetune-speed``  staging fine-tuning epoch time (frozen base embeddings, or ``--unfreeze``)
+``device-a``        on one GPU: generate nights, train the demo base and staging head with the
+                    ``sleepfm`` CLI, check held-out accuracy, measure one-GPU throughput
+``device-b``        on two GPUs: one-GPU and ``torchrun`` two-GPU throughput and epoch time
+``ship-demo``       store a trained release as the shipped demo model (fp16 weights)
+
+The speed sub-commands run the same under ``python -m torch.distributed.run --nproc-per-node N``.
+Baselines (reference pipeline, NOTES.md, one H200): 188 samples/s through its HDF5 loader,
+372 samples/s with the batch already on the GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+REFERENCE = {"loader_samples_per_s": 188, "in_memory_samples_per_s": 372, "device": "H200"}
+#: The demo's small base: a few MB in fp16.
+DEMO_BASE = {"embed_dim": 64, "num_heads": 4, "num_layers": 2, "pooling_head": 4, "dropout": 0.1}
+DEMO_HEAD = {"num_heads": 4, "pooling_head": 4, "dropout": 0.1}
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _emit(results: str | None, record: dict) -> None:
+    if _rank() != 0:
+        return
+    import torch
+
+    record = dict(record, torch=torch.__version__,
+                  gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+                  world_size=int(os.environ.get("WORLD_SIZE", "1")))
+    print(json.dumps(record), flush=True)
+    if results:
+        with open(results, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+# ------------------------------------------------------------------------------- generation
+def _one_night(job: tuple[str, int, float]) -> str:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from sleepfm_engine.synthetic import make_night, write_night
+
+    out, seed, hours = job
+    path = Path(out) / f"syn{seed:05d}.edf"
+    if not path.exists():
+        write_night(make_night(hours=hours, seed=seed, montage="full"), path)
+    return str(path)
+
+
+def cmd_generate(a) -> None:
+    import concurrent.futures as cf
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    jobs = [(str(out), a.first_seed + i, a.hours) for i in range(a.nights)]
+    with cf.ProcessPoolExecutor(a.workers) as pool:
+        list(pool.map(_one_night, jobs))
+    _emit(a.results, {"what": "generate", "nights": a.nights, "hours": a.hours,
+                      "seconds": round(time.monotonic() - t0, 1)})
+
+
+def cmd_prep(a) -> None:
+    from sleepfm_engine.training.cache import TrainingCache, prepare_records
+    from sleepfm_engine.training.cohort import discover_cohort
+
+    t0 = time.monotonic()
+    cohort = discover_cohort(a.data, a.task)
+    prepare_records(TrainingCache(a.cache), cohort.records, workers=a.workers)
+    _emit(a.results, {"what": "prep", "recordings": len(cohort.records),
+                      "hours": round(sum(r.duration_s for r in cohort.records) / 3600, 1),
+                      "seconds": round(time.monotonic() - t0, 1)})
+
+
+# ------------------------------------------------------------------------------------ speed
+def _in_memory_rate(batch, steps: int, precision: str) -> float:
+    """Samples/s of pretraining steps on one batch already in GPU memory (no loader)."""
+    import torch
+
+    from sleepfm_engine.checkpoints import build_model
+    from sleepfm_engine.training.loop import autocast_for
+    from sleepfm_engine.training.pretrain import ContrastiveModel, base_config
+
+    dev = torch.device("cuda")
+    model = ContrastiveModel(build_model(base_config()).train()).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    batch = batch.to(dev)
+    for i in range(steps + 5):
+        if i == 5:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        with autocast_for(dev, precision):
+            loss = model(batch)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+    return steps * batch.size / (time.perf_counter() - t0)
+
+
+def cmd_pretrain_speed(a) -> None:
+    import tempfile
+
+    import torch
+
+    from sleepfm_engine.training.api import run_pretrain
+    from sleepfm_engine.training.config import PretrainConfig
+
+    out = Path(a.output or tempfile.mkdtemp(prefix="bench_pretrain_"))
+    cfg = PretrainConfig(output=str(out), data=a.data, cache_dir=a.cache, epochs=a.epochs,
+                         batch_size=a.batch, max_steps_per_epoch=a.steps, max_val_batches=1,
+                         num_workers=a.workers, precision=a.precision, compile=a.compile,
+                         overwrite=True, plots=False, fractions=[0.9, 0.05, 0.05], patience=0)
+    res = run_pretrain(cfg)
+    steady = res.history[1:] or res.history
+    rate = sum(h["samples_per_s"] for h in steady) / len(steady)
+    rec = {"what": "pretrain_speed", "samples_per_s": round(rate, 1), "batch_per_gpu": a.batch,
+           "steps_per_epoch": a.steps, "precision": a.precision, "compile": a.compile,
+           "loader_workers_per_gpu": a.workers,
+           "epoch_times_s": [round(h["epoch_time_s"], 2) for h in res.history],
+           "channels": _channels(a.data), "model": "released base (4.83M parameters)",
+           "baseline": REFERENCE}
+    if a.in_memory and int(os.environ.get("WORLD_SIZE", "1")) == 1 and torch.cuda.is_available():
+        from sleepfm_engine.training.cache import TrainingCache, open_prepared
+        from sleepfm_engine.training.cohort import discover_cohort
+        from sleepfm_engine.training.data import ChunkDataset
+
+        cohort = discover_cohort(a.data, "pretrain")
+        prepared = open_prepared(TrainingCache(a.cache), cohort.records)
+        ds = ChunkDataset(list(prepared.values()))
+        batch = ds[list(range(a.batch))]
+        rec["in_memory_samples_per_s"] = {p: round(_in_memory_rate(batch, 20, p), 1) for p in ("fp32", "bf16")}
+    _emit(a.results, rec)
+
+
+def _channels(data: str) -> dict:
+    from sleepfm_engine.training.cohort import discover_cohort
+
+    r = discover_cohort(data, "pretrain").records[0]
+    return {m: len(v) for m, v in r.modalities.items()}
+
+
+def cmd_finetune_speed(a) -> None:
+    import tempfile
+
+    from sleepfm_engine.training.api import run_finetune
+    from sleepfm_engine.training.config import FinetuneConfig
+
+    out = Path(a.output or tempfile.mkdtemp(prefix="bench_finetune_"))
+    t0 = time.monotonic()
+    cfg = FinetuneConfig(output=str(out), data=a.data, base=a.base, cache_dir=a.cache, epochs=a.epochs,
+                         batch_size=a.batch, unfreeze_base=a.unfreeze, window_chunks=a.window,
+                         num_workers=a.workers, overwrite=True, plots=False, patience=0,
+                         fractions=[0.8, 0.1, 0.1], max_steps_per_epoch=a.steps)
+    res = run_finetune(cfg)
+    steady = res.history[1:] or res.history
+    _emit(a.results, {"what": "finetune_speed", "mode": "end to end" if a.unfreeze else "frozen base",
+                      "epoch_time_s": round(sum(h["epoch_time_s"] for h in steady) / len(steady), 3),
+                      "samples_per_epoch": steady[0]["samples"], "batch_per_gpu": a.batch,
+                      "epoch_times_s": [round(h["epoch_time_s"], 3) for h in res.history],
+                      "total_s": round(time.monotonic() - t0, 1)})
+
+
+# -------------------------------------------------------------------------------- device runs
+def _sh(cmd: list[str], log, env=None) -> int:
+    log.write("$ " + " ".join(cmd) + "\n")
+    log.flush()
+    t0 = time.monotonic()
+    rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.write(f"# exit {rc} after {time.monotonic() - t0:.1f} s\n")
+    log.flush()
+    return rc
+
+
+def _cli(*args: str) -> list[str]:
+    # `sleepfm ARGS` without an installed entry point
+    return [sys.executable, "-c", "import sys; from sleepfm_engine.cli import main; sys.exit(main())", *args]
+
+
+def _self(*args: str) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), *args]
+
+
+def _torchrun(n: int, *args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
+            str(Path(__file__).resolve()), *args]
+
+
+def cmd_device_a(a) -> None:
+    """One GPU: the demo models and the learning evidence (>= 40 nights), one-GPU throughput."""
+    out, work = Path(a.out), Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    res = str(out / "results.jsonl")
+    cache = str(work / "cache")
+    env = dict(os.environ, SLEEPFM_CACHE_DIR=cache)
+    data = str(work / "nights")
+    with open(out / "log.txt", "a", encoding="utf-8") as log:
+        _sh(_self("generate", "--out", data, "--nights", str(a.nights), "--hours", str(a.hours),
+                  "--workers", str(a.cpu), "--results", res), log, env)
+        _sh(_self("prep", "--data", data, "--cache", cache, "--workers", str(a.cpu), "--results", res), log, env)
+        demo = work / "demo"
+        t0 = time.monotonic()
+        _sh(_cli("pretrain", "--data", data, "-o", str(demo), "--base-params", json.dumps(DEMO_BASE),
+                 "--optimizer", "adamw", "--lr", "1e-3", "--epochs", str(a.pre_epochs), "--batch-size", str(a.pre_batch),
+                 "--workers", "8", "--patience", "0", "--name", "SleepFM Studio demo base (synthetic)",
+                 "--prep-workers", str(a.cpu)), log, env)
+        t1 = time.monotonic()
+        _sh(_cli("finetune", "staging", "--data", data, "--base", str(demo), "-o", str(work / "staging"),
+                 "--head-params", json.dumps(DEMO_HEAD), "--epochs", str(a.ft_epochs), "--batch-size", "4",
+                 "--lr", "1e-3", "--patience", "20", "--lr-patience", "8",
+                 "--name", "SleepFM Studio demo staging (synthetic)"), log, env)
+        t2 = time.monotonic()
+        metrics = json.loads((work / "staging" / "training" / "metrics.json").read_text())
+        rec = {"what": "demo_staging", "pretrain_s": round(t1 - t0, 1), "finetune_s": round(t2 - t1, 1),
+               "test": {k: metrics["test"].get(k) for k in ("accuracy", "kappa", "macro_f1", "n_nights")},
+               "test_f1": metrics["test"].get("epoch", {}).get("f1"),
+               "validation": {k: metrics["validation"].get(k) for k in ("accuracy", "kappa")},
+               "best_epoch": metrics["best_epoch"]}
+        _emit(res, rec)
+        final = work / "staging"
+        if (metrics["test"].get("accuracy") or 0) < 0.85:
+            rc = _sh(_cli("finetune", "staging", "--data", data, "--base", str(demo), "-o", str(work / "e2e"),
+                     "--unfreeze-base", "--head-init", str(final / "model_sleep_staging"),
+                     "--epochs", str(a.e2e_epochs), "--batch-size", "4", "--window-chunks", "12", "--lr", "3e-4",
+                     "--workers", "4", "--name", "SleepFM Studio demo staging (synthetic)"), log, env)
+            m2_path = work / "e2e" / "training" / "metrics.json"
+            if rc == 0 and m2_path.is_file():
+                m2 = json.loads(m2_path.read_text())
+                _emit(res, {"what": "demo_staging_end_to_end",
+                            "test": {k: m2["test"].get(k) for k in ("accuracy", "kappa", "macro_f1", "n_nights")}})
+                if (m2["test"].get("accuracy") or 0) > (metrics["test"].get("accuracy") or 0):
+                    final = work / "e2e"
+            else:
+                _emit(res, {"what": "demo_staging_end_to_end", "error": f"exit {rc}, see log.txt"})
+        with tarfile.open(out / "demo.tar", "w") as tar:
+            for sub in ("model_base", "model_sleep_staging"):
+                tar.add(final / sub, arcname=sub)
+            for name in ("metrics.json", "split.json", "cohort.json", "history.json", "curves.png",
+                         "confusion_test.png"):
+                if (final / "training" / name).exists():
+                    tar.add(final / "training" / name, arcname=f"training/{name}")
+            if (demo / "training" / "metrics.json").exists():
+                tar.add(demo / "training" / "metrics.json", arcname="training/pretrain_metrics.json")
+        if a.speed:
+            _sh(_self("pretrain-speed", "--data", data, "--cache", cache, "--steps", "25", "--workers", "12",
+                      "--in-memory", "--results", res), log, env)
+
+
+def cmd_device_b(a) -> None:
+    """Two GPUs: one-GPU and two-GPU (torchrun) throughput and fine-tuning epoch time."""
+    out, work = Path(a.out), Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    res = str(out / "results.jsonl")
+    cache = str(work / "cache")
+    env = dict(os.environ, SLEEPFM_CACHE_DIR=cache)
+    data = str(work / "nights")
+    base = str(work / "pre1")
+    with open(out / "log.txt", "a", encoding="utf-8") as log:
+        _sh(_self("generate", "--out", data, "--nights", str(a.nights), "--hours", str(a.hours),
+                  "--workers", str(a.cpu), "--results", res), log, env)
+        _sh(_self("prep", "--data", data, "--cache", cache, "--workers", str(a.cpu), "--results", res), log, env)
+        common = ["--data", data, "--cache", cache, "--steps", str(a.steps), "--workers", "12", "--results", res]
+        _sh(_self("pretrain-speed", *common, "--output", base, "--in-memory"), log, env)
+        _sh(_torchrun(2, "pretrain-speed", *common, "--output", str(work / "pre2")), log, env)
+        ft = ["--data", data, "--cache", cache, "--base", base, "--results", res]
+        for extra in ([], ["--unfreeze", "--batch", "2", "--workers", "4"]):
+            _sh(_self("finetune-speed", *ft, *extra, "--output", str(work / "ft1")), log, env)
+            _sh(_torchrun(2, "finetune-speed", *ft, *extra, "--output", str(work / "ft2")), log, env)
+
+
+def cmd_ship_demo(a) -> None:
+    """Copy a trained release into resources/models/demo with fp16 weights."""
+    from sleepfm_engine.checkpoints import load_config, load_metadata, load_model, save_model
+
+    src, dst = Path(a.release), Path(a.to)
+    tmp = dst.parent / f".{dst.name}.new"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for sub in ("model_base", "model_sleep_staging"):
+        model = load_model(src / sub).half()
+        meta = load_metadata(src / sub) or {}
+        meta["weights_dtype"] = "float16"
+        meta["notice"] = ("Trained on synthetic (generated) nights only, for demonstration. "
+                          "Not a medical device; do not use its output for diagnosis.")
+        meta.pop("provenance", None) if a.strip_paths else None
+        save_model(model, load_config(src / sub), tmp / sub, meta)
+    if (src / "training" / "metrics.json").exists():
+        (tmp / "training").mkdir(exist_ok=True)
+        for f in (src / "training").iterdir():
+            if f.suffix in (".json", ".png"):
+                shutil.copy2(f, tmp / "training" / f.name)
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+    print(f"demo model in {dst}: " + ", ".join(f"{p.relative_to(dst)} {p.stat().st_size / 1e6:.2f} MB"
+                                                for p in sorted(dst.rglob("best.pt*"))))
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--out", required=True)
+    g.add_argument("--nights", type=int, default=48)
+    g.add_argument("--hours", type=float, default=8.0)
+    g.add_argument("--first-seed", type=int, default=1000)
+    g.add_argument("--workers", type=int, default=os.cpu_count())
+    g.add_argument("--results")
+    g.set_defaults(func=cmd_generate)
+    g = sub.add_parser("prep")
+    g.add_argument("--data", required=True)
+    g.add_argument("--cache", required=True)
+    g.add_argument("--task", default="pretrain")
+    g.add_argument("--workers", type=int, default=os.cpu_count())
+    g.add_argument("--results")
+    g.set_defaults(func=cmd_prep)
+    g = sub.add_parser("pretrain-speed")
+    g.add_argument("--data", required=True)
+    g.add_argument("--cache", required=True)
+    g.add_argument("--output")
+    g.add_argument("--steps", type=int, default=30)
+    g.add_argument("--epochs", type=int, default=2)
+    g.add_argument("--batch", type=int, default=128)
+    g.add_argument("--workers", type=int, default=12)
+    g.add_argument("--precision", default="auto")
+    g.add_argument("--compile", action="store_true")
+    g.add_argument("--in-memory", action="store_true")
+    g.add_argument("--results")
+    g.set_defaults(func=cmd_pretrain_speed)
+    g = sub.add_parser("finetune-speed")
+    g.add_argument("--data", required=True)
+    g.add_argument("--cache", required=True)
+    g.add_argument("--base", required=True)
+    g.add_argument("--output")
+    g.add_argument("--epochs", type=int, default=3)
+    g.add_argument("--batch", type=int, default=4)
+    g.add_argument("--steps", type=int)
+    g.add_argument("--unfreeze", action="store_true")
+    g.add_argument("--window", type=int, default=12)
+    g.add_argument("--workers", type=int, default=0)
+    g.add_argument("--results")
+    g.set_defaults(func=cmd_finetune_speed)
+    for name, fn in (("device-a", cmd_device_a), ("device-b", cmd_device_b)):
+        g = sub.add_parser(name)
+        g.add_argument("--out", required=True)
+        g.add_argument("--work", required=True)
+        g.add_argument("--nights", type=int, default=45)
+        g.add_argument("--hours", type=float, default=8.0)
+        g.add_argument("--cpu", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+        g.add_argument("--steps", type=int, default=30)
+        g.add_argument("--speed", action="store_true")
+        g.add_argument("--pre-epochs", type=int, default=20)
+        g.add_argument("--pre-batch", type=int, default=128)
+        g.add_argument("--ft-epochs", type=int, default=80)
+        g.add_argument("--e2e-epochs", type=int, default=8)
+        g.set_defaults(func=fn)
+    g = sub.add_parser("ship-demo")
+    g.add_argument("--release", required=True)
+    g.add_argument("--to", default=str(ROOT / "resources" / "models" / "demo"))
+    g.add_argument("--strip-paths", action="store_true")
+    g.set_defaults(func=cmd_ship_demo)
+    a = p.parse_args(argv)
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()
