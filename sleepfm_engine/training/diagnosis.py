@@ -17,7 +17,7 @@ from ..contract import MODALITIES
 from ..models import cox_ph_loss
 from .config import FinetuneConfig
 from .data import NightDataset, ShardedBatchSampler, collate_nights, move, seed_worker
-from .loop import DistContext, Task, autocast_for
+from .loop import DistContext, Task
 
 #: The released disease head's settings (``model_diagnosis/config.json``), for ``num_classes``
 #: phecodes.
@@ -56,6 +56,7 @@ class DiagnosisTask(Task):
     """
 
     name = "diagnosis"
+    use_autocast = False
 
     def __init__(self, config: FinetuneConfig, head: torch.nn.Module, head_cfg: dict, parts: dict,
                  phecodes: list[str], dist: DistContext, out: Path, metadata: dict):
@@ -124,8 +125,7 @@ class DiagnosisTask(Task):
             for i in range(0, len(ds), self.config.batch_size):
                 batch = move(collate_nights([ds[k] for k in range(i, min(len(ds), i + self.config.batch_size))]),
                              self.dist.device)
-                with autocast_for(self.dist.device, self.config.precision):
-                    h = self._forward(self.module, batch)
+                h = self._forward(self.module, batch)
                 hz.append(h.float().cpu().numpy())
                 tt.append(batch["times"].cpu().numpy())
                 ee.append(batch["events"].cpu().numpy())

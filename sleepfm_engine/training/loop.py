@@ -93,6 +93,9 @@ class Task:
 
     name = "task"
     module: torch.nn.Module
+    #: Whether training steps run under bf16 autocast on CUDA (the base model); the heads are
+    #: small and run in fp32 (their LSTM gains nothing from bf16).
+    use_autocast = True
 
     def parameter_groups(self) -> list[dict]:
         raise NotImplementedError
@@ -340,7 +343,7 @@ class Trainer:
                 sync = micro % accum == 0
                 ctx = wrapped.no_sync() if (dist.active and not sync) else contextlib.nullcontext()
                 with ctx:
-                    with autocast_for(dist.device, cfg.precision):
+                    with autocast_for(dist.device, cfg.precision if task.use_autocast else "fp32"):
                         loss = task.training_step(wrapped, batch)
                     (loss / accum).backward()
                 # Summed on the device: reading the loss every step would stall the GPU queue.

@@ -20,7 +20,7 @@ from ..models import SleepEventLSTMClassifier, staging_cross_entropy
 from .config import FinetuneConfig
 from .data import (ChunkBatch, ChunkDataset, NightDataset, NightItem, ShardedBatchSampler,
                    collate_nights, head_order, move, passthrough, seed_worker)
-from .loop import DistContext, Task, autocast_for
+from .loop import DistContext, Task
 
 #: The released staging head's settings (``model_sleep_staging/config.json``).
 RELEASED_STAGING = {"embed_dim": 128, "num_heads": 4, "num_layers": 1, "num_classes": 5,
@@ -48,7 +48,7 @@ def predict_tokens(head: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, d
     limit = int(head.positional_encoding.pe.shape[1])
     s = x.shape[2]
     out = []
-    with torch.no_grad(), autocast_for(device, precision):
+    with torch.no_grad():
         for a in range(0, s, limit):
             logits, _ = head(x[:, :, a:a + limit].to(device).float(), mask[:, :, a:a + limit].to(device))
             out.append(torch.softmax(logits.float(), dim=-1)[0].cpu().numpy())
@@ -94,7 +94,9 @@ class EndToEnd(torch.nn.Module):
 
     def forward(self, batch: ChunkBatch) -> torch.Tensor:
         x, mask = self.tokens(batch)
-        logits, _ = self.head(x, mask)
+        # The base runs under the caller's autocast; the small head runs in fp32.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            logits, _ = self.head(x.float(), mask)
         return logits
 
 
@@ -130,6 +132,7 @@ class StagingTask(Task):
         self.metadata = metadata
         self.base_cfg = base_cfg
         self.end_to_end = bool(config.unfreeze_base)
+        self.use_autocast = self.end_to_end
         limit = int(head.positional_encoding.pe.shape[1])
         if self.end_to_end:
             if base is None:
