@@ -271,3 +271,23 @@ def test_open_finetune_dialog_reuses_one_non_modal_dialog_per_window(qtbot):
 
 def test_durations_read_like_a_person_writes_them():
     assert [format_duration(s) for s in (None, 5, 65, 3725)] == ["–", "5 s", "1 min 05 s", "1 h 02 min"]
+
+
+def test_with_the_main_windows_job_manager_runs_show_in_it_and_errors_stay_in_the_dialog(
+        qtbot, cohort_dir, tmp_path, monkeypatch):
+    from sleepfm_gui import errors
+    from sleepfm_gui.qt_jobs import JobManager
+
+    shown = []
+    monkeypatch.setattr(errors, "show_error", lambda *a: shown.append(a))
+    jobs = JobManager()
+    d = FinetuneDialog(jobs=jobs)
+    qtbot.addWidget(d)
+    added = []
+    jobs.jobAdded.connect(added.append)
+    d.set_cohort_folder(tmp_path / "missing")
+    with qtbot.waitSignal(d.trainingFailed, timeout=10_000):
+        d.scan()
+    assert [w.name for w in added] == ["Scan cohort"] and jobs.workers == []
+    assert shown == [] and "no such cohort folder" in d.message_text()
+    assert jobs.shutdown(timeout=10) and d.state == "idle"

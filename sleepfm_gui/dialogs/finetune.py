@@ -53,8 +53,6 @@ DEVICES: tuple[tuple[str, str], ...] = (
     ("cpu", "CPU"),
     ("cuda", "CUDA GPU"),
 )
-#: Default batch size per task (the engine's defaults: heads 8, contrastive pretraining 128).
-DEFAULT_BATCH = {"staging": 8, "diagnosis": 8, "pretraining": 128}
 OBJECT_NAME = "sleepfmFinetuneDialog"
 IDLE, SCANNING, RUNNING, CANCELLING = "idle", "scanning", "running", "cancelling"
 _JOB_KEY = "finetune-dialog"
@@ -210,6 +208,12 @@ class FinetuneDialog(QDialog):
         self.resize(1100, 760)
 
     def _build_settings(self) -> QWidget:
+        from sleepfm_engine.training.config import FinetuneConfig, PretrainConfig
+
+        # The form starts from the engine's own defaults, so the dialog and the CLI agree.
+        ft = FinetuneConfig()
+        self._default_batch = {"staging": ft.batch_size, "diagnosis": ft.batch_size,
+                               "pretraining": PretrainConfig().batch_size}
         page = QWidget()
         # -- data
         self.cohort_edit = QLineEdit()
@@ -262,29 +266,29 @@ class FinetuneDialog(QDialog):
         # -- hyper-parameters
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 10000)
-        self.epochs_spin.setValue(20)
+        self.epochs_spin.setValue(ft.epochs)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 4096)
-        self.batch_spin.setValue(DEFAULT_BATCH["staging"])
+        self.batch_spin.setValue(ft.batch_size)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
         self.lr_spin.setRange(1e-6, 1.0)
         self.lr_spin.setSingleStep(1e-4)
-        self.lr_spin.setValue(1e-3)
+        self.lr_spin.setValue(ft.lr)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2 ** 31 - 1)
-        self.seed_spin.setValue(42)
+        self.seed_spin.setValue(ft.seed)
         self.val_spin = QDoubleSpinBox()
         self.val_spin.setRange(0.0, 0.5)
         self.val_spin.setSingleStep(0.05)
-        self.val_spin.setValue(0.15)
+        self.val_spin.setValue(ft.fractions[1])
         self.test_spin = QDoubleSpinBox()
         self.test_spin.setRange(0.0, 0.5)
         self.test_spin.setSingleStep(0.05)
-        self.test_spin.setValue(0.15)
+        self.test_spin.setValue(ft.fractions[2])
         self.patience_spin = QSpinBox()
         self.patience_spin.setRange(0, 1000)
-        self.patience_spin.setValue(5)
+        self.patience_spin.setValue(ft.patience)
         self.patience_spin.setSpecialValueText("off")
         self.patience_spin.setSuffix(" epochs")
         hp_box = QGroupBox("Training")
@@ -651,8 +655,8 @@ class FinetuneDialog(QDialog):
     def _on_task_changed(self, _index: int) -> None:
         old = getattr(self, "_task_shown", "staging")
         task = self.task()
-        if self.batch_spin.value() == DEFAULT_BATCH.get(old):
-            self.batch_spin.setValue(DEFAULT_BATCH[task])
+        if self.batch_spin.value() == self._default_batch.get(old):
+            self.batch_spin.setValue(self._default_batch[task])
         self._apply_task(task)
         if self.cohort is not None and self._state == IDLE:
             self.scan()  # what a recording needs depends on the task
