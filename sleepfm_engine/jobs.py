@@ -47,7 +47,8 @@ class TaskState:
 
     def __init__(self, callbacks: list[ProgressCallback] | None = None,
                  cancel_event: threading.Event | None = None):
-        self._callbacks = list(callbacks or [])
+        # Shared, not copied: callbacks a Job registers after creating its state must be seen.
+        self._callbacks = callbacks if callbacks is not None else []
         self._cancel = cancel_event or threading.Event()
         self._fraction = 0.0
         self._message = ""
@@ -60,6 +61,10 @@ class TaskState:
         """Report the completed fraction (clipped to [0, 1])."""
         self._fraction = min(1.0, max(0.0, float(fraction)))
         self._emit()
+
+    def add_callback(self, cb: ProgressCallback) -> None:
+        """Register ``cb(progress)``, called on every update from the job's thread."""
+        self._callbacks.append(cb)
 
     def set_status(self, message: str) -> None:
         """Report what the job is doing now."""

@@ -125,7 +125,9 @@ class Recording:
         Seconds from the start to the end of the last data record.
     patient : dict
         Patient identification: ``code``, ``sex``, ``birthdate``, ``name``, ``additional``
-        (EDF+ subfields when present) and ``raw`` (the 80-character field).
+        (EDF+ subfields when present), ``raw`` (the 80-character field) and ``subfields``
+        (whether the field held EDF+ subfields; otherwise it is free text, kept in
+        ``additional``).
     recording_info : dict
         Recording identification: ``startdate``, ``admin_code``, ``technician``, ``equipment``,
         ``additional`` and ``raw``.
@@ -349,7 +351,8 @@ class Recording:
     @staticmethod
     def _parse_patient(raw: str, is_plus: bool = True) -> dict:
         parts = raw.split(" ")
-        info = {"code": "", "sex": "", "birthdate": "", "name": "", "additional": "", "raw": raw}
+        info = {"code": "", "sex": "", "birthdate": "", "name": "", "additional": "", "raw": raw,
+                "subfields": False}
         # Writers often use EDF+ subfields in plain EDF too: accept them where they parse.
         structured = (len(parts) >= 4 and parts[1] in ("M", "F", "X")
                       and (parts[2] == "X" or re.fullmatch(r"\d{2}-[A-Za-z]{3}-\d{4}", parts[2])))
@@ -357,7 +360,7 @@ class Recording:
             info["additional"] = raw
         elif len(parts) >= 4:
             clean = ["" if p == "X" else p for p in parts]
-            info.update(code=clean[0], sex=clean[1], birthdate=clean[2],
+            info.update(subfields=True, code=clean[0], sex=clean[1], birthdate=clean[2],
                         name=clean[3].replace("_", " "), additional=" ".join(clean[4:]))
         return info
 

@@ -79,7 +79,7 @@ def test_cancelled_preprocessing_leaves_previous_output_intact(data_dir, tmp_pat
         def cancel_after_first(progress):
             if progress.fraction > 0:
                 state.request_interruption()
-        state._callbacks.append(cancel_after_first)
+        state.add_callback(cancel_after_first)
         return preprocess_to_hdf5(src, out, state=state)
 
     with pytest.raises(JobCancelled):

@@ -244,6 +244,6 @@ def test_plain_edf_free_text_patient_field_is_not_split_into_subfields(tmp_path)
     p = write_edf(tmp_path / "free.edf", _signals(), patient="excerpt3, female 48y insomnia",
                   recording="recorded at Brugmann")
     rec = open_recording(p)
-    assert rec.patient["sex"] == "" and rec.patient["name"] == ""
+    assert rec.patient["sex"] == "" and rec.patient["name"] == "" and not rec.patient["subfields"]
     assert rec.patient["additional"] == "excerpt3, female 48y insomnia"
     assert rec.recording_info["additional"] == "recorded at Brugmann"

@@ -343,18 +343,12 @@ def _edf_text(value: Any) -> str:
 def _is_edf_plus(rec: Any) -> bool:
     """Whether the header's patient field holds EDF+ subfields (code sex birthdate name...).
 
-    EDF+ files always do; many plain EDF writers use the subfields too, which is recognised by
-    a valid sex and birth date. Otherwise the field is free text.
+    EDF+ files always do; many plain EDF writers use them too, which the reader recognises
+    (``patient["subfields"]``). Otherwise the field is free text.
     """
     if "+" in str(getattr(rec, "format", "")):
         return True
-    patient = dict(getattr(rec, "patient", {}) or {})
-    raw = str(patient.get("raw") or "")
-    if len(raw.split()) < 4:
-        return False
-    sex_ok = str(patient.get("sex") or "").upper() in ("M", "F", "")
-    birth = str(patient.get("birthdate") or "")
-    return sex_ok and (not birth or parse_edf_date(birth) is not None)
+    return bool(dict(getattr(rec, "patient", {}) or {}).get("subfields"))
 
 
 def _patient_fields(rec: Any, deid: Deidentifier) -> list[tuple[str, str]]:
