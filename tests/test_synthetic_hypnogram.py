@@ -149,3 +149,11 @@ def test_short_recordings_still_reach_sleep():
 def test_non_positive_length_is_rejected(bad):
     with pytest.raises(ValueError, match="n_epochs"):
         make_hypnogram(bad, seed=0)
+
+
+def test_nights_shorter_than_the_n3_neighbourhood_are_generated():
+    from sleepfm_engine.synthetic import make_night
+
+    night = make_night(stages=[0, 1, 2, 3])
+    assert list(night.stages) == [0, 1, 2, 3]
+    assert all(len(s.data) == int(4 * 30 * s.rate) for s in night.signals)

@@ -185,7 +185,8 @@ def _delta(tl: Timeline, n: int, fs: int) -> np.ndarray:
     n2 = tl.stages == N2
     frac[n3] = np.clip(0.6 + 0.15 * drift[n3] + 0.1 * (s.n3_scale - 0.8), 0.4, 0.85)
     # N2 next to N3 carries more (but < 20 %) delta: deepening and lightening sleep
-    near = np.convolve(n3.astype(float), np.ones(7), mode="same") > 0
+    # ("full" then centre: mode="same" returns the kernel's length for nights under 7 epochs)
+    near = np.convolve(n3.astype(float), np.ones(7), mode="full")[3:3 + ne] > 0
     frac[n2] = np.clip(0.04 + 0.02 * drift[n2] + 0.05 * near[n2], 0.0, 0.12)
     g = ar1(tl.rng("delta-when"), tl.n_ctrl, 1.5)
     mask = fraction_mask(g, frac, 0.6)
