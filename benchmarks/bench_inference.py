@@ -56,6 +56,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _sync(device) -> None:
     import torch
 
@@ -116,6 +123,7 @@ def child_ours(args) -> dict:
 
     def night(path, precision="fp32", profile=None):
         times = {}
+        c0 = _cpu_s()
         t0 = time.perf_counter()
         rec = open_recording(path)
         inputs = prepare_modalities(rec, ChannelMap.from_recording(rec), workers=workers)
@@ -135,6 +143,7 @@ def child_ours(args) -> dict:
         write_hypnogram_csv(hyp, outdir / f"{Path(path).stem}.hypnogram.csv")
         times["write"] = time.perf_counter() - t3
         times["total"] = time.perf_counter() - t0
+        times["cpu_s"] = _cpu_s() - c0
         rec.close()
         return times, emb, hyp
 
@@ -157,6 +166,7 @@ def child_ours(args) -> dict:
     out["runs"] = runs
     out["total_s_min"] = min(r["total"] for r in runs)
     out["total_s_median"] = statistics.median(r["total"] for r in runs)
+    out["cpu_s_min"] = min(r["cpu_s"] for r in runs)
     out["n_tokens"], out["n_epochs"] = emb.n_tokens, hyp.n_epochs
     out["channels"] = emb.channels
     out["peak_rss_mb"] = _peak_mb()
@@ -246,6 +256,7 @@ def child_baseline(args) -> dict:
     cmap = ChannelMap.from_recording(open_recording(args.edf))
     mods = {m: cmap.channels_for(m, cap=True) for m in ("BAS", "RESP", "EKG", "EMG")}
     mods = {m: v for m, v in mods.items() if v}
+    c_all = _cpu_s()
     t_all = time.perf_counter()
     # 1. preprocessing: MNE preload, filtfilt + interp + z-score, float16 gzip datasets
     t = time.perf_counter()
@@ -329,6 +340,7 @@ def child_baseline(args) -> dict:
     _sync(dev)
     out["stage_s"] = time.perf_counter() - t
     out["total_s"] = time.perf_counter() - t_all
+    out["cpu_s"] = _cpu_s() - c_all
     out["n_tokens"] = int(x.shape[1])
     out["peak_rss_mb"] = _peak_mb()
     out["loader_workers"] = args.loader_workers
@@ -383,8 +395,13 @@ def _child(mode: str, args, **extra) -> dict:
         cmd.append("--torch-profile")
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
+    # A waiting OpenMP thread sleeps instead of spinning: on cores shared with other work, a
+    # spinning thread takes the core its descheduled sibling needs (2-5x slower runs on a
+    # loaded 2-core machine); on a quiet machine it costs nothing measurable.
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"error": proc.stderr[-3000:], "wall_s": time.perf_counter() - t}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -418,7 +435,9 @@ def main() -> None:
     edf, release = _workspace(args)
     args.edf, args.release = str(edf), str(release)
     results: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                                 "python": platform.python_version()},
+                                 "python": platform.python_version(),
+                                 "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+                                 "load_average_at_start": os.getloadavg()},
                      "hours": args.hours, "setup_s": time.perf_counter() - t}
 
     def save():

@@ -15,6 +15,12 @@ from inference_helpers import make_release, one_thread, write_night
 _one_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
+@pytest.fixture(autouse=True)
+def _restore_omp_env(monkeypatch):
+    """The CLI sets OMP_WAIT_POLICY when unset; keep that out of the other tests' environment."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     """A release and a folder of nights: full montage 7.5 min, no ECG/EMG/RESP 3 min (shorter

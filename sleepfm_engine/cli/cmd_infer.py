@@ -85,6 +85,13 @@ def _demographics(args):
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    # Before torch loads its OpenMP runtime: waiting threads sleep instead of spinning. On cores
+    # shared with other work (decoding threads, other programs) a spinning thread holds the core
+    # its descheduled sibling needs (2-5x slower model runs measured on a loaded 2-core machine).
+    # A value the user set is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..checkpoints import load_release
     from ..devices import describe_device, device_for_shard, shard_from_env
     from ..inference.pipeline import plan_outputs, run_files

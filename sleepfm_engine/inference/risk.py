@@ -233,7 +233,7 @@ def _labels(handle: ModelHandle, n: int, label_mapping) -> tuple[list[str], list
 
 def risk_recording(embeddings: Embeddings, diagnosis_model: Any, *, age: float, sex: str | int,
                    device=None, precision: str = "fp32",
-                   label_mapping: str | os.PathLike | None = None) -> RiskTable:
+                   label_mapping: str | os.PathLike | None = None, state=None) -> RiskTable:
     """Disease log-hazards of one night with the SleepFM diagnosis head.
 
     Parameters
@@ -248,6 +248,8 @@ def risk_recording(embeddings: Embeddings, diagnosis_model: Any, *, age: float, 
         As for :func:`embed_recording`.
     label_mapping : path, optional
         A ``label_mapping.csv``; default: one beside the model folder, else the shipped one.
+    state : TaskState, optional
+        Status and cancellation (one forward: checked before it starts).
 
     Returns
     -------
@@ -270,6 +272,9 @@ def risk_recording(embeddings: Embeddings, diagnosis_model: Any, *, age: float, 
                       f"head reads the first {limit} ({limit * 5 / 3600:.1f} h), as the reference does",
                       RuntimeWarning, stacklevel=2)
     x, mask = stack_tokens(embeddings, handle.max_channels, 0, n)
+    if state is not None:
+        state.set_status("disease risk")
+        state.check_cancelled()
     with inference_context(dev, precision):
         xt, mt = torch.from_numpy(x).to(dev), torch.from_numpy(mask).to(dev)
         if type(model).__name__.endswith("WithDemo"):
@@ -277,6 +282,8 @@ def risk_recording(embeddings: Embeddings, diagnosis_model: Any, *, age: float, 
         else:
             hazards = model(xt, mt)
         hazards = hazards.float().to("cpu").numpy()[0]
+    if state is not None:
+        state.set_progress(1.0)
     phecodes, phenotypes = _labels(handle, hazards.shape[0], label_mapping)
     return RiskTable(np.arange(hazards.shape[0]), phecodes, phenotypes, hazards, age=float(age),
                      sex=parse_sex(sex), model_id=handle.model_id, config_hash=handle.config_hash,
