@@ -133,3 +133,20 @@ def test_torchrun_ranks_split_the_files(cohort, tmp_path, monkeypatch, capsys):
     # sorted files: site_a/full, site_b/corrupt, site_b/short_eeg -> rank 1 takes corrupt only
     assert "rank 1/2: 1 file(s)" in err and code == 1
     assert not list((tmp_path / "out").rglob("*.hdf5")) if (tmp_path / "out").exists() else True
+
+
+def test_synthetic_night_with_mixed_rates_end_to_end(cohort, tmp_path):
+    import json
+
+    from sleepfm_engine.synthetic import make_night, write_night as write_synthetic
+
+    release, _ = cohort
+    path = write_synthetic(make_night(hours=0.125, seed=3, montage="full"), tmp_path / "syn.edf")
+    out = tmp_path / "out"
+    assert main(["stage", str(path), "--model", str(release), "-o", str(out), "--save-embeddings"]) == 0
+    assert len(_rows(out / "syn.hypnogram.csv")) == 15
+    with h5py.File(out / "syn.hdf5", "r") as f:
+        channels = json.loads(f.attrs["channels"])
+        assert f["BAS"].shape == (90, 32) and sorted(channels) == ["BAS", "EKG", "EMG", "RESP"]
+    assert "SpO2" in channels["RESP"] and "ECG" in channels["EKG"]     # 1 Hz and 512 Hz channels
+    assert not any("Position" in labels for labels in channels.values())
