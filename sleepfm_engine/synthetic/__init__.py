@@ -6,11 +6,28 @@ as EDF+ with the stages and events as annotations and a CSV hypnogram beside it.
 """
 from __future__ import annotations
 
-from .hypnogram import STAGE_NAMES, make_hypnogram
-from .montage import CHANNELS, MONTAGES, ChannelSpec
-from .night import SyntheticNight, SyntheticSignal, make_night
-from .subject import Subject, make_subject
-from .edf import write_night
+import importlib
 
-__all__ = ["make_night", "write_night", "SyntheticNight", "SyntheticSignal", "make_hypnogram",
-           "make_subject", "Subject", "STAGE_NAMES", "MONTAGES", "CHANNELS", "ChannelSpec"]
+# Names resolve on first use: the generators pull in scipy.signal (seconds to import), which
+# the CLI must not pay just to list its montages.
+_EXPORTS = {
+    "make_night": "night", "SyntheticNight": "night", "SyntheticSignal": "night",
+    "write_night": "edf", "make_hypnogram": "hypnogram", "STAGE_NAMES": "hypnogram",
+    "make_subject": "subject", "Subject": "subject",
+    "MONTAGES": "montage", "CHANNELS": "montage", "ChannelSpec": "montage",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
