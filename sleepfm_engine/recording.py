@@ -13,6 +13,7 @@ physical range of zero width, a trailing partial record) are reported with
 from __future__ import annotations
 
 import datetime as _dt
+import mmap
 import os
 import re
 import warnings
@@ -35,6 +36,8 @@ _SIGNAL_FIELDS = (
     ("reserved", 32),
 )
 _ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
+# After a read spanning more record bytes than this, its pages are released (see _release_pages).
+_RELEASE_BYTES = 64 << 20
 # Voltage units and their factor to volts. Keys are lower-cased.
 _VOLT_SCALE = {"v": 1.0, "mv": 1e-3, "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "nv": 1e-9}
 # A TAL: +onset[\x15duration]\x14text\x14...\x14\x00
@@ -103,6 +106,18 @@ class Annotation:
     onset: float
     duration: float
     description: str
+
+
+def _release_pages(mm: np.memmap, start: int, length: int) -> None:
+    """Tell the OS this process no longer needs these pages of a read-only file mapping."""
+    raw = getattr(mm, "_mmap", None)
+    if raw is None or not hasattr(raw, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return  # not available on this platform: memory stays mapped, nothing else changes
+    page = mmap.PAGESIZE
+    offset = mm.offset + start
+    first = (offset // page) * page
+    raw_start = first - (mm.offset - mm.offset % mmap.ALLOCATIONGRANULARITY)
+    raw.madvise(mmap.MADV_DONTNEED, max(0, raw_start), length + (offset - first))
 
 
 def _field_text(raw: bytes) -> str:
@@ -567,6 +582,11 @@ class Recording:
             r0, r1 = i0 // spr, min(-(-i1 // spr), self._n_records)
             digital = self._decode(np.asarray(mm[r0:r1, col])).reshape(-1)
             digital = digital[i0 - r0 * spr:i1 - r0 * spr]
+            if (r1 - r0) * self._record_bytes > _RELEASE_BYTES:
+                # A long read (a whole channel) touched most of the file: drop those pages from
+                # this process's mapping so resident memory tracks the output, not the file.
+                # They stay in the OS page cache, so the next channel's read is still cheap.
+                _release_pages(mm, r0 * self._record_bytes, (r1 - r0) * self._record_bytes)
         else:
             # Place each record at its own onset; gaps stay NaN.
             out = np.full(i1 - i0, np.nan)

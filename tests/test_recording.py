@@ -247,3 +247,16 @@ def test_plain_edf_free_text_patient_field_is_not_split_into_subfields(tmp_path)
     assert rec.patient["sex"] == "" and rec.patient["name"] == "" and not rec.patient["subfields"]
     assert rec.patient["additional"] == "excerpt3, female 48y insomnia"
     assert rec.recording_info["additional"] == "recorded at Brugmann"
+
+
+def test_reads_after_releasing_mapped_pages_return_the_same_values(tmp_path, monkeypatch):
+    import sleepfm_engine.recording as recording_module
+
+    path = write_edf(tmp_path / "s.edf", _signals())
+    before = open_recording(path).read(None, 1.3, 17.9)
+    monkeypatch.setattr(recording_module, "_RELEASE_BYTES", 0)  # release after every read
+    rec = open_recording(path)
+    for _ in range(2):
+        again = rec.read(None, 1.3, 17.9)
+        for a, b in zip(before, again):
+            np.testing.assert_array_equal(a, b)
