@@ -94,7 +94,14 @@ def cmd_prep(a) -> None:
 
 
 # ------------------------------------------------------------------------------------ speed
-def _in_memory_rate(batch, steps: int, precision: str) -> float:
+#: Pretraining compute variants timed with one batch in GPU memory: (name, autocast
+#: precision, tokenizer in fp32, compiled tokenizer).
+VARIANTS = (("fp32", "fp32", True, False), ("bf16 autocast", "bf16", False, False),
+            ("bf16, fp32 tokenizer", "bf16", True, False), ("bf16, fp32 compiled tokenizer", "bf16", True, True))
+
+
+def _in_memory_rate(batch, steps: int, precision: str, tokenizer_fp32: bool = True,
+                    compile_tokenizer: bool = False, warmup: int = 3) -> float:
     """Samples/s of pretraining steps on one batch already in GPU memory (no loader)."""
     import torch
 
@@ -103,11 +110,13 @@ def _in_memory_rate(batch, steps: int, precision: str) -> float:
     from sleepfm_engine.training.pretrain import ContrastiveModel, base_config
 
     dev = torch.device("cuda")
-    model = ContrastiveModel(build_model(base_config()).train()).to(dev)
+    torch.manual_seed(0)
+    model = ContrastiveModel(build_model(base_config()).train(), tokenizer_fp32=tokenizer_fp32,
+                             compile_tokenizer=compile_tokenizer).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     batch = batch.to(dev)
-    for i in range(steps + 5):
-        if i == 5:
+    for i in range(steps + warmup):
+        if i == warmup:
             torch.cuda.synchronize()
             t0 = time.perf_counter()
         with autocast_for(dev, precision):
@@ -119,38 +128,76 @@ def _in_memory_rate(batch, steps: int, precision: str) -> float:
     return steps * batch.size / (time.perf_counter() - t0)
 
 
+def _first_batch(data: str, cache: str, size: int):
+    from sleepfm_engine.training.cache import TrainingCache, open_prepared
+    from sleepfm_engine.training.cohort import discover_cohort
+    from sleepfm_engine.training.data import ChunkDataset
+
+    cohort = discover_cohort(data, "pretrain")
+    ds = ChunkDataset(list(open_prepared(TrainingCache(cache), cohort.records).values()))
+    return ds[list(range(size))]
+
+
+def cmd_compute_variants(a) -> None:
+    """In-memory pretraining rate of each compute variant (one GPU)."""
+    import torch
+
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    batch = _first_batch(a.data, a.cache, a.batch)
+    for name, precision, tok32, comp in VARIANTS:
+        if comp and a.no_compile:
+            continue
+        t0 = time.monotonic()
+        try:
+            rate = round(_in_memory_rate(batch, a.steps, precision, tok32, comp), 1)
+            err = None
+        except Exception as exc:  # a variant that fails (e.g. no compiler) is reported, not fatal
+            rate, err = None, f"{type(exc).__name__}: {str(exc)[:300]}"
+        _emit(a.results, {"what": "in_memory_variant", "variant": name, "precision": precision,
+                          "tokenizer_fp32": tok32, "compile": comp, "samples_per_s": rate, "error": err,
+                          "batch": a.batch, "seconds": round(time.monotonic() - t0, 1)})
+
+
 def cmd_pretrain_speed(a) -> None:
     import tempfile
-
-    import torch
 
     from sleepfm_engine.training.api import run_pretrain
     from sleepfm_engine.training.config import PretrainConfig
 
     out = Path(a.output or tempfile.mkdtemp(prefix="bench_pretrain_"))
+    marks: list[tuple[float, int]] = []
+
+    def on_event(ev):
+        if ev.kind == "step":
+            marks.append((time.monotonic(), ev.step))
+
     cfg = PretrainConfig(output=str(out), data=a.data, cache_dir=a.cache, epochs=a.epochs,
                          batch_size=a.batch, max_steps_per_epoch=a.steps, max_val_batches=1,
                          num_workers=a.workers, precision=a.precision, compile=a.compile,
+                         tokenizer_precision=a.tokenizer_precision, log_every=1,
                          overwrite=True, plots=False, fractions=[0.9, 0.05, 0.05], patience=0)
-    res = run_pretrain(cfg)
-    steady = res.history[1:] or res.history
-    rate = sum(h["samples_per_s"] for h in steady) / len(steady)
-    rec = {"what": "pretrain_speed", "samples_per_s": round(rate, 1), "batch_per_gpu": a.batch,
-           "steps_per_epoch": a.steps, "precision": a.precision, "compile": a.compile,
-           "loader_workers_per_gpu": a.workers,
+    res = run_pretrain(cfg, callbacks=[on_event])
+    if _rank() != 0:
+        return
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # steady state: from the warm-up-th step to the last step of the first epoch
+    first_epoch = [m for m in marks if m[1] <= res.history[0]["samples"] // (a.batch * world)] or marks
+    k0 = max(0, min(a.warmup, len(first_epoch) - 2))
+    if len(first_epoch) >= 2 and first_epoch[-1][0] > first_epoch[k0][0]:
+        (t0, s0), (t1, s1) = first_epoch[k0], first_epoch[-1]
+        rate = (s1 - s0) * a.batch * world / (t1 - t0)
+    else:
+        s0 = s1 = 0
+        rate = res.history[-1]["samples_per_s"]
+    rec = {"what": "pretrain_speed", "samples_per_s": round(rate, 1), "steps_timed": s1 - s0,
+           "batch_per_gpu": a.batch, "precision": a.precision, "tokenizer_precision": a.tokenizer_precision,
+           "compile": a.compile, "loader_workers_per_gpu": a.workers,
+           "epoch_samples_per_s": [round(h["samples_per_s"], 1) for h in res.history],
            "epoch_times_s": [round(h["epoch_time_s"], 2) for h in res.history],
            "channels": _channels(a.data), "model": "released base (4.83M parameters)",
-           "baseline": REFERENCE}
-    if a.in_memory and int(os.environ.get("WORLD_SIZE", "1")) == 1 and torch.cuda.is_available():
-        from sleepfm_engine.training.cache import TrainingCache, open_prepared
-        from sleepfm_engine.training.cohort import discover_cohort
-        from sleepfm_engine.training.data import ChunkDataset
-
-        cohort = discover_cohort(a.data, "pretrain")
-        prepared = open_prepared(TrainingCache(a.cache), cohort.records)
-        ds = ChunkDataset(list(prepared.values()))
-        batch = ds[list(range(a.batch))]
-        rec["in_memory_samples_per_s"] = {p: round(_in_memory_rate(batch, 20, p), 1) for p in ("fp32", "bf16")}
+           "source": "cache files on disk through the DataLoader", "baseline": REFERENCE}
     _emit(a.results, rec)
 
 
@@ -263,8 +310,34 @@ def cmd_device_a(a) -> None:
             if (demo / "training" / "metrics.json").exists():
                 tar.add(demo / "training" / "metrics.json", arcname="training/pretrain_metrics.json")
         if a.speed:
-            _sh(_self("pretrain-speed", "--data", data, "--cache", cache, "--steps", "25", "--workers", "12",
-                      "--in-memory", "--results", res), log, env)
+            _sh(_self("compute-variants", "--data", data, "--cache", cache, "--results", res), log, env)
+            _sh(_self("pretrain-speed", "--data", data, "--cache", cache, "--workers", "12",
+                      *_best_flags(res), "--results", res), log, env)
+
+
+def _best_flags(results: str) -> list[str]:
+    """pretrain-speed flags of the fastest in-memory variant measured so far."""
+    best = None
+    for line in Path(results).read_text().splitlines():
+        r = json.loads(line)
+        if r.get("what") == "in_memory_variant" and r.get("samples_per_s"):
+            if best is None or r["samples_per_s"] > best["samples_per_s"]:
+                best = r
+    if best is None:
+        return ["--precision", "fp32"]
+    flags = ["--precision", best["precision"], "--tokenizer-precision", "fp32" if best["tokenizer_fp32"] else "bf16"]
+    return flags + (["--compile"] if best["compile"] else [])
+
+
+def _ensure_base(folder: Path) -> str:
+    """A released-size base model (random weights) for timing fine-tuning."""
+    from sleepfm_engine.checkpoints import build_model, save_model
+    from sleepfm_engine.training.pretrain import base_config
+
+    if not (folder / "model_base" / "config.json").is_file():
+        cfg = base_config()
+        save_model(build_model(cfg), cfg, folder / "model_base")
+    return str(folder)
 
 
 def cmd_device_b(a) -> None:
@@ -275,18 +348,23 @@ def cmd_device_b(a) -> None:
     cache = str(work / "cache")
     env = dict(os.environ, SLEEPFM_CACHE_DIR=cache)
     data = str(work / "nights")
-    base = str(work / "pre1")
+    phases = a.phases.split(",")
     with open(out / "log.txt", "a", encoding="utf-8") as log:
         _sh(_self("generate", "--out", data, "--nights", str(a.nights), "--hours", str(a.hours),
                   "--workers", str(a.cpu), "--results", res), log, env)
         _sh(_self("prep", "--data", data, "--cache", cache, "--workers", str(a.cpu), "--results", res), log, env)
-        common = ["--data", data, "--cache", cache, "--steps", str(a.steps), "--workers", "12", "--results", res]
-        _sh(_self("pretrain-speed", *common, "--output", base, "--in-memory"), log, env)
-        _sh(_torchrun(2, "pretrain-speed", *common, "--output", str(work / "pre2")), log, env)
-        ft = ["--data", data, "--cache", cache, "--base", base, "--results", res]
-        for extra in ([], ["--unfreeze", "--batch", "2", "--workers", "4"]):
-            _sh(_self("finetune-speed", *ft, *extra, "--output", str(work / "ft1")), log, env)
-            _sh(_torchrun(2, "finetune-speed", *ft, *extra, "--output", str(work / "ft2")), log, env)
+        if "variants" in phases:
+            _sh(_self("compute-variants", "--data", data, "--cache", cache, "--results", res), log, env)
+        if "pretrain" in phases:
+            common = ["--data", data, "--cache", cache, "--workers", "12", *_best_flags(res), "--results", res]
+            _sh(_self("pretrain-speed", *common, "--output", str(work / "pre1")), log, env)
+            _sh(_torchrun(2, "pretrain-speed", *common, "--output", str(work / "pre2")), log, env)
+        if "finetune" in phases:
+            base = _ensure_base(work / "base")
+            ft = ["--data", data, "--cache", cache, "--base", base, "--results", res]
+            for extra in ([], ["--unfreeze", "--batch", "2", "--workers", "4", "--epochs", "2"]):
+                _sh(_self("finetune-speed", *ft, *extra, "--output", str(work / "ft1")), log, env)
+                _sh(_torchrun(2, "finetune-speed", *ft, *extra, "--output", str(work / "ft2")), log, env)
 
 
 def cmd_ship_demo(a) -> None:
@@ -334,17 +412,26 @@ def main(argv=None) -> None:
     g.add_argument("--workers", type=int, default=os.cpu_count())
     g.add_argument("--results")
     g.set_defaults(func=cmd_prep)
+    g = sub.add_parser("compute-variants")
+    g.add_argument("--data", required=True)
+    g.add_argument("--cache", required=True)
+    g.add_argument("--batch", type=int, default=128)
+    g.add_argument("--steps", type=int, default=10)
+    g.add_argument("--no-compile", action="store_true")
+    g.add_argument("--results")
+    g.set_defaults(func=cmd_compute_variants)
     g = sub.add_parser("pretrain-speed")
     g.add_argument("--data", required=True)
     g.add_argument("--cache", required=True)
     g.add_argument("--output")
-    g.add_argument("--steps", type=int, default=30)
-    g.add_argument("--epochs", type=int, default=2)
+    g.add_argument("--steps", type=int)
+    g.add_argument("--epochs", type=int, default=1)
+    g.add_argument("--warmup", type=int, default=5, help="steps left out of the timing")
     g.add_argument("--batch", type=int, default=128)
     g.add_argument("--workers", type=int, default=12)
     g.add_argument("--precision", default="auto")
+    g.add_argument("--tokenizer-precision", default="fp32")
     g.add_argument("--compile", action="store_true")
-    g.add_argument("--in-memory", action="store_true")
     g.add_argument("--results")
     g.set_defaults(func=cmd_pretrain_speed)
     g = sub.add_parser("finetune-speed")
@@ -369,6 +456,7 @@ def main(argv=None) -> None:
         g.add_argument("--cpu", type=int, default=max(1, (os.cpu_count() or 2) - 1))
         g.add_argument("--steps", type=int, default=30)
         g.add_argument("--speed", action="store_true")
+        g.add_argument("--phases", default="variants,pretrain,finetune")
         g.add_argument("--pre-epochs", type=int, default=20)
         g.add_argument("--pre-batch", type=int, default=128)
         g.add_argument("--ft-epochs", type=int, default=80)

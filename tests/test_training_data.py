@@ -289,3 +289,22 @@ def test_staging_report_aggregates_tokens_to_epochs():
     assert rep["epoch"]["confusion_matrix"][2][1] == 1
     perfect = staging_report([{"id": "a", "labels": labels, "probs": np.eye(5)[np.maximum(labels, 0)]}])
     assert perfect["kappa"] == pytest.approx(1.0) and perfect["score"] == pytest.approx(1.0)
+
+
+def test_training_forward_of_the_base_equals_its_forward():
+    import torch
+
+    from sleepfm_engine.checkpoints import build_model
+    from sleepfm_engine.training.pretrain import base_config, encode_chunks
+
+    from training_helpers import TINY_BASE
+
+    torch.manual_seed(0)
+    base = build_model(base_config(TINY_BASE)).eval()
+    x = torch.randn(2, 3, CHUNK_SAMPLES)
+    mask = torch.tensor([[False, False, True], [False, False, False]])
+    with torch.no_grad():
+        ref = base(x, mask)
+        got = encode_chunks(base, x, mask)
+    torch.testing.assert_close(got[0], ref[0])
+    torch.testing.assert_close(got[1], ref[1])

@@ -62,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help='base settings, e.g. \'{"embed_dim": 64, "num_layers": 2}\' (default: released)')
     g.add_argument("--init", help="start from this base model folder")
     g.add_argument("--max-val-batches", type=int, default=50)
-    g.add_argument("--compile", action="store_true", help="torch.compile the base (CUDA)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the tokenizer (CUDA)")
+    g.add_argument("--tokenizer-precision", choices=("fp32", "bf16"), default="fp32",
+                   help="fp32: the convolutional tokenizer outside bf16 autocast (default, faster)")
     pt.set_defaults(func=run_pretrain_cmd, epochs=10, batch_size=128, lr=1e-3, weight_decay=0.0)
 
     ev = sub.add_parser("evaluate", help="evaluate a staging or disease model on a labelled cohort",
@@ -235,7 +237,8 @@ def run_pretrain_cmd(args: argparse.Namespace) -> int:
     config = PretrainConfig(mode=args.mode, optimizer=args.optimizer, momentum=args.momentum,
                             lr_step=args.lr_step, gamma=args.gamma, temperature=args.temperature,
                             base_config=args.base_params, init=args.init,
-                            max_val_batches=args.max_val_batches, compile=args.compile, **kw)
+                            max_val_batches=args.max_val_batches, compile=args.compile,
+                            tokenizer_precision=args.tokenizer_precision, **kw)
     return _run_job(run_pretrain, config, args)
 
 

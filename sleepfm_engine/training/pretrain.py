@@ -35,6 +35,42 @@ def base_config(overrides: dict | None = None) -> dict:
     return cfg
 
 
+def encode_chunks(base: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, tokenize=None,
+                  tokenizer_fp32: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """``base(x, mask)`` for training, with the tokenizer kept out of bf16 autocast.
+
+    The same computation as :meth:`SetTransformer.forward` (checked in the tests), split so
+    that the convolutional tokenizer can run in fp32 (TF32) while the attention layers run
+    under the caller's bf16 autocast: measured on an H100, autocast made the tokenizer slower
+    (its LayerNorms return fp32, so every block pays casts, and cuDNN's bf16 kernels for 1-128
+    channel convolutions are no faster). ``tokenize`` may be a compiled copy of the tokenizer.
+
+    Returns
+    -------
+    pooled : Tensor (B, E)
+    embedding : Tensor (B, T / patch, E)
+    """
+    from ..models.layers import spatial_mask, spatial_tokens
+
+    b, c, t = x.shape
+    patch = base.patch_size
+    n = t // patch
+    if t % patch:
+        raise ValueError(f"chunks of {t} samples are not a whole number of {patch}-sample patches")
+    tokenize = tokenize or base.patch_embedding.tokenizer
+    patches = x.reshape(b * c * n, 1, patch)
+    if tokenizer_fp32:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            feats = tokenize(patches.float())
+    else:
+        feats = tokenize(patches)
+    tokens = feats.view(b, c, n, -1)
+    pooled = base.spatial_pooling(spatial_tokens(tokens), spatial_mask(mask, n))
+    seq = base.layer_norm(base.positional_encoding(pooled.view(b, n, -1)))
+    embedding = base.transformer_encoder(seq)
+    return base.temporal_pooling(embedding), embedding
+
+
 class ContrastiveModel(torch.nn.Module):
     """The base model plus the learnable log-temperature; ``forward(batch)`` → (loss, accuracy).
 
@@ -46,11 +82,19 @@ class ContrastiveModel(torch.nn.Module):
     mode : {"leave_one_out", "pairwise"}
     """
 
-    def __init__(self, base: torch.nn.Module, temperature: float = 0.0, mode: str = "leave_one_out"):
+    def __init__(self, base: torch.nn.Module, temperature: float = 0.0, mode: str = "leave_one_out",
+                 tokenizer_fp32: bool = True, compile_tokenizer: bool = False):
         super().__init__()
         self.base = base
         self.temperature = torch.nn.Parameter(torch.tensor(float(temperature)))
         self.mode = mode
+        self.tokenizer_fp32 = bool(tokenizer_fp32)
+        tokenize = base.patch_embedding.tokenizer
+        if compile_tokenizer:
+            tokenize = torch.compile(tokenize, dynamic=True)
+        # Kept out of the module tree: the compiled wrapper would duplicate the weights'
+        # state-dict entries.
+        self.__dict__["_tokenize"] = tokenize
 
     def embed(self, batch: ChunkBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled, L2-normalised embeddings (M, B, E) and presence (M, B) of a chunk batch."""
@@ -62,7 +106,7 @@ class ContrastiveModel(torch.nn.Module):
             mb = batch.modalities.get(m)
             if mb is None:
                 continue
-            pooled, _ = self.base(mb.x.float(), mb.mask)
+            pooled, _ = encode_chunks(self.base, mb.x.float(), mb.mask, self._tokenize, self.tokenizer_fp32)
             emb = emb.index_put((torch.full_like(mb.index, k), mb.index), F.normalize(pooled.float(), dim=-1))
             present[k, mb.index] = True
         return emb, present
@@ -98,9 +142,9 @@ class PretrainTask(Task):
                  out: Path, metadata: dict):
         self.config = config
         self.base_cfg = base_cfg
-        self.module = ContrastiveModel(base, config.temperature, config.mode)
-        if config.compile and dist.device.type == "cuda":
-            self.module.base = torch.compile(base)
+        self.module = ContrastiveModel(base, config.temperature, config.mode,
+                                       tokenizer_fp32=config.tokenizer_precision == "fp32",
+                                       compile_tokenizer=config.compile and dist.device.type == "cuda")
         self.dist = dist
         self.out = Path(out)
         self.metadata = metadata
@@ -195,8 +239,7 @@ class PretrainTask(Task):
         return self._evaluate(self.val_set if part == "validation" else self.test_set)
 
     def _base(self) -> torch.nn.Module:
-        base = self.module.base
-        return getattr(base, "_orig_mod", base)
+        return self.module.base
 
     def save_best(self, epoch: int, metrics: dict) -> None:
         from ..checkpoints import save_model

@@ -21,6 +21,7 @@ from .config import FinetuneConfig
 from .data import (ChunkBatch, ChunkDataset, NightDataset, NightItem, ShardedBatchSampler,
                    collate_nights, head_order, move, passthrough, seed_worker)
 from .loop import DistContext, Task
+from .pretrain import encode_chunks
 
 #: The released staging head's settings (``model_sleep_staging/config.json``).
 RELEASED_STAGING = {"embed_dim": 128, "num_heads": 4, "num_layers": 1, "num_classes": 5,
@@ -78,7 +79,7 @@ class EndToEnd(torch.nn.Module):
             mb = batch.modalities.get(m)
             if mb is None:
                 continue
-            _, tok = self.base(mb.x.float(), mb.mask)          # (n·W, 60, E)
+            _, tok = encode_chunks(self.base, mb.x.float(), mb.mask)   # (n·W, 60, E)
             per_mod[m] = (tok.reshape(-1, w * TOKENS_PER_CHUNK, e), mb.index[::w] // w)
         x = torch.zeros((b, len(MODALITIES), w * TOKENS_PER_CHUNK, e), device=device,
                         dtype=next(iter(per_mod.values()))[0].dtype)
