@@ -17,23 +17,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, cfg: dict, report: str) -> None:
-    # What torchrun sets for each process.
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+def _worker(rank: int, world: int, ports: list[int], cfgs: list[dict], report: str) -> None:
     import torch
 
     torch.set_num_threads(1)
     from sleepfm_engine.training.api import run_finetune
     from sleepfm_engine.training.config import FinetuneConfig
 
-    events = []
-    result = run_finetune(FinetuneConfig(**cfg), callbacks=[lambda e: events.append(e.kind)])
-    Path(report, f"rank{rank}.json").write_text(json.dumps({
-        "history": result.history, "events": events, "status": result.status}))
+    for k, (port, cfg) in enumerate(zip(ports, cfgs)):
+        # What torchrun sets for each process (one process group per run).
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                          WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+        events = []
+        result = run_finetune(FinetuneConfig(**cfg), callbacks=[lambda e: events.append(e.kind)])
+        Path(report, f"run{k}_rank{rank}.json").write_text(json.dumps({
+            "history": result.history, "events": events, "status": result.status}))
 
 
-def test_two_process_gloo_run_shards_batches_and_writes_one_model(tmp_path):
+def test_two_process_gloo_runs_shard_batches_and_write_one_model(tmp_path):
+    """A frozen-base run, then an end-to-end run (base and head under DDP), on 2 processes."""
     import torch.multiprocessing as mp
 
     from sleepfm_engine.checkpoints import load_release
@@ -44,10 +46,11 @@ def test_two_process_gloo_run_shards_batches_and_writes_one_model(tmp_path):
     cfg = dict(output=str(out), data=str(data), base=str(base), epochs=2, batch_size=1, lr=3e-3,
                head=dict(TINY_HEAD), cache_dir=str(tmp_path / "cache"), fractions=[0.5, 0.25, 0.25],
                device="cpu", log_every=1, plots=False)
-    mp.start_processes(_worker, args=(2, _free_port(), cfg, str(tmp_path)), nprocs=2, join=True,
-                       start_method="spawn")
-    r0 = json.loads((tmp_path / "rank0.json").read_text())
-    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    e2e = dict(cfg, output=str(tmp_path / "e2e"), unfreeze_base=True, window_chunks=1, epochs=2)
+    mp.start_processes(_worker, args=(2, [_free_port(), _free_port()], [cfg, e2e], str(tmp_path)),
+                       nprocs=2, join=True, start_method="spawn")
+    r0 = json.loads((tmp_path / "run0_rank0.json").read_text())
+    r1 = json.loads((tmp_path / "run0_rank1.json").read_text())
     # 2 training nights, one on each of the 2 ranks: 1 step per epoch, 2 samples
     assert [h["samples"] for h in r0["history"]] == [2, 2]
     # every rank sees the same (all-reduced) loss and the same shared validation
@@ -58,3 +61,7 @@ def test_two_process_gloo_run_shards_batches_and_writes_one_model(tmp_path):
     assert load_release(out).kinds == ["base", "staging"]
     split = json.loads((out / "training" / "split.json").read_text())
     assert len(split["train"]) == 2
+    # end to end: every trainable base parameter takes part (DDP would stop otherwise)
+    e0 = json.loads((tmp_path / "run1_rank0.json").read_text())
+    assert e0["status"] == "completed" and [h["samples"] for h in e0["history"]] == [2, 2]
+    assert load_release(tmp_path / "e2e").kinds == ["base", "staging"]

@@ -96,6 +96,9 @@ class Task:
     #: Whether training steps run under bf16 autocast on CUDA (the base model); the heads are
     #: small and run in fp32 (their LSTM gains nothing from bf16).
     use_autocast = True
+    #: Tell DDP that some parameters may get no gradient in a step (see
+    #: :func:`single_channel_records`).
+    find_unused_parameters = False
 
     def parameter_groups(self) -> list[dict]:
         raise NotImplementedError
@@ -319,7 +322,8 @@ class Trainer:
         wrapped = model
         if dist.active:
             wrapped = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+                model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None,
+                find_unused_parameters=task.find_unused_parameters)
         steps_per_epoch = task.steps_per_epoch()
         total = steps_per_epoch * cfg.epochs
         t_start = time.monotonic()
@@ -469,6 +473,16 @@ class Trainer:
                                 message="cancelled; the best checkpoint and the last finished epoch "
                                         "are kept"))
         raise JobCancelled("training cancelled by the user")
+
+
+def single_channel_records(records) -> bool:
+    """True when some recording has at most one channel in every modality.
+
+    The base model's channel pooling skips its attention layer for a single channel, so a
+    batch made only of such recordings gives that layer no gradient; DDP must then be told to
+    look for unused parameters (a small cost paid only for such cohorts).
+    """
+    return any(max(len(c) for c in r.channels.values()) < 2 for r in records)
 
 
 def list_or_iter(batches: Iterable) -> Iterable:

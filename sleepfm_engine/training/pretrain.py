@@ -36,7 +36,7 @@ def base_config(overrides: dict | None = None) -> dict:
 
 
 def encode_chunks(base: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, tokenize=None,
-                  tokenizer_fp32: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                  tokenizer_fp32: bool = True, pool: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
     """``base(x, mask)`` for training, with the tokenizer kept out of bf16 autocast.
 
     The same computation as :meth:`SetTransformer.forward` (checked in the tests), split so
@@ -45,9 +45,12 @@ def encode_chunks(base: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, to
     (its LayerNorms return fp32, so every block pays casts, and cuDNN's bf16 kernels for 1-128
     channel convolutions are no faster). ``tokenize`` may be a compiled copy of the tokenizer.
 
+    ``pool=False`` skips the temporal pooling (its 5-min output is then None), for training
+    that uses only the 5-s embeddings.
+
     Returns
     -------
-    pooled : Tensor (B, E)
+    pooled : Tensor (B, E) or None
     embedding : Tensor (B, T / patch, E)
     """
     from ..models.layers import spatial_mask, spatial_tokens
@@ -68,7 +71,7 @@ def encode_chunks(base: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, to
     pooled = base.spatial_pooling(spatial_tokens(tokens), spatial_mask(mask, n))
     seq = base.layer_norm(base.positional_encoding(pooled.view(b, n, -1)))
     embedding = base.transformer_encoder(seq)
-    return base.temporal_pooling(embedding), embedding
+    return (base.temporal_pooling(embedding) if pool else None), embedding
 
 
 class ContrastiveModel(torch.nn.Module):
@@ -148,6 +151,9 @@ class PretrainTask(Task):
         self.dist = dist
         self.out = Path(out)
         self.metadata = metadata
+        from .loop import single_channel_records
+
+        self.find_unused_parameters = single_channel_records(train)
         self.train_set = ChunkDataset(train)
         self.val_set = ChunkDataset(validation)
         self.test_set = ChunkDataset(test)

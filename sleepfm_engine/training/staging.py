@@ -68,6 +68,10 @@ class EndToEnd(torch.nn.Module):
         self.base = base
         self.head = head
         self.window = int(window)
+        # Staging uses the 5-s embeddings only: the 5-min pooling gets no gradient, so it is
+        # frozen (DDP requires every trainable parameter to take part in the loss).
+        for p in base.temporal_pooling.parameters():
+            p.requires_grad_(False)
 
     def tokens(self, batch: ChunkBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 4, W·60, E) token embeddings and mask, present modalities first per sample."""
@@ -79,7 +83,7 @@ class EndToEnd(torch.nn.Module):
             mb = batch.modalities.get(m)
             if mb is None:
                 continue
-            _, tok = encode_chunks(self.base, mb.x.float(), mb.mask)   # (n·W, 60, E)
+            _, tok = encode_chunks(self.base, mb.x.float(), mb.mask, pool=False)   # (n·W, 60, E)
             per_mod[m] = (tok.reshape(-1, w * TOKENS_PER_CHUNK, e), mb.index[::w] // w)
         x = torch.zeros((b, len(MODALITIES), w * TOKENS_PER_CHUNK, e), device=device,
                         dtype=next(iter(per_mod.values()))[0].dtype)
@@ -144,6 +148,9 @@ class StagingTask(Task):
                                  f"head's max_seq_length {limit}")
             self.module = EndToEnd(base, head, w)
             recs = [p for _, p in parts["train"]]
+            from .loop import single_channel_records
+
+            self.find_unused_parameters = single_channel_records(recs)
             labels = [it.labels for it, _ in parts["train"]]
             self.train_set = ChunkDataset(recs, window=w, labels=labels)
         else:
@@ -164,7 +171,7 @@ class StagingTask(Task):
         if not self.end_to_end:
             return [{"params": list(self.head.parameters())}]
         return [{"params": list(self.head.parameters())},
-                {"params": list(self.module.base.parameters()),
+                {"params": [p for p in self.module.base.parameters() if p.requires_grad],
                  "lr": self.config.lr * self.config.base_lr_scale}]
 
     def steps_per_epoch(self) -> int:
