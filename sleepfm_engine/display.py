@@ -619,12 +619,22 @@ class PageSource:
         Open recording; only the requested windows are read.
     cache_size : int
         Rendered traces kept, so paging back and forth does not read or filter again.
+    map_budget : int
+        Bytes of the file read through the recording's memory map before the map is released
+        (``rec.close()``; it reopens on the next read). The pages a memory map has touched count
+        as the viewer's resident memory, so without this a night paged through end to end
+        would hold the whole file. Only the thread that renders may use ``rec`` meanwhile.
     """
 
-    def __init__(self, rec: Any, cache_size: int = 256):
+    def __init__(self, rec: Any, cache_size: int = 256, map_budget: int = 32 * 2**20):
         self.rec = rec
         self._cache: dict[tuple, Trace] = {}
         self._cache_size = int(cache_size)
+        self._map_budget = int(map_budget)
+        self._mapped = 0
+        sample_bytes = 3 if str(getattr(rec, "format", "")).startswith("BDF") else 2
+        # Data records interleave every channel: reading one channel touches all of them.
+        self._bytes_per_s = sample_bytes * sum(c.rate for c in rec.channels)
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -696,6 +706,12 @@ class PageSource:
             for (i, _, key), trace in zip(members, traces):
                 out[i] = trace
                 self._remember(key, trace)
+        if groups:
+            pad = max((filter_padding(spec, n) for _, spec, n in groups), default=0.0)
+            self._mapped += int((stop - start + 2 * pad) * self._bytes_per_s)
+            if self._mapped > self._map_budget and hasattr(self.rec, "close"):
+                self.rec.close()
+                self._mapped = 0
         return out  # type: ignore[return-value]
 
     def _remember(self, key: tuple, trace: Trace) -> None:
@@ -760,7 +776,8 @@ def _minmax_rows(block: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray
 
 
 def epoch_envelope(rec: Any, channel: str, epoch_length: float = float(EPOCH_SECONDS), *,
-                   chunk_s: float = 1800.0, state: Any = None) -> np.ndarray:
+                   chunk_s: float = 1800.0, state: Any = None,
+                   release_map: bool = False) -> np.ndarray:
     """Per-epoch amplitude (standard deviation) of one channel over the whole recording.
 
     An overview strip draws it under the hypnogram: wake, arousals and artefacts stand out
@@ -777,6 +794,11 @@ def epoch_envelope(rec: Any, channel: str, epoch_length: float = float(EPOCH_SEC
         Seconds read at a time (rounded to whole epochs).
     state : TaskState, optional
         Progress and cancellation.
+    release_map : bool
+        Release the recording's memory map after each chunk (``rec.close()``; it reopens on
+        the next read). Records interleave every channel, so reading one channel of a whole
+        night touches the whole file; releasing keeps the resident memory at one chunk. Only
+        for a recording no other thread is reading.
 
     Returns
     -------
@@ -803,6 +825,8 @@ def epoch_envelope(rec: Any, channel: str, epoch_length: float = float(EPOCH_SEC
             seg = seg[np.isfinite(seg)]
             if seg.size:
                 out[k] = float(np.std(seg))
+        if release_map:
+            rec.close()
     if state is not None:
         state.set_progress(1.0)
     return out

@@ -51,8 +51,7 @@ class ModelCache:
         key = (str(path.resolve()), device)
         with self._lock:
             release = self._releases.get(key)
-            missing = [k for k in kinds if release is None or getattr(release, k, None) is None]
-            if missing:
+            if release is None or any(getattr(release, k, None) is None for k in kinds):
                 if state is not None:
                     state.set_status(f"loading models from {path.name}")
                 release = load_release(path, device=device)
@@ -204,3 +203,26 @@ def demographics_from_header(rec: Any) -> tuple[float | None, str]:
 def overrides_of(cmap: Any) -> Mapping[str, str]:
     """The overrides in force of a ChannelMap (a plain dict, safe to hand to a thread)."""
     return dict(cmap.overrides) if cmap is not None else {}
+
+
+def warm_up(state: TaskState, models: ModelCache, model: str | os.PathLike | None,
+            device: str = "auto") -> None:
+    """Import torch and the inference code and, given a model folder, load its models.
+
+    Run ahead of the first job (in the analysis process) so the job starts at once.
+    """
+    import torch  # noqa: F401 - the import is the point
+    import scipy.signal  # noqa: F401
+
+    import sleepfm_engine.inference  # noqa: F401
+    import sleepfm_engine.inference.risk  # noqa: F401
+    import sleepfm_engine.inference.staging  # noqa: F401
+
+    state.set_progress(0.5)
+    if model:
+        try:
+            models.get(model, str(_device(device)), (), state)
+        except (ModelError, OSError, ValueError) as exc:
+            # The job that needs the models will report what is wrong with the folder.
+            state.set_status(f"models not loaded: {exc}")
+    state.set_progress(1.0)

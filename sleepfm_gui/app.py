@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         win.open_demo()
     elif args.recording:
         win.open_recording_file(args.recording)
+    # Start SleepFM's process (torch, models) once the window is up, so staging starts at once.
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(1500, win.warm_up_analysis)
     return app.exec()
 
 

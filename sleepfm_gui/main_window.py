@@ -23,13 +23,14 @@ from sleepfm_engine.errors import SleepFMError
 from sleepfm_engine.jobs import Job
 
 from . import errors
-from .analysis import (AnalysisContext, ModelCache, demographics_from_header, run_embedding_export,
-                       run_risk, run_staging)
+from .analysis import demographics_from_header
+from .analysis_server import AnalysisServer
 from .paths import find_overrides, overrides_target
 from .qt_annotations import AnnotationsPanel
 from .qt_channels import ChannelPanel
 from .qt_jobs import JobManager, JobsPanel
 from .qt_trace_view import WINDOW_PRESETS, TraceView
+from .workers import RemoteJobWorker
 from .settings import Settings
 
 log = logging.getLogger("sleepfm_gui")
@@ -47,6 +48,20 @@ def _is_text_entry(w: QWidget | None) -> bool:
     if isinstance(w, (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)):
         return True
     return isinstance(w, QComboBox) and w.isEditable()
+
+
+def _worker_copy(rec: Any) -> Any:
+    """A second handle on an open recording for a worker thread.
+
+    It shares the parsed header (no second parse, no repeated warnings) but maps the file on
+    its own, so the window may page or close its handle meanwhile, and closing the copy
+    returns the pages it touched.
+    """
+    import copy
+
+    clone = copy.copy(rec)
+    clone._mm = None  # noqa: SLF001 - see the report: Recording lacks a public clone()
+    return clone
 
 
 class MainWindow(QMainWindow):
@@ -82,8 +97,8 @@ class MainWindow(QMainWindow):
         self.auto_hypnogram: Any = None
         self.risk: Any = None
         self._events: list[tuple[Any, str]] = []
-        self._embeddings: dict[tuple, Any] = {}
-        self.models = ModelCache()
+        # SleepFM runs in its own process (started on first use), never in the GUI's.
+        self.analysis = AnalysisServer()
         # Hooks tests replace: questions the window asks (None = a message box).
         self.ask_recover: Callable[[Any], bool] | None = None
         self.ask_save: Callable[[Any], str] | None = None
@@ -391,9 +406,9 @@ class MainWindow(QMainWindow):
     def _start_background_reads(self, path: Path) -> None:
         """Events of an EDF+ file and the overview envelope, read on worker threads.
 
-        They read the window's own recording (reads of its memory map are thread-safe), so the
-        header is not parsed, nor its warnings repeated, again; :meth:`close_recording` waits
-        for them before closing it.
+        Each reads through its own handle (:func:`_worker_copy`): the header is not parsed, nor
+        its warnings repeated, again, and the pages its memory map touched are released when it
+        ends instead of staying in the window's memory.
         """
         from sleepfm_engine.display import epoch_envelope
 
@@ -401,7 +416,11 @@ class MainWindow(QMainWindow):
         if "+" in rec.format:
             def read_events(state):
                 state.set_status("reading EDF+ annotations")
-                return list(rec.annotations)
+                r = _worker_copy(rec)
+                try:
+                    return list(r.annotations)
+                finally:
+                    r.close()
 
             self.jobs.submit(Job(f"Events of {path.name}", read_events), key="events",
                              on_success=self._on_file_events,
@@ -412,7 +431,11 @@ class MainWindow(QMainWindow):
         if pick is not None:
             def envelope(state, label=pick.plus):
                 state.set_status(f"overview of {label}")
-                return epoch_envelope(rec, label, state=state)
+                r = _worker_copy(rec)
+                try:
+                    return epoch_envelope(r, label, state=state, release_map=True)
+                finally:
+                    r.close()
 
             self.jobs.submit(Job("Night overview", envelope), key="overview",
                              on_success=self.trace.set_envelope,
@@ -447,8 +470,6 @@ class MainWindow(QMainWindow):
             for w in self.jobs.running(key):
                 w.disconnect_all()
                 w.cancel()
-                if key in ("events", "overview"):
-                    w.wait()  # they read the recording about to be closed
         self.review.set_session(None)
         self.session = None
         self.auto_hypnogram = None
@@ -687,10 +708,10 @@ class MainWindow(QMainWindow):
     def set_model_dir(self, folder: str | os.PathLike) -> None:
         self.model_dir = str(folder)
         self.settings.set_value("analysis/model", self.model_dir)
-        self._embeddings.clear()
         self._update_actions()
 
-    def _context(self) -> AnalysisContext | None:
+    def _analysis_kwargs(self) -> dict | None:
+        """What the analysis process needs for this recording, or None (after a dialog)."""
         if self.rec is None:
             errors.show_error(self, "Analysis", "Open a recording first.")
             return None
@@ -699,55 +720,56 @@ class MainWindow(QMainWindow):
                                                 "and device): the official SleepFM release or "
                                                 "one of yours.")
             return None
-        ctx = AnalysisContext(Path(self.rec.path), Path(self.model_dir), self.device,
-                              dict(self.cmap.overrides) if self.cmap is not None else {},
-                              self.models)
-        ctx.embeddings = self._embeddings.get(ctx.embeddings_key())
-        return ctx
+        return {"recording": str(self.rec.path), "model": str(self.model_dir),
+                "device": self.device,
+                "overrides": dict(self.cmap.overrides) if self.cmap is not None else {}}
 
-    def _keep_embeddings(self, ctx: AnalysisContext, emb: Any) -> None:
-        self._embeddings = {ctx.embeddings_key(): emb}
+    def _remote(self, name: str, task: str, kwargs: dict, key: str, on_success,
+                error_title: str):
+        worker = RemoteJobWorker(self.analysis, name, task, kwargs)
+        return self.jobs.submit(worker, key=key, on_success=on_success, error_title=error_title)
+
+    def warm_up_analysis(self) -> None:
+        """Start the analysis process and load torch and the models there, ahead of need."""
+        if self.model_dir and not self.analysis.running:
+            self._remote("Preparing SleepFM", "warmup",
+                         {"model": self.model_dir, "device": self.device}, "warmup",
+                         lambda _r: None, "Cannot prepare SleepFM")
 
     def start_staging(self):
         """Run SleepFM staging as a job; the automatic hypnogram appears when it finishes."""
-        ctx = self._context()
-        if ctx is None:
+        kwargs = self._analysis_kwargs()
+        if kwargs is None:
             return None
 
-        def done(result) -> None:
-            hyp, emb = result
-            self._keep_embeddings(ctx, emb)
+        def done(hyp) -> None:
             self.set_auto_hypnogram(hyp)
             self.review_dock.raise_()
             self.statusBar().showMessage("Sleep staging finished", 5000)
             self.stagingFinished.emit(hyp)
 
-        return self.jobs.submit(Job(f"Sleep staging of {ctx.recording.name}", run_staging, ctx),
-                                key="staging", on_success=done,
-                                error_title="Sleep staging failed")
+        return self._remote(f"Sleep staging of {Path(kwargs['recording']).name}", "staging",
+                            kwargs, "staging", done, "Sleep staging failed")
 
     def start_risk(self):
         """Run the disease-risk head as a job (needs age and sex)."""
-        ctx = self._context()
-        if ctx is None:
+        kwargs = self._analysis_kwargs()
+        if kwargs is None:
             return None
         if self.age is None or not self.sex:
             errors.show_error(self, "Disease risk", "The risk model needs the person's age and "
                                                     "sex; the file does not give them. Enter them "
                                                     "in Analysis ▸ Model and device.")
             return None
-        age, sex = self.age, self.sex
+        kwargs.update(age=self.age, sex=self.sex)
 
-        def done(result) -> None:
-            risk, emb = result
-            self._keep_embeddings(ctx, emb)
+        def done(risk) -> None:
             self.risk = risk
             self.review.set_risk(risk)
             self.review_dock.raise_()
 
-        return self.jobs.submit(Job(f"Disease risk of {ctx.recording.name}", run_risk, ctx, age,
-                                    sex), key="risk", on_success=done,
-                                error_title="Disease risk failed")
+        return self._remote(f"Disease risk of {Path(kwargs['recording']).name}", "risk", kwargs,
+                            "risk", done, "Disease risk failed")
 
     def choose_export_embeddings(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -757,18 +779,16 @@ class MainWindow(QMainWindow):
             self.export_embeddings(path)
 
     def export_embeddings(self, path: str | os.PathLike):
-        ctx = self._context()
-        if ctx is None:
+        """Write the night's SleepFM embeddings (HDF5) as a job."""
+        kwargs = self._analysis_kwargs()
+        if kwargs is None:
             return None
-
-        def done(result) -> None:
-            out, emb = result
-            self._keep_embeddings(ctx, emb)
-            self.statusBar().showMessage(f"Embeddings written to {out}", 5000)
-
-        return self.jobs.submit(Job(f"Embeddings of {ctx.recording.name}", run_embedding_export,
-                                    ctx, path), key="embeddings", on_success=done,
-                                error_title="Embedding export failed")
+        kwargs["out"] = str(path)
+        return self._remote(f"Embeddings of {Path(kwargs['recording']).name}", "embeddings",
+                            kwargs, "embeddings",
+                            lambda out: self.statusBar().showMessage(
+                                f"Embeddings written to {out}", 5000),
+                            "Embedding export failed")
 
     # ------------------------------------------------------------------ display
     def edit_filters(self) -> None:
@@ -832,7 +852,6 @@ class MainWindow(QMainWindow):
     def _on_modalities_changed(self, modalities: dict) -> None:
         self.trace.set_modalities(modalities)
         self._refresh_channel_rows()
-        self._embeddings.clear()  # inference must see the new assignment
         self.statusBar().showMessage("Channel assignment saved; analysis will use it", 4000)
 
     def _update_actions(self) -> None:
@@ -874,5 +893,6 @@ class MainWindow(QMainWindow):
         self._closing = True
         QApplication.instance().removeEventFilter(self)
         self.jobs.shutdown()
+        self.analysis.close()
         self._save_settings()
         ev.accept()

@@ -61,8 +61,6 @@ class AnnotationsModel(QAbstractTableModel):
             if col == 2:
                 return ann.description
             return source
-        if role == Qt.UserRole:  # sort key
-            return (ann.onset, ann.duration, ann.description, source)[col]
         if role == Qt.ToolTipRole and col == 2:
             return ann.description
         return None
@@ -86,7 +84,6 @@ class AnnotationsPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterKeyColumn(2)
         self.proxy.setFilterCaseSensitivity(Qt.CaseInsensitive)
-        self.proxy.setSortRole(Qt.UserRole)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter events (e.g. arousal, apnea)")
         self.filter_edit.setClearButtonEnabled(True)
@@ -94,8 +91,9 @@ class AnnotationsPanel(QWidget):
         self.count = QLabel()
         self.view = QTableView()
         self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
-        self.view.sortByColumn(0, Qt.AscendingOrder)
+        # Rows arrive sorted by onset; sorting in the proxy would ask every row for its data
+        # on each reset (seconds for ten thousand events).
+        self.view.setSortingEnabled(False)
         self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.view.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.view.verticalHeader().setVisible(False)

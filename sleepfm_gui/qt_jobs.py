@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
 from sleepfm_engine.jobs import Job
 
 from . import errors
-from .workers import CANCELLED, FAILED, SUCCEEDED, JobWorker
+from .workers import CANCELLED, FAILED, SUCCEEDED, JobWorker, RemoteJobWorker
 
 __all__ = ["JobManager", "JobsPanel"]
 
@@ -59,7 +59,7 @@ class JobManager(QObject):
             return [w] if w is not None and w.is_running else []
         return [w for w in self._workers if w.is_running]
 
-    def submit(self, job: Job, *, key: str | None = None,
+    def submit(self, job: Job | RemoteJobWorker, *, key: str | None = None,
                on_success: Callable[[Any], None] | None = None,
                on_error: Callable[[BaseException], None] | None = None,
                on_cancel: Callable[[], None] | None = None,
@@ -68,7 +68,8 @@ class JobManager(QObject):
 
         Parameters
         ----------
-        job : Job
+        job : Job or RemoteJobWorker
+            An engine job (run on a thread here) or a job of the analysis process.
         key : str, optional
             At most one job runs per key: a running job under the same key is cancelled and
             disconnected first (its result, if it still produces one, is dropped).
@@ -84,12 +85,12 @@ class JobManager(QObject):
             if old is not None and old.is_running:
                 old.disconnect_all()
                 old.cancel()
-        worker = JobWorker(job)
+        worker = job if isinstance(job, RemoteJobWorker) else JobWorker(job)
         if on_success is not None:
             worker.succeeded.connect(on_success)
         if on_cancel is not None:
             worker.cancelled.connect(on_cancel)
-        title = error_title or f"{job.name} failed"
+        title = error_title or f"{worker.name} failed"
 
         def failed(exc: BaseException) -> None:
             if on_error is not None:

@@ -229,6 +229,8 @@ class TraceView(QWidget):
         self._ann_ends = np.empty(0)
         self._ann_max_duration = 0.0
         self._paint_pending: float | None = None
+        #: Prepare the neighbouring pages while idle (benchmarks turn it off to time cold pages).
+        self.prefetch = True
         self._last_render_s = 0.0
         self._pens: dict[str, QPen] = {}
 
@@ -966,7 +968,8 @@ class TraceView(QWidget):
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0))
         self._update_labels()
         self._paint_pending = start
-        self._prefetch_timer.start()
+        if self.prefetch:
+            self._prefetch_timer.start()
 
     def _prefetch(self) -> None:
         """Prepare the next and previous pages while nothing else happens."""

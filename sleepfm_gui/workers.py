@@ -165,3 +165,86 @@ class JobWorker(QObject):
         else:
             self.cancelled.emit()
         self.finished.emit()
+
+
+class RemoteJobWorker(QObject):
+    """A job run by the analysis process (:class:`~sleepfm_gui.analysis_server.AnalysisServer`).
+
+    Same signals and attributes as :class:`JobWorker`; the work happens in another process, so
+    nothing it does can hold this process's interpreter lock.
+    """
+
+    progressChanged = Signal(float, str)
+    succeeded = Signal(object)
+    failed = Signal(object)
+    cancelled = Signal()
+    finished = Signal()
+    _relay = Signal(str, object)
+
+    def __init__(self, server: Any, name: str, task: str, kwargs: dict,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.server = server
+        self._name = name
+        self.task = task
+        self.kwargs = dict(kwargs)
+        self.state = PENDING
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.fraction = 0.0
+        self.message = ""
+        self.cancel_requested = False
+        self._id: int | None = None
+        self._ended = threading.Event()
+        self._relay.connect(self._on_relay, Qt.QueuedConnection)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == RUNNING
+
+    def start(self) -> None:
+        if self.state != PENDING:
+            raise RuntimeError(f"job {self.name!r} was already started")
+        self.state = RUNNING
+        self._id = self.server.submit(self.task, self.kwargs, self._on_event)
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        if self._id is not None:
+            self.server.cancel(self._id)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the analysis process reported the end of this job."""
+        if self._id is None:
+            return True
+        return self._ended.wait(timeout)
+
+    disconnect_all = JobWorker.disconnect_all
+
+    def _on_event(self, kind: str, payload: Any) -> None:  # reader thread
+        if kind != "progress":
+            self._ended.set()
+        self._relay.emit(kind, payload)
+
+    @Slot(str, object)
+    def _on_relay(self, kind: str, payload: object) -> None:
+        if kind == "progress":
+            if self.state != RUNNING:
+                return
+            self.fraction, self.message = payload  # type: ignore[misc]
+            self.progressChanged.emit(self.fraction, self.message)
+            return
+        if kind == "done":
+            self.state, self.result, self.fraction = SUCCEEDED, payload, 1.0
+            self.succeeded.emit(payload)
+        elif kind == "failed":
+            self.state, self.error = FAILED, payload  # type: ignore[assignment]
+            self.failed.emit(payload)
+        else:
+            self.state = CANCELLED
+            self.cancelled.emit()
+        self.finished.emit()

@@ -101,7 +101,7 @@ def test_reassigning_a_channel_is_saved_regroups_the_traces_and_reaches_inferenc
     row = next(r for r in window.trace.display_channels if r.key == "Airflow")
     assert row.modality == "EMG" and row.kind == "EMG"
     window.model_dir = str(GOLDEN_TINY)
-    assert window._context().overrides == {"Airflow": "EMG"}
+    assert window._analysis_kwargs()["overrides"] == {"Airflow": "EMG"}
     # Reopening reads the overrides back; choosing the automatic modality again drops them.
     _open(qtbot, window, path)
     assert window.cmap.modality_of("Airflow") == "EMG"

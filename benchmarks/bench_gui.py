@@ -1,0 +1,232 @@
+"""Desktop application speed on an 8-h, 16-channel, 256-Hz EDF (offscreen Qt).
+
+Prints JSON with:
+
+- ``process_start_to_first_page_s``: from launching ``python -m sleepfm_gui.app FILE`` to the
+  first painted page (fresh processes; the first is reported apart as the cold run);
+- ``open_to_first_page_s``: ``open_recording_file`` to the painted page, in a running window;
+- page flips (PgDn key to painted page, 30-s page): ``warm`` with the viewer's idle prefetch
+  (a reader who looks at each page for a moment) and ``cold`` (prefetch off, every page read,
+  filtered and decimated on the key press), with and without 10,000 events loaded;
+- memory: resident set before opening, after opening, after 200 pages, and the peak, against
+  the EDF size;
+- event-loop stalls (longest gap of a 5-ms timer) while a CPU staging job runs, with the tiny
+  golden model (``tests/data/golden_tiny``) or ``--model DIR``.
+
+Run: ``.venv/bin/python benchmarks/bench_gui.py [--edf FILE] [--quick]``. Targets (issue 5):
+open → page ≤ 0.3 s, start → page ≤ 2 s, flip ≤ 16 ms median and ≤ 33 ms p95, memory ≤ 0.5×
+the EDF.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))  # benchmarks are scripts, not a package
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _rss() -> dict[str, float]:
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024.0
+    return out
+
+
+def _pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))]
+
+
+def process_start(edf: Path, runs: int, data_dir: str) -> dict:
+    """Launch the application ``runs`` times; seconds from launch to the first painted page."""
+    times, rss = [], []
+    env = dict(os.environ, SLEEPFM_DATA_DIR=data_dir, QT_QPA_PLATFORM="offscreen")
+    for _ in range(runs):
+        t0 = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "sleepfm_gui.app", str(edf),
+                              "--exit-after-first-page"], capture_output=True, text=True,
+                             env=env, cwd=ROOT, check=True)
+        line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]
+        info = json.loads(line)
+        times.append(info["first_page"] - t0)
+        rss.append(info["rss_mb"].get("VmRSS"))
+    return {"cold_s": round(times[0], 3), "warm_median_s": round(statistics.median(times[1:] or times), 3),
+            "runs_s": [round(t, 3) for t in times], "rss_at_first_page_mb": rss[-1]}
+
+
+def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
+    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from sleepfm_engine.recording import Annotation
+    from sleepfm_gui.main_window import MainWindow
+
+    win = MainWindow()
+    win.ask_save = lambda s: "discard"
+    win.ask_recover = lambda i: False
+    win.resize(1600, 1000)
+    win.show()
+    for _ in range(10):
+        app.processEvents()
+    view = win.trace
+    painted: list[float] = []
+    view.pagePainted.connect(lambda _s: painted.append(time.perf_counter()))
+    res: dict = {"rss_before_open_mb": _rss()["VmRSS"]}
+
+    def wait_paint(t0: float, timeout: float = 10.0) -> float:
+        while not painted:
+            app.processEvents()
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError("no paint")
+        return painted[-1] - t0
+
+    def idle(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
+
+    # Open → first page (repeated: the window closes and reopens the file).
+    opens = []
+    for _ in range(5):
+        painted.clear()
+        t0 = time.perf_counter()
+        win.open_recording_file(edf)
+        opens.append(wait_paint(t0))
+        idle(0.3)
+    res["open_to_first_page_s"] = {"median": round(statistics.median(opens), 4),
+                                   "max": round(max(opens), 4),
+                                   "runs": [round(t, 4) for t in opens]}
+    res["rss_after_open_mb"] = _rss()["VmRSS"]
+    while win.jobs.running():
+        idle(0.05)
+
+    def flip_series(n: int, warm: bool) -> dict:
+        view.prefetch = warm
+        view.home()
+        idle(0.2)
+        out, cpu = [], []
+        for i in range(n):
+            if view.start + 2 * view.window_seconds > view.duration:
+                view.home()
+                idle(0.2)
+            painted.clear()
+            c0 = time.thread_time()
+            t0 = time.perf_counter()
+            QTest.keyClick(view, Qt.Key_PageDown)
+            out.append(wait_paint(t0) * 1e3)
+            cpu.append((time.thread_time() - c0) * 1e3)
+            idle(0.1 if warm else 0.0)
+        view.prefetch = True
+        # Wall time is what a reader waits; the GUI thread's CPU time is what the flip costs
+        # on an idle core (the machine is shared, so the two differ by the load).
+        return {"median_ms": round(statistics.median(out), 2), "p95_ms": round(_pct(out, 95), 2),
+                "max_ms": round(max(out), 2), "cpu_median_ms": round(statistics.median(cpu), 2),
+                "cpu_p95_ms": round(_pct(cpu, 95), 2), "n": n}
+
+    view.setFocus()
+    res["flip_warm"] = flip_series(flips, True)
+    res["flip_cold"] = flip_series(flips, False)
+    view.go_to(3600)
+    res["rss_after_paging_mb"] = _rss()["VmRSS"]
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    onsets = np.sort(rng.uniform(0, view.duration, 10_000))
+    anns = [Annotation(float(t), float(rng.uniform(0, 20)), f"event {i}") for i, t in enumerate(onsets)]
+    t0 = time.perf_counter()
+    win._events = [(a, "bench") for a in anns]
+    win._refresh_events()
+    res["load_10000_events_s"] = round(time.perf_counter() - t0, 4)
+    res["flip_warm_10000_events"] = flip_series(flips, True)
+    res["flip_cold_10000_events"] = flip_series(flips, False)
+    res["rss_peak_mb"] = _rss()["VmHWM"]
+
+    if stage and model is not None:
+        res["staging"] = _stall_during_staging(app, win, model, QElapsedTimer, QTimer, idle)
+    win.close()
+    return res
+
+
+def _stall_during_staging(app, win, model: Path, QElapsedTimer, QTimer, idle) -> dict:
+    """Longest event-loop gap while a CPU staging job runs (5-ms timer ticks)."""
+    win.set_model_dir(model)
+    win.device = "cpu"
+    ticks: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
+    done: list[object] = []
+    t0 = time.perf_counter()
+    worker = win.start_staging()
+    worker.finished.connect(lambda: done.append(worker.state))
+    timer.start()
+    while not done:
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    elapsed = time.perf_counter() - t0
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    return {"model": str(model), "state": done[0], "job_s": round(elapsed, 1),
+            "ticks": len(ticks), "max_gap_ms": round(max(gaps), 1),
+            "p99_gap_ms": round(_pct(gaps, 99), 1), "median_gap_ms": round(statistics.median(gaps), 2),
+            "gaps_over_50ms": sum(g > 50 for g in gaps)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--edf", type=Path, help="benchmark EDF (default: generated, 8 h)")
+    p.add_argument("--hours", type=float, default=8.0)
+    p.add_argument("--runs", type=int, default=4, help="process launches")
+    p.add_argument("--flips", type=int, default=100)
+    p.add_argument("--model", type=Path, default=ROOT / "tests" / "data" / "golden_tiny")
+    p.add_argument("--no-stage", action="store_true", help="skip the staging stall measurement")
+    p.add_argument("--quick", action="store_true", help="fewer runs and flips")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.runs, args.flips = 2, 30
+    tmp = tempfile.TemporaryDirectory(prefix="bench_gui_")
+    os.environ["SLEEPFM_DATA_DIR"] = str(Path(tmp.name) / "data")
+    edf = args.edf
+    if edf is None:
+        from _edf_gen import write_benchmark_edf
+
+        edf = write_benchmark_edf(Path(tmp.name) / "bench_8h.edf", hours=args.hours)
+    size_mb = edf.stat().st_size / 2**20
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU, {platform.system()} "
+                   f"{platform.release()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "edf": str(edf), "edf_mb": round(size_mb, 1),
+        "process_start_to_first_page": process_start(edf, args.runs, os.environ["SLEEPFM_DATA_DIR"]),
+    }
+    result.update(in_process(edf, args.flips, args.model, not args.no_stage))
+    result["memory_vs_edf"] = {
+        "rss_after_paging_over_edf": round(result["rss_after_paging_mb"] / size_mb, 3),
+        "growth_from_open_over_edf": round((result["rss_after_paging_mb"]
+                                            - result["rss_before_open_mb"]) / size_mb, 3),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""SleepFM analysis in a separate process, so the window's event loop never waits on it (Qt-free).
+
+Running torch in the GUI process stalls the event loop for hundreds of milliseconds: importing
+torch and scipy and loading models hold the interpreter lock while C code runs. The analysis
+therefore runs in a child process (``spawn``), started ahead of need and kept for later jobs so
+models and the night's embeddings are loaded once. The parent talks to it over a pipe:
+
+- parent → child: ``("run", id, task, kwargs)``, ``("cancel", id)``, ``("quit",)``;
+- child → parent: ``("progress", id, fraction, message)``, ``("done", id, result)``,
+  ``("failed", id, error_type, message, traceback_text)``, ``("cancelled", id)``.
+
+Exceptions cross as text: the message is what :func:`sleepfm_gui.errors.describe_exception`
+made of them in the child, the traceback goes to the parent's log.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing as mp
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from sleepfm_engine.errors import SleepFMError
+
+log = logging.getLogger("sleepfm_gui")
+
+__all__ = ["AnalysisServer", "RemoteError", "TASKS"]
+
+#: Tasks the child runs: name -> function in :mod:`sleepfm_gui.analysis`.
+TASKS = ("staging", "risk", "embeddings", "warmup")
+# Seconds between two progress messages of a job (the last one always goes).
+_PROGRESS_INTERVAL = 0.05
+
+
+class RemoteError(SleepFMError):
+    """An error raised in the analysis process; the message is already readable."""
+
+    def __init__(self, message: str, error_type: str = "", details: str = ""):
+        super().__init__(message)
+        self.error_type = error_type
+        self.details = details
+
+
+# ----------------------------------------------------------------------------------- child
+def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
+    from sleepfm_engine.errors import JobCancelled
+    from sleepfm_engine.jobs import TaskState
+
+    from . import analysis
+    from .errors import describe_exception
+
+    models = analysis.ModelCache()
+    embeddings: dict[tuple, Any] = {}
+    send_lock = threading.Lock()
+    cancels: dict[int, threading.Event] = {}
+    threads: list[threading.Thread] = []
+
+    def send(*msg) -> None:
+        with send_lock:
+            try:
+                conn.send(msg)
+            except (OSError, EOFError, BrokenPipeError):
+                pass  # the parent is gone; nothing left to tell
+
+    def run(job_id: int, task: str, kwargs: dict) -> None:
+        last = [0.0]
+
+        def progress(p) -> None:
+            now = time.monotonic()
+            if p.fraction < 1.0 and now - last[0] < _PROGRESS_INTERVAL:
+                return
+            last[0] = now
+            send("progress", job_id, p.fraction, p.message)
+
+        state = TaskState([progress], cancels[job_id])
+        try:
+            if task == "warmup":
+                state.set_status("loading torch and the models")
+                analysis.warm_up(state, models, kwargs.get("model"), kwargs.get("device", "auto"))
+                result: Any = None
+            else:
+                ctx = analysis.AnalysisContext(Path(kwargs["recording"]), Path(kwargs["model"]),
+                                               kwargs.get("device", "auto"),
+                                               dict(kwargs.get("overrides", {})), models)
+                key = ctx.embeddings_key()
+                ctx.embeddings = embeddings.get(key)
+                if task == "staging":
+                    result, emb = analysis.run_staging(state, ctx)
+                elif task == "risk":
+                    result, emb = analysis.run_risk(state, ctx, kwargs["age"], kwargs["sex"])
+                elif task == "embeddings":
+                    result, emb = analysis.run_embedding_export(state, ctx, kwargs["out"])
+                else:
+                    raise ValueError(f"unknown analysis task {task!r}")
+                embeddings.clear()
+                embeddings[key] = emb
+        except JobCancelled:
+            send("cancelled", job_id)
+        except BaseException as exc:  # noqa: BLE001 - sent to the parent as text
+            send("failed", job_id, type(exc).__name__, describe_exception(exc),
+                 "".join(traceback.format_exception(exc)))
+        else:
+            send("done", job_id, result)
+        finally:
+            cancels.pop(job_id, None)
+
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        kind = msg[0]
+        if kind == "run":
+            _, job_id, task, kwargs = msg
+            cancels[job_id] = threading.Event()
+            t = threading.Thread(target=run, args=(job_id, task, kwargs), name=f"analysis-{job_id}")
+            threads.append(t)
+            t.start()
+        elif kind == "cancel":
+            ev = cancels.get(msg[1])
+            if ev is not None:
+                ev.set()
+        elif kind == "quit":
+            break
+    for ev in list(cancels.values()):
+        ev.set()
+    for t in threads:
+        t.join()
+    send("bye")
+    conn.close()
+
+
+# ---------------------------------------------------------------------------------- parent
+class AnalysisServer:
+    """The parent's handle on the analysis process (started on first use, reused after).
+
+    ``submit`` returns a job id; ``on_event(kind, payload)`` is called on a reader thread with
+    ``("progress", (fraction, message))``, ``("done", result)``, ``("failed", RemoteError)`` or
+    ``("cancelled", None)``; exactly one of the last three ends each job.
+    """
+
+    def __init__(self):
+        self._proc: Any = None
+        self._conn: Any = None
+        self._reader: threading.Thread | None = None
+        self._handlers: dict[int, Callable[[str, Any], None]] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def start(self) -> None:
+        """Start the child process if it is not running (returns at once)."""
+        with self._lock:
+            if self.running:
+                return
+            ctx = mp.get_context("spawn")
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_child_main, args=(child,), name="sleepfm-analysis",
+                               daemon=True)
+            proc.start()
+            child.close()
+            self._proc, self._conn = proc, parent
+            self._reader = threading.Thread(target=self._read, args=(parent,),
+                                            name="sleepfm-analysis-reader")
+            self._reader.start()
+
+    def submit(self, task: str, kwargs: dict, on_event: Callable[[str, Any], None]) -> int:
+        """Run ``task`` (one of :data:`TASKS`) with ``kwargs`` in the child; returns its id."""
+        if task not in TASKS:
+            raise ValueError(f"unknown analysis task {task!r}; known: {', '.join(TASKS)}")
+        self.start()
+        job_id = next(self._ids)
+        with self._lock:
+            self._handlers[job_id] = on_event
+            self._conn.send(("run", job_id, task, dict(kwargs)))
+        return job_id
+
+    def cancel(self, job_id: int) -> None:
+        with self._lock:
+            if job_id in self._handlers and self._conn is not None:
+                try:
+                    self._conn.send(("cancel", job_id))
+                except (OSError, BrokenPipeError):
+                    pass
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel every job, stop the child and the reader thread (waits up to ``timeout``)."""
+        with self._lock:
+            proc, conn, reader = self._proc, self._conn, self._reader
+            if conn is not None:
+                try:
+                    for job_id in list(self._handlers):
+                        conn.send(("cancel", job_id))
+                    conn.send(("quit",))
+                except (OSError, BrokenPipeError):
+                    pass
+        if proc is not None:
+            proc.join(timeout)
+            if proc.is_alive():
+                log.warning("the analysis process did not stop in %.0f s; terminating it", timeout)
+                proc.terminate()
+                proc.join(5.0)
+        if conn is not None:
+            conn.close()
+        if reader is not None:
+            reader.join(timeout)
+        with self._lock:
+            self._proc = self._conn = self._reader = None
+
+    def _read(self, conn) -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = msg[0]
+            if kind == "bye":
+                break
+            job_id = msg[1]
+            with self._lock:
+                handler = self._handlers.get(job_id)
+                if kind in ("done", "failed", "cancelled"):
+                    self._handlers.pop(job_id, None)
+            if handler is None:
+                continue
+            if kind == "progress":
+                handler("progress", (msg[2], msg[3]))
+            elif kind == "done":
+                handler("done", msg[2])
+            elif kind == "failed":
+                _, _, etype, message, details = msg
+                log.error("analysis job failed in the analysis process:\n%s", details)
+                handler("failed", RemoteError(message, etype, details))
+            else:
+                handler("cancelled", None)
+        # The child ended: whatever was still running cannot finish.
+        with self._lock:
+            orphans, self._handlers = self._handlers, {}
+        for handler in orphans.values():
+            handler("failed", RemoteError("the analysis process ended unexpectedly (it may have "
+                                          "run out of memory); the job did not finish"))
