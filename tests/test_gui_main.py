@@ -297,3 +297,18 @@ def test_the_dreams_excerpt_opens_and_pages(qtbot, window):
     assert window.trace.start == 30.0
     assert window.trace.amplitude_per_row("C3-A1")[1] == "µV"
     assert window.rec.warnings  # the 'UV' unit is reported, not hidden
+
+
+def test_a_staging_job_can_be_cancelled_in_the_analysis_process(qtbot, window, tmp_path):
+    pytest.importorskip("torch", reason="staging needs torch")
+    _open(qtbot, window, make_psg(tmp_path / "night.edf", minutes=10))
+    window.set_model_dir(GOLDEN_TINY)
+    window.device = "cpu"
+    got = []
+    worker = window.start_staging()
+    worker.succeeded.connect(lambda r: got.append("result"))
+    with qtbot.waitSignal(worker.progressChanged, timeout=60000):
+        pass
+    with qtbot.waitSignal(worker.cancelled, timeout=60000):
+        window.jobs.cancel("staging")
+    assert worker.state == "cancelled" and got == [] and window.session.auto is None
