@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockWidget,
                                QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox,
-                               QPlainTextEdit, QTextEdit, QWidget)
+                               QPlainTextEdit, QScrollArea, QTextEdit, QWidget)
 
 from sleepfm_engine.errors import SleepFMError
 from sleepfm_engine.jobs import Job
@@ -139,7 +139,13 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, d)
             return d
 
-        self.review_dock = dock("Sleep scoring", self.review, Qt.BottomDockWidgetArea, "review")
+        # The panel's own minimum height would take most of the window from the traces; in a
+        # scroll area the dock can be made as small as the reader likes.
+        review_scroll = QScrollArea()
+        review_scroll.setWidgetResizable(True)
+        review_scroll.setFrameShape(QScrollArea.NoFrame)
+        review_scroll.setWidget(self.review)
+        self.review_dock = dock("Sleep scoring", review_scroll, Qt.BottomDockWidgetArea, "review")
         self.channels_dock = dock("Channels", self.channels, Qt.RightDockWidgetArea, "channels")
         self.events_dock = dock("Events", self.events, Qt.RightDockWidgetArea, "events")
         self.jobs_dock = dock("Jobs", self.jobs_panel, Qt.RightDockWidgetArea, "jobs")
@@ -148,8 +154,7 @@ class MainWindow(QMainWindow):
         self.channels_dock.raise_()
         # The bottom dock spans the width; the traces keep most of the height.
         self.setCorner(Qt.BottomRightCorner, Qt.BottomDockWidgetArea)
-        self.resizeDocks([self.review_dock], [330], Qt.Vertical)
-        self.resizeDocks([self.channels_dock], [440], Qt.Horizontal)
+
 
     def _make_review_panel(self) -> QWidget:
         from .qt_review import ReviewPanel
@@ -244,7 +249,6 @@ class MainWindow(QMainWindow):
         self.channels.modalitiesChanged.connect(self._on_modalities_changed)
         self.channels.visibilityChanged.connect(self.trace.set_channel_visible)
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
-        self.jobs.jobAdded.connect(lambda _: self.jobs_dock.raise_())
 
     # ------------------------------------------------------------------ settings
     def _default_model_dir(self) -> str:
@@ -263,13 +267,23 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1500, 950)
         state = self.settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        self._layout_restored = state is not None and bool(self.restoreState(state))
         display = self.settings.get_json("display", {})
         if display:
             self.trace.restore_display_state(display)
         for a in self.window_group.actions():
             a.setChecked(abs(a.data() - self.trace.window_seconds) < 1e-9)
+
+    def showEvent(self, ev):  # noqa: N802
+        super().showEvent(ev)
+        if not self._layout_restored:
+            self._layout_restored = True
+            # Dock sizes only apply once the window has its size: the traces keep most of it.
+            QTimer.singleShot(0, self._default_layout)
+
+    def _default_layout(self) -> None:
+        self.resizeDocks([self.review_dock], [int(self.height() * 0.36)], Qt.Vertical)
+        self.resizeDocks([self.channels_dock], [int(self.width() * 0.27)], Qt.Horizontal)
 
     def _save_settings(self) -> None:
         s = self.settings
@@ -727,6 +741,8 @@ class MainWindow(QMainWindow):
     def _remote(self, name: str, task: str, kwargs: dict, key: str, on_success,
                 error_title: str):
         worker = RemoteJobWorker(self.analysis, name, task, kwargs)
+        if task != "warmup":
+            self.jobs_dock.raise_()
         return self.jobs.submit(worker, key=key, on_success=on_success, error_title=error_title)
 
     def warm_up_analysis(self) -> None:

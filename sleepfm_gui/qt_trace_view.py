@@ -45,6 +45,8 @@ _ROW_FILL = 0.8
 # Annotations drawn at once in one page (the list shows all of them).
 _MAX_DRAWN_ANNOTATIONS = 60
 _MAINS = (50.0, 60.0)
+# Top of the plot: row 0 is centred on y = 0; the events band fills 0.55-0.95.
+_TOP = 1.0
 
 
 @dataclass
@@ -181,6 +183,55 @@ class _TracesItem(pg.GraphicsObject):
         for path, pen in zip(self._paths, self._pens):
             p.setPen(pen)
             p.drawPath(path)
+
+
+class _EventsItem(pg.GraphicsObject):
+    """The events of the page: a band above the traces with each event's span and text, and a
+    faint line down the traces at each onset. Painted in one item (text in device pixels)."""
+
+    def __init__(self):
+        super().__init__()
+        self._spans: list[tuple[float, float, str]] = []
+        self._band = (0.55, 0.95)
+        self._bottom = -1.0
+        self._rect = QRectF()
+        self._fill = QBrush(QColor(255, 160, 60, 90))
+        self._edge = QPen(QColor(200, 80, 20, 200), 0)
+        self._line = QPen(QColor(200, 80, 20, 70), 0)
+        self._text = QPen(QColor("#8A3A0A"))
+
+    def set_events(self, spans: list[tuple[float, float, str]], x0: float, x1: float,
+                   bottom: float) -> None:
+        self.prepareGeometryChange()
+        self._spans = spans
+        self._bottom = bottom
+        self._rect = QRectF(x0, bottom, max(x1 - x0, 1e-9), self._band[1] - bottom)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, p, opt, widget) -> None:
+        if not self._spans:
+            return
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        b0, b1 = self._band
+        for x0, x1, _ in self._spans:
+            p.setPen(self._line)
+            p.drawLine(QPointF(x0, b0), QPointF(x0, self._bottom))
+            p.setPen(self._edge)
+            p.setBrush(self._fill)
+            p.drawRect(QRectF(x0, b0, x1 - x0, b1 - b0))
+        tr = p.transform()
+        p.resetTransform()
+        p.setPen(self._text)
+        fm = p.fontMetrics()
+        for x0, x1, text in self._spans:
+            a, b = tr.map(QPointF(x0, b1)), tr.map(QPointF(x1, b0))
+            width = max(b.x() - a.x() - 4, 40)
+            shown = fm.elidedText(text, Qt.ElideRight, int(width))
+            p.drawText(QRectF(a.x() + 2, a.y(), width, b.y() - a.y()),
+                       int(Qt.AlignLeft | Qt.AlignVCenter), shown)
 
 
 class TraceView(QWidget):
@@ -330,8 +381,9 @@ class TraceView(QWidget):
         self.viewbox.addItem(self._row_mark, ignoreBounds=True)
         self.traces = _TracesItem()
         self.viewbox.addItem(self.traces, ignoreBounds=True)
-        self._ann_rects: list[QGraphicsRectItem] = []
-        self._ann_texts: list[pg.TextItem] = []
+        self.events_item = _EventsItem()
+        self.events_item.setZValue(5)
+        self.viewbox.addItem(self.events_item, ignoreBounds=True)
         self._empty_text = pg.TextItem("Open a recording (File ▸ Open, or drop an EDF/BDF file "
                                        "here)", color="#777777", anchor=(0.5, 0.5))
         self.viewbox.addItem(self._empty_text, ignoreBounds=True)
@@ -446,7 +498,8 @@ class TraceView(QWidget):
         self._sync_curves()
         self._update_labels()
         n = max(len(self._rows), 1)
-        self.viewbox.setYRange(-(n - 1) - 0.6, 0.6, padding=0)
+        # Row 0 sits at y = 0; the band above it (0.55-0.95) shows the events.
+        self.viewbox.setYRange(-(n - 1) - 0.6, _TOP, padding=0)
 
     def _sync_curves(self) -> None:
         self._pens = {r.key: pg.mkPen(r.color, width=1) for r in self._rows}
@@ -876,33 +929,16 @@ class TraceView(QWidget):
 
     def _draw_annotations(self) -> None:
         idx = self.visible_annotations()[:_MAX_DRAWN_ANNOTATIONS]
-        n_rows = max(len(self._rows), 1)
-        top, bottom = 0.6, -(n_rows - 1) - 0.6
-        while len(self._ann_rects) < len(idx):
-            r = QGraphicsRectItem()
-            r.setZValue(-25)
-            r.setPen(QPen(QColor(200, 80, 20, 160), 0))
-            r.setBrush(QBrush(QColor(255, 160, 60, 40)))
-            self.viewbox.addItem(r, ignoreBounds=True)
-            t = pg.TextItem(color="#B04A10", anchor=(0, 0))
-            t.setZValue(5)
-            self.viewbox.addItem(t, ignoreBounds=True)
-            self._ann_rects.append(r)
-            self._ann_texts.append(t)
+        a, b = self._start, self._start + self._window
         min_w = self._window / 600.0
-        for k, (r, t) in enumerate(zip(self._ann_rects, self._ann_texts)):
-            if k < len(idx):
-                a = self._annotations[idx[k]]
-                x0 = max(a.onset, self._start)
-                w = max(min(a.onset + (a.duration or 0.0), self._start + self._window) - x0, min_w)
-                r.setRect(QRectF(x0, bottom, w, top - bottom))
-                r.show()
-                t.setText(a.description[:40])
-                t.setPos(x0, top)
-                t.show()
-            else:
-                r.hide()
-                t.hide()
+        spans = []
+        for i in idx:
+            ann = self._annotations[i]
+            x0 = max(ann.onset, a)
+            x1 = max(min(ann.onset + (ann.duration or 0.0), b), x0 + min_w)
+            spans.append((x0, x1, ann.description))
+        n_rows = max(len(self._rows), 1)
+        self.events_item.set_events(spans, a, b, -(n_rows - 1) - 0.6)
 
     # ------------------------------------------------------------------ overview
     def set_hypnogram(self, stages: np.ndarray | None, epoch_length: float = float(EPOCH_SECONDS),
@@ -995,6 +1031,8 @@ class TraceView(QWidget):
             amp = self.amplitude_per_row(row.key)
             if amp is not None:
                 value, unit = amp
+                if unit == "µV" and value >= 10_000:
+                    value, unit = value / 1000.0, "mV"
                 text += f"  {_short_number(value)} {unit}".rstrip()
             if st.inverted:
                 text += " ⇅"
@@ -1021,7 +1059,7 @@ class TraceView(QWidget):
     def _update_grid(self) -> None:
         a, b = self._start, self._start + self._window
         n_rows = max(len(self._rows), 1)
-        top, bottom = 0.6, -(n_rows - 1) - 0.6
+        top, bottom = _TOP, -(n_rows - 1) - 0.6
         el = self._epoch_length
         ks = np.arange(math.ceil(a / el - 1e-9), math.floor(b / el + 1e-9) + 1)
         xs = np.repeat(ks * el, 2)
@@ -1045,7 +1083,7 @@ class TraceView(QWidget):
             n_rows = max(len(self._rows), 1)
             t0 = self._current_epoch * self._epoch_length
             self._epoch_mark.setRect(QRectF(t0, -(n_rows - 1) - 0.6, self._epoch_length,
-                                            n_rows + 0.2))
+                                            n_rows - 0.4 + _TOP))
             self._epoch_mark.show()
         self.overview.set_current(self._current_epoch * self._epoch_length, self._epoch_length)
 
