@@ -367,6 +367,100 @@ def cmd_device_b(a) -> None:
                 _sh(_torchrun(2, "finetune-speed", *ft, *extra, "--output", str(work / "ft2")), log, env)
 
 
+DREAMS = ROOT.parent / "shared" / "data" / "dreams"
+#: Peers on the same excerpts (EEG only, 5-s resolution, excerpts 1-8), from the data README.
+DREAMS_PEERS = {"YASA": {"accuracy": 0.68, "kappa": 0.50}, "GSSC": {"accuracy": 0.75, "kappa": 0.57}}
+
+
+def _dreams_cohort(src: Path, dst: Path) -> list[str]:
+    """Each excerpt as a one-channel EDF (its central EEG) + its 5-s DREAMS hypnogram."""
+    import numpy as np
+    from edfio import Edf, EdfSignal
+
+    from sleepfm_engine import open_recording
+
+    dst.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for n in (1, 2, 3, 4):
+        hyp = src / f"Hypnogram_excerpt{n}.txt"
+        n_values = sum(1 for line in hyp.read_text().splitlines()[1:] if line.strip())
+        seconds = n_values * 5
+        if (src / f"excerpt{n}.txt").is_file():
+            lines = (src / f"excerpt{n}.txt").read_text().split()
+            label = lines[0].strip("[]")
+            x = np.array(lines[1:], dtype=np.float64)
+            rate = len(x) / seconds  # the text export has no rate: samples / scored duration
+        else:
+            with open_recording(src / f"excerpt{n}.edf") as rec:
+                label = "C3-A1"
+                ch = rec.channel(label)
+                x, rate = rec.read_channel(label) * 1e6, ch.rate  # volts -> uV
+        rate = float(round(rate))
+        x = x[: int(rate * seconds)]
+        lo, hi = float(x.min()) - 1, float(x.max()) + 1
+        Edf([EdfSignal(x, sampling_frequency=rate, label=label, physical_dimension="uV",
+                       physical_range=(lo, hi))]).write(dst / f"excerpt{n}.edf")
+        shutil.copy2(hyp, dst / f"excerpt{n}.hypnogram.txt")
+        ids.append(f"excerpt{n}")
+    return ids
+
+
+def _pooled(confusions: list) -> dict:
+    import numpy as np
+
+    cm = np.sum([np.asarray(c, dtype=np.float64) for c in confusions], axis=0)
+    n = cm.sum()
+    po = np.trace(cm) / n
+    pe = float((cm.sum(0) * cm.sum(1)).sum()) / (n * n)
+    return {"accuracy": round(float(po), 4), "kappa": round(float((po - pe) / (1 - pe)), 4), "n": int(n)}
+
+
+def cmd_dreams(a) -> None:
+    """Leave-one-excerpt-out fine-tuning on the DREAMS excerpts (EEG only), from the demo model."""
+    import tempfile
+
+    from sleepfm_engine.training.api import run_evaluate, run_finetune
+    from sleepfm_engine.training.config import FinetuneConfig
+
+    src = Path(a.dreams)
+    if not src.is_dir():
+        raise SystemExit(f"{src}: DREAMS excerpts not found")
+    work = Path(a.work or tempfile.mkdtemp(prefix="dreams_"))
+    data = work / "cohort"
+    ids = _dreams_cohort(src, data)
+    demo = Path(a.model)
+    cache = str(work / "cache")
+    modes = {"zero-shot (demo head, no fine-tuning)": None,
+             "fine-tuned head (frozen demo base)": dict(epochs=a.epochs, lr=1e-3),
+             "fine-tuned end to end (base + head)": dict(epochs=a.e2e_epochs, lr=3e-4, unfreeze_base=True,
+                                                         window_chunks=2, batch_size=2)}
+    for mode, extra in modes.items():
+        tok, ep, folds = [], [], {}
+        t0 = time.monotonic()
+        for held in ids:
+            if extra is None:
+                split = work / f"split_{held}.json"
+                split.write_text(json.dumps({"train": [], "validation": [], "test": [held]}))
+                m = run_evaluate(data, demo, split=split, part="test", device=a.device, cache_dir=cache)
+            else:
+                split = work / f"split_{held}.json"
+                split.write_text(json.dumps({"train": [i for i in ids if i != held], "validation": [],
+                                             "test": [held]}))
+                cfg = dict(output=str(work / f"{mode[:10].replace(' ', '_')}_{held}"), data=str(data),
+                           base=str(demo), head_init=str(demo / "model_sleep_staging"), split=str(split),
+                           cache_dir=cache, device=a.device, overwrite=True, plots=False, batch_size=1,
+                           patience=0, seed=a.seed)
+                cfg.update(extra)
+                m = run_finetune(FinetuneConfig(**cfg)).test
+            tok.append(m["token"]["confusion_matrix"])
+            ep.append(m["epoch"]["confusion_matrix"])
+            folds[held] = {"accuracy_5s": m["token"]["accuracy"], "kappa_5s": m["token"]["kappa"]}
+        _emit(a.results, {"what": "dreams_leave_one_excerpt_out", "mode": mode, "pooled_5s": _pooled(tok),
+                          "pooled_30s": _pooled(ep), "folds": folds, "peers_5s": DREAMS_PEERS,
+                          "excerpts": ids, "seconds": round(time.monotonic() - t0, 1),
+                          "model": str(demo), "note": "EEG only; excerpts 1-4 (the peers used 1-8)"})
+
+
 def cmd_ship_demo(a) -> None:
     """Copy a trained release into resources/models/demo with fp16 weights."""
     from sleepfm_engine.checkpoints import load_config, load_metadata, load_model, save_model
@@ -382,11 +476,21 @@ def cmd_ship_demo(a) -> None:
                           "Not a medical device; do not use its output for diagnosis.")
         meta.pop("provenance", None) if a.strip_paths else None
         save_model(model, load_config(src / sub), tmp / sub, meta)
-    if (src / "training" / "metrics.json").exists():
+    work = src / "training"
+    if (work / "metrics.json").exists():
         (tmp / "training").mkdir(exist_ok=True)
-        for f in (src / "training").iterdir():
-            if f.suffix in (".json", ".png"):
-                shutil.copy2(f, tmp / "training" / f.name)
+        m = json.loads((work / "metrics.json").read_text())
+        keep = ("accuracy", "kappa", "macro_f1", "n_nights")
+        summary = {"status": m["status"], "best_epoch": m["best_epoch"],
+                   "validation": {k: m["validation"].get(k) for k in keep},
+                   "test": {k: m["test"].get(k) for k in keep},
+                   "test_f1": m["test"].get("epoch", {}).get("f1"),
+                   "test_confusion_matrix": m["test"].get("epoch", {}).get("confusion_matrix"),
+                   "epochs_run": len(m["history"])}
+        (tmp / "training" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        for name in ("split.json", "curves.png", "confusion_test.png"):
+            if (work / name).exists():
+                shutil.copy2(work / name, tmp / "training" / name)
     if dst.exists():
         shutil.rmtree(dst)
     os.replace(tmp, dst)
@@ -462,6 +566,16 @@ def main(argv=None) -> None:
         g.add_argument("--ft-epochs", type=int, default=80)
         g.add_argument("--e2e-epochs", type=int, default=8)
         g.set_defaults(func=fn)
+    g = sub.add_parser("dreams")
+    g.add_argument("--dreams", default=str(DREAMS))
+    g.add_argument("--model", default=str(ROOT / "resources" / "models" / "demo"))
+    g.add_argument("--work")
+    g.add_argument("--epochs", type=int, default=30)
+    g.add_argument("--e2e-epochs", type=int, default=10)
+    g.add_argument("--device", default="auto")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--results")
+    g.set_defaults(func=cmd_dreams)
     g = sub.add_parser("ship-demo")
     g.add_argument("--release", required=True)
     g.add_argument("--to", default=str(ROOT / "resources" / "models" / "demo"))
