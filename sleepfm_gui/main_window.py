@@ -292,8 +292,6 @@ class MainWindow(QMainWindow):
         s.set_json("display", self.trace.display_state())
         s.set_value("analysis/model", self.model_dir)
         s.set_value("analysis/device", self.device)
-        if self.session is not None:
-            s.set_json("scoring/keys", self.session.key_map.to_dict())
         s.sync()
 
     def _key_map(self) -> Any:
@@ -469,6 +467,8 @@ class MainWindow(QMainWindow):
         """Close the open recording (asking about unsaved scoring); False if the user cancelled."""
         if self.rec is None:
             return True
+        if self.session is not None:
+            self.settings.set_json("scoring/keys", self.session.key_map.to_dict())
         if self.session is not None and self.headless:
             self.session.close()  # unsaved scoring stays in its autosave
         elif self.session is not None:

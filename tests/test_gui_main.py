@@ -312,3 +312,37 @@ def test_a_staging_job_can_be_cancelled_in_the_analysis_process(qtbot, window, t
     with qtbot.waitSignal(worker.cancelled, timeout=60000):
         window.jobs.cancel("staging")
     assert worker.state == "cancelled" and got == [] and window.session.auto is None
+
+
+def test_report_and_embeddings_exports_write_their_files(qtbot, window, tmp_path):
+    pytest.importorskip("torch", reason="embeddings need torch")
+    _open(qtbot, window, make_psg(tmp_path / "night.edf", minutes=6))
+    stages = np.array([0, 1, 2, 2, 3, 3, 2, 4, 4, 2, 1, 0], dtype=np.int8)
+    assert window.import_hypnogram(write_hypnogram(Hypnogram(stages, start=window.rec.start),
+                                                   tmp_path / "m.csv"))
+    report = window.export_report(tmp_path / "night.pdf")
+    window.set_model_dir(GOLDEN_TINY)
+    window.device = "cpu"
+    emb = window.export_embeddings(tmp_path / "night.hdf5")
+    with qtbot.waitSignals([report.finished, emb.finished], timeout=120000):
+        pass
+    assert report.state == "succeeded" and emb.state == "succeeded", (report.error, emb.error)
+    assert (tmp_path / "night.pdf").read_bytes()[:4] == b"%PDF"
+    import h5py
+
+    with h5py.File(tmp_path / "night.hdf5") as f:
+        assert len(f.keys()) > 0
+
+
+def test_scoring_keys_are_remembered(qtbot, dialogs, tmp_path):
+    from sleepfm_engine.scoring_keys import KeyMap
+
+    Settings().set_json("scoring/keys", {**KeyMap().to_dict(), "W": "stage:W"})
+    win = MainWindow()
+    win.ask_save = lambda s: "discard"
+    qtbot.addWidget(win)
+    win.show()
+    _open(qtbot, win, make_psg(tmp_path / "night.edf"))
+    assert win.session.key_map.action("W") == "stage:W"
+    win.close()
+    assert Settings().get_json("scoring/keys")["W"] == "stage:W"
