@@ -1,4 +1,4 @@
-"""The analysis jobs the window runs: staging, embedding export and disease risk (Qt-free).
+"""The analysis jobs: staging, embedding export and disease risk (Qt-free; run by the analysis process).
 
 Each function is the compute function of a :class:`sleepfm_engine.jobs.Job`: it takes a
 ``TaskState`` first, opens its own :class:`~sleepfm_engine.recording.Recording` (the window's
@@ -13,13 +13,13 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sleepfm_engine.errors import ModelError
 from sleepfm_engine.jobs import TaskState
 
 __all__ = ["AnalysisContext", "ModelCache", "run_staging", "run_risk", "run_embedding_export",
-           "demographics_from_header", "gui_torch_threads"]
+           "demographics_from_header", "gui_torch_threads", "warm_up"]
 
 
 def gui_torch_threads() -> int:
@@ -198,11 +198,6 @@ def demographics_from_header(rec: Any) -> tuple[float | None, str]:
             age = float(years)
         break
     return age, sex
-
-
-def overrides_of(cmap: Any) -> Mapping[str, str]:
-    """The overrides in force of a ChannelMap (a plain dict, safe to hand to a thread)."""
-    return dict(cmap.overrides) if cmap is not None else {}
 
 
 def warm_up(state: TaskState, models: ModelCache, model: str | os.PathLike | None,

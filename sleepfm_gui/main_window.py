@@ -7,7 +7,6 @@ inference sees, and every long operation runs as an engine job on a worker threa
 """
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import os
 from pathlib import Path

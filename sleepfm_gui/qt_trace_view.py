@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel,
-                               QLineEdit, QMenu, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+                               QLineEdit, QMenu, QSizePolicy, QVBoxLayout, QWidget)
 
 from sleepfm_engine.contract import EPOCH_SECONDS
 from sleepfm_engine.display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel,
