@@ -434,7 +434,7 @@ def cmd_dreams(a) -> None:
              "fine-tuned head (frozen demo base)": dict(epochs=a.epochs, lr=1e-3),
              "fine-tuned end to end (base + head)": dict(epochs=a.e2e_epochs, lr=3e-4, unfreeze_base=True,
                                                          window_chunks=2, batch_size=2)}
-    for mode, extra in modes.items():
+    for k_mode, (mode, extra) in enumerate(modes.items()):
         tok, ep, folds = [], [], {}
         t0 = time.monotonic()
         for held in ids:
@@ -446,7 +446,7 @@ def cmd_dreams(a) -> None:
                 split = work / f"split_{held}.json"
                 split.write_text(json.dumps({"train": [i for i in ids if i != held], "validation": [],
                                              "test": [held]}))
-                cfg = dict(output=str(work / f"{mode[:10].replace(' ', '_')}_{held}"), data=str(data),
+                cfg = dict(output=str(work / f"mode{k_mode}_{held}"), data=str(data),
                            base=str(demo), head_init=str(demo / "model_sleep_staging"), split=str(split),
                            cache_dir=cache, device=a.device, overwrite=True, plots=False, batch_size=1,
                            patience=0, seed=a.seed)
