@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,7 +331,7 @@ def read_subjects(path: str | Path) -> dict[str, str]:
     header, rows = _read_csv(path)
     i_id = _id_column(header, path)
     low = [h.lower() for h in header]
-    i_sub = next((i for i, h in enumerate(low) if i != i_id and "subject" in h or h == "patient"), None)
+    i_sub = next((i for i, h in enumerate(low) if i != i_id and ("subject" in h or h == "patient")), None)
     if i_sub is None:
         raise ValueError(f"{path}: no 'subject' column")
     return {row[i_id]: row[i_sub] for row in rows if len(row) > max(i_id, i_sub)}
@@ -628,6 +627,3 @@ def token_labels(label_path: str | Path, recording, n_tokens: int) -> np.ndarray
     tokens[tokens < 0] = -1
     return tokens
 
-
-def _study_key(text: str) -> str:
-    return re.sub(r"\s+", "", text)

@@ -21,7 +21,7 @@ def tokens_to_epochs(labels: np.ndarray, probs: np.ndarray | None = None,
                      tokens_per_epoch: int = TOKENS_PER_EPOCH) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-token labels (and probabilities) → 30-s epochs.
 
-    An epoch's label is the most common scored label among its tokens, or -1 when at least
+    An epoch's label is the most common scored label among its tokens, or -1 when more than
     half of them are unscored; its probabilities are the mean of its tokens'. A trailing
     partial epoch is dropped.
 

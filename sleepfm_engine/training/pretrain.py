@@ -9,14 +9,13 @@ reference, or AdamW.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ..contract import CHUNK_SAMPLES, MODALITIES, PATCH_SIZE, TOKENS_PER_CHUNK
+from ..contract import MODALITIES, PATCH_SIZE
 from .config import PretrainConfig
 from .data import ChunkBatch, ChunkDataset, ShardedBatchSampler, passthrough, seed_worker
 from .loop import DistContext, Task

@@ -8,9 +8,7 @@ kappa on 30-s epochs of the validation nights.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -18,7 +16,7 @@ import torch
 from ..contract import MODALITIES, TOKENS_PER_CHUNK
 from ..models import SleepEventLSTMClassifier, staging_cross_entropy
 from .config import FinetuneConfig
-from .data import (ChunkBatch, ChunkDataset, NightDataset, NightItem, ShardedBatchSampler,
+from .data import (ChunkBatch, ChunkDataset, NightDataset, ShardedBatchSampler,
                    collate_nights, head_order, move, passthrough, seed_worker)
 from .loop import DistContext, Task
 from .pretrain import encode_chunks
