@@ -600,6 +600,19 @@ class Recording:
         return (digital.astype(np.float64) + ch._offset) * ch._gain
 
     # ----------------------------------------------------------------- lifecycle
+    def clone(self) -> "Recording":
+        """A second handle on the same file for another thread.
+
+        It shares the parsed header (no second parse, no repeated warnings) but maps the file on
+        its own, so either handle may be read or closed independently.
+        """
+        import copy
+
+        twin = copy.copy(self)
+        twin._mm = None
+        twin.warnings = list(self.warnings)
+        return twin
+
     def close(self) -> None:
         """Release the memory map (the object may be re-read later; it reopens lazily)."""
         mm, self._mm = self._mm, None

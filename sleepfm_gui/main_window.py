@@ -56,11 +56,7 @@ def _worker_copy(rec: Any) -> Any:
     its own, so the window may page or close its handle meanwhile, and closing the copy
     returns the pages it touched.
     """
-    import copy
-
-    clone = copy.copy(rec)
-    clone._mm = None  # noqa: SLF001 - see the report: Recording lacks a public clone()
-    return clone
+    return rec.clone()
 
 
 class MainWindow(QMainWindow):

@@ -260,3 +260,12 @@ def test_reads_after_releasing_mapped_pages_return_the_same_values(tmp_path, mon
         again = rec.read(None, 1.3, 17.9)
         for a, b in zip(before, again):
             np.testing.assert_array_equal(a, b)
+
+
+def test_clone_reads_independently_of_the_original(tmp_path):
+    rec = open_recording(write_edf(tmp_path / "a.edf", _signals()))
+    twin = rec.clone()
+    expected = rec.read_channel("ECG", 2, 4)
+    rec.close()
+    np.testing.assert_array_equal(twin.read_channel("ECG", 2, 4), expected)
+    assert twin.labels == rec.labels and twin.duration == rec.duration
