@@ -27,6 +27,7 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     """Point platformdirs-based user folders (model registry, settings) at a temp folder."""
     home = tmp_path_factory.mktemp("userdata")
     monkeypatch.setenv("SLEEPFM_DATA_DIR", str(home))
+    monkeypatch.setenv("SLEEPFM_CACHE_DIR", str(home / "cache"))
     yield home
 
 
