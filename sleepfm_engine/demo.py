@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .registry import user_data_dir
+from .sidecars import user_data_dir
 
 DEMO_SEED = 7
 DEMO_HOURS = 8.0

@@ -18,21 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .sidecars import APP_NAME, DATA_DIR_ENV, user_data_dir  # noqa: F401  (re-exported)
 
-APP_NAME = "sleepfm-studio"
-#: Environment variable that overrides the user data folder.
-DATA_DIR_ENV = "SLEEPFM_DATA_DIR"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def user_data_dir() -> Path:
-    """The engine's user data folder (``$SLEEPFM_DATA_DIR`` or the platform's user data dir)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def models_dir() -> Path:

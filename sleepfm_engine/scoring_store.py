@@ -12,15 +12,13 @@ A recording ``night.edf`` gets two sidecar files beside it:
 
 When the recording's folder cannot be written (a read-only share, a CD) both files go to
 ``<user data>/scoring/<name>-<hash of the recording's full path>...`` instead; lookups check
-both places and use the newest.
+both places and use the newest. Where sidecars go is decided by :mod:`sleepfm_engine.sidecars`.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,24 +28,20 @@ import numpy as np
 from .atomic import write_text_atomic
 from .errors import HypnogramError
 from .hypnogram import SCORED_CODES, Hypnogram
+from .sidecars import sidecar_target, user_data_dir
+from .sidecars import sidecar_candidates as _sidecar_candidates
 
 FORMAT = "sleepfm-scoring"
 VERSION = 1
 SAVED_SUFFIX = ".sleepfm-scoring.json"
 AUTOSAVE_SUFFIX = ".sleepfm-scoring.autosave.json"
 KINDS = ("saved", "autosave")
-
-
-def user_data_dir() -> Path:
-    """The engine's user data folder (shared with the model registry)."""
-    from .registry import user_data_dir as _udd
-
-    return _udd()
+SUBDIR = "scoring"
 
 
 def scoring_dir() -> Path:
     """Fallback folder for sidecars of recordings whose own folder is read-only."""
-    return user_data_dir() / "scoring"
+    return user_data_dir() / SUBDIR
 
 
 def _suffix(kind: str) -> str:
@@ -58,29 +52,13 @@ def _suffix(kind: str) -> str:
 
 def sidecar_candidates(recording_path: str | os.PathLike, kind: str) -> tuple[Path, Path]:
     """The two places a sidecar of ``kind`` may live: beside the recording, then user data."""
-    rec = Path(recording_path).expanduser().absolute()
-    suffix = _suffix(kind)
-    digest = hashlib.sha1(str(rec).encode("utf-8")).hexdigest()[:12]
-    return rec.with_name(rec.name + suffix), scoring_dir() / f"{rec.name}-{digest}{suffix}"
-
-
-def dir_writable(folder: Path) -> bool:
-    """True if a file can be created in ``folder`` (tried, not guessed from permission bits)."""
-    if not folder.is_dir():
-        return False
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".sleepfm-probe-", dir=folder)
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(probe)
-    return True
+    return _sidecar_candidates(recording_path, _suffix(kind), SUBDIR)
 
 
 def sidecar_path(recording_path: str | os.PathLike, kind: str) -> Path:
-    """Where to write the sidecar of ``kind``: beside the recording if that folder is writable."""
-    beside, fallback = sidecar_candidates(recording_path, kind)
-    return beside if dir_writable(beside.parent) else fallback
+    """Where to write the sidecar of ``kind``: beside the recording if that folder is writable
+    (see :func:`sleepfm_engine.sidecars.folder_is_writable`)."""
+    return sidecar_target(recording_path, _suffix(kind), SUBDIR)
 
 
 def _utc_now() -> _dt.datetime:

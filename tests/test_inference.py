@@ -124,6 +124,24 @@ def test_prepare_modalities_caps_channels_and_refuses_recordings_without_modalit
         prepare_modalities(bad)
 
 
+def test_overrides_saved_in_the_application_change_the_modalities_inference_uses(tmp_path):
+    from sleepfm_engine.sidecars import overrides_target
+
+    path = write_night(tmp_path / "night.edf", 1.0)
+    auto = prepare_modalities(path)
+    assert auto["RESP"].channels == ["Airflow"] and auto["EMG"].channels == ["Chin1-Chin2"]
+    overrides_target(path).write_text('{"Airflow": "EMG"}')
+    said = []
+    used = prepare_modalities(path, state=TaskState([lambda p: said.append(p.message)]))
+    assert "RESP" not in used and used["EMG"].channels == ["Chin1-Chin2", "Airflow"]
+    assert any("night.edf.channels.json" in m for m in said)
+    # An explicit channel map still wins over the saved file.
+    from sleepfm_engine.channels import ChannelMap
+    from sleepfm_engine.recording import open_recording
+    with open_recording(path) as rec:
+        assert prepare_modalities(rec, ChannelMap.from_recording(rec))["RESP"].channels == ["Airflow"]
+
+
 def test_recording_shorter_than_one_token_is_refused(tmp_path):
     path = write_night(tmp_path / "tiny.edf", 4 / 60, labels=("C3-M2",))
     with pytest.raises(RecordingError, match="less than one 5-s token"):

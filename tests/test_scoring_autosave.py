@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sleepfm_engine import scoring_store
+from sleepfm_engine import scoring_store, sidecars
 from sleepfm_engine.errors import HypnogramError
 from sleepfm_engine.formats import read_hypnogram
 from sleepfm_engine.hypnogram import UNSCORED, Hypnogram
@@ -206,7 +206,7 @@ def test_close_keeps_unsaved_autosave_or_discards_it(rec):
 
 
 def test_read_only_folder_falls_back_to_user_data(rec, monkeypatch, isolated_user_dirs):
-    monkeypatch.setattr(scoring_store, "dir_writable", lambda folder: folder != rec.path.parent)
+    monkeypatch.setattr(sidecars, "folder_is_writable", lambda folder: folder != rec.path.parent)
     sched = ManualScheduler()
     s = open_session(rec, sched)
     assert s.autosave_path.parent == isolated_user_dirs / "scoring"

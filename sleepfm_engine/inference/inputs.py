@@ -5,6 +5,7 @@ never a zero-filled one (zeros would be embedded as if they were a flat signal).
 """
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -12,13 +13,16 @@ from typing import Mapping
 
 import numpy as np
 
-from ..channels import ChannelMap
+from ..channels import ChannelMap, ChannelMapError
 from ..contract import MAX_CHANNELS, MODALITIES, PATCH_SIZE, SAMPLING_RATE_HZ, TOKEN_SECONDS
 from ..errors import RecordingError
 from ..jobs import TaskState
 from ..recording import Recording, open_recording
+from ..sidecars import find_overrides
 
-__all__ = ["ModalityInput", "prepare_modalities", "common_length"]
+__all__ = ["ModalityInput", "prepare_modalities", "common_length", "saved_channel_map"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,6 +82,40 @@ def _caps(max_channels: bool | Mapping[str, int]) -> dict[str, int | None]:
                     f"not {type(max_channels).__name__}")
 
 
+def saved_channel_map(rec: Recording, log=None) -> ChannelMap:
+    """The channel map of a recording as the user left it: automatic plus saved overrides.
+
+    Overrides assigned in the application are kept beside the recording (or in the user data
+    folder, see :func:`sleepfm_engine.sidecars.find_overrides`); inference, the command line
+    and reports read them back so every product uses the same channels.
+
+    Parameters
+    ----------
+    rec : Recording
+    log : callable, optional
+        Told one line when saved overrides are used (besides the ``logging`` record).
+
+    Returns
+    -------
+    ChannelMap
+        The automatic map when nothing is saved or the saved file is invalid (then with a
+        warning).
+    """
+    saved = find_overrides(rec.path)
+    if saved is None:
+        return ChannelMap.from_recording(rec)
+    try:
+        cmap = ChannelMap.from_recording(rec, overrides=saved)
+    except ChannelMapError as exc:
+        warnings.warn(f"{exc}; the automatic channel assignment is used", RuntimeWarning, stacklevel=2)
+        return ChannelMap.from_recording(rec)
+    line = f"{rec.path.name}: channel assignments saved in {saved} used ({len(cmap.overrides)} override(s))"
+    _log.info(line)
+    if log is not None:
+        log(line)
+    return cmap
+
+
 def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelMap | None = None, *,
                        max_channels: bool | Mapping[str, int] = True, state: TaskState | None = None,
                        workers: int | None = None) -> dict[str, ModalityInput]:
@@ -87,8 +125,8 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
     ----------
     rec : Recording or path
     channel_map : ChannelMap, optional
-        Which channel belongs to which modality (default: the automatic map, see
-        :meth:`ChannelMap.from_recording`).
+        Which channel belongs to which modality (default: the automatic map with the overrides
+        the user saved for this recording, see :func:`saved_channel_map`).
     max_channels : bool or mapping
         ``True``: keep at most the released model's channel count per modality (BAS 10,
         RESP 7, EKG 2, EMG 4), the first ones in file order. ``False``: keep all. A mapping
@@ -113,7 +151,10 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
     from ..preprocessing import iter_preprocessed
 
     recording = rec if isinstance(rec, Recording) else open_recording(rec)
-    cmap = channel_map if channel_map is not None else ChannelMap.from_recording(recording)
+    if channel_map is not None:
+        cmap = channel_map
+    else:
+        cmap = saved_channel_map(recording, log=None if state is None else state.set_status)
     caps = _caps(max_channels)
     wanted: dict[str, list[str]] = {}
     for m in MODALITIES:

@@ -161,7 +161,8 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
     demographics : callable, optional
         ``task -> (age, sex)``, needed for ``risk``.
     channel_overrides : mapping or path, optional
-        Channel → modality overrides applied to every recording.
+        Channel → modality overrides applied to every recording (default: those the user
+        saved for each recording in the application, if any).
     save_embeddings : bool
         Also write ``<name>.hdf5`` when staging or scoring risk.
     progress : callable, optional
@@ -178,7 +179,7 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
     from ..recording import open_recording
     from .base import embed_inputs
     from .handles import resolve_model
-    from .inputs import prepare_modalities
+    from .inputs import prepare_modalities, saved_channel_map
     from .risk import risk_recording
     from .staging import stage_recording
 
@@ -198,7 +199,10 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
         if task.is_embeddings:
             return None
         rec = open_recording(task.source)
-        cmap = ChannelMap.from_recording(rec, overrides=channel_overrides)
+        if channel_overrides is None:
+            cmap = saved_channel_map(rec, log=log)
+        else:
+            cmap = ChannelMap.from_recording(rec, overrides=channel_overrides)
         return rec, prepare_modalities(rec, cmap, workers=_channel_threads(workers))
 
     pool = cf.ThreadPoolExecutor(max_workers=workers) if workers > 0 else None

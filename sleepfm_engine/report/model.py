@@ -403,9 +403,10 @@ def _recording_fields(rec: Any, deid: Deidentifier, start: _dt.datetime | None,
 
 def _montage(rec: Any, channel_map: Any, deid: Deidentifier
              ) -> list[tuple[str, str, list[str], list[str]]]:
-    from ..channels import ChannelMap
+    from ..inference.inputs import saved_channel_map
 
-    cmap = channel_map if channel_map is not None else ChannelMap.from_recording(rec)
+    # The montage shown is the one inference used: the user's saved assignments included.
+    cmap = channel_map if channel_map is not None else saved_channel_map(rec)
     out = []
     for modality in (*MODALITIES, OTHER):
         labels = [deid.text(x) for x in cmap.channels_for(modality)]
