@@ -326,12 +326,9 @@ def test_sleepfm_export_round_trip_on_tokens_from_the_recording_start(tmp_path):
     assert back30.stages.tolist() == [UNSCORED, 0, 2, 4, UNSCORED]
 
 
-def test_sleepfm_export_reproduces_the_reference_example(tmp_path):
-    from conftest import SHARED
-
-    example = SHARED / "reference" / "sleepfm-clinical" / "example_staging_labels.csv"
-    if not example.exists():
-        pytest.skip(f"the reference example {example} is not on this machine")
+def test_sleepfm_export_reproduces_the_reference_example(tmp_path, data_dir):
+    # sleepfm-clinical's example label file (MIT, licence beside it in tests/data/reference/)
+    example = data_dir / "reference" / "example_staging_labels.csv"
     hyp = read_hypnogram(example)
     out = write_hypnogram(hyp, tmp_path / "again.csv", "sleepfm")
     assert out.read_text() == example.read_text()
