@@ -7,8 +7,9 @@ calibrated probabilities nor a diagnosis, and the view says so above the table, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
+
+from sleepfm_engine.report.model import RiskRow, risk_rows
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QSpinBox,
@@ -19,54 +20,13 @@ RESEARCH_NOTICE = (
     "<b>Research use only \u2014 not for diagnosis.</b> Scores are SleepFM's uncalibrated "
     "log-hazards: they rank phenotypes for this recording relative to the model's training "
     "cohort and are <u>not</u> probabilities or this person's risk.")
-_SCORE_KEYS = ("score", "log_hazard", "hazard", "risk")
-
-
-@dataclass(frozen=True)
-class RiskEntry:
-    """One phenotype row."""
-
-    phecode: str
-    phenotype: str
-    score: float
-
-
-def _entry(item: Any) -> RiskEntry:
-    if isinstance(item, Mapping):
-        score = next((item[k] for k in _SCORE_KEYS if k in item), None)
-        phecode, phenotype = item.get("phecode", ""), item.get("phenotype", "")
-    elif isinstance(item, (tuple, list)) and len(item) == 3:
-        phecode, phenotype, score = item
-    else:
-        score = next((getattr(item, k) for k in _SCORE_KEYS if hasattr(item, k)), None)
-        phecode, phenotype = getattr(item, "phecode", ""), getattr(item, "phenotype", "")
-    if score is None:
-        raise TypeError(f"cannot read a risk score from {item!r}")
-    return RiskEntry(str(phecode), str(phenotype), float(score))
+# The engine's reader of risk results, shared with the report.
+RiskEntry = RiskRow
 
 
 def risk_entries(risk: Any) -> tuple[list[RiskEntry], str]:
-    """All finite rows of a risk result, highest score first, and the name of the score.
-
-    Parameters
-    ----------
-    risk : RiskTable, mapping or sequence
-        A ``RiskTable`` (``to_records()`` or ``rows``), a mapping ``{phenotype: score}``, or a
-        sequence of ``(phecode, phenotype, score)`` tuples, dicts or objects with those fields.
-    """
-    score_name = str(getattr(risk, "score_name", "") or "log-hazard")
-    items: Iterable[Any]
-    if hasattr(risk, "to_records"):
-        items = risk.to_records()
-    elif hasattr(risk, "rows"):
-        items = risk.rows() if callable(risk.rows) else risk.rows
-    elif isinstance(risk, Mapping):
-        items = [("", k, v) for k, v in risk.items()]
-    else:
-        items = risk
-    rows = [e for e in (_entry(i) for i in items) if math.isfinite(e.score)]
-    rows.sort(key=lambda e: e.score, reverse=True)
-    return rows, score_name
+    """All finite rows of a risk result, highest score first, and the name of the score."""
+    return risk_rows(risk, top=None)
 
 
 def provenance_text(risk: Any) -> str:

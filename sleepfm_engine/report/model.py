@@ -143,8 +143,9 @@ class RiskRow:
     score: float
 
 
-def risk_rows(risk: Any, top: int = TOP_PHENOTYPES) -> tuple[list[RiskRow], str]:
-    """The ``top`` phenotypes of a risk result, highest score first, and the score's name.
+def risk_rows(risk: Any, top: int | None = TOP_PHENOTYPES) -> tuple[list[RiskRow], str]:
+    """The ``top`` phenotypes of a risk result (all with ``top=None``), highest score first,
+    and the score's name. The report and the application's risk table both read risk this way.
 
     Parameters
     ----------
@@ -183,7 +184,7 @@ def risk_rows(risk: Any, top: int = TOP_PHENOTYPES) -> tuple[list[RiskRow], str]
             rows.append(RiskRow(str(phecode), str(getattr(item, "phenotype", "")), float(score)))
     rows = [r for r in rows if np.isfinite(r.score)]
     rows.sort(key=lambda r: r.score, reverse=True)
-    return rows[:top], score_name
+    return (rows if top is None else rows[:top]), score_name
 
 
 # -------------------------------------------------------------------------------------- model
