@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
             cmap = ChannelMap.from_recording(rec)
         self.rec, self.cmap = rec, cmap
         self.trace.set_recording(rec, cmap.as_dict())
-        self._start_session(rec, manual)
+        paired_note = self._start_session(rec, manual)
         self.channels.set_recording(rec, cmap, overrides_target(path), self.trace.display_channels,
                                     self.trace.hidden_channels)
         self._events = []
@@ -358,24 +358,57 @@ class MainWindow(QMainWindow):
                f"{rec.start:%Y-%m-%d %H:%M}")
         if rec.warnings:
             msg += f" · {len(rec.warnings)} warning(s) (File ▸ Recording information)"
+        if paired_note:
+            msg += f" · {paired_note}"
         self._status.setText(msg)
         self._update_actions()
         self._start_background_reads(path)
         self.recordingOpened.emit(str(path))
         return True
 
-    def _start_session(self, rec: Any, manual: Any) -> None:
+    def _paired_scoring(self, rec: Any) -> tuple[Any, Path | None, str]:
+        """The manual scoring paired with ``rec`` by file name, when none is stored for it.
+
+        Returns ``(hypnogram, file, note)``; the hypnogram is None when nothing was saved,
+        autosaved or paired, or the paired file is unreadable (then ``note`` says so).
+        """
+        from sleepfm_engine.formats.discover import find_paired_hypnogram
+        from sleepfm_engine.scoring import find_recovery
+        from sleepfm_engine.scoring_store import find_saved
+
+        path = getattr(rec, "path", None)
+        if path is None or find_saved(path) is not None or find_recovery(path) is not None:
+            return None, None, ""
+        try:
+            hyp, source = find_paired_hypnogram(path)
+        except (SleepFMError, OSError, ValueError) as exc:
+            # A broken neighbouring file must not stop the recording from opening.
+            log.warning("paired hypnogram not loaded: %s", exc)
+            return None, None, f"paired hypnogram unreadable: {exc}"
+        if hyp is None:
+            return None, None, ""
+        return hyp, source, f"manual scoring from {source.name}"
+
+    def _start_session(self, rec: Any, manual: Any) -> str:
+        """Open the scoring session of ``rec``; returns a note for the status bar (or "")."""
+        from sleepfm_engine.scoring import ScoringSession
+
         from .qt_review import open_scoring_session
 
+        note = ""
         kwargs = {"key_map": self._key_map()}
+        paired = manual is None
+        if paired:
+            manual, _, note = self._paired_scoring(rec)
         if manual is not None:
             kwargs["manual"] = manual
         try:
             session = open_scoring_session(rec, parent=self, ask=self.ask_recover, **kwargs)
         except (SleepFMError, OSError, ValueError) as exc:
             errors.report_exception(self, "Cannot restore the scoring", exc)
-            from sleepfm_engine.scoring import ScoringSession
-
+            if paired:
+                kwargs.pop("manual", None)
+                note = ""
             session = ScoringSession.for_recording(rec, load_saved=False, **kwargs)
         self.session = session
         self.review.set_session(session)
@@ -383,6 +416,7 @@ class MainWindow(QMainWindow):
         self.review.set_current_epoch(0)
         self._update_overview_stages()
         self._session_unsub = session.add_listener(lambda ev: self._on_session_event(ev))
+        return note
 
     def _on_session_event(self, event: Any) -> None:
         if event.kind in ("manual", "reset", "auto"):

@@ -107,7 +107,7 @@ class _Sources:
 def _sources(args, want_both: bool) -> _Sources:
     from ..errors import HypnogramError
     from ..formats import read_hypnogram
-    from ..report.discover import find_manual_hypnogram
+    from ..formats.discover import find_manual_hypnogram
 
     src = _Sources()
     if not args.input.exists():

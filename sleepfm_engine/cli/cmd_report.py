@@ -60,7 +60,7 @@ def _error(message: str) -> int:
 
 def _manual(rec_path: Path, args) -> tuple:
     from ..formats import read_hypnogram
-    from ..report.discover import find_manual_hypnogram
+    from ..formats.discover import find_manual_hypnogram
 
     if args.no_hypnogram:
         return None, None

@@ -1,106 +1,12 @@
-"""Find the manual hypnogram of a recording: a file beside it (or in given folders), or stage
-annotations inside the recording itself.
-
-Names that pair up (case-insensitive):
-
-=================================== ==========================================
-recording                           hypnogram
-=================================== ==========================================
-``night.edf``                       ``night.hypnogram.csv``, ``night.csv``,
-                                    ``night-hypnogram.edf``, ``night_hyp.txt``
-``SC4001E0-PSG.edf`` (Sleep-EDF)    ``SC4001EC-Hypnogram.edf``
-``excerpt1.edf`` (DREAMS)           ``Hypnogram_excerpt1.txt``
-``shhs1-200001.edf`` (NSRR)         ``shhs1-200001-nsrr.xml``, ``-profusion.xml``
-=================================== ==========================================
+"""Report helpers that read a recording's surroundings: its manual hypnogram (found by
+:mod:`sleepfm_engine.formats.discover`, re-exported here) and lights off / on.
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Iterable
 
-#: Suffixes of hypnogram files considered.
-HYPNOGRAM_SUFFIXES = (".csv", ".txt", ".tsv", ".xml", ".edf", ".json")
-_RECORDING_SUFFIXES = (".edf", ".bdf", ".rec")
-_MARKERS = ("hypnogram", "hypno", "hyp", "stages", "staging", "scoring", "nsrr", "profusion",
-            "annotations", "annot")
-# "psg" ends recording names (Sleep-EDF's SC4001E0-PSG) but marks no hypnogram.
-_MARKER_RE = re.compile(r"(?:[-_. ](?:" + "|".join(_MARKERS + ("psg",)) + r"))+$")
-_MARKED_RE = re.compile(r"(?:^|[-_. ])(?:" + "|".join(_MARKERS) + r")(?:$|[-_. ]|r&k)")
-_PREFIX_RE = re.compile(r"^(?:hypnogram|hypno|hyp)(?:r&k|aasm)?[-_. ]+")
-
-
-def _key(name: str) -> tuple[str, bool]:
-    """(matching key, carries a hypnogram marker) of a file name without its suffix."""
-    stem = name.lower()
-    for _ in range(2):
-        suffix = Path(stem).suffix
-        if suffix in HYPNOGRAM_SUFFIXES or suffix in _RECORDING_SUFFIXES:
-            stem = stem[: -len(suffix)]
-    marked = bool(_MARKED_RE.search(stem))
-    stem = _PREFIX_RE.sub("", _MARKER_RE.sub("", stem))
-    return stem, marked
-
-
-def candidate_hypnograms(recording: str | Path, folders: Iterable[str | Path] = ()) -> list[Path]:
-    """Files in ``folders`` (default: the recording's folder) whose names pair with the recording,
-    best match first."""
-    recording = Path(recording)
-    rec_key, _ = _key(recording.name)
-    scored: list[tuple[int, str, Path]] = []
-    search = [Path(f) for f in folders] or [recording.parent]
-    for folder in search:
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            if not p.is_file() or p.suffix.lower() not in HYPNOGRAM_SUFFIXES:
-                continue
-            if p.resolve() == recording.resolve():
-                continue
-            key, marked = _key(p.name)
-            if key == rec_key:
-                rank = 0 if marked else 1
-            elif (marked and len(key) >= 7 and len(key) == len(rec_key)
-                  and key[:-1] == rec_key[:-1]):
-                rank = 2  # Sleep-EDF: SC4001E0-PSG / SC4001EC-Hypnogram
-            else:
-                continue
-            if p.suffix.lower() in _RECORDING_SUFFIXES and not marked:
-                continue  # another recording of the same name, not a hypnogram
-            scored.append((rank, p.name.lower(), p))
-    return [p for _, _, p in sorted(scored)]
-
-
-def find_manual_hypnogram(recording: str | Path, folders: Iterable[str | Path] = (),
-                          epoch_length: float | None = 30.0):
-    """The manual hypnogram of a recording, and where it came from.
-
-    Looks for a paired file (see the module table) in ``folders`` (default: beside the
-    recording), then for stage annotations inside the recording.
-
-    Returns
-    -------
-    (Hypnogram, Path) or (None, None)
-        The path is the recording itself for embedded annotations.
-
-    Raises
-    ------
-    HypnogramError
-        If a paired file exists but cannot be read (a broken hypnogram is not silently skipped).
-    """
-    from ..errors import HypnogramError
-    from ..formats import read_hypnogram
-
-    recording = Path(recording)
-    candidates = candidate_hypnograms(recording, folders)
-    if candidates:
-        return read_hypnogram(candidates[0], epoch_length=epoch_length), candidates[0]
-    try:
-        return read_hypnogram(recording, epoch_length=epoch_length, fmt="edf"), recording
-    except HypnogramError as exc:
-        if "no sleep-stage annotations" in str(exc):
-            return None, None
-        raise
+from ..formats.discover import (HYPNOGRAM_SUFFIXES, candidate_hypnograms,  # noqa: F401
+                                find_manual_hypnogram, find_paired_hypnogram)
 
 
 _LIGHTS_OFF = re.compile(r"^\s*lights?[\s_-]*(?:off|out)\b", re.IGNORECASE)
