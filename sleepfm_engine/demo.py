@@ -7,28 +7,54 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .jobs import TaskState
 from .sidecars import user_data_dir
 
 DEMO_SEED = 7
 DEMO_HOURS = 8.0
 
 
-def demo_recording_path(hours: float = DEMO_HOURS, seed: int = DEMO_SEED) -> Path:
+def demo_night_path(hours: float = DEMO_HOURS, seed: int = DEMO_SEED) -> Path:
+    """Where the demo night of ``hours`` and ``seed`` is (or will be) kept; nothing is generated."""
+    return user_data_dir() / "demo" / f"demo_night_seed{int(seed)}_{float(hours):g}h.edf"
+
+
+def demo_recording_path(hours: float = DEMO_HOURS, seed: int = DEMO_SEED,
+                        state: TaskState | None = None) -> Path:
     """Path of the demo night, generating it first when missing.
+
+    Parameters
+    ----------
+    hours, seed : float, int
+        Length and seed of the synthetic night (see :func:`sleepfm_engine.synthetic.make_night`).
+    state : TaskState, optional
+        Progress and cancellation while generating (an 8-hour night takes tens of seconds).
 
     Returns
     -------
     Path
         An EDF+ file with the ground-truth hypnogram as annotations and a sidecar
         ``<stem>.hypnogram.csv``.
+
+    Raises
+    ------
+    JobCancelled
+        If ``state`` is cancelled while generating; nothing is written then.
     """
     from .synthetic import make_night, write_night
+    from .synthetic.edf import hypnogram_sidecar
 
-    folder = user_data_dir() / "demo"
-    path = folder / f"demo_night_seed{seed}_{hours:g}h.edf"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        write_night(make_night(hours=hours, seed=seed, montage="full"), path)
+    path = demo_night_path(hours, seed)
+    if path.exists() and hypnogram_sidecar(path).exists():
+        return path
+    state = state if state is not None else TaskState()
+    state.set_status("generating a synthetic night (once)")
+    night = make_night(hours=hours, seed=seed, montage="full", state=state.sub(0.0, 0.9))
+    state.check_cancelled()
+    state.set_status(f"writing {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_night(night, path)
+    state.set_progress(1.0)
     return path
 
 

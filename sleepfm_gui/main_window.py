@@ -531,18 +531,20 @@ class MainWindow(QMainWindow):
         return True
 
     def open_demo(self) -> None:
-        """Open the built-in demo night, generating it first (a job) the first time."""
-        from .demo import demo_path, demo_truth, make_demo
+        """Open the built-in demo night, generating it first (a job) the first time.
 
-        path = demo_path()
-        if path.exists() and path.with_suffix(".hypnogram.csv").exists():
-            self.open_recording_file(path, manual=demo_truth(path))
+        Its ground-truth hypnogram (``<stem>.hypnogram.csv``) is paired with it by name, so it
+        is the manual scoring until the user saves their own.
+        """
+        from sleepfm_engine.demo import demo_night_path, demo_recording_path
+        from sleepfm_engine.synthetic.edf import hypnogram_sidecar
+
+        path = demo_night_path()
+        if path.exists() and hypnogram_sidecar(path).exists():
+            self.open_recording_file(path)
             return
-
-        def done(p: Path) -> None:
-            self.open_recording_file(p, manual=demo_truth(p))
-
-        self.jobs.submit(Job("Generating the demo night", make_demo), key="demo", on_success=done,
+        job = Job("Generating the demo night", lambda state: demo_recording_path(state=state))
+        self.jobs.submit(job, key="demo", on_success=self.open_recording_file,
                          error_title="Cannot generate the demo night")
 
     def _refresh_recent_menu(self) -> None:

@@ -67,3 +67,22 @@ def test_dreams_excerpt_opens_with_its_hypnogram_and_its_folder_untouched(qtbot,
     window.session.score(0, 4)
     window.close_recording()
     assert sorted((p.name, p.stat().st_mtime) for p in DREAMS.parent.iterdir()) == before
+
+
+def test_demo_night_is_generated_as_a_job_and_opens_with_its_ground_truth(qtbot, window, dialogs,
+                                                                         monkeypatch):
+    import sleepfm_engine.demo as demo
+    from sleepfm_engine.formats import read_hypnogram
+
+    night, generate = demo.demo_night_path, demo.demo_recording_path
+    monkeypatch.setattr(demo, "demo_night_path", lambda hours=0.25, seed=demo.DEMO_SEED: night(hours, seed))
+    monkeypatch.setattr(demo, "demo_recording_path", lambda state=None: generate(hours=0.25, state=state))
+    window.open_demo()
+    qtbot.waitUntil(lambda: bool(dialogs) or (window.rec is not None and not window.jobs.running()),
+                    timeout=20000)
+    assert not dialogs
+    path = night(hours=0.25)
+    assert window.rec.path == path
+    truth = read_hypnogram(path.with_suffix(".hypnogram.csv"))
+    assert np.array_equal(window.session.stages, truth.stages)
+    assert f"manual scoring from {path.stem}.hypnogram.csv" in window._status.text()
