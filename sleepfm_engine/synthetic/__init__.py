@@ -6,7 +6,7 @@ as EDF+ with the stages and events as annotations and a CSV hypnogram beside it.
 """
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 # Names resolve on first use: the generators pull in scipy.signal (seconds to import), which
 # the CLI must not pay just to list its montages.
@@ -17,17 +17,4 @@ _EXPORTS = {
     "MONTAGES": "montage", "CHANNELS": "montage", "ChannelSpec": "montage",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)
