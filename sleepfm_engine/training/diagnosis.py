@@ -82,14 +82,6 @@ class DiagnosisTask(Task):
     def parameter_groups(self) -> list[dict]:
         return [{"params": list(self.module.parameters())}]
 
-    def steps_per_epoch(self) -> int:
-        accum = max(1, self.config.accumulation_steps)
-        n = len(self.sampler) // accum
-        if self.config.max_steps_per_epoch:
-            n = min(n, self.config.max_steps_per_epoch)
-            self.sampler.max_batches = n * accum
-        return max(1, n)
-
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
         if self._loader is None:

@@ -111,7 +111,14 @@ class Task:
             optimizer, mode="max", factor=self.config.lr_factor, patience=self.config.lr_patience)
 
     def steps_per_epoch(self) -> int:
-        raise NotImplementedError
+        """Optimizer steps per epoch: the sampler's batches over the accumulation, capped by
+        ``max_steps_per_epoch`` (the sampler then yields only the batches those steps use)."""
+        accum = max(1, self.config.accumulation_steps)
+        n = len(self.sampler) // accum
+        if self.config.max_steps_per_epoch:
+            n = min(n, self.config.max_steps_per_epoch)
+            self.sampler.max_batches = n * accum
+        return max(1, n)
 
     def train_batches(self, epoch: int) -> Iterable[tuple[Any, int]]:
         raise NotImplementedError

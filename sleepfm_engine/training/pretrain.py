@@ -179,14 +179,6 @@ class PretrainTask(Task):
             return torch.optim.lr_scheduler.StepLR(optimizer, step_size=c.lr_step, gamma=c.gamma)
         return super().make_scheduler(optimizer)
 
-    def steps_per_epoch(self) -> int:
-        accum = max(1, self.config.accumulation_steps)
-        n = len(self.sampler) // accum
-        if self.config.max_steps_per_epoch:
-            n = min(n, self.config.max_steps_per_epoch)
-            self.sampler.max_batches = n * accum
-        return max(1, n)
-
     def loader(self, dataset, sampler):
         cuda = self.dist.device.type == "cuda"
         workers = int(self.config.num_workers)

@@ -172,14 +172,6 @@ class StagingTask(Task):
                 {"params": [p for p in self.module.base.parameters() if p.requires_grad],
                  "lr": self.config.lr * self.config.base_lr_scale}]
 
-    def steps_per_epoch(self) -> int:
-        accum = max(1, self.config.accumulation_steps)
-        n = len(self.sampler) // accum
-        if self.config.max_steps_per_epoch:
-            n = min(n, self.config.max_steps_per_epoch)
-            self.sampler.max_batches = n * accum
-        return max(1, n)
-
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
         device = self.dist.device
