@@ -596,8 +596,14 @@ class Recording:
                 vals = self._decode(np.asarray(mm[r, col])).astype(np.float64)
                 a, b = max(starts[r], i0), min(starts[r] + spr, i1)
                 out[a - i0:b - i0] = vals[a - starts[r]:b - starts[r]]
-            return (out + ch._offset) * ch._gain
-        return (digital.astype(np.float64) + ch._offset) * ch._gain
+            out += ch._offset
+            out *= ch._gain
+            return out
+        # In place: a whole 8-h channel is ~60 MB of float64; no temporaries beside it.
+        values = digital.astype(np.float64)
+        values += ch._offset
+        values *= ch._gain
+        return values
 
     # ----------------------------------------------------------------- lifecycle
     def clone(self) -> "Recording":
