@@ -81,3 +81,16 @@ def test_channels_missing_recording_exits_1_with_message(tmp_path, capsys):
     missing = tmp_path / "absent.edf"
     assert main(["channels", str(missing)]) == 1
     assert str(missing) in capsys.readouterr().err
+
+
+def test_recoverable_faults_are_one_line_warnings_not_source_locations(tmp_path, capsys):
+    import numpy as np
+    from edf_factory import Sig, write_edf
+
+    from sleepfm_engine.cli import main
+
+    path = write_edf(tmp_path / "uv.edf", [Sig("C4-M1", 64, np.zeros(64 * 4, dtype=int), unit="UV")])
+    assert main(["channels", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and "'UV' read as 'uV'" in err
+    assert "self._parse()" not in err and ".py:" not in err

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import os
+import warnings
 import pkgutil
 import sys
 
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``sleepfm``; returns the process exit code."""
     # Idle OpenMP threads sleep instead of spinning: on a small, shared CPU spinning threads
@@ -45,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            # Recoverable faults (a unit written 'UV', a gap) are told to the user in one line,
+            # not as Python source locations. catch_warnings restores the handler afterwards.
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except SleepFMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
