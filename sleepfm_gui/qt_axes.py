@@ -38,7 +38,10 @@ class ClockAxis(pg.AxisItem):
         self.start: _dt.datetime | None = None
         self.enableAutoSIPrefix(False)
         # A fixed height: labels of new pages must not re-lay out the plot (a second paint).
-        self.setStyle(autoExpandTextSpace=False)
+        # Text on the major ticks only: minor ticks are at least four times denser than the
+        # ~90-px major ones, so pyqtgraph measured their labels on every page only to drop them
+        # for crowding (most of a page flip's axis time).
+        self.setStyle(autoExpandTextSpace=False, maxTextLevel=0)
         self.setHeight(28)
 
     def set_start(self, start: _dt.datetime | None) -> None:

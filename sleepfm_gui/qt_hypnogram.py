@@ -16,6 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QGraphicsItem
 
 from sleepfm_engine.hypnogram import (ARTEFACT, PLOT_ORDER, STAGE_CODES, STAGE_COLORS, STAGES,
                                       UNSCORED)
@@ -73,6 +74,15 @@ def density_image(probabilities: np.ndarray, rows: int = _DENSITY_ROWS) -> np.nd
     which = np.minimum(which, len(_DENSITY_ORDER) - 1)
     which[:, ~ok] = len(_DENSITY_ORDER)
     return colors[which]
+
+
+def _cache(item: QGraphicsItem) -> None:
+    """Keep ``item`` as a pixmap of its device pixels until its data or the view changes.
+
+    A page flip only moves the current-epoch cursors; without the cache every whole-night item
+    under a cursor's old and new place (step lines, bands, hypnodensity, grid) was redrawn.
+    """
+    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 class TimeAxis(pg.AxisItem):
@@ -155,6 +165,9 @@ class _Track:
         self.empty_text = pg.TextItem("", color="#555555", anchor=(0.5, 0.5))
         for item in (self.bands_unscored, self.bands_artefact, self.line, self.rem, self.marks):
             plot.addItem(item)
+        for item in (self.bands_unscored, self.bands_artefact, self.line.curve, self.rem.curve,
+                     self.marks):
+            _cache(item)
         plot.addItem(self.empty_text, ignoreBounds=True)
 
     def set_stages(self, stages: np.ndarray | None, empty_message: str = "") -> None:
@@ -219,6 +232,7 @@ class HypnogramView(pg.GraphicsLayoutWidget):
         self.density_plot.setYRange(0, 1, padding=0)
         self.density_image = pg.ImageItem(axisOrder="row-major")
         self.density_plot.addItem(self.density_image)
+        _cache(self.density_image)
         self.density_empty = pg.TextItem("", color="#555555", anchor=(0.5, 0.5))
         self.density_plot.addItem(self.density_empty, ignoreBounds=True)
         self.manual = _Track(self.manual_plot)
@@ -270,6 +284,7 @@ class HypnogramView(pg.GraphicsLayoutWidget):
             plot.getAxis("bottom").setStyle(showValues=False, tickLength=0)
             plot.getAxis("bottom").setHeight(2)
         plot.showGrid(x=True, y=False, alpha=0.25)
+        _cache(plot.getAxis("bottom"))  # its grid lines span the plot, under the cursor
         plot.setYRange(-0.5, len(PLOT_ORDER) - 0.5, padding=0)
         if row > 0:
             plot.setXLink(self.manual_plot)

@@ -12,6 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Signal
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsItem
 
 from sleepfm_engine.hypnogram import CODE_NAMES, STAGE_COLORS
 
@@ -77,6 +78,11 @@ class OverviewStrip(QObject):
         self.ticks = pg.PlotCurveItem(pen=pg.mkPen("#C0501A", width=1), connect="pairs",
                                       antialias=False)
         self.viewbox.addItem(self.ticks)
+        # The whole-night items only change when a recording, stages or events are loaded, but a
+        # page flip moves the region and the current line over them: cached, those repaints blit
+        # a pixmap instead of redrawing every epoch and event tick (10,000 events: 20,000 points).
+        for item in (self.stages, self.envelope, self.ticks, self.axis, self.plot.getAxis("left")):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.region = pg.LinearRegionItem(values=(0, 30), movable=True,
                                           brush=pg.mkBrush(60, 120, 220, 60),
                                           pen=pg.mkPen(40, 90, 200, 200))

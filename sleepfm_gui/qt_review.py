@@ -26,6 +26,7 @@ from sleepfm_engine.scoring import ScoringEvent, ScoringSession, thread_schedule
 from sleepfm_engine.scoring_keys import STAGE_PREFIX
 
 from .qt_hypnogram import HypnogramView
+from .qt_label_holder import LabelHolder
 from .qt_risk import RiskView
 from .qt_stats import StatsView
 
@@ -144,7 +145,7 @@ class ReviewPanel(QWidget):
         self.tabs.addTab(self.risk, "Disease risk (research only)")
 
         top = QHBoxLayout()
-        top.addWidget(self.status, 1)
+        top.addWidget(LabelHolder(self.status), 1)  # new text every epoch
         top.addWidget(self.mode_combo)
         top.addWidget(self.threshold_spin)
         upper = QWidget()

@@ -23,8 +23,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel,
-                               QLineEdit, QMenu, QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRectItem,
+                               QHBoxLayout, QLabel, QLineEdit, QMenu, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from sleepfm_engine.contract import EPOCH_SECONDS
 from sleepfm_engine.display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel,
@@ -32,6 +33,7 @@ from sleepfm_engine.display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, 
                                     robust_range)
 
 from .qt_axes import ChannelAxis, ClockAxis, EpochAxis, clock_text
+from .qt_label_holder import LabelHolder
 from .qt_overview import OverviewStrip
 
 __all__ = ["TraceView", "WINDOW_PRESETS", "parse_go_to"]
@@ -335,7 +337,7 @@ class TraceView(QWidget):
         bar.addWidget(QLabel("Page"))
         bar.addWidget(self.window_combo)
         bar.addWidget(self.goto_edit)
-        bar.addWidget(self.position_label)
+        bar.addWidget(LabelHolder(self.position_label))  # new text every page
         bar.addWidget(self.message_label, 1)
         bar.addWidget(self.filters_check)
         bar.addWidget(self.notch_combo)
@@ -359,6 +361,8 @@ class TraceView(QWidget):
         self.viewbox.clicked.connect(self._on_plot_click)
         self.viewbox.wheeled.connect(self._on_wheel)
         self.graphics.addItem(self.plot, row=0, col=0)
+        # Its labels change only with the rows; a page flip repaints the axes beside it.
+        self.channel_axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
         self._epoch_grid = pg.PlotCurveItem(pen=pg.mkPen("#8C96A0", width=1), connect="pairs",
                                             antialias=False)
