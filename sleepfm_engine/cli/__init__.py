@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"warning: {message}", file=file or sys.stderr)
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,12 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # Recoverable faults (a unit written 'UV', a gap) are told to the user in one line, not as
+    # Python source locations. Only the formatting changes: whoever records warnings (a test,
+    # a caller's catch_warnings) still receives them.
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = _format_warning
     try:
-        with warnings.catch_warnings():
-            # Recoverable faults (a unit written 'UV', a gap) are told to the user in one line,
-            # not as Python source locations. catch_warnings restores the handler afterwards.
-            warnings.showwarning = _show_warning
-            return int(args.func(args) or 0)
+        return int(args.func(args) or 0)
     except SleepFMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         # Output piped into e.g. `head`, which closed early: not an error of ours.
         sys.stderr.close()
         return 0
+    finally:
+        warnings.formatwarning = previous_format
 
 
 if __name__ == "__main__":  # pragma: no cover
