@@ -74,11 +74,6 @@ class JobWorker(QObject):
         self._pending: Progress | None = None
         self._relay.connect(self._on_relay, Qt.QueuedConnection)
         job.add_progress_callback(self._on_progress)
-        # jobs.TaskState copies the callback list it is given, so a callback added to the Job
-        # after construction never reaches the state; register it there as well.
-        state_callbacks = getattr(job.state, "_callbacks", None)
-        if isinstance(state_callbacks, list) and self._on_progress not in state_callbacks:
-            state_callbacks.append(self._on_progress)
 
     @property
     def name(self) -> str:
