@@ -565,31 +565,25 @@ class ScoringSession:
 
     def undo(self) -> tuple[int, int] | None:
         """Undo the last edit; returns its epochs ``(start, stop)`` or None if nothing to undo."""
-        with self._lock:
-            if not self._undo:
-                return None
-            edit = self._undo.pop()
-            stop = edit.start + edit.old.shape[0]
-            self._stages[edit.start:stop] = edit.old
-            self._reviewed[edit.start:stop] = edit.old_reviewed
-            self._redo.append(edit)
-            self._version += 1
-        self._notify(ScoringEvent("manual", edit.start, stop, f"Undo {edit.label}"))
-        self._schedule_autosave()
-        return edit.start, stop
+        return self._replay(self._undo, self._redo, "old", "Undo")
 
     def redo(self) -> tuple[int, int] | None:
         """Redo the last undone edit; returns its epochs or None if nothing to redo."""
+        return self._replay(self._redo, self._undo, "new", "Redo")
+
+    def _replay(self, source: list, target: list, side: str, verb: str) -> tuple[int, int] | None:
+        """Move the last edit of ``source`` to ``target``, writing its ``old`` or ``new`` side."""
         with self._lock:
-            if not self._redo:
+            if not source:
                 return None
-            edit = self._redo.pop()
-            stop = edit.start + edit.new.shape[0]
-            self._stages[edit.start:stop] = edit.new
-            self._reviewed[edit.start:stop] = edit.new_reviewed
-            self._undo.append(edit)
+            edit = source.pop()
+            stages = getattr(edit, side)
+            stop = edit.start + stages.shape[0]
+            self._stages[edit.start:stop] = stages
+            self._reviewed[edit.start:stop] = getattr(edit, f"{side}_reviewed")
+            target.append(edit)
             self._version += 1
-        self._notify(ScoringEvent("manual", edit.start, stop, f"Redo {edit.label}"))
+        self._notify(ScoringEvent("manual", edit.start, stop, f"{verb} {edit.label}"))
         self._schedule_autosave()
         return edit.start, stop
 
