@@ -42,3 +42,15 @@ def no_leaked_threads():
         t.join(timeout=5.0)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"threads leaked by the test: {still}"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run fastest on one thread; on a busy 2-core machine, two threads spin-wait
+    and make those tests many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,16 +13,8 @@ from training_helpers import make_base, make_cohort, write_night, write_survival
 from sleepfm_engine.contract import CHUNK_SAMPLES, TOKENS_PER_CHUNK
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on a busy 2-core machine, two threads spin-wait
-    and make these tests many times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models: one torch thread (see conftest.one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

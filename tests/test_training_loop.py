@@ -11,16 +11,8 @@ from training_helpers import TINY_BASE, TINY_HEAD, make_base, make_cohort, write
 from sleepfm_engine.errors import JobCancelled
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread; on a busy 2-core machine, two threads spin-wait
-    and make these tests many times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models: one torch thread (see conftest.one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
