@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean bench
+.PHONY: run test lint venv clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ run: $(STAMP)
 		$(VENV)/bin/sleepfm demo; \
 	fi
 
-test: $(STAMP)
+# Lint first: a cheap failure before the slow suite.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

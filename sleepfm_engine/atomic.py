@@ -57,10 +57,3 @@ def write_text_atomic(target: str | Path, text: str, encoding: str = "utf-8") ->
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding=encoding)
     return Path(target)
-
-
-def write_bytes_atomic(target: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``target`` atomically and return the target path."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-    return Path(target)

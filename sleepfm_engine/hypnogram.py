@@ -15,7 +15,7 @@ import datetime as _dt
 import math
 import re
 import warnings
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -655,8 +655,3 @@ def _regrid_intervals(starts: np.ndarray, ends: np.ndarray, codes: np.ndarray,
         ok = den > 0
         out_p[ok] = (num[ok] / den[ok, None]).astype(np.float32)
     return out, out_p
-
-
-def stage_codes_from_names(names: Iterable[str]) -> np.ndarray:
-    """Stage codes (int8) of stage names; raises ValueError naming the first unknown name."""
-    return _as_stage_codes(np.asarray(list(names), dtype=object))

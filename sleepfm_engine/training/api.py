@@ -171,10 +171,6 @@ def _split(cohort, cfg: TrainConfig, work: Path, dist) -> dict:
     return dist.broadcast(split)
 
 
-def _emit_text(state: TaskState, text: str) -> None:
-    state.set_status(text)
-
-
 def _write_run_files(work: Path, cfg: TrainConfig, cohort, kind: str) -> None:
     write_text_atomic(work / "run.json", json.dumps({"kind": kind, "config": cfg.to_dict()}, indent=2) + "\n")
     cohort.write_listing(work / "cohort.json")
@@ -304,8 +300,6 @@ def run_finetune(config: FinetuneConfig, state: TaskState | None = None,
 
     from ..checkpoints import load_config, load_model
     from .cache import embed_records, model_identity
-    from .cohort import token_labels
-    from .data import NightItem
     from .loop import seed_everything, setup_distributed
 
     config.validate()
@@ -541,7 +535,6 @@ def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: s
     dev = select_device(device)
     release = load_release(path, device=dev, kinds=["base", kind])
     meta = load_metadata(folders[kind]) or {}
-    demographics = None
     cohort = discover_cohort(data, kind, channel_overrides=channel_map, state=state.sub(0, 0.05))
     ids = cohort.ids
     if split is not None and part != "all":

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import atomic_path, write_text_atomic
-from ..contract import CHUNK_SAMPLES, MODALITIES, TOKENS_PER_CHUNK, contract_dict
+from ..contract import CHUNK_SAMPLES, MODALITIES, contract_dict
 from ..jobs import TaskState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -372,8 +372,3 @@ def embed_records(cache: TrainingCache, prepared: Mapping[str, PreparedRecord], 
                     f.create_dataset(m, data=v)
         state.set_progress((k + 1) / len(todo))
     return paths
-
-
-def tokens_of(prepared: PreparedRecord) -> int:
-    """Number of 5-s tokens the cached chunks cover."""
-    return prepared.n_chunks * TOKENS_PER_CHUNK

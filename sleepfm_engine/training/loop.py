@@ -17,7 +17,6 @@ import contextlib
 import datetime as _dt
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -495,8 +494,3 @@ def single_channel_records(records) -> bool:
 def list_or_iter(batches: Iterable) -> Iterable:
     """The task's batch iterable as is (a hook for tests to count batches)."""
     return batches
-
-
-def world_info() -> dict:
-    """Rank and world size from the environment (for logs)."""
-    return {"rank": int(os.environ.get("RANK", "0")), "world_size": int(os.environ.get("WORLD_SIZE", "1"))}

@@ -75,7 +75,9 @@ def staging_report(nights: Sequence[dict]) -> dict:
         a = agreement(el, epred)
         per_night.append({"id": night.get("id"), "accuracy": a["accuracy"], "kappa": a["kappa"],
                           "n_epochs": a["n_compared"]})
-    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64))
+    def cat(parts):
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
     token = agreement(cat(tok_ref), cat(tok_pred))
     epoch = agreement(cat(ep_ref), cat(ep_pred))
     kappa = epoch["kappa"]
