@@ -738,7 +738,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ analysis
     def edit_analysis_settings(self) -> bool:
-        from .dialogs import AnalysisSettingsDialog
+        from .dialogs.analysis_settings import AnalysisSettingsDialog
 
         dlg = AnalysisSettingsDialog(self.model_dir, self.device, self, self.age, self.sex)
         if dlg.exec() != AnalysisSettingsDialog.Accepted:
@@ -839,7 +839,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ display
     def edit_filters(self) -> None:
-        from .dialogs import FilterDialog
+        from .dialogs.display_filters import FilterDialog
 
         dlg = FilterDialog(self.trace.filters, self)
         if dlg.exec() == FilterDialog.Accepted:
@@ -847,7 +847,7 @@ class MainWindow(QMainWindow):
                 self.trace.set_filter(kind, spec)
 
     def add_derivation(self) -> None:
-        from .dialogs import DerivationDialog
+        from .dialogs.derivations import DerivationDialog
 
         if self.rec is None:
             return
@@ -865,7 +865,7 @@ class MainWindow(QMainWindow):
         self.channels.set_rows(self.trace.display_channels, self.trace.hidden_channels)
 
     def show_recording_info(self) -> None:
-        from .dialogs import RecordingInfoDialog
+        from .dialogs.recording_info import RecordingInfoDialog
 
         if self.rec is not None:
             RecordingInfoDialog(self.rec, self.cmap.as_dict() if self.cmap else None, self).exec()

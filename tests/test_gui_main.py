@@ -260,7 +260,7 @@ def test_dropping_a_file_opens_it(qtbot, window, tmp_path):
 
 def test_recording_information_lists_fields_and_channels(tmp_path):
     from sleepfm_engine.recording import open_recording
-    from sleepfm_gui.dialogs import recording_info_html
+    from sleepfm_gui.dialogs.recording_info import recording_info_html
 
     with open_recording(make_psg(tmp_path / "night.edf")) as rec:
         text = recording_info_html(rec, {"C4": "BAS"})
@@ -346,3 +346,35 @@ def test_scoring_keys_are_remembered(qtbot, dialogs, tmp_path):
     assert win.session.key_map.action("W") == "stage:W"
     win.close()
     assert Settings().get_json("scoring/keys")["W"] == "stage:W"
+
+
+def test_filter_dialog_refuses_an_inverted_band_and_resets_to_aasm(qtbot):
+    from sleepfm_engine.display import AASM_FILTERS, FilterSpec
+    from sleepfm_gui.dialogs.display_filters import FilterDialog
+
+    dlg = FilterDialog(dict(AASM_FILTERS))
+    qtbot.addWidget(dlg)
+    lo, hi = dlg.spins["EEG"]
+    lo.setValue(40.0)
+    hi.setValue(10.0)
+    dlg._accept()
+    assert "below the low-pass" in dlg.error.text() and dlg.result() == 0
+    dlg.reset()
+    assert dlg.values()["EEG"] == AASM_FILTERS["EEG"]
+    hi.setValue(0.0)
+    assert dlg.values()["EEG"] == FilterSpec(0.3, None)
+
+
+def test_derivation_dialog_refuses_channels_of_different_rates(qtbot, tmp_path):
+    from sleepfm_engine.recording import open_recording
+    from sleepfm_gui.dialogs.derivations import DerivationDialog
+
+    with open_recording(make_psg(tmp_path / "night.edf")) as rec:
+        dlg = DerivationDialog(rec, [])
+        qtbot.addWidget(dlg)
+        dlg.plus.setCurrentIndex(dlg.plus.findData("C4"))
+        dlg.minus.setCurrentIndex(dlg.minus.findData("SpO2"))
+        with pytest.raises(ValueError, match="same rate"):
+            dlg.derivations()
+        dlg.minus.setCurrentIndex(dlg.minus.findData("M1"))
+        assert [d.label for d in dlg.derivations()] == ["C4-M1"]
