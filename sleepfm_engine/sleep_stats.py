@@ -7,47 +7,88 @@ one implementation.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from .contract import EPOCH_SECONDS
 from .hypnogram import ARTEFACT, SCORED_CODES, SLEEP_CODES, STAGES, UNSCORED
 
-#: What every key of :func:`sleep_statistics` means: key -> (unit, definition).
-STATISTICS_DEFINITIONS: dict[str, tuple[str, str]] = {
-    "TRT": ("min", "Total recording time: lights out to lights on (AASM 'TRT'); the whole "
-                   "hypnogram unless lights times are given"),
-    "TIB": ("min", "Time in bed; the same interval as TRT here"),
-    "TST": ("min", "Total sleep time: epochs of N1, N2, N3 or R within TRT (AASM 'TST')"),
-    "SPT": ("min", "Sleep period time: from the start of the first sleep epoch (sleep onset) to "
-                   "the end of the last sleep epoch (final awakening, or lights on if the record "
-                   "ends asleep)"),
-    "SE": ("%", "Sleep efficiency: 100 x TST / TRT (AASM 'percent sleep efficiency')"),
-    "SOL": ("min", "Sleep onset latency: lights out to the first epoch of any sleep stage (AASM "
-                   "'sleep latency'); None without sleep"),
-    "WASO": ("min", "Wake after sleep onset: W epochs within SPT. The AASM's TRT - SL - TST also "
-                    "counts wake after the final awakening (see wake_after_final_awakening) and "
-                    "unscored time"),
-    "REM_latency": ("min", "Stage R latency: sleep onset to the first R epoch (AASM); None "
-                           "without R"),
-    "W_min": ("min", "Time in W within TRT (before, during and after SPT)"),
-    "N1_min": ("min", "Time in N1"), "N2_min": ("min", "Time in N2"),
-    "N3_min": ("min", "Time in N3 (R&K stages 3 and 4)"), "R_min": ("min", "Time in R"),
-    "N1_pct": ("%", "N1 as percent of TST; None when TST is 0"),
-    "N2_pct": ("%", "N2 as percent of TST"), "N3_pct": ("%", "N3 as percent of TST"),
-    "R_pct": ("%", "R as percent of TST"),
-    "unscored_min": ("min", "Unscored epochs within TRT: in no stage, not in TST, not in WASO"),
-    "artefact_min": ("min", "Movement time / artefact epochs within TRT: not in TST, not in WASO"),
-    "wake_after_final_awakening": ("min", "W after the end of SPT, up to lights on"),
-    "awakenings": ("count", "Number of awakenings: runs of one or more consecutive W epochs within "
-                            "SPT; unscored/artefact epochs are skipped, so W ? W is one run"),
-    "stage_shifts": ("count", "Stage shifts: changes of stage between consecutive scored epochs "
-                              "(W included, unscored/artefact skipped) within TRT"),
-    "sleep_onset_epoch": ("epoch", "Index of the first sleep epoch; None without sleep"),
-    "final_sleep_epoch": ("epoch", "Index of the last sleep epoch; None without sleep"),
-    "epoch_length": ("s", "Epoch length"),
-    "n_epochs": ("count", "Epochs within TRT"),
+
+class StatisticDefinition(NamedTuple):
+    """What one statistic is and how it is printed.
+
+    Attributes
+    ----------
+    unit : str
+        ``"min"``, ``"%"``, ``"count"``, ``"epoch"`` or ``"s"``.
+    definition : str
+        What it measures (AASM terms where they exist); shown as a tooltip and in exports.
+    decimals : int
+        Decimals when printed for a reader (exports keep the unrounded value).
+    """
+
+    unit: str
+    definition: str
+    decimals: int = 1
+
+
+#: Units that name a count of things rather than a measure, printed without a unit suffix.
+_UNITLESS = ("count", "epoch")
+#: What an undefined statistic (no sleep, no R, TST of 0...) prints as.
+MISSING = "\u2014"
+
+
+def _min(definition: str) -> StatisticDefinition:
+    return StatisticDefinition("min", definition, 1)
+
+
+def _pct(definition: str) -> StatisticDefinition:
+    return StatisticDefinition("%", definition, 1)
+
+
+def _count(definition: str) -> StatisticDefinition:
+    return StatisticDefinition("count", definition, 0)
+
+
+def _epoch(definition: str) -> StatisticDefinition:
+    return StatisticDefinition("epoch", definition, 0)
+
+
+#: What every key of :func:`sleep_statistics` means: key -> (unit, definition, decimals).
+STATISTICS_DEFINITIONS: dict[str, StatisticDefinition] = {
+    "TRT": _min("Total recording time: lights out to lights on (AASM 'TRT'); the whole "
+                "hypnogram unless lights times are given"),
+    "TIB": _min("Time in bed; the same interval as TRT here"),
+    "TST": _min("Total sleep time: epochs of N1, N2, N3 or R within TRT (AASM 'TST')"),
+    "SPT": _min("Sleep period time: from the start of the first sleep epoch (sleep onset) to "
+                "the end of the last sleep epoch (final awakening, or lights on if the record "
+                "ends asleep)"),
+    "SE": _pct("Sleep efficiency: 100 x TST / TRT (AASM 'percent sleep efficiency')"),
+    "SOL": _min("Sleep onset latency: lights out to the first epoch of any sleep stage (AASM "
+                "'sleep latency'); None without sleep"),
+    "WASO": _min("Wake after sleep onset: W epochs within SPT. The AASM's TRT - SL - TST also "
+                 "counts wake after the final awakening (see wake_after_final_awakening) and "
+                 "unscored time"),
+    "REM_latency": _min("Stage R latency: sleep onset to the first R epoch (AASM); None "
+                        "without R"),
+    "W_min": _min("Time in W within TRT (before, during and after SPT)"),
+    "N1_min": _min("Time in N1"), "N2_min": _min("Time in N2"),
+    "N3_min": _min("Time in N3 (R&K stages 3 and 4)"), "R_min": _min("Time in R"),
+    "N1_pct": _pct("N1 as percent of TST; None when TST is 0"),
+    "N2_pct": _pct("N2 as percent of TST"), "N3_pct": _pct("N3 as percent of TST"),
+    "R_pct": _pct("R as percent of TST"),
+    "unscored_min": _min("Unscored epochs within TRT: in no stage, not in TST, not in WASO"),
+    "artefact_min": _min("Movement time / artefact epochs within TRT: not in TST, not in WASO"),
+    "wake_after_final_awakening": _min("W after the end of SPT, up to lights on"),
+    "awakenings": _count("Number of awakenings: runs of one or more consecutive W epochs within "
+                         "SPT; unscored/artefact epochs are skipped, so W ? W is one run"),
+    "stage_shifts": _count("Stage shifts: changes of stage between consecutive scored epochs "
+                           "(W included, unscored/artefact skipped) within TRT"),
+    "sleep_onset_epoch": _epoch("Index of the first sleep epoch; None without sleep"),
+    "final_sleep_epoch": _epoch("Index of the last sleep epoch; None without sleep"),
+    "epoch_length": StatisticDefinition("s", "Epoch length", 1),
+    "n_epochs": _count("Epochs within TRT"),
 }
 
 #: Short display label of every key of :func:`sleep_statistics`.
@@ -63,6 +104,43 @@ STATISTICS_LABELS: dict[str, str] = {
     "final_sleep_epoch": "Last sleep epoch", "epoch_length": "Epoch length",
     "n_epochs": "Epochs in TRT",
 }
+
+
+def format_statistic(key: str, value: Any, *, with_unit: bool = False, missing: str = MISSING) -> str:
+    """How a statistic's value is printed for a reader, everywhere (report, CLI, application).
+
+    Rounded to the definition's decimals; undefined values (None, NaN) print as ``missing``.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`STATISTICS_DEFINITIONS`; other keys (agreement figures) print with one
+        decimal and no unit.
+    value : number or None
+    with_unit : bool
+        Append the unit (``"412.5 min"``, ``"85.9 %"``); counts and epoch indices have none.
+    missing : str
+        Text of an undefined value.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_statistic("TST", 412.5), format_statistic("SE", 85.9375, with_unit=True)
+    ('412.5', '85.9 %')
+    >>> format_statistic("awakenings", 7), format_statistic("REM_latency", None)
+    ('7', '—')
+    """
+    if value is None or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
+        return missing
+    definition = STATISTICS_DEFINITIONS.get(key)
+    unit, decimals = (definition.unit, definition.decimals) if definition else ("", 1)
+    text = f"{float(value):.{decimals}f}"
+    if with_unit and unit and unit not in _UNITLESS:
+        return f"{text} {unit}"
+    return text
 
 
 def _codes(x: Any, name: str) -> np.ndarray:

@@ -7,32 +7,19 @@ scoring as reference).
 """
 from __future__ import annotations
 
-import math
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from sleepfm_engine.hypnogram import STAGE_COLORS, STAGE_LONG_NAMES
-from sleepfm_engine.sleep_stats import STATISTICS_DEFINITIONS, STATISTICS_LABELS
+from sleepfm_engine.sleep_stats import MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, format_statistic
 
 #: Rows of the statistics table, in clinical report order.
 ROWS: tuple[str, ...] = ("TRT", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency", "W_min",
                          "N1_min", "N2_min", "N3_min", "R_min", "N1_pct", "N2_pct", "N3_pct",
                          "R_pct", "unscored_min", "artefact_min", "awakenings", "stage_shifts")
 _UNITS = {"min": "min", "%": "%", "count": "", "epoch": "", "s": "s"}
-_DASH = "\u2014"
-
-
-def format_value(key: str, value) -> str:
-    """Text of one statistic (``"—"`` where undefined)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return _DASH
-    unit = STATISTICS_DEFINITIONS.get(key, ("", ""))[0]
-    if unit == "count" or unit == "epoch":
-        return f"{int(value)}"
-    return f"{float(value):.1f}"
 
 
 def row_label(key: str) -> str:
@@ -68,7 +55,7 @@ class StatsView(QWidget):
             tip = STATISTICS_DEFINITIONS.get(key, ("", ""))[1]
             self.table.verticalHeaderItem(r).setToolTip(tip)
             for c in range(2):
-                item = QTableWidgetItem(_DASH)
+                item = QTableWidgetItem(MISSING)
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 item.setToolTip(tip)
                 self.table.setItem(r, c, item)
@@ -129,7 +116,7 @@ class StatsView(QWidget):
         for c, which in enumerate(("manual", "auto")):
             col = stats.get(which) or {}
             for r, key in enumerate(ROWS):
-                self.table.item(r, c).setText(format_value(key, col.get(key)))
+                self.table.item(r, c).setText(format_statistic(key, col.get(key)))
         self._set_agreement(stats.get("agreement"))
 
     def _set_agreement(self, ag: dict | None) -> None:
@@ -144,10 +131,10 @@ class StatsView(QWidget):
             return
 
         def pct(v):
-            return _DASH if v is None else f"{100 * v:.1f}&nbsp;%"
+            return MISSING if v is None else f"{100 * v:.1f}&nbsp;%"
 
         def num(v):
-            return _DASH if v is None else f"{v:.2f}"
+            return MISSING if v is None else f"{v:.2f}"
 
         self.summary.setText(
             f"Accuracy <b>{pct(ag.get('accuracy'))}</b> &nbsp;\u00b7&nbsp; Cohen's \u03ba "
@@ -171,7 +158,7 @@ class StatsView(QWidget):
                     shade = QColor(46, 160, 67, alpha) if i == j else QColor(214, 39, 40, alpha // 2)
                 self._cell(i, j, str(v), shade, bold=(i == j))
             f1 = (ag.get("f1") or {}).get(si)
-            self._cell(i, n, _DASH if f1 is None else f"{f1:.2f}", None)
+            self._cell(i, n, MISSING if f1 is None else f"{f1:.2f}", None)
 
     def _cell(self, r: int, c: int, text: str, color: QColor | None, bold: bool = False) -> None:
         item = self.confusion.item(r, c)
@@ -191,4 +178,4 @@ class StatsView(QWidget):
         return [[int(self.confusion.item(r, c).text() or 0) for c in range(n)] for r in range(n)]
 
 
-__all__ = ["StatsView", "ROWS", "format_value", "row_label"]
+__all__ = ["StatsView", "ROWS", "row_label"]

@@ -1,13 +1,17 @@
 """AASM statistics and agreement metrics on hand-built cases with hand-computed answers."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sleepfm_engine.hypnogram import Hypnogram
-from sleepfm_engine.sleep_stats import (STATISTICS_DEFINITIONS, STATISTICS_LABELS, accuracy, agreement,
-                                        cohen_kappa, confusion_matrix, f1_per_stage, macro_f1,
-                                        sleep_statistics)
+from sleepfm_engine.sleep_stats import (MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, accuracy, agreement,
+                                        cohen_kappa, confusion_matrix, f1_per_stage, format_statistic,
+                                        macro_f1, sleep_statistics)
 
 #            0 1 2  3  4  5 6  7  8  9 10 11 12 13 14 15 16
 NIGHT = "W W N1 N2 N2 W N2 N3 N3 R R W W N2 R W W".split()
@@ -121,16 +125,78 @@ def test_kappa_is_undefined_when_both_scorers_use_one_stage():
     assert np.isnan(accuracy([-1], [-1]))
 
 
-def test_metrics_match_scikit_learn_on_random_hypnograms():
-    sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is only a cross-check here")
+def test_metrics_match_a_direct_count_on_random_hypnograms():
     rng = np.random.default_rng(1)
     a = rng.integers(0, 5, 500)
     b = np.where(rng.random(500) < 0.6, a, rng.integers(0, 5, 500))
-    assert cohen_kappa(a, b) == pytest.approx(sk.cohen_kappa_score(a, b))
-    assert macro_f1(a, b) == pytest.approx(sk.f1_score(a, b, average="macro"))
-    np.testing.assert_array_equal(confusion_matrix(a, b), sk.confusion_matrix(a, b, labels=range(5)))
+    counts = [[sum(1 for x, y in zip(a, b) if x == i and y == j) for j in range(5)] for i in range(5)]
+    n = len(a)
+    observed = sum(counts[i][i] for i in range(5)) / n
+    expected = sum(sum(counts[i]) * sum(row[i] for row in counts) for i in range(5)) / n ** 2
+    f1 = []
+    for i in range(5):
+        predicted, actual = sum(row[i] for row in counts), sum(counts[i])
+        f1.append(2 * counts[i][i] / (predicted + actual))
+    np.testing.assert_array_equal(confusion_matrix(a, b), np.array(counts))
+    assert cohen_kappa(a, b) == pytest.approx((observed - expected) / (1 - expected))
+    assert macro_f1(a, b) == pytest.approx(sum(f1) / 5)
 
 
 def test_mismatched_lengths_are_rejected():
     with pytest.raises(ValueError, match="same length"):
         cohen_kappa([0, 1], [0])
+
+
+# ------------------------------------------------------------------------------- formatting
+def test_format_statistic_rounds_to_each_definitions_decimals():
+    assert format_statistic("TST", 412.46) == "412.5"
+    assert format_statistic("SE", 85.9375) == "85.9"
+    assert format_statistic("awakenings", 7) == "7"
+    assert format_statistic("sleep_onset_epoch", np.int64(12)) == "12"
+
+
+def test_format_statistic_appends_the_unit_only_to_measures():
+    assert format_statistic("TST", 412.5, with_unit=True) == "412.5 min"
+    assert format_statistic("SE", 85.9375, with_unit=True) == "85.9 %"
+    assert format_statistic("stage_shifts", 10, with_unit=True) == "10"
+
+
+def test_format_statistic_prints_undefined_values_as_the_missing_text():
+    assert format_statistic("REM_latency", None) == MISSING
+    assert format_statistic("N1_pct", float("nan")) == MISSING
+    assert format_statistic("SOL", None, with_unit=True, missing="n/a") == "n/a"
+
+
+def test_format_statistic_prints_an_undefined_key_with_one_decimal_and_no_unit():
+    assert format_statistic("kappa_vs_manual", 0.8123, with_unit=True) == "0.8"
+
+
+def test_every_statistic_definition_has_a_known_unit_and_whole_decimals():
+    for key, d in STATISTICS_DEFINITIONS.items():
+        assert d.unit in ("min", "%", "count", "epoch", "s"), key
+        assert isinstance(d.decimals, int) and d.decimals >= 0, key
+        assert d.decimals == 0 or d.unit not in ("count", "epoch"), key
+
+
+@given(key=st.sampled_from(sorted(STATISTICS_DEFINITIONS)),
+       value=st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
+def test_format_statistic_text_reads_back_within_half_a_last_digit(key, value):
+    text = format_statistic(key, value, with_unit=True)
+    number, _, unit = text.partition(" ")
+    decimals = STATISTICS_DEFINITIONS[key].decimals
+    assert unit == ("" if STATISTICS_DEFINITIONS[key].unit in ("count", "epoch") else STATISTICS_DEFINITIONS[key].unit)
+    assert len(number.partition(".")[2]) == decimals
+    assert math.isclose(float(number), value, abs_tol=0.5 * 10 ** -decimals + 1e-9 * abs(value))
+
+
+def test_cli_hypnogram_summary_prints_each_statistic_through_the_one_formatter(tmp_path, capsys):
+    from sleepfm_engine.cli import main
+
+    path = tmp_path / "night.txt"
+    path.write_text("\n".join(NIGHT) + "\n", encoding="utf-8")
+    assert main(["hypnogram", str(path)]) == 0
+    out = capsys.readouterr().out
+    stats = Hypnogram(NIGHT, 30).statistics()
+    for key in ("TST", "SE", "WASO", "awakenings", "stage_shifts"):
+        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [key])
+        assert format_statistic(key, stats[key], with_unit=True) in line, line

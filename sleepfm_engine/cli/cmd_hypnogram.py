@@ -23,19 +23,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(value, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit in ("count", "epoch"):
-        return str(value)
-    return f"{value:.1f} {unit}" if unit != "s" else f"{value:g} s"
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the hypnogram summary; returns 0."""
     from ..formats import read_hypnogram
     from ..hypnogram import STAGE_LONG_NAMES, STAGES
-    from ..sleep_stats import STATISTICS_DEFINITIONS, STATISTICS_LABELS
+    from ..sleep_stats import STATISTICS_LABELS, format_statistic
 
     if args.epoch_length is not None and not args.epoch_length > 0:
         raise SystemExit("error: --epoch-length must be positive")
@@ -64,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name:<4} {STAGE_LONG_NAMES[name]:<9} {count:>6} {count * hyp.epoch_length / 60:8.1f}")
     print("statistics")
     for key, value in stats.items():
-        unit = STATISTICS_DEFINITIONS[key][0]
         if key in ("epoch_length", "n_epochs"):
             continue
-        print(f"  {key:<27} {_fmt(value, unit):>10}   {STATISTICS_LABELS[key]}")
+        text = format_statistic(key, value, with_unit=True, missing="n/a")
+        print(f"  {key:<27} {text:>10}   {STATISTICS_LABELS[key]}")
     return 0

@@ -19,10 +19,8 @@ import numpy as np
 from ..contract import MAX_CHANNELS, MODALITIES, MODALITY_DESCRIPTIONS, OTHER
 from ..deidentify import AGE_TOP_CODE, Deidentifier, age_years, parse_edf_date
 from ..hypnogram import SCORED_CODES, STAGE_LONG_NAMES, STAGES, Hypnogram
-from ..sleep_stats import STATISTICS_DEFINITIONS, STATISTICS_LABELS
+from ..sleep_stats import MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, format_statistic
 
-#: What a missing or undefined value prints as.
-MISSING = "\u2014"
 #: Keys of the summary statistics table, in print order.
 SUMMARY_KEYS: tuple[str, ...] = ("TIB", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency",
                                  "wake_after_final_awakening", "awakenings", "stage_shifts")
@@ -47,26 +45,6 @@ def statistic_label(key: str) -> str:
     label = STATISTICS_LABELS[key]
     abbr = ABBREVIATIONS.get(key)
     return f"{label} ({abbr})" if abbr else label
-
-
-def format_statistic(key: str, value: Any) -> str:
-    """How a statistic value is printed everywhere in reports.
-
-    Minutes and percentages with one decimal, counts as integers, undefined values as an em dash.
-
-    Examples
-    --------
-    >>> format_statistic("TST", 412.5), format_statistic("SE", 85.9375)
-    ('412.5', '85.9')
-    >>> format_statistic("awakenings", 7), format_statistic("REM_latency", None)
-    ('7', '—')
-    """
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return MISSING
-    unit = statistic_unit(key) if key in STATISTICS_DEFINITIONS else ""
-    if unit in ("count", "epoch"):
-        return str(int(value))
-    return f"{float(value):.1f}"
 
 
 def format_ratio(value: float | None, digits: int = 2) -> str:

@@ -67,7 +67,7 @@ def statistics_json(model: ReportModel) -> str:
             } for role in model.roles
         },
         "agreement": model.agreement,
-        "units": {k: v[0] for k, v in STATISTICS_DEFINITIONS.items()},
-        "definitions": {k: v[1] for k, v in STATISTICS_DEFINITIONS.items()},
+        "units": {k: d.unit for k, d in STATISTICS_DEFINITIONS.items()},
+        "definitions": {k: d.definition for k, d in STATISTICS_DEFINITIONS.items()},
     }
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
