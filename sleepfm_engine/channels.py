@@ -48,8 +48,17 @@ __all__ = [
     "ChannelAssignment",
     "ChannelMap",
     "ChannelMapError",
+    "ELECTRODE_HEADS",
+    "EOG_WORDS",
     "EXPLICIT_RULES",
+    "LEVEL_UNITS",
+    "LEVEL_WORDS",
+    "MIN_WAVEFORM_HZ",
+    "MODALITY_PREFIX",
+    "SNORE_WORDS",
     "classify_channel",
+    "label_says",
+    "label_words",
     "read_overrides",
     "reference_groups",
 ]
@@ -125,7 +134,8 @@ def reference_groups() -> dict[str, tuple[str, ...]]:
 # Normalisation
 
 _SEPARATORS = re.compile(r"[\s\-:/_().#]+")
-_PREFIX = re.compile(r"^(eeg|eog|emg|ecg|ekg)[\s\-:/_]+(?=\S)", re.IGNORECASE)
+#: A modality prefix some labs put before the electrode: ``"EEG C4-M1"``, ``"EMG:Chin"``.
+MODALITY_PREFIX = re.compile(r"^(eeg|eog|emg|ecg|ekg)[\s\-:/_]+(?=\S)", re.IGNORECASE)
 _PREFIX_MODALITY = {"eeg": "BAS", "eog": "BAS", "emg": "EMG", "ecg": "EKG", "ekg": "EKG"}
 # The reference electrodes labs append to a derivation; stripped to reach the active electrode.
 _SUFFIX = re.compile(r"(?<=\S)\s*[\-:/]\s*(a1|a2|m1|m2|a1a2|m1m2|m1\+m2|ref)$", re.IGNORECASE)
@@ -145,7 +155,7 @@ def _variants(label: str) -> list[tuple[str, str, str | None]]:
     text = " ".join(label.split())
     out = [(_compact(text), text, None)]
     prefix_modality = None
-    m = _PREFIX.match(text)
+    m = MODALITY_PREFIX.match(text)
     if m:
         prefix_modality = _PREFIX_MODALITY[m.group(1).lower()]
         text = text[m.end():]
@@ -244,14 +254,52 @@ EXPLICIT_RULES: tuple[_Rule, ...] = tuple(
 # --------------------------------------------------------------------------------------------
 # Keyword heuristics (step 4)
 
-def _words(label: str) -> str:
-    """Lower-case words of a label, camel case split: 'CFlow' -> 'c flow', 'SpO2' -> 'spo2'."""
+def label_words(label: str) -> str:
+    """Lower-case words of a label, camel case split: 'CFlow' -> 'c flow', 'SpO2' -> 'spo2'.
+
+    Every word pattern of the label vocabulary below is matched against this form.
+    """
     text = re.sub(r"(?<=[a-z])(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", label)
     return " ".join(re.sub(r"[^0-9a-z+]+", " ", text.casefold()).split())
 
 
-_ELECTRODE = r"(?:fp|af|fc|ft|cp|tp|po|f|c|t|p|o|a|m|i|e)(?:z|\d{1,2})"
+# The label vocabulary: what the words of a label say a channel is. The modality keywords
+# below and the display kinds of :mod:`sleepfm_engine.display` are both built from it, so a
+# spelling added here reaches both.
+_RATE = r"hr|pr|dhr|bpm|hrate|heart ?rate|pulse ?rate|heartrate|pulserate|rate"
+_SATURATION = r"spo2|sao2|sp02|sa02|oxim\w*|saturation|sat"
+_POSITION = r"position|pos"
+_SNORE = r"snor\w*|mic|phono\w*"
+_EOG = r"eog\w*|loc|roc|heog\w*|veog\w*|e1|e2"
+#: 10-20 electrode heads (``fp`` ... ``e``); an electrode is a head then ``z`` or a number.
+ELECTRODE_HEADS = r"fp|af|fc|ft|cp|tp|po|f|c|t|p|o|a|m|i|e"
+_ELECTRODE = rf"(?:{ELECTRODE_HEADS})(?:z|\d{{1,2}})"
 _ELECTRODE_PAIR = re.compile(rf"^(?:eeg |eog )?{_ELECTRODE}(?: {_ELECTRODE})*$")
+
+
+def label_says(pattern: re.Pattern, label: str) -> bool:
+    """Whether a vocabulary pattern finds its word in a label, camel case split or not.
+
+    Both forms are tried because camel case cuts some labels where it should not
+    (``'EOGl'`` reads ``'eo gl'`` split, ``'eogl'`` whole).
+    """
+    return bool(pattern.search(label_words(label)) or pattern.search(label_words(label.casefold())))
+
+
+#: Words (of :func:`label_words`) naming a level or a rate rather than a waveform:
+#: oxygen saturation, heart/pulse/breathing rate, body position, a hypnogram stored as a signal.
+LEVEL_WORDS = re.compile(rf"\b({_SATURATION}|{_RATE}|{_POSITION}|hypnogram\w*)\b")
+#: Words naming a snoring microphone.
+SNORE_WORDS = re.compile(rf"\b({_SNORE})\b")
+#: Words naming an electro-oculogram (AASM E1/E2, LOC/ROC, horizontal/vertical EOG).
+EOG_WORDS = re.compile(rf"\b({_EOG})\b")
+#: Units (case-folded) of a level or a rate.
+LEVEL_UNITS: frozenset[str] = frozenset({"%", "bpm", "1/min", "/min", "mmhg", "°c", "degc", "c"})
+#: Below this sampling rate (Hz) a channel carries a level, trend or rate, not a waveform: 10 Hz
+#: is the lowest rate the AASM manual accepts for any PSG signal but body position (oximetry;
+#: airflow and effort need 25 Hz, EEG, EOG, EMG and ECG 200 Hz). Classification reads it as a
+#: veto on weak EEG/ECG evidence, the trace viewer as "a level, never filtered".
+MIN_WAVEFORM_HZ = 10.0
 
 # (pattern on _words(label), modality, description); first match wins. A keyword must start a
 # word ('thor' matches 'thorres', not 'author'); short ones must be a whole word.
@@ -259,26 +307,23 @@ _KEYWORDS: tuple[tuple[re.Pattern, str, str], ...] = tuple(
     (re.compile(p), m, d) for p, m, d in (
         (r"\b(marker|events?|annotations?|hypnogram|stages?|trigger|status|stat)\b", OTHER,
          "annotation, event or status channel"),
-        (r"\b(hr|pr|dhr|bpm|hrate|heart ?rate|pulse ?rate|heartrate|pulserate|rate)\b", "RESP",
+        (rf"\b({_RATE})\b", "RESP",
          "a heart, pulse or breathing rate, RESP like the reference's 'HR' and 'Pulse Rate'"),
-        (r"\b(spo2|sao2|sp02|sa02|oxim|saturation|sat|pleth|ppg|pulse)", "RESP",
-         "oximetry or pulse"),
+        (rf"\b({_SATURATION}|pleth|ppg|pulse)", "RESP", "oximetry or pulse"),
         (r"\b(air ?flow|flow|nasal|oral|oro|nas|therm|cannula|press?|ptaf)", "RESP", "airflow"),
         (r"\b(resp|breath)", "RESP", "respiratory signal"),
         (r"\b(thor|chest|abd|effort|belt|rip|sum\b|tho\b)", "RESP", "respiratory effort"),
-        (r"\b(snor|mic\b|phono|co2|capno)", "RESP", "snoring or CO2"),
+        (rf"\b((?:{_SNORE})\b|co2|capno)", "RESP", "snoring or CO2"),
         (r"\b(ecg|ekg)", "EKG", "ECG lead"),
         (r"\b(emg|chin|submental|mentalis|leg|tib|lat\b|rat\b|arm|masset|plm|limb|foot|feet)",
          "EMG", "EMG site"),
-        (r"\b(eeg|eog|loc\b|roc\b|heog|veog)", "BAS", "EEG/EOG"),
-        (r"\b(position|pos|body|light|lux|temp|temperature|activity|actigraph|accel|battery|"
+        (rf"\b(eeg|(?:{_EOG})\b)", "BAS", "EEG/EOG"),
+        (rf"\b({_POSITION}|body|light|lux|temp|temperature|activity|actigraph|accel|battery|"
          r"impedance|elapsed|time)\b", OTHER, "not physiological, or not a SleepFM modality"),
     ))
 
 _VOLT_UNITS = {"v", "mv", "uv", "µv", "μv", "nv", "kv"}
 _NO_UNIT = {"", "-", "?", "n/a", "na", "none", "unit", "units", "au", "a.u.", "arb", "ml"}
-# Below this rate a channel cannot carry an EEG or ECG waveform (it is a trend or a rate).
-_MIN_WAVEFORM_HZ = 10.0
 
 
 def _unit_kind(unit: str | None) -> str:
@@ -292,7 +337,7 @@ def _unit_kind(unit: str | None) -> str:
 
 
 def _heuristic(label: str, rate: float | None, unit: str | None) -> tuple[str, str] | None:
-    words = _words(label)
+    words = label_words(label)
     if not words:
         return None
     if _ELECTRODE_PAIR.match(words):
@@ -309,7 +354,7 @@ def _heuristic(label: str, rate: float | None, unit: str | None) -> tuple[str, s
     if modality in ("BAS", "EKG", "EMG"):
         if _unit_kind(unit) == "other":
             return OTHER, f"{reason}, but unit {unit.strip()!r} is not a voltage → {OTHER}"
-        if modality != "EMG" and rate is not None and 0 < rate < _MIN_WAVEFORM_HZ:
+        if modality != "EMG" and rate is not None and 0 < rate < MIN_WAVEFORM_HZ:
             # EMG envelopes at 1 Hz exist (Sleep-EDF); EEG/ECG waveforms do not.
             return OTHER, (f"{reason}, but {rate:g} Hz is too slow for a {modality} waveform "
                            f"→ {OTHER}")

@@ -10,7 +10,9 @@ where they happened): EEG and EOG 0.3–35 Hz, EMG 10–100 Hz, ECG 0.3–70 Hz,
 (airflow, effort) 0.1–15 Hz, snoring 10–100 Hz. Level channels (SpO2, heart or pulse rate,
 body position) and channels SleepFM does not use are never filtered. A cut-off at or above
 0.95 × Nyquist is dropped rather than distorting the trace (a 10–100 Hz EMG filter on a 50-Hz
-channel becomes a 10-Hz high-pass).
+channel becomes a 10-Hz high-pass). A channel sampled below
+:data:`~sleepfm_engine.channels.MIN_WAVEFORM_HZ` is a level too. What a label's words say is read
+with the one label vocabulary of :mod:`sleepfm_engine.channels`.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .channels import (ELECTRODE_HEADS, EOG_WORDS, LEVEL_UNITS, LEVEL_WORDS, MIN_WAVEFORM_HZ,
+                       MODALITY_PREFIX, SNORE_WORDS, label_says)
 from .contract import EPOCH_SECONDS, MODALITIES, OTHER
 
 __all__ = [
@@ -49,8 +53,6 @@ KIND_COLORS: dict[str, str] = {
 FILTERABLE_KINDS: tuple[str, ...] = ("EEG", "EOG", "EMG", "ECG", "RESP", "SNORE")
 # Stacking order of the modalities, top to bottom (the usual PSG montage order).
 _MODALITY_ORDER: tuple[str, ...] = ("BAS", "EMG", "EKG", "RESP", OTHER)
-# Below this rate a channel carries a level or a rate, not a waveform worth filtering.
-_MIN_WAVEFORM_HZ = 5.0
 # A cut-off this close to Nyquist is dropped.
 _NYQUIST_MARGIN = 0.95
 # Butterworth order of each edge; applied as if forward and backward (magnitude squared).
@@ -100,17 +102,6 @@ AASM_FILTERS: dict[str, FilterSpec] = {
     "LEVEL": FilterSpec(), "OTHER": FilterSpec(),
 }
 
-_LEVEL_UNITS = {"%", "bpm", "1/min", "/min", "mmhg", "°c", "degc", "c"}
-_LEVEL_WORDS = re.compile(r"\b(spo2|sao2|sp02|sa02|sat|oxim\w*|saturation|hr|pr|dhr|rate|"
-                          r"heart ?rate|pulse ?rate|pos|position|hypnogram\w*)\b")
-_SNORE_WORDS = re.compile(r"\b(snor\w*|mic|phono\w*)\b")
-_EOG_WORDS = re.compile(r"\b(eog\w*|loc|roc|e1|e2|heog|veog)\b")
-
-
-def _words(label: str) -> str:
-    return " ".join(re.sub(r"[^0-9a-z%]+", " ", label.casefold()).split())
-
-
 def display_kind(label: str, modality: str, unit: str | None = None,
                  rate: float | None = None) -> str:
     """Return the display kind of a channel from its SleepFM modality, label, unit and rate.
@@ -139,19 +130,18 @@ def display_kind(label: str, modality: str, unit: str | None = None,
                          f"{', '.join((*MODALITIES, OTHER))}")
     if modality == OTHER:
         return "OTHER"
-    words = _words(label)
     u = (unit or "").strip().casefold()
-    slow = rate is not None and 0 < rate < _MIN_WAVEFORM_HZ
+    slow = rate is not None and 0 < rate < MIN_WAVEFORM_HZ
     if modality == "RESP":
-        if u in _LEVEL_UNITS or _LEVEL_WORDS.search(words) or slow:
+        if u in LEVEL_UNITS or label_says(LEVEL_WORDS, label) or slow:
             return "LEVEL"
-        if _SNORE_WORDS.search(words):
+        if label_says(SNORE_WORDS, label):
             return "SNORE"
         return "RESP"
     if slow:
         return "LEVEL"
     if modality == "BAS":
-        return "EOG" if _EOG_WORDS.search(words) else "EEG"
+        return "EOG" if label_says(EOG_WORDS, label) else "EEG"
     if modality == "EMG":
         return "EMG"
     return "ECG"
@@ -389,9 +379,7 @@ def display_scale(unit: str) -> tuple[str, float]:
 # --------------------------------------------------------------------------------------------
 # Derivations
 
-_ELECTRODE = re.compile(r"^(fp|af|fc|ft|cp|tp|po|f|c|t|p|o|a|m|e)(z|\d{1,2})$|^(chin)(z|\d)$",
-                        re.IGNORECASE)
-_PREFIX = re.compile(r"^(eeg|eog|emg)[\s\-:_]+", re.IGNORECASE)
+_ELECTRODE = re.compile(rf"^({ELECTRODE_HEADS})(z|\d{{1,2}})$|^(chin)(z|\d)$", re.IGNORECASE)
 _REF_SUFFIX = re.compile(r"[\s\-:/_]*(ref|reference|cz ?ref)$", re.IGNORECASE)
 # Mastoid electrodes go by two names: M1/M2 (AASM) and A1/A2 (10-20 earlobes).
 _MASTOID_ALIASES = {"M1": "A1", "M2": "A2", "A1": "M1", "A2": "M2"}
@@ -408,7 +396,7 @@ def electrode_name(label: str) -> str | None:
     ``"C4"``, ``"EEG C4-REF"``, ``"C4:Ref"`` → ``"C4"``; ``"LOC"``/``"ROC"`` → ``"E1"``/``"E2"``;
     ``"C4-M1"`` → None (already a derivation).
     """
-    text = _PREFIX.sub("", label.strip())
+    text = MODALITY_PREFIX.sub("", label.strip())
     text = _REF_SUFFIX.sub("", text).strip()
     if text.upper() in ("LOC", "ROC"):
         return "E1" if text.upper() == "LOC" else "E2"

@@ -392,3 +392,21 @@ def test_to_records_has_json_ready_fields():
     assert records[1] == {"label": "SpO2", "rate": 1.0, "unit": "%", "modality": "RESP",
                           "reason": "reference channel_groups.json: RESP", "overridden": False}
     json.dumps(records)
+
+
+def test_slow_rate_veto_sits_at_the_one_waveform_threshold():
+    below, at = ch.MIN_WAVEFORM_HZ * 0.99, ch.MIN_WAVEFORM_HZ
+    assert classify_channel("EEG aux", rate=below)[0] == OTHER
+    assert classify_channel("EEG aux", rate=at)[0] == "BAS"
+    assert classify_channel("ECG aux", rate=below)[0] == OTHER
+
+
+def test_label_vocabulary_reads_camel_case_words():
+    assert ch.label_words("HeartRate") == "heart rate"
+    assert ch.LEVEL_WORDS.search(ch.label_words("HeartRate"))
+    assert ch.LEVEL_WORDS.search(ch.label_words("SpO2 %"))
+    assert not ch.LEVEL_WORDS.search(ch.label_words("Pleth"))
+    assert ch.SNORE_WORDS.search(ch.label_words("Snore mic"))
+    assert not ch.SNORE_WORDS.search(ch.label_words("Microphone level"))
+    assert ch.EOG_WORDS.search(ch.label_words("E1-M2"))
+    assert classify_channel("Oximetry")[1].startswith("keyword 'oximetry'")

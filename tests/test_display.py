@@ -9,6 +9,7 @@ from sleepfm_engine.display import (AASM_FILTERS, Derivation, FilterSpec, PageSo
                                     build_display_channels, display_kind, electrode_name,
                                     epoch_envelope, filter_response, filter_signal,
                                     minmax_decimate, robust_range, suggest_derivations)
+from sleepfm_engine.channels import MIN_WAVEFORM_HZ, classify_channel
 from sleepfm_engine.recording import open_recording
 
 RATE = 256
@@ -166,3 +167,22 @@ def test_epoch_envelope_has_one_value_per_epoch_and_follows_the_amplitude(tmp_pa
     path = write_edf(tmp_path / "env.edf", [Sig("C3", RATE, (rng.normal(size=n) * amp).astype(int))])
     env = epoch_envelope(open_recording(path), "C3", chunk_s=45)
     assert env.shape == (3,) and env[1] > 5 * env[0] and env[1] > 5 * env[2]
+
+
+def test_display_kind_and_classification_share_one_waveform_threshold():
+    below = MIN_WAVEFORM_HZ * 0.99
+    # What classification still takes for a waveform, the viewer draws as one, and no slower.
+    for rate in (below, MIN_WAVEFORM_HZ, 2 * MIN_WAVEFORM_HZ):
+        modality = classify_channel("EEG aux", rate=rate)[0]
+        kind = display_kind("EEG aux", "BAS", "uV", rate)
+        assert (modality == "BAS") == (kind == "EEG")
+    assert display_kind("Thor", "RESP", "", below) == "LEVEL"
+    assert display_kind("Thor", "RESP", "", MIN_WAVEFORM_HZ) == "RESP"
+
+
+def test_display_kind_reads_labels_with_the_channel_vocabulary():
+    assert display_kind("HeartRate", "RESP", "", 50) == "LEVEL"
+    assert display_kind("Pleth", "RESP", "", 50) == "RESP"
+    assert display_kind("EOG E2", "BAS", "uV", 256) == "EOG"
+    assert electrode_name("EEG/C3") == "C3"
+    assert display_kind("EOGl:M2", "BAS", "uV", 256) == "EOG"
