@@ -31,6 +31,20 @@ class HypnogramError(SleepFMError, ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+class EventsError(SleepFMError, ValueError):
+    """Scored events cannot be read or built. The message names the file (or table) and, where
+    known, the row."""
+
+    def __init__(self, path: str | Path | None, problem: str, row: int | None = None):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        self.row = row
+        where = f"{self.path}" if self.path is not None else "events"
+        if row is not None:
+            where += f", row {row}"
+        super().__init__(f"{where}: {problem}")
+
+
 class ModelError(SleepFMError, ValueError):
     """A model folder or checkpoint cannot be used. The message names the folder and the problem."""
 
