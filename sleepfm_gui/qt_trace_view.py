@@ -14,9 +14,9 @@ I invert, H hide, Ctrl+G go to a time or epoch.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import re
-from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -28,38 +28,24 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRec
                                QWidget)
 
 from sleepfm_engine.contract import EPOCH_SECONDS
-from sleepfm_engine.display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel,
-                                    FilterSpec, PageSource, build_display_channels, display_scale,
-                                    robust_range)
+from sleepfm_engine.display import Derivation, DisplayChannel, FilterSpec, PageSource
+from sleepfm_engine.display_model import (GAIN_STEP, MAINS_FREQUENCIES, DisplayEvent, DisplayModel,
+                                          RowState)
 
 from .qt_axes import ChannelAxis, ClockAxis, EpochAxis, clock_text
 from .qt_label_holder import LabelHolder
 from .qt_overview import OverviewStrip
 
-__all__ = ["TraceView", "WINDOW_PRESETS", "parse_go_to"]
+__all__ = ["GAIN_STEP", "RowState", "TraceView", "WINDOW_PRESETS", "parse_go_to"]
+
+log = logging.getLogger("sleepfm_gui")
 
 #: Page lengths offered (s).
 WINDOW_PRESETS: tuple[float, ...] = (5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0)
-#: Gain step of +/−.
-GAIN_STEP = math.sqrt(2.0)
-# Fraction of a row's height that the auto-scaled span of a trace fills.
-_ROW_FILL = 0.8
 # Annotations drawn at once in one page (the list shows all of them).
 _MAX_DRAWN_ANNOTATIONS = 60
-_MAINS = (50.0, 60.0)
 # Top of the plot: row 0 is centred on y = 0; the events band fills 0.55-0.95.
 _TOP = 1.0
-
-
-@dataclass
-class RowState:
-    """Per-row display settings: gain, polarity, visibility and the auto-scale."""
-
-    gain: float = 1.0
-    inverted: bool = False
-    visible: bool = True
-    center: float | None = None
-    span: float | None = None
 
 
 def _window_text(seconds: float) -> str:
@@ -239,6 +225,16 @@ class _EventsItem(pg.GraphicsObject):
 class TraceView(QWidget):
     """Stacked traces of one recording with paging, gains, filters, derivations and annotations.
 
+    The view renders a :class:`~sleepfm_engine.display_model.DisplayModel` (window, rows and
+    their states, filters, derivations, annotations) and forwards what the user does to it;
+    its methods of the same names are kept so callers need not reach for the model.
+
+    Parameters
+    ----------
+    parent : QWidget, optional
+    model : DisplayModel, optional
+        The display state to render (a new one when omitted).
+
     Signals
     -------
     pageChanged(float, float)
@@ -259,32 +255,14 @@ class TraceView(QWidget):
     channelSelected = Signal(str)
     displayChanged = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, model: DisplayModel | None = None):
         super().__init__(parent)
         self.setFocusPolicy(Qt.StrongFocus)
-        self.rec: Any = None
+        self.model = model if model is not None else DisplayModel()
         self.source: PageSource | None = None
-        self._modalities: dict[str, str] = {}
-        self._rows_all: list[DisplayChannel] = []
-        self._rows: list[DisplayChannel] = []
-        self._state: dict[str, RowState] = {}
-        self._derivations: list[Derivation] = []
-        self._filters: dict[str, FilterSpec] = dict(AASM_FILTERS)
-        self._filters_enabled = True
-        self._notch: float | None = None
-        self._window = float(EPOCH_SECONDS)
-        self._start = 0.0
-        self._epoch_length = float(EPOCH_SECONDS)
-        self._current_epoch = 0
-        self._selected: str | None = None
-        self._annotations: list[Any] = []
-        self._ann_onsets = np.empty(0)
-        self._ann_ends = np.empty(0)
-        self._ann_max_duration = 0.0
         self._paint_pending: float | None = None
         #: Prepare the neighbouring pages while idle (benchmarks turn it off to time cold pages).
         self.prefetch = True
-        self._last_render_s = 0.0
         self._pens: dict[str, QPen] = {}
 
         self._build_ui()
@@ -296,14 +274,22 @@ class TraceView(QWidget):
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(40)
         self._prefetch_timer.timeout.connect(self._prefetch)
+        self._unlisten = self.model.add_listener(self._on_model_event)
+        if self.model.rec is not None:
+            self._on_recording()
         self._update_enabled()
+
+    @property
+    def rec(self) -> Any:
+        """The recording shown (None when none is)."""
+        return self.model.rec
 
     # ------------------------------------------------------------------ construction
     def _build_ui(self) -> None:
         self.window_combo = QComboBox()
         for w in WINDOW_PRESETS:
             self.window_combo.addItem(_window_text(w), w)
-        self.window_combo.setCurrentIndex(WINDOW_PRESETS.index(self._window))
+        self.window_combo.setCurrentIndex(WINDOW_PRESETS.index(self.model.window))
         self.window_combo.setToolTip("Page length")
         self.window_combo.setFocusPolicy(Qt.ClickFocus)
         self.window_combo.currentIndexChanged.connect(
@@ -323,7 +309,7 @@ class TraceView(QWidget):
         self.filters_check.toggled.connect(self.set_filters_enabled)
         self.notch_combo = QComboBox()
         self.notch_combo.addItem("Notch off", None)
-        for f in _MAINS:
+        for f in MAINS_FREQUENCIES:
             self.notch_combo.addItem(f"Notch {f:g} Hz", f)
         self.notch_combo.setToolTip("Mains notch filter")
         self.notch_combo.setFocusPolicy(Qt.ClickFocus)
@@ -349,7 +335,7 @@ class TraceView(QWidget):
         self.graphics.ci.setSpacing(0)
         self.graphics.painted.connect(self._on_painted)
         self.clock_axis = ClockAxis("bottom")
-        self.epoch_axis = EpochAxis(self._epoch_length)
+        self.epoch_axis = EpochAxis(self.model.epoch_length)
         self.channel_axis = ChannelAxis(on_click=self._on_label_click)
         self.viewbox = _TraceViewBox()
         self.plot = pg.PlotItem(viewBox=self.viewbox, axisItems={
@@ -437,6 +423,83 @@ class TraceView(QWidget):
             act("Show all channels", ["Shift+H"], self.show_all_channels),
         ]
 
+    # ------------------------------------------------------------------ the model
+    def _on_model_event(self, ev: DisplayEvent) -> None:
+        """Bring the drawing up to date with what changed in the model."""
+        kind = ev.kind
+        if kind == "recording":
+            self._on_recording()
+        elif kind == "rows":
+            self._refresh_visible()
+            self._request_render()
+            self.displayChanged.emit()
+        elif kind == "row":
+            self._update_labels()
+            self._request_render()
+            self.displayChanged.emit()
+        elif kind == "filters":
+            self._sync_filter_widgets()
+            self._request_render()
+            self.displayChanged.emit()
+        elif kind == "window":
+            self._sync_window_combo()
+            self._apply_window()
+            self.displayChanged.emit()
+        elif kind == "page":
+            self._apply_window()
+        elif kind == "epoch":
+            self._update_epoch_mark()
+            self._update_position_label()
+            if ev.announce:
+                self.currentEpochChanged.emit(self.model.current_epoch)
+        elif kind == "selection":
+            self._update_labels()
+            self._update_row_mark()
+            self.channelSelected.emit(self.model.selected or "")
+        elif kind == "annotations":
+            self.overview.set_annotations(self.model.annotation_onsets)
+            self._draw_annotations()
+
+    def _on_recording(self) -> None:
+        self._render_timer.stop()
+        self._prefetch_timer.stop()
+        rec = self.model.rec
+        self.overview.set_annotations(self.model.annotation_onsets)
+        self._draw_annotations()
+        if rec is None:
+            self.source = None
+            self.overview.set_recording(None, None)
+            self._update_enabled()
+            self._sync_curves()
+            self.message_label.clear()
+            self.graphics.update()
+            return
+        self.source = PageSource(rec, cache_size=24 * max(1, len(rec.channels)))
+        self._refresh_visible()
+        self.clock_axis.set_start(rec.start)
+        self.overview.set_recording(rec.duration, rec.start)
+        self._update_enabled()
+        self._apply_window()
+
+    def _sync_window_combo(self) -> None:
+        i = self.window_combo.findData(self.model.window)
+        if i >= 0 and i != self.window_combo.currentIndex():
+            self.window_combo.blockSignals(True)
+            self.window_combo.setCurrentIndex(i)
+            self.window_combo.blockSignals(False)
+
+    def _sync_filter_widgets(self) -> None:
+        notch = self.model.notch
+        i = self.notch_combo.findData(notch) if notch is not None else 0
+        if i >= 0 and i != self.notch_combo.currentIndex():
+            self.notch_combo.blockSignals(True)
+            self.notch_combo.setCurrentIndex(i)
+            self.notch_combo.blockSignals(False)
+        if self.filters_check.isChecked() != self.model.filters_enabled:
+            self.filters_check.blockSignals(True)
+            self.filters_check.setChecked(self.model.filters_enabled)
+            self.filters_check.blockSignals(False)
+
     # ------------------------------------------------------------------ recording
     def set_recording(self, rec: Any, modalities: dict[str, str] | None = None,
                       derivations: Iterable[Derivation] = ()) -> None:
@@ -450,81 +513,37 @@ class TraceView(QWidget):
         derivations : iterable of Derivation
             Extra rows computed from two channels.
         """
-        self._render_timer.stop()
-        self._prefetch_timer.stop()
-        self.rec = rec
-        self._state = {}
-        self._selected = None
-        self._derivations = list(derivations)
-        self._start = 0.0
-        self._current_epoch = 0
-        self.set_annotations([])
-        if rec is None:
-            self.source = None
-            self._modalities = {}
-            self._rows_all, self._rows = [], []
-            self.overview.set_recording(None, None)
-            self._update_enabled()
-            self._sync_curves()
-            self.message_label.clear()
-            self.graphics.update()
-            return
-        self.source = PageSource(rec, cache_size=24 * max(1, len(rec.channels)))
-        self._modalities = dict(modalities) if modalities is not None else {}
-        self._rebuild_rows()
-        self.clock_axis.set_start(rec.start)
-        self.overview.set_recording(rec.duration, rec.start)
-        self._update_enabled()
-        self._apply_window()
+        self.model.set_recording(rec, modalities, derivations)
 
     def set_modalities(self, modalities: dict[str, str]) -> None:
         """Regroup and recolour the rows after channels were reassigned."""
-        self._modalities = dict(modalities)
-        if self.rec is not None:
-            self._rebuild_rows()
-            self._request_render()
-
-    def _rebuild_rows(self) -> None:
-        rows = build_display_channels(self.rec, self._modalities or None, self._derivations)
-        if not self._modalities:
-            self._modalities = {r.key: r.modality for r in rows if not r.is_derived}
-        self._rows_all = rows
-        for r in rows:
-            self._state.setdefault(r.key, RowState())
-        for key in [k for k in self._state if k not in {r.key for r in rows}]:
-            del self._state[key]
-        self._refresh_visible()
+        self.model.set_modalities(modalities)
 
     def _refresh_visible(self) -> None:
-        self._rows = [r for r in self._rows_all if self._state[r.key].visible]
-        if self._selected is not None and self._selected not in {r.key for r in self._rows}:
-            self._selected = None
         self._sync_curves()
         self._update_labels()
-        n = max(len(self._rows), 1)
+        n = max(len(self.model.visible_rows), 1)
         # Row 0 sits at y = 0; the band above it (0.55-0.95) shows the events.
         self.viewbox.setYRange(-(n - 1) - 0.6, _TOP, padding=0)
 
     def _sync_curves(self) -> None:
-        self._pens = {r.key: pg.mkPen(r.color, width=1) for r in self._rows}
-        if not self._rows:
+        rows = self.model.visible_rows
+        self._pens = {r.key: pg.mkPen(r.color, width=1) for r in rows}
+        if not rows:
             self.traces.set_rows([], QRectF())
 
     @property
     def display_channels(self) -> list[DisplayChannel]:
         """Every row (hidden ones included), in display order."""
-        return list(self._rows_all)
+        return self.model.rows
 
     @property
     def visible_channels(self) -> list[DisplayChannel]:
-        return list(self._rows)
+        return self.model.visible_rows
 
     def row_state(self, key: str) -> RowState:
         """Display settings of a row (raises KeyError naming the key)."""
-        try:
-            return self._state[key]
-        except KeyError:
-            raise KeyError(f"no channel {key!r} in the trace view") from None
+        return self.model.row_state(key)
 
     def trace_data(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """``(x, y)`` drawn for row ``key`` in plot coordinates (row ``i`` centred on ``-i``);
@@ -534,146 +553,64 @@ class TraceView(QWidget):
     # ------------------------------------------------------------------ navigation
     @property
     def duration(self) -> float:
-        return float(self.rec.duration) if self.rec is not None else 0.0
+        return self.model.duration
 
     @property
     def start(self) -> float:
         """Start of the visible window (s from the recording start)."""
-        return self._start
+        return self.model.start
 
     @property
     def window_seconds(self) -> float:
-        return self._window
+        return self.model.window
 
     @property
     def n_epochs(self) -> int:
-        return max(1, int(math.floor(self.duration / self._epoch_length + 1e-9)))
+        return self.model.n_epochs
 
     @property
     def current_epoch(self) -> int:
-        return self._current_epoch
+        return self.model.current_epoch
 
     def set_window(self, seconds: float) -> None:
         """Page length in seconds (any positive value; the presets are in the combo box)."""
-        seconds = float(seconds)
-        if not seconds > 0:
-            raise ValueError(f"page length must be positive, got {seconds}")
-        if abs(seconds - self._window) < 1e-9:
-            return
-        self._window = seconds
-        i = self.window_combo.findData(seconds)
-        if i >= 0 and i != self.window_combo.currentIndex():
-            self.window_combo.blockSignals(True)
-            self.window_combo.setCurrentIndex(i)
-            self.window_combo.blockSignals(False)
-        # Keep the current epoch on screen.
-        self._start = self._page_start_for(self._current_epoch * self._epoch_length)
-        self._apply_window()
-        self.displayChanged.emit()
-
-    def _page_start_for(self, t: float) -> float:
-        w = self._window
-        if w >= self._epoch_length:
-            # Pages of whole epochs, aligned so an epoch never straddles two pages.
-            per = max(1, int(round(w / self._epoch_length)))
-            k = int(t // self._epoch_length)
-            return (k // per) * per * self._epoch_length
-        return math.floor(t / w + 1e-9) * w
-
-    def _clamp(self, start: float) -> float:
-        return max(0.0, min(float(start), max(0.0, self.duration - self._window)))
+        self.model.set_window(seconds)
 
     def go_to(self, seconds: float, *, align: bool = False) -> None:
         """Show the window starting at ``seconds`` (clamped to the recording).
 
         With ``align`` the page is the one of whole epochs that contains ``seconds``.
         """
-        if self.rec is None:
-            return
-        start = self._page_start_for(seconds) if align else float(seconds)
-        start = self._clamp(start)
-        epoch = min(self.n_epochs - 1, int(max(start, 0.0) // self._epoch_length + 1e-9))
-        if align:
-            epoch = min(self.n_epochs - 1, int(seconds // self._epoch_length))
-        self._set_start(start, epoch)
+        self.model.go_to(seconds, align=align)
 
     def go_to_epoch(self, epoch: int) -> None:
         """Show the page that holds ``epoch`` (0-based) and make it current."""
-        if self.rec is None:
-            return
-        epoch = min(self.n_epochs - 1, max(0, int(epoch)))
-        t = epoch * self._epoch_length
-        start = self._clamp(self._page_start_for(t))
-        self._set_start(start, epoch)
+        self.model.go_to_epoch(epoch)
 
     @Slot(int)
     def set_current_epoch(self, epoch: int) -> None:
         """Make ``epoch`` current (from the hypnogram or scoring) without emitting it back."""
-        if self.rec is None:
-            return
-        epoch = min(self.n_epochs - 1, max(0, int(epoch)))
-        t0 = epoch * self._epoch_length
-        start = self._start
-        if not (start - 1e-6 <= t0 and t0 + min(self._epoch_length, self._window) <= start + self._window + 1e-6):
-            start = self._clamp(self._page_start_for(t0))
-        self._set_start(start, epoch, emit_epoch=False)
-
-    def _set_start(self, start: float, epoch: int, emit_epoch: bool = True) -> None:
-        moved = abs(start - self._start) > 1e-9
-        self._start = start
-        epoch_changed = epoch != self._current_epoch
-        self._current_epoch = epoch
-        if moved:
-            self._apply_window()
-        else:
-            self._update_epoch_mark()
-            self._update_position_label()
-        if epoch_changed and emit_epoch:
-            self.currentEpochChanged.emit(epoch)
+        self.model.set_current_epoch(epoch)
 
     def next_page(self) -> None:
-        self._page(1)
+        self.model.page(1)
 
     def prev_page(self) -> None:
-        self._page(-1)
-
-    def _page(self, direction: int) -> None:
-        if self.rec is None:
-            return
-        start = self._clamp(self._start + direction * self._window)
-        if self._window >= self._epoch_length:
-            epoch = int(round(start / self._epoch_length))
-        else:
-            epoch = int(start // self._epoch_length)
-        self._set_start(start, min(self.n_epochs - 1, epoch))
+        self.model.page(-1)
 
     def step_epochs(self, n: int) -> None:
         """Move the current epoch by ``n``; the page follows when the epoch leaves it."""
-        if self.rec is None:
-            return
-        epoch = min(self.n_epochs - 1, max(0, self._current_epoch + int(n)))
-        t0 = epoch * self._epoch_length
-        start = self._start
-        if self._window < self._epoch_length or not (start <= t0 and t0 + self._epoch_length <= start + self._window + 1e-6):
-            start = self._clamp(self._page_start_for(t0))
-        self._set_start(start, epoch)
+        self.model.step_epochs(n)
 
     def scroll(self, fraction: float) -> None:
         """Move the window by a fraction of its length (not aligned to epochs)."""
-        if self.rec is None:
-            return
-        start = self._clamp(self._start + fraction * self._window)
-        self._set_start(start, min(self.n_epochs - 1, int(start // self._epoch_length)))
+        self.model.scroll(fraction)
 
     def home(self) -> None:
-        self.go_to_epoch(0)
+        self.model.home()
 
     def end(self) -> None:
-        if self.rec is None:
-            return
-        start = self._clamp(self.duration - self._window)
-        last = self.n_epochs - 1
-        self._set_start(start, last)
+        self.model.end()
 
     def focus_goto(self) -> None:
         self.goto_edit.setFocus(Qt.ShortcutFocusReason)
@@ -689,7 +626,7 @@ class TraceView(QWidget):
         """
         if self.rec is None:
             raise ValueError("no recording is open")
-        t = parse_go_to(text, self.rec.start, self.duration, self._epoch_length)
+        t = parse_go_to(text, self.rec.start, self.duration, self.model.epoch_length)
         self.go_to(t, align=True)
         return t
 
@@ -704,10 +641,10 @@ class TraceView(QWidget):
         self.graphics.setFocus(Qt.OtherFocusReason)
 
     def _on_overview_time(self, t: float) -> None:
-        if self._window >= self._epoch_length:
+        if self.model.window >= self.model.epoch_length:
             self.go_to(t, align=True)
         else:
-            self.go_to(t - self._window / 2.0)
+            self.go_to(t - self.model.window / 2.0)
 
     def _on_wheel(self, delta: int) -> None:
         if delta:
@@ -716,232 +653,123 @@ class TraceView(QWidget):
     # ------------------------------------------------------------------ channels
     def select_channel(self, key: str | None) -> None:
         """Select a row (gain keys then act on it); None clears the selection."""
-        if key is not None:
-            self.row_state(key)
-        self._selected = key
-        self._update_labels()
-        self._update_row_mark()
-        self.channelSelected.emit(key or "")
+        self.model.select(key)
 
     @property
     def selected_channel(self) -> str | None:
-        return self._selected
+        return self.model.selected
 
     def select_relative(self, step: int) -> None:
-        if not self._rows:
-            return
-        keys = [r.key for r in self._rows]
-        if self._selected not in keys:
-            i = 0 if step > 0 else len(keys) - 1
-        else:
-            i = (keys.index(self._selected) + step) % len(keys)
-        self.select_channel(keys[i])
-
-    def _targets(self, key: str | None) -> list[str]:
-        if key is not None:
-            self.row_state(key)
-            return [key]
-        if self._selected is not None:
-            return [self._selected]
-        return [r.key for r in self._rows]
+        self.model.select_relative(step)
 
     def gain(self, key: str) -> float:
-        return self.row_state(key).gain
+        return self.model.row_state(key).gain
 
     def set_gain(self, key: str, gain: float) -> None:
-        gain = float(gain)
-        if not (gain > 0 and math.isfinite(gain)):
-            raise ValueError(f"gain must be a positive number, got {gain}")
-        self.row_state(key).gain = gain
-        self._after_row_change()
+        self.model.set_gain(key, gain)
 
     def gain_up(self, key: str | None = None) -> None:
         """Enlarge the traces of ``key`` (else the selected row, else all rows)."""
-        for k in self._targets(key):
-            self._state[k].gain *= GAIN_STEP
-        self._after_row_change()
+        self.model.gain_up(key)
 
     def gain_down(self, key: str | None = None) -> None:
-        for k in self._targets(key):
-            self._state[k].gain /= GAIN_STEP
-        self._after_row_change()
+        self.model.gain_down(key)
 
     def auto_scale(self, key: str | None = None) -> None:
         """Fit the traces of the current page into their rows (gain back to 1)."""
-        for k in self._targets(key):
-            st = self._state[k]
-            st.center = st.span = None
-            st.gain = 1.0
-        self._after_row_change()
+        self.model.auto_scale(key)
 
     def set_inverted(self, key: str, inverted: bool) -> None:
-        self.row_state(key).inverted = bool(inverted)
-        self._after_row_change()
+        self.model.set_inverted(key, inverted)
 
     def toggle_invert(self, key: str | None = None) -> None:
-        keys = self._targets(key) if (key is not None or self._selected is not None) else []
-        for k in keys:
-            self._state[k].inverted = not self._state[k].inverted
-        self._after_row_change()
+        self.model.toggle_invert(key)
 
     def set_channel_visible(self, key: str, visible: bool) -> None:
-        st = self.row_state(key)
-        if st.visible == bool(visible):
-            return
-        st.visible = bool(visible)
-        self._refresh_visible()
-        self._after_row_change()
+        self.model.set_visible(key, visible)
 
     def hide_selected(self) -> None:
-        if self._selected is not None:
-            key = self._selected
-            self.select_relative(1)
-            self.set_channel_visible(key, False)
+        key = self.model.selected
+        if key is not None:
+            self.model.select_relative(1)
+            self.model.set_visible(key, False)
 
     def show_all_channels(self) -> None:
-        for st in self._state.values():
-            st.visible = True
-        self._refresh_visible()
-        self._after_row_change()
+        self.model.show_all()
 
     @property
     def hidden_channels(self) -> list[str]:
-        return [r.key for r in self._rows_all if not self._state[r.key].visible]
-
-    def _after_row_change(self) -> None:
-        self._update_labels()
-        self._request_render()
-        self.displayChanged.emit()
+        return self.model.hidden
 
     def amplitude_per_row(self, key: str) -> tuple[float, str] | None:
         """Signal range one row height stands for, in the unit shown (e.g. ``(120.0, "µV")``)."""
-        st = self.row_state(key)
-        if st.span is None:
-            return None
-        row = next(r for r in self._rows_all if r.key == key)
-        unit, factor = display_scale(row.unit)
-        return st.span / (_ROW_FILL * st.gain) * factor, unit
+        return self.model.amplitude_per_row(key)
 
     # ------------------------------------------------------------------ derivations
     @property
     def derivations(self) -> list[Derivation]:
-        return list(self._derivations)
+        return self.model.derivations
 
     def add_derivation(self, d: Derivation) -> None:
         """Add a derived row (``plus − minus``); raises ValueError if it cannot be computed."""
-        if self.rec is None:
-            raise ValueError("no recording is open")
-        trial = self._derivations + [d]
-        build_display_channels(self.rec, self._modalities or None, trial)  # validates
-        self._derivations = trial
-        self._rebuild_rows()
-        self._request_render()
-        self.displayChanged.emit()
+        self.model.add_derivation(d)
 
     def remove_derivation(self, label: str) -> None:
-        before = len(self._derivations)
-        self._derivations = [d for d in self._derivations if d.label != label]
-        if len(self._derivations) == before:
-            raise KeyError(f"no derivation {label!r}")
-        self._rebuild_rows()
-        self._request_render()
-        self.displayChanged.emit()
+        self.model.remove_derivation(label)
 
     # ------------------------------------------------------------------ filters
     @property
     def filters(self) -> dict[str, FilterSpec]:
-        return dict(self._filters)
+        return self.model.filters
 
     def set_filter(self, kind: str, spec: FilterSpec) -> None:
         """Display filter of one kind of row (EEG, EOG, EMG, ECG, RESP, SNORE)."""
-        if kind not in FILTERABLE_KINDS:
-            raise ValueError(f"no display filter for {kind!r}; filterable: "
-                             f"{', '.join(FILTERABLE_KINDS)}")
-        if not isinstance(spec, FilterSpec):
-            raise TypeError(f"expected a FilterSpec, got {type(spec).__name__}")
-        self._filters[kind] = spec
-        self._request_render()
-        self.displayChanged.emit()
+        self.model.set_filter(kind, spec)
 
     def reset_filters(self) -> None:
-        self._filters = dict(AASM_FILTERS)
-        self._request_render()
-        self.displayChanged.emit()
+        self.model.reset_filters()
 
     @property
     def notch(self) -> float | None:
-        return self._notch
+        return self.model.notch
 
     def set_notch(self, hz: float | None) -> None:
         """Mains notch (50 or 60 Hz) on every filtered row; None turns it off."""
-        hz = None if hz is None else float(hz)
-        if hz is not None and not hz > 0:
-            raise ValueError(f"notch frequency must be positive, got {hz}")
-        self._notch = hz
-        i = self.notch_combo.findData(hz) if hz is not None else 0
-        if i >= 0 and i != self.notch_combo.currentIndex():
-            self.notch_combo.blockSignals(True)
-            self.notch_combo.setCurrentIndex(i)
-            self.notch_combo.blockSignals(False)
-        self._request_render()
-        self.displayChanged.emit()
+        self.model.set_notch(hz)
 
     @property
     def filters_enabled(self) -> bool:
-        return self._filters_enabled
+        return self.model.filters_enabled
 
     def set_filters_enabled(self, enabled: bool) -> None:
-        self._filters_enabled = bool(enabled)
-        if self.filters_check.isChecked() != self._filters_enabled:
-            self.filters_check.blockSignals(True)
-            self.filters_check.setChecked(self._filters_enabled)
-            self.filters_check.blockSignals(False)
-        self._request_render()
-        self.displayChanged.emit()
-
-    def _active_filters(self) -> tuple[dict[str, FilterSpec], float | None]:
-        if not self._filters_enabled:
-            return {}, None
-        return self._filters, self._notch
+        self.model.set_filters_enabled(enabled)
 
     # ------------------------------------------------------------------ annotations
     def set_annotations(self, annotations: Sequence[Any]) -> None:
         """Events to draw (objects with ``onset``, ``duration``, ``description``)."""
-        anns = sorted(annotations, key=lambda a: a.onset)
-        self._annotations = anns
-        self._ann_onsets = np.array([a.onset for a in anns], dtype=np.float64)
-        durs = np.array([max(0.0, a.duration or 0.0) for a in anns], dtype=np.float64)
-        self._ann_ends = self._ann_onsets + durs
-        self._ann_max_duration = float(durs.max()) if durs.size else 0.0
-        self.overview.set_annotations(self._ann_onsets)
-        self._draw_annotations()
+        self.model.set_annotations(annotations)
 
     @property
     def annotations(self) -> list[Any]:
-        return list(self._annotations)
+        return self.model.annotations
 
     def visible_annotations(self) -> list[int]:
         """Indices of the annotations that overlap the visible window."""
-        if not self._annotations:
-            return []
-        a, b = self._start, self._start + self._window
-        lo = int(np.searchsorted(self._ann_onsets, a - self._ann_max_duration, "left"))
-        hi = int(np.searchsorted(self._ann_onsets, b, "right"))
-        idx = np.arange(lo, hi)
-        keep = (self._ann_ends[idx] >= a) & (self._ann_onsets[idx] <= b)
-        return idx[keep].tolist()
+        return self.model.visible_annotations()
 
     def _draw_annotations(self) -> None:
-        idx = self.visible_annotations()[:_MAX_DRAWN_ANNOTATIONS]
-        a, b = self._start, self._start + self._window
-        min_w = self._window / 600.0
+        m = self.model
+        idx = m.visible_annotations()[:_MAX_DRAWN_ANNOTATIONS]
+        a, b = m.start, m.stop
+        min_w = m.window / 600.0
+        anns = m.annotations if idx else []
         spans = []
         for i in idx:
-            ann = self._annotations[i]
+            ann = anns[i]
             x0 = max(ann.onset, a)
             x1 = max(min(ann.onset + (ann.duration or 0.0), b), x0 + min_w)
             spans.append((x0, x1, ann.description))
-        n_rows = max(len(self._rows), 1)
+        n_rows = max(len(m.visible_rows), 1)
         self.events_item.set_events(spans, a, b, -(n_rows - 1) - 0.6)
 
     # ------------------------------------------------------------------ overview
@@ -958,18 +786,17 @@ class TraceView(QWidget):
     def _apply_window(self) -> None:
         if self.rec is None:
             return
-        self._start = self._clamp(self._start)
-        self.viewbox.setXRange(self._start, self._start + self._window, padding=0)
+        self.viewbox.setXRange(self.model.start, self.model.stop, padding=0)
         # Apply the new range now: left to the paint, it would change the items' transforms
         # during the paint and make Qt paint everything a second time.
         self.viewbox.updateMatrix()
         self._update_grid()
         self._update_epoch_mark()
         self._update_position_label()
-        self.overview.set_window(self._start, self._window)
+        self.overview.set_window(self.model.start, self.model.window)
         self._draw_annotations()
         self._request_render(immediate=True)
-        self.pageChanged.emit(self._start, self._start + self._window)
+        self.pageChanged.emit(self.model.start, self.model.stop)
 
     def _request_render(self, immediate: bool = False) -> None:
         if self.rec is None:
@@ -991,20 +818,18 @@ class TraceView(QWidget):
         self._render_timer.stop()
         if self.rec is None or self.source is None:
             return
-        filters, notch = self._active_filters()
-        start, stop = self._start, self._start + self._window
-        traces = self.source.render(self._rows, start, stop, self._n_bins(), filters, notch)
+        m = self.model
+        filters, notch = m.active_filters()
+        start, stop = m.start, m.stop
+        visible = m.visible_rows
+        traces = self.source.render(visible, start, stop, self._n_bins(), filters, notch)
         rows = []
-        for i, (row, tr) in enumerate(zip(self._rows, traces)):
-            st = self._state[row.key]
-            if st.span is None and tr.y.size:
-                st.center, st.span = robust_range(tr.y)
-            center = st.center or 0.0
-            span = st.span or 1.0
-            k = (_ROW_FILL * st.gain / span) * (-1.0 if st.inverted else 1.0)
+        for i, (row, tr) in enumerate(zip(visible, traces)):
+            m.fit(row.key, tr.y)
+            center, k = m.row_transform(row.key)
             y = (tr.y - center) * k - i
             rows.append((row.key, tr.x, y, tr.has_gaps, self._pens[row.key]))
-        n = max(len(self._rows), 1)
+        n = max(len(visible), 1)
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0))
         self._update_labels()
         self._paint_pending = start
@@ -1013,14 +838,15 @@ class TraceView(QWidget):
 
     def _prefetch(self) -> None:
         """Prepare the next and previous pages while nothing else happens."""
-        if self.rec is None or self.source is None or not self._rows:
+        if self.rec is None or self.source is None or not self.model.visible_rows:
             return
-        filters, notch = self._active_filters()
+        m = self.model
+        filters, notch = m.active_filters()
         n_bins = self._n_bins()
         for direction in (1, -1):
-            s = self._clamp(self._start + direction * self._window)
-            if abs(s - self._start) > 1e-9:
-                self.source.render(self._rows, s, s + self._window, n_bins, filters, notch)
+            s = m.clamp(m.start + direction * m.window)
+            if abs(s - m.start) > 1e-9:
+                self.source.render(m.visible_rows, s, s + m.window, n_bins, filters, notch)
 
     def _on_painted(self) -> None:
         if self._paint_pending is not None:
@@ -1029,8 +855,8 @@ class TraceView(QWidget):
 
     def _update_labels(self) -> None:
         labels, colors = [], []
-        for row in self._rows:
-            st = self._state[row.key]
+        for row in self.model.visible_rows:
+            st = self.model.row_state(row.key)
             text = row.label
             amp = self.amplitude_per_row(row.key)
             if amp is not None:
@@ -1043,34 +869,34 @@ class TraceView(QWidget):
             labels.append(text)
             colors.append(row.color)
         selected = None
-        if self._selected is not None:
-            for row, text in zip(self._rows, labels):
-                if row.key == self._selected:
+        if self.model.selected is not None:
+            for row, text in zip(self.model.visible_rows, labels):
+                if row.key == self.model.selected:
                     selected = text
         self.channel_axis.set_rows(labels, colors, selected)
         self._update_row_mark()
         self._empty_text.setVisible(self.rec is None)
 
     def _update_row_mark(self) -> None:
-        keys = [r.key for r in self._rows]
-        if self._selected in keys and self.rec is not None:
-            i = keys.index(self._selected)
+        keys = [r.key for r in self.model.visible_rows]
+        if self.model.selected in keys and self.rec is not None:
+            i = keys.index(self.model.selected)
             self._row_mark.setRect(QRectF(0, -i - 0.5, max(self.duration, 1.0), 1.0))
             self._row_mark.show()
         else:
             self._row_mark.hide()
 
     def _update_grid(self) -> None:
-        a, b = self._start, self._start + self._window
-        n_rows = max(len(self._rows), 1)
+        a, b = self.model.start, self.model.stop
+        n_rows = max(len(self.model.visible_rows), 1)
         top, bottom = _TOP, -(n_rows - 1) - 0.6
-        el = self._epoch_length
+        el = self.model.epoch_length
         ks = np.arange(math.ceil(a / el - 1e-9), math.floor(b / el + 1e-9) + 1)
         xs = np.repeat(ks * el, 2)
         ys = np.tile([top, bottom], ks.size)
         self._epoch_grid.setData(xs, ys)
-        if self._window <= 120:
-            step = 1.0 if self._window <= 60 else 5.0
+        if self.model.window <= 120:
+            step = 1.0 if self.model.window <= 60 else 5.0
             ss = np.arange(math.ceil(a / step), math.floor(b / step) + 1) * step
             ss = ss[np.abs(ss / el - np.round(ss / el)) > 1e-9]
             self._second_grid.setData(np.repeat(ss, 2), np.tile([top, bottom], ss.size))
@@ -1081,15 +907,16 @@ class TraceView(QWidget):
         self.epoch_axis.epoch_length = el
 
     def _update_epoch_mark(self) -> None:
-        if self.rec is None or self._window <= self._epoch_length + 1e-9:
+        if self.rec is None or self.model.window <= self.model.epoch_length + 1e-9:
             self._epoch_mark.hide()
         else:
-            n_rows = max(len(self._rows), 1)
-            t0 = self._current_epoch * self._epoch_length
-            self._epoch_mark.setRect(QRectF(t0, -(n_rows - 1) - 0.6, self._epoch_length,
+            n_rows = max(len(self.model.visible_rows), 1)
+            t0 = self.model.current_epoch * self.model.epoch_length
+            self._epoch_mark.setRect(QRectF(t0, -(n_rows - 1) - 0.6, self.model.epoch_length,
                                             n_rows - 0.4 + _TOP))
             self._epoch_mark.show()
-        self.overview.set_current(self._current_epoch * self._epoch_length, self._epoch_length)
+        el = self.model.epoch_length
+        self.overview.set_current(self.model.current_epoch * el, el)
 
     def _update_position_label(self) -> None:
         if self.rec is None:
@@ -1097,8 +924,8 @@ class TraceView(QWidget):
             return
         s = self.rec.start
         self.position_label.setText(
-            f"Epoch <b>{self._current_epoch + 1}</b>/{self.n_epochs} · "
-            f"{clock_text(s, self._start)} – {clock_text(s, self._start + self._window)}")
+            f"Epoch <b>{self.model.current_epoch + 1}</b>/{self.n_epochs} · "
+            f"{clock_text(s, self.model.start)} – {clock_text(s, self.model.stop)}")
 
     def _update_enabled(self) -> None:
         on = self.rec is not None
@@ -1117,14 +944,14 @@ class TraceView(QWidget):
             return
         self.setFocus(Qt.MouseFocusReason)
         row = int(round(-y))
-        if 0 <= row < len(self._rows):
-            self.select_channel(self._rows[row].key)
+        if 0 <= row < len(self.model.visible_rows):
+            self.select_channel(self.model.visible_rows[row].key)
         if button == Qt.LeftButton and 0 <= x <= self.duration:
-            epoch = min(self.n_epochs - 1, int(x // self._epoch_length))
-            self._set_start(self._start, epoch)
+            epoch = min(self.n_epochs - 1, int(x // self.model.epoch_length))
+            self.model.select_epoch(epoch)
 
     def _on_label_click(self, row: int, button, screen_pos: QPointF) -> None:
-        key = self._rows[row].key
+        key = self.model.visible_rows[row].key
         self.select_channel(key)
         if button == Qt.RightButton:
             self.channel_menu(key).exec(screen_pos.toPoint())
@@ -1150,34 +977,12 @@ class TraceView(QWidget):
     # ------------------------------------------------------------------ state
     def display_state(self) -> dict:
         """Display settings worth keeping between sessions (JSON-able)."""
-        return {
-            "window": self._window,
-            "filters": {k: [v.low, v.high] for k, v in self._filters.items()
-                        if k in FILTERABLE_KINDS},
-            "filters_enabled": self._filters_enabled,
-            "notch": self._notch,
-        }
+        return self.model.to_dict()
 
     def restore_display_state(self, state: dict) -> None:
-        """Apply what :meth:`display_state` returned; bad entries are skipped."""
-        if not isinstance(state, dict):
-            return
-        for kind, pair in (state.get("filters") or {}).items():
-            try:
-                if kind in FILTERABLE_KINDS:
-                    self._filters[kind] = FilterSpec(*(None if v is None else float(v)
-                                                       for v in pair))
-            except (TypeError, ValueError):
-                continue
-        if "filters_enabled" in state:
-            self.set_filters_enabled(bool(state["filters_enabled"]))
-        notch = state.get("notch")
-        if notch in (None, *_MAINS):
-            self.set_notch(notch)
-        window = state.get("window")
-        if isinstance(window, (int, float)) and window > 0:
-            self.set_window(float(window))
-        self._request_render()
+        """Apply what :meth:`display_state` returned; bad entries are skipped (and logged)."""
+        for problem in self.model.restore(state):
+            log.warning("display setting ignored: %s", problem)
 
 
 def _short_number(v: float) -> str:

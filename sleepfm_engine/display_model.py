@@ -1,0 +1,689 @@
+"""What a trace viewer shows, without the viewer: window, rows, filters, derivations, events.
+
+:class:`DisplayModel` holds the display state of one recording — the visible window (start,
+length, current epoch), the rows in their display order with each row's gain, polarity,
+visibility and auto-scale, the display filters and mains notch, the derivations, the selected
+row and the annotations with an index for the window's share of them. A Qt view renders it and
+forwards what the user does to it; every change reaches the view through plain callbacks
+(:meth:`DisplayModel.add_listener`), as napari's ``ViewerModel`` does for its Qt viewer. The
+same model serves scripts, figures and tests with no Qt at all.
+
+Persistence goes through :meth:`DisplayModel.to_dict` and :meth:`DisplayModel.restore`:
+the viewer preferences (page length, filters, notch) that the application keeps between
+sessions, and, when asked, the per-recording part (row states and derivations).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from .contract import EPOCH_SECONDS
+from .display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel, FilterSpec,
+                      build_display_channels, display_scale, robust_range)
+
+__all__ = ["DisplayEvent", "DisplayModel", "GAIN_STEP", "MAINS_FREQUENCIES", "ROW_FILL",
+           "RowState"]
+
+#: Gain step of one "larger" / "smaller" action.
+GAIN_STEP = math.sqrt(2.0)
+#: Fraction of a row's height that the auto-scaled span of a trace fills.
+ROW_FILL = 0.8
+#: Mains frequencies (Hz) the notch may remove.
+MAINS_FREQUENCIES: tuple[float, ...] = (50.0, 60.0)
+
+
+@dataclass
+class RowState:
+    """Per-row display settings: gain, polarity, visibility and the auto-scale.
+
+    ``center`` and ``span`` (engine unit) are the auto-scale of the page it was first drawn
+    on; None until then, or after :meth:`DisplayModel.auto_scale`.
+    """
+
+    gain: float = 1.0
+    inverted: bool = False
+    visible: bool = True
+    center: float | None = None
+    span: float | None = None
+
+
+class DisplayEvent(NamedTuple):
+    """What changed in a :class:`DisplayModel`.
+
+    Attributes
+    ----------
+    kind : str
+        ``"recording"`` (a recording was set or cleared: everything changed), ``"rows"`` (rows
+        added, removed, regrouped, shown or hidden), ``"row"`` (gain, polarity or scale of
+        rows), ``"filters"``, ``"window"`` (page length), ``"page"`` (the window moved),
+        ``"epoch"`` (the current epoch moved), ``"selection"``, ``"annotations"``.
+    announce : bool
+        For ``"epoch"``: False when the move came from outside the viewer (the hypnogram, the
+        scoring), so the viewer must not echo it back.
+    """
+
+    kind: str
+    announce: bool = True
+
+
+class DisplayModel:
+    """Display state of one recording in a trace viewer.
+
+    Parameters
+    ----------
+    window : float
+        Page length (s).
+    epoch_length : float
+        Scoring epoch (s): pages of whole epochs are aligned to it.
+    """
+
+    def __init__(self, window: float = float(EPOCH_SECONDS),
+                 epoch_length: float = float(EPOCH_SECONDS)):
+        if not epoch_length > 0:
+            raise ValueError(f"epoch length must be positive, got {epoch_length}")
+        self.rec: Any = None
+        self.epoch_length = float(epoch_length)
+        self._window = self._check_window(window)
+        self._start = 0.0
+        self._current_epoch = 0
+        self._modalities: dict[str, str] = {}
+        self._derivations: list[Derivation] = []
+        self._rows_all: list[DisplayChannel] = []
+        self._rows: list[DisplayChannel] = []
+        self._state: dict[str, RowState] = {}
+        self._selected: str | None = None
+        self._filters: dict[str, FilterSpec] = dict(AASM_FILTERS)
+        self._filters_enabled = True
+        self._notch: float | None = None
+        self._annotations: list[Any] = []
+        self._ann_onsets = np.empty(0)
+        self._ann_ends = np.empty(0)
+        self._ann_max_duration = 0.0
+        self._listeners: list[Callable[[DisplayEvent], None]] = []
+
+    # ------------------------------------------------------------------ listeners
+    def add_listener(self, callback: Callable[[DisplayEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` after every change; returns a function that removes it."""
+        self._listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+        return remove
+
+    def _emit(self, kind: str, announce: bool = True) -> None:
+        event = DisplayEvent(kind, announce)
+        for callback in list(self._listeners):
+            callback(event)
+
+    # ------------------------------------------------------------------ recording and rows
+    def set_recording(self, rec: Any, modalities: Mapping[str, str] | None = None,
+                      derivations: Iterable[Derivation] = ()) -> None:
+        """Show a recording (None clears): rows from its channels, window at its start.
+
+        Filters, notch and page length stay; row states, derivations, selection and
+        annotations start afresh.
+
+        Raises
+        ------
+        ValueError
+            If a derivation cannot be computed from the recording.
+        """
+        derivations = list(derivations)
+        if rec is not None:
+            build_display_channels(rec, dict(modalities) if modalities else None, derivations)
+        self.rec = rec
+        self._state = {}
+        self._selected = None
+        self._derivations = derivations if rec is not None else []
+        self._start = 0.0
+        self._current_epoch = 0
+        self._set_annotations([])
+        self._modalities = dict(modalities) if (rec is not None and modalities) else {}
+        if rec is None:
+            self._rows_all, self._rows = [], []
+        else:
+            self._rebuild_rows()
+        self._emit("recording")
+
+    def _rebuild_rows(self) -> None:
+        rows = build_display_channels(self.rec, self._modalities or None, self._derivations)
+        if not self._modalities:
+            self._modalities = {r.key: r.modality for r in rows if not r.is_derived}
+        self._rows_all = rows
+        for r in rows:
+            self._state.setdefault(r.key, RowState())
+        keys = {r.key for r in rows}
+        for key in [k for k in self._state if k not in keys]:
+            del self._state[key]
+        self._refresh_visible()
+
+    def _refresh_visible(self) -> None:
+        self._rows = [r for r in self._rows_all if self._state[r.key].visible]
+        if self._selected is not None and self._selected not in {r.key for r in self._rows}:
+            self._selected = None
+
+    @property
+    def modalities(self) -> dict[str, str]:
+        """``{label: modality}`` the rows are grouped by."""
+        return dict(self._modalities)
+
+    def set_modalities(self, modalities: Mapping[str, str]) -> None:
+        """Regroup and recolour the rows after channels were reassigned."""
+        self._modalities = dict(modalities)
+        if self.rec is not None:
+            self._rebuild_rows()
+            self._emit("rows")
+
+    @property
+    def rows(self) -> list[DisplayChannel]:
+        """Every row (hidden ones included), in display order."""
+        return list(self._rows_all)
+
+    @property
+    def visible_rows(self) -> list[DisplayChannel]:
+        """The rows drawn, top to bottom."""
+        return list(self._rows)
+
+    def row(self, key: str) -> DisplayChannel:
+        """The row called ``key`` (raises KeyError naming it)."""
+        for r in self._rows_all:
+            if r.key == key:
+                return r
+        raise KeyError(f"no channel {key!r} in the display")
+
+    def row_state(self, key: str) -> RowState:
+        """Display settings of a row (raises KeyError naming the key)."""
+        try:
+            return self._state[key]
+        except KeyError:
+            raise KeyError(f"no channel {key!r} in the display") from None
+
+    @property
+    def hidden(self) -> list[str]:
+        """Keys of the hidden rows, in display order."""
+        return [r.key for r in self._rows_all if not self._state[r.key].visible]
+
+    # ------------------------------------------------------------------ derivations
+    @property
+    def derivations(self) -> list[Derivation]:
+        return list(self._derivations)
+
+    def add_derivation(self, d: Derivation) -> None:
+        """Add a derived row (``plus − minus``); raises ValueError if it cannot be computed."""
+        if self.rec is None:
+            raise ValueError("no recording is open")
+        trial = self._derivations + [d]
+        build_display_channels(self.rec, self._modalities or None, trial)  # validates
+        self._derivations = trial
+        self._rebuild_rows()
+        self._emit("rows")
+
+    def remove_derivation(self, label: str) -> None:
+        """Remove the derived row ``label`` (raises KeyError if there is none)."""
+        kept = [d for d in self._derivations if d.label != label]
+        if len(kept) == len(self._derivations):
+            raise KeyError(f"no derivation {label!r}")
+        self._derivations = kept
+        self._rebuild_rows()
+        self._emit("rows")
+
+    # ------------------------------------------------------------------ selection and rows
+    @property
+    def selected(self) -> str | None:
+        return self._selected
+
+    def select(self, key: str | None) -> None:
+        """Select a row (gain actions then act on it); None clears the selection."""
+        if key is not None:
+            self.row_state(key)
+        self._selected = key
+        self._emit("selection")
+
+    def select_relative(self, step: int) -> None:
+        """Select the visible row ``step`` below the selected one (wrapping)."""
+        if not self._rows:
+            return
+        keys = [r.key for r in self._rows]
+        if self._selected not in keys:
+            i = 0 if step > 0 else len(keys) - 1
+        else:
+            i = (keys.index(self._selected) + step) % len(keys)
+        self.select(keys[i])
+
+    def _targets(self, key: str | None) -> list[str]:
+        """``key``, else the selected row, else every visible row."""
+        if key is not None:
+            self.row_state(key)
+            return [key]
+        if self._selected is not None:
+            return [self._selected]
+        return [r.key for r in self._rows]
+
+    def set_gain(self, key: str, gain: float) -> None:
+        gain = float(gain)
+        if not (gain > 0 and math.isfinite(gain)):
+            raise ValueError(f"gain must be a positive number, got {gain}")
+        self.row_state(key).gain = gain
+        self._emit("row")
+
+    def gain_up(self, key: str | None = None) -> None:
+        """Enlarge the traces of ``key`` (else the selected row, else all rows)."""
+        for k in self._targets(key):
+            self._state[k].gain *= GAIN_STEP
+        self._emit("row")
+
+    def gain_down(self, key: str | None = None) -> None:
+        for k in self._targets(key):
+            self._state[k].gain /= GAIN_STEP
+        self._emit("row")
+
+    def auto_scale(self, key: str | None = None) -> None:
+        """Fit the traces of the next page drawn into their rows (gain back to 1)."""
+        for k in self._targets(key):
+            st = self._state[k]
+            st.center = st.span = None
+            st.gain = 1.0
+        self._emit("row")
+
+    def set_inverted(self, key: str, inverted: bool) -> None:
+        self.row_state(key).inverted = bool(inverted)
+        self._emit("row")
+
+    def toggle_invert(self, key: str | None = None) -> None:
+        """Flip the polarity of ``key`` or the selected row (never of every row at once)."""
+        keys = self._targets(key) if (key is not None or self._selected is not None) else []
+        for k in keys:
+            self._state[k].inverted = not self._state[k].inverted
+        self._emit("row")
+
+    def set_visible(self, key: str, visible: bool) -> None:
+        st = self.row_state(key)
+        if st.visible == bool(visible):
+            return
+        st.visible = bool(visible)
+        self._refresh_visible()
+        self._emit("rows")
+
+    def show_all(self) -> None:
+        for st in self._state.values():
+            st.visible = True
+        self._refresh_visible()
+        self._emit("rows")
+
+    def fit(self, key: str, y: np.ndarray) -> RowState:
+        """Auto-scale row ``key`` to the samples ``y`` if it has no scale yet."""
+        st = self.row_state(key)
+        if st.span is None and np.asarray(y).size:
+            st.center, st.span = robust_range(y)
+        return st
+
+    def row_transform(self, key: str) -> tuple[float, float]:
+        """``(center, factor)``: a sample ``v`` of the row is drawn at ``(v - center) * factor``
+        row heights from the row's middle (gain, polarity and auto-scale applied)."""
+        st = self.row_state(key)
+        span = st.span or 1.0
+        return (st.center or 0.0,
+                (ROW_FILL * st.gain / span) * (-1.0 if st.inverted else 1.0))
+
+    def amplitude_per_row(self, key: str) -> tuple[float, str] | None:
+        """Signal range one row height stands for, in the unit shown (e.g. ``(120.0, "µV")``)."""
+        st = self.row_state(key)
+        if st.span is None:
+            return None
+        unit, factor = display_scale(self.row(key).unit)
+        return st.span / (ROW_FILL * st.gain) * factor, unit
+
+    # ------------------------------------------------------------------ filters
+    @property
+    def filters(self) -> dict[str, FilterSpec]:
+        return dict(self._filters)
+
+    def set_filter(self, kind: str, spec: FilterSpec) -> None:
+        """Display filter of one kind of row (EEG, EOG, EMG, ECG, RESP, SNORE)."""
+        if kind not in FILTERABLE_KINDS:
+            raise ValueError(f"no display filter for {kind!r}; filterable: "
+                             f"{', '.join(FILTERABLE_KINDS)}")
+        if not isinstance(spec, FilterSpec):
+            raise TypeError(f"expected a FilterSpec, got {type(spec).__name__}")
+        self._filters[kind] = spec
+        self._emit("filters")
+
+    def reset_filters(self) -> None:
+        self._filters = dict(AASM_FILTERS)
+        self._emit("filters")
+
+    @property
+    def notch(self) -> float | None:
+        return self._notch
+
+    def set_notch(self, hz: float | None) -> None:
+        """Mains notch on every filtered row; None turns it off."""
+        hz = None if hz is None else float(hz)
+        if hz is not None and not (hz > 0 and math.isfinite(hz)):
+            raise ValueError(f"notch frequency must be positive, got {hz}")
+        self._notch = hz
+        self._emit("filters")
+
+    @property
+    def filters_enabled(self) -> bool:
+        return self._filters_enabled
+
+    def set_filters_enabled(self, enabled: bool) -> None:
+        self._filters_enabled = bool(enabled)
+        self._emit("filters")
+
+    def active_filters(self) -> tuple[dict[str, FilterSpec], float | None]:
+        """The filters and notch to render with (none while filters are switched off)."""
+        if not self._filters_enabled:
+            return {}, None
+        return dict(self._filters), self._notch
+
+    # ------------------------------------------------------------------ window
+    @property
+    def duration(self) -> float:
+        return float(self.rec.duration) if self.rec is not None else 0.0
+
+    @property
+    def n_epochs(self) -> int:
+        return max(1, int(math.floor(self.duration / self.epoch_length + 1e-9)))
+
+    @property
+    def start(self) -> float:
+        """Start of the visible window (s from the recording start)."""
+        return self._start
+
+    @property
+    def window(self) -> float:
+        """Page length (s)."""
+        return self._window
+
+    @property
+    def stop(self) -> float:
+        return self._start + self._window
+
+    @property
+    def current_epoch(self) -> int:
+        return self._current_epoch
+
+    @staticmethod
+    def _check_window(seconds: float) -> float:
+        seconds = float(seconds)
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise ValueError(f"page length must be positive, got {seconds}")
+        return seconds
+
+    def set_window(self, seconds: float) -> None:
+        """Page length in seconds; the current epoch stays on screen."""
+        seconds = self._check_window(seconds)
+        if abs(seconds - self._window) < 1e-9:
+            return
+        self._window = seconds
+        if self.rec is not None:
+            self._start = self.clamp(self.page_start_for(self._current_epoch * self.epoch_length))
+        self._emit("window")
+
+    def page_start_for(self, t: float) -> float:
+        """Start of the page that holds time ``t``: whole epochs, never straddled."""
+        w, el = self._window, self.epoch_length
+        if w >= el:
+            per = max(1, int(round(w / el)))
+            k = int(t // el)
+            return (k // per) * per * el
+        return math.floor(t / w + 1e-9) * w
+
+    def clamp(self, start: float) -> float:
+        """A window start kept inside the recording."""
+        return max(0.0, min(float(start), max(0.0, self.duration - self._window)))
+
+    def _epoch_at(self, t: float) -> int:
+        return min(self.n_epochs - 1, max(0, int(t // self.epoch_length)))
+
+    def _set_start(self, start: float, epoch: int, announce: bool = True) -> None:
+        moved = abs(start - self._start) > 1e-9
+        epoch_changed = epoch != self._current_epoch
+        self._start = start
+        self._current_epoch = epoch
+        if moved:
+            self._emit("page")
+        if epoch_changed or not moved:
+            self._emit("epoch", announce=announce and epoch_changed)
+
+    def go_to(self, seconds: float, *, align: bool = False) -> None:
+        """Show the window starting at ``seconds`` (clamped to the recording).
+
+        With ``align`` the page is the one of whole epochs that contains ``seconds``, and the
+        epoch holding ``seconds`` becomes current.
+        """
+        if self.rec is None:
+            return
+        start = self.clamp(self.page_start_for(seconds) if align else float(seconds))
+        epoch = self._epoch_at(seconds if align else start)
+        self._set_start(start, epoch)
+
+    def go_to_epoch(self, epoch: int) -> None:
+        """Show the page that holds ``epoch`` (0-based) and make it current."""
+        if self.rec is None:
+            return
+        epoch = min(self.n_epochs - 1, max(0, int(epoch)))
+        self._set_start(self.clamp(self.page_start_for(epoch * self.epoch_length)), epoch)
+
+    def set_current_epoch(self, epoch: int) -> None:
+        """Make ``epoch`` current from outside the viewer (not announced back); the page
+        follows only when the epoch is off screen."""
+        if self.rec is None:
+            return
+        epoch = min(self.n_epochs - 1, max(0, int(epoch)))
+        t0 = epoch * self.epoch_length
+        start = self._start
+        if not (start - 1e-6 <= t0
+                and t0 + min(self.epoch_length, self._window) <= start + self._window + 1e-6):
+            start = self.clamp(self.page_start_for(t0))
+        self._set_start(start, epoch, announce=False)
+
+    def select_epoch(self, epoch: int) -> None:
+        """Make ``epoch`` current and leave the window where it is (a click on the traces)."""
+        if self.rec is None:
+            return
+        self._set_start(self._start, min(self.n_epochs - 1, max(0, int(epoch))))
+
+    def page(self, direction: int) -> None:
+        """One page forward (1) or back (-1)."""
+        if self.rec is None:
+            return
+        start = self.clamp(self._start + direction * self._window)
+        if self._window >= self.epoch_length:
+            epoch = int(round(start / self.epoch_length))
+        else:
+            epoch = int(start // self.epoch_length)
+        self._set_start(start, min(self.n_epochs - 1, epoch))
+
+    def step_epochs(self, n: int) -> None:
+        """Move the current epoch by ``n``; the page follows when the epoch leaves it."""
+        if self.rec is None:
+            return
+        epoch = min(self.n_epochs - 1, max(0, self._current_epoch + int(n)))
+        t0 = epoch * self.epoch_length
+        start = self._start
+        if self._window < self.epoch_length or not (
+                start <= t0 and t0 + self.epoch_length <= start + self._window + 1e-6):
+            start = self.clamp(self.page_start_for(t0))
+        self._set_start(start, epoch)
+
+    def scroll(self, fraction: float) -> None:
+        """Move the window by a fraction of its length (not aligned to epochs)."""
+        if self.rec is None:
+            return
+        start = self.clamp(self._start + fraction * self._window)
+        self._set_start(start, min(self.n_epochs - 1, int(start // self.epoch_length)))
+
+    def home(self) -> None:
+        self.go_to_epoch(0)
+
+    def end(self) -> None:
+        if self.rec is None:
+            return
+        self._set_start(self.clamp(self.duration - self._window), self.n_epochs - 1)
+
+    # ------------------------------------------------------------------ annotations
+    def _set_annotations(self, annotations: Sequence[Any]) -> None:
+        anns = sorted(annotations, key=lambda a: a.onset)
+        self._annotations = anns
+        self._ann_onsets = np.array([a.onset for a in anns], dtype=np.float64)
+        durs = np.array([max(0.0, a.duration or 0.0) for a in anns], dtype=np.float64)
+        self._ann_ends = self._ann_onsets + durs
+        self._ann_max_duration = float(durs.max()) if durs.size else 0.0
+
+    def set_annotations(self, annotations: Sequence[Any]) -> None:
+        """Events to draw (objects with ``onset``, ``duration``, ``description``)."""
+        self._set_annotations(annotations)
+        self._emit("annotations")
+
+    @property
+    def annotations(self) -> list[Any]:
+        """The events, by onset."""
+        return list(self._annotations)
+
+    @property
+    def annotation_onsets(self) -> np.ndarray:
+        return self._ann_onsets.copy()
+
+    def visible_annotations(self) -> list[int]:
+        """Indices (into :attr:`annotations`) of the events that overlap the window."""
+        if not self._annotations:
+            return []
+        a, b = self._start, self._start + self._window
+        lo = int(np.searchsorted(self._ann_onsets, a - self._ann_max_duration, "left"))
+        hi = int(np.searchsorted(self._ann_onsets, b, "right"))
+        idx = np.arange(lo, hi)
+        keep = (self._ann_ends[idx] >= a) & (self._ann_onsets[idx] <= b)
+        return idx[keep].tolist()
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self, rows: bool = False) -> dict:
+        """The display state as JSON-able data.
+
+        Parameters
+        ----------
+        rows : bool
+            Add the per-recording part: each row's gain, polarity and visibility and the
+            derivations. Without it, the viewer preferences kept between sessions (page
+            length, filters, notch).
+        """
+        out: dict[str, Any] = {
+            "window": self._window,
+            "filters": {k: [v.low, v.high] for k, v in self._filters.items()
+                        if k in FILTERABLE_KINDS},
+            "filters_enabled": self._filters_enabled,
+            "notch": self._notch,
+        }
+        if rows:
+            out["derivations"] = [d.to_dict() for d in self._derivations]
+            out["rows"] = {r.key: {"gain": self._state[r.key].gain,
+                                   "inverted": self._state[r.key].inverted,
+                                   "visible": self._state[r.key].visible}
+                           for r in self._rows_all}
+        return out
+
+    def restore(self, data: Mapping[str, Any]) -> list[str]:
+        """Apply what :meth:`to_dict` returned (or an older, partial copy of it).
+
+        Settings files outlive versions and hand edits, so a bad entry is skipped, not fatal;
+        each skipped entry is returned as a sentence. Row states and derivations apply to the
+        recording now shown and are skipped for rows it does not have.
+
+        Returns
+        -------
+        list of str
+            What was skipped and why (empty when everything applied).
+        """
+        if not isinstance(data, Mapping):
+            return [f"display state must be a mapping, not {type(data).__name__}"]
+        skipped: list[str] = []
+        filters = data.get("filters") or {}
+        if isinstance(filters, Mapping):
+            for kind, pair in filters.items():
+                try:
+                    if kind not in FILTERABLE_KINDS:
+                        raise ValueError(f"no display filter for {kind!r}")
+                    low, high = (None if v is None else float(v) for v in pair)
+                    self._filters[kind] = FilterSpec(low, high)
+                except (TypeError, ValueError) as exc:
+                    skipped.append(f"filter {kind!r}: {exc}")
+        else:
+            skipped.append("filters must be a mapping of kind to [low, high]")
+        if "filters_enabled" in data:
+            self._filters_enabled = bool(data["filters_enabled"])
+        if "notch" in data:
+            notch = data["notch"]
+            if notch is None or notch in MAINS_FREQUENCIES:
+                self._notch = None if notch is None else float(notch)
+            else:
+                skipped.append(f"notch {notch!r}: not one of "
+                               f"{', '.join(f'{f:g}' for f in MAINS_FREQUENCIES)} Hz or off")
+        self._emit("filters")
+        window = data.get("window")
+        if window is not None:
+            if isinstance(window, (int, float)) and not isinstance(window, bool) \
+                    and window > 0 and math.isfinite(window):
+                self.set_window(float(window))
+            else:
+                skipped.append(f"window {window!r}: not a positive number of seconds")
+        if self.rec is not None:
+            skipped += self._restore_rows(data)
+        return skipped
+
+    def _restore_rows(self, data: Mapping[str, Any]) -> list[str]:
+        skipped: list[str] = []
+        changed = False
+        for item in data.get("derivations") or ():
+            try:
+                d = Derivation.from_dict(item)
+                if d.label not in {x.label for x in self._derivations}:
+                    trial = self._derivations + [d]
+                    build_display_channels(self.rec, self._modalities or None, trial)
+                    self._derivations = trial
+                    changed = True
+            except (KeyError, TypeError, ValueError) as exc:
+                skipped.append(f"derivation {item!r}: {exc}")
+        if changed:
+            self._rebuild_rows()
+        for key, st in (data.get("rows") or {}).items():
+            if key not in self._state:
+                skipped.append(f"row {key!r}: not in this recording")
+                continue
+            try:
+                gain = float(st.get("gain", 1.0))
+                if not (gain > 0 and math.isfinite(gain)):
+                    raise ValueError(f"gain {gain} is not positive")
+                row = self._state[key]
+                row.gain = gain
+                row.inverted = bool(st.get("inverted", False))
+                row.visible = bool(st.get("visible", True))
+            except (AttributeError, TypeError, ValueError) as exc:
+                skipped.append(f"row {key!r}: {exc}")
+        self._refresh_visible()
+        self._emit("rows")
+        return skipped
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], rec: Any = None,
+                  modalities: Mapping[str, str] | None = None) -> "DisplayModel":
+        """A model with the state of :meth:`to_dict`, showing ``rec`` when given.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` has an entry that cannot be applied (unlike :meth:`restore`, which
+            skips it).
+        """
+        model = cls()
+        if rec is not None:
+            model.set_recording(rec, modalities)
+        skipped = model.restore(data)
+        if skipped:
+            raise ValueError("display state not applied: " + "; ".join(skipped))
+        return model
