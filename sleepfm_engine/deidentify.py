@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .demographics import header_demographics, parse_edf_date
+
 #: What a removed identifying string is replaced by.
 REMOVED = "[removed]"
 #: Ages at or above this are reported as "90+" (HIPAA Safe Harbor).
@@ -44,17 +46,6 @@ _HARMLESS = frozenset({"x", "startdate", "m", "f", "male", "female", "man", "wom
 _DATE_TOKEN = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$|^(\d{4})-(\d{2})-(\d{2})$")
 _MIN_SECRET = 3
 _FILE_TIME_KEY = re.compile(r"created|generated|modified", re.IGNORECASE)
-
-
-def parse_edf_date(text: str) -> _dt.date | None:
-    """A date written ``dd-MMM-yyyy`` (EDF+ subfield) or ISO ``yyyy-mm-dd``; None otherwise."""
-    text = str(text).strip()
-    for fmt in ("%d-%b-%Y", "%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return _dt.datetime.strptime(text.title() if "%b" in fmt else text, fmt).date()
-        except ValueError:
-            continue
-    return None
 
 
 def date_variants(day: _dt.date) -> list[str]:
@@ -76,16 +67,6 @@ def _token_date(token: str) -> _dt.date | None:
         return _dt.date(int(m.group(4)), int(m.group(5)), int(m.group(6)))
     except ValueError:
         return None
-
-
-def age_years(birth: _dt.date | None, on: _dt.date | _dt.datetime | None) -> int | None:
-    """Age in whole years on a date; None if either date is unknown or the age is negative."""
-    if birth is None or on is None:
-        return None
-    if isinstance(on, _dt.datetime):
-        on = on.date()
-    years = on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-    return years if years >= 0 else None
 
 
 def _pattern(secret: str) -> str:
@@ -178,7 +159,7 @@ class Deidentifier:
         if not rec_raw.startswith("Startdate"):
             secrets.append(rec_raw)
         dates: list[_dt.date] = []
-        birth = parse_edf_date(str(patient.get("birthdate") or ""))
+        birth = header_demographics(rec).birthdate
         if birth is not None:
             secrets.extend(date_variants(birth))
         start = getattr(rec, "start", None)

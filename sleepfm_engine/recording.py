@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .demographics import EDF_SEX_CODES, Demographics, header_demographics
 from .errors import RecordingError
 
 __all__ = ["Annotation", "Channel", "Recording", "RecordingWarning", "open_recording"]
@@ -369,7 +370,7 @@ class Recording:
         info = {"code": "", "sex": "", "birthdate": "", "name": "", "additional": "", "raw": raw,
                 "subfields": False}
         # Writers often use EDF+ subfields in plain EDF too: accept them where they parse.
-        structured = (len(parts) >= 4 and parts[1] in ("M", "F", "X")
+        structured = (len(parts) >= 4 and parts[1] in EDF_SEX_CODES
                       and (parts[2] == "X" or re.fullmatch(r"\d{2}-[A-Za-z]{3}-\d{4}", parts[2])))
         if not (is_plus or structured):
             info["additional"] = raw
@@ -606,6 +607,12 @@ class Recording:
         return values
 
     # ----------------------------------------------------------------- lifecycle
+    @property
+    def demographics(self) -> Demographics:
+        """Sex and age at the recording as the patient field gives them (see
+        :func:`sleepfm_engine.demographics.header_demographics`)."""
+        return header_demographics(self)
+
     def clone(self) -> "Recording":
         """A second handle on the same file for another thread.
 

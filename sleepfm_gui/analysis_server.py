@@ -3,7 +3,9 @@
 Running torch in the GUI process stalls the event loop for hundreds of milliseconds: importing
 torch and scipy and loading models hold the interpreter lock while C code runs. The analysis
 therefore runs in a child process (``spawn``), started ahead of need and kept for later jobs so
-models and the night's embeddings are loaded once. The parent talks to it over a pipe:
+models and the night's embeddings are loaded once. The child runs the engine's one night
+analysis (:class:`sleepfm_engine.analysis.Analyser`); this module is only the transport. The
+parent talks to it over a pipe:
 
 - parent → child: ``("run", id, task, kwargs)``, ``("cancel", id)``, ``("quit",)``;
 - child → parent: ``("progress", id, fraction, message)``, ``("done", id, result)``,
@@ -17,22 +19,59 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing as mp
+import os
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any, Callable
 
 from sleepfm_engine.errors import SleepFMError
 
 log = logging.getLogger("sleepfm_gui")
 
-__all__ = ["AnalysisServer", "RemoteError", "TASKS"]
+__all__ = ["AnalysisServer", "RemoteError", "TASKS", "night_request", "analysis_threads"]
 
-#: Tasks the child runs: name -> function in :mod:`sleepfm_gui.analysis`.
-TASKS = ("staging", "risk", "embeddings", "warmup")
+#: Tasks the child runs: name -> products of the night analysis (``warmup`` loads models only).
+TASKS: dict[str, tuple[str, ...]] = {"staging": ("stage",), "risk": ("risk",),
+                                     "embeddings": ("embed",), "warmup": ()}
+#: 5-min chunks per forward in the application (a CPU-friendly size; the window shares the CPU).
+APP_BATCH_SIZE = 16
 # Seconds between two progress messages of a job (the last one always goes).
 _PROGRESS_INTERVAL = 0.05
+
+
+def analysis_threads() -> int:
+    """Threads torch and channel decoding may use in the analysis process: all cores but one,
+    which the window's event loop keeps."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def night_request(task: str, kwargs: dict) -> Any:
+    """The engine request for an analysis ``task`` of the window.
+
+    Parameters
+    ----------
+    task : str
+        ``"staging"``, ``"risk"`` or ``"embeddings"`` (see :data:`TASKS`).
+    kwargs : dict
+        ``recording``, ``model``, ``device``, ``overrides``; ``age`` and ``sex`` for risk;
+        ``out`` (the HDF5 file) for embeddings.
+
+    Returns
+    -------
+    sleepfm_engine.analysis.NightRequest
+    """
+    from sleepfm_engine.analysis import NightRequest
+    from sleepfm_engine.provenance import provenance_path
+
+    out = kwargs.get("out")
+    return NightRequest(
+        str(kwargs["recording"]), str(kwargs["model"]),
+        products=tuple(p for p in TASKS[task] if p != "embed"), device=kwargs.get("device", "auto"),
+        batch_size=APP_BATCH_SIZE, workers=analysis_threads(),
+        overrides=dict(kwargs.get("overrides", {})), age=kwargs.get("age"), sex=kwargs.get("sex"),
+        outputs={"embed": str(out)} if out else {},
+        provenance_file=str(provenance_path(out)) if out else None)
 
 
 class RemoteError(SleepFMError):
@@ -46,14 +85,14 @@ class RemoteError(SleepFMError):
 
 # ----------------------------------------------------------------------------------- child
 def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
+    from sleepfm_engine.analysis import Analyser
     from sleepfm_engine.errors import JobCancelled
     from sleepfm_engine.jobs import TaskState
 
-    from . import analysis
     from .errors import describe_exception
 
-    models = analysis.ModelCache()
-    embeddings: dict[tuple, Any] = {}
+    analyser = Analyser()
+    torch_ready = threading.Event()
     send_lock = threading.Lock()
     cancels: dict[int, threading.Event] = {}
     threads: list[threading.Thread] = []
@@ -64,6 +103,14 @@ def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
                 conn.send(msg)
             except (OSError, EOFError, BrokenPipeError):
                 pass  # the parent is gone; nothing left to tell
+
+    def torch_policy() -> None:
+        # One policy for every job of this process (staging, risk, embeddings, training).
+        if not torch_ready.is_set():
+            import torch
+
+            torch.set_num_threads(analysis_threads())
+            torch_ready.set()
 
     def run(job_id: int, task: str, kwargs: dict) -> None:
         last = [0.0]
@@ -77,26 +124,13 @@ def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
 
         state = TaskState([progress], cancels[job_id])
         try:
+            torch_policy()
             if task == "warmup":
                 state.set_status("loading torch and the models")
-                analysis.warm_up(state, models, kwargs.get("model"), kwargs.get("device", "auto"))
+                analyser.warm_up(state, kwargs.get("model"), kwargs.get("device", "auto"))
                 result: Any = None
             else:
-                ctx = analysis.AnalysisContext(Path(kwargs["recording"]), Path(kwargs["model"]),
-                                               kwargs.get("device", "auto"),
-                                               dict(kwargs.get("overrides", {})), models)
-                key = ctx.embeddings_key()
-                ctx.embeddings = embeddings.get(key)
-                if task == "staging":
-                    result, emb = analysis.run_staging(state, ctx)
-                elif task == "risk":
-                    result, emb = analysis.run_risk(state, ctx, kwargs["age"], kwargs["sex"])
-                elif task == "embeddings":
-                    result, emb = analysis.run_embedding_export(state, ctx, kwargs["out"])
-                else:
-                    raise ValueError(f"unknown analysis task {task!r}")
-                embeddings.clear()
-                embeddings[key] = emb
+                result = analyser.run(state, night_request(task, kwargs)).without_embeddings()
         except JobCancelled:
             send("cancelled", job_id)
         except BaseException as exc:  # noqa: BLE001 - sent to the parent as text

@@ -22,7 +22,6 @@ from sleepfm_engine.errors import SleepFMError
 from sleepfm_engine.jobs import Job
 
 from . import errors
-from .analysis import demographics_from_header
 from .analysis_server import AnalysisServer
 from .paths import find_overrides, overrides_target
 from .qt_annotations import AnnotationsPanel
@@ -91,6 +90,9 @@ class MainWindow(QMainWindow):
         self.session: Any = None
         self.auto_hypnogram: Any = None
         self.risk: Any = None
+        # Where the automatic hypnogram and the risk came from (printed in the report).
+        self.auto_provenance: Any = None
+        self.risk_provenance: Any = None
         self._events: list[tuple[Any, str]] = []
         # SleepFM runs in its own process (started on first use), never in the GUI's.
         self.analysis = AnalysisServer()
@@ -349,7 +351,8 @@ class MainWindow(QMainWindow):
                                     self.trace.hidden_channels)
         self._events = []
         self._refresh_events()
-        self.age, self.sex = demographics_from_header(rec)
+        person = rec.demographics
+        self.age, self.sex = person.age, person.sex
         self.settings.add_recent(path)
         self._refresh_recent_menu()
         self.setWindowTitle(f"{path.name} — SleepFM Studio")
@@ -413,6 +416,7 @@ class MainWindow(QMainWindow):
         self.session = session
         self.review.set_session(session)
         self.auto_hypnogram = session.auto
+        self.auto_provenance = None  # restored with the scoring: its source is not recorded
         self.review.set_current_epoch(0)
         self._update_overview_stages()
         self._session_unsub = session.add_listener(lambda ev: self._on_session_event(ev))
@@ -517,6 +521,7 @@ class MainWindow(QMainWindow):
         self.session = None
         self.auto_hypnogram = None
         self.risk = None
+        self.auto_provenance = self.risk_provenance = None
         self.review.set_risk(None)
         self.trace.set_recording(None)
         self.channels.set_recording(None, None, None)
@@ -600,7 +605,9 @@ class MainWindow(QMainWindow):
             hyp = read_hypnogram(path, epoch_length=self.session.epoch_length)
             hyp = hyp.align_to(self.rec)
             if as_auto:
-                self.set_auto_hypnogram(hyp)
+                from sleepfm_engine.provenance import Provenance
+
+                self.set_auto_hypnogram(hyp, Provenance.imported("hypnogram", path))
             else:
                 self.session.import_manual(hyp)
         except (SleepFMError, OSError, ValueError) as exc:
@@ -610,9 +617,11 @@ class MainWindow(QMainWindow):
                                      f"{'automatic staging' if as_auto else 'manual scoring'}", 5000)
         return True
 
-    def set_auto_hypnogram(self, hyp: Any) -> None:
-        """Show an automatic hypnogram (staging result or import)."""
+    def set_auto_hypnogram(self, hyp: Any, provenance: Any = None) -> None:
+        """Show an automatic hypnogram (staging result or import) and keep where it came from
+        (a :class:`~sleepfm_engine.provenance.Provenance`; None: not known)."""
         self.auto_hypnogram = hyp
+        self.auto_provenance = provenance
         self.review.set_auto_hypnogram(hyp)
         self._update_overview_stages()
         self._update_actions()
@@ -717,7 +726,10 @@ class MainWindow(QMainWindow):
         if not np.isin(manual.stages, (0, 1, 2, 3, 4)).any():
             manual = None
         auto, risk, cmap, rec_path = self.session.auto, self.risk, self.cmap, self.rec.path
-        provenance = {"Model folder": self.model_dir, "Device": self.device} if auto else None
+        from sleepfm_engine.provenance import combine
+
+        provenance = combine(self.auto_provenance if auto is not None else None,
+                             self.risk_provenance if risk is not None else None)
         out = Path(path)
 
         def write(state):
@@ -789,8 +801,9 @@ class MainWindow(QMainWindow):
         if kwargs is None:
             return None
 
-        def done(hyp) -> None:
-            self.set_auto_hypnogram(hyp)
+        def done(result) -> None:
+            hyp = result.hypnogram
+            self.set_auto_hypnogram(hyp, result.provenance)
             self.review_dock.raise_()
             self.statusBar().showMessage("Sleep staging finished", 5000)
             self.stagingFinished.emit(hyp)
@@ -810,9 +823,9 @@ class MainWindow(QMainWindow):
             return None
         kwargs.update(age=self.age, sex=self.sex)
 
-        def done(risk) -> None:
-            self.risk = risk
-            self.review.set_risk(risk)
+        def done(result) -> None:
+            self.risk, self.risk_provenance = result.risk, result.provenance
+            self.review.set_risk(result.risk)
             self.review_dock.raise_()
 
         return self._remote(f"Disease risk of {Path(kwargs['recording']).name}", "risk", kwargs,
@@ -833,8 +846,8 @@ class MainWindow(QMainWindow):
         kwargs["out"] = str(path)
         return self._remote(f"Embeddings of {Path(kwargs['recording']).name}", "embeddings",
                             kwargs, "embeddings",
-                            lambda out: self.statusBar().showMessage(
-                                f"Embeddings written to {out}", 5000),
+                            lambda result: self.statusBar().showMessage(
+                                f"Embeddings written to {result.written[0]}", 5000),
                             "Embedding export failed")
 
     # ------------------------------------------------------------------ display

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from sleepfm_engine import open_recording
-from sleepfm_engine.deidentify import (REMOVED, Deidentifier, age_years, date_variants,
+from sleepfm_engine.deidentify import (REMOVED, Deidentifier, date_variants,
                                        deidentify_hdf5)
+from sleepfm_engine.demographics import age_years
+from sleepfm_engine.provenance import Provenance
 from sleepfm_engine.report import build_report, write_report_pdf
 
 from edf_factory import Sig, write_edf
@@ -149,7 +151,7 @@ def test_date_variants_cover_edf_iso_and_european_renderings():
 # ----------------------------------------------------------------------------------- outputs
 def test_deidentified_report_pdf_holds_no_identifying_string(night, tmp_path):
     model = build_report(night.path, manual=night.manual, auto=night.auto, deidentify=True,
-                         shift_days=12, provenance={"Model folder": "/models/release"})
+                         shift_days=12, provenance=Provenance("0.1.0", model_folder="/models/release"))
     pdf = write_report_pdf(model, tmp_path / "report.pdf")
     everything = pdf_everything(pdf)
     assert leaks(everything, extra=("Zwanenburg_night", "Dr. Oyelaran") + START_DATES) == []

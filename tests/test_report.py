@@ -9,6 +9,7 @@ import pytest
 
 from sleepfm_engine import open_recording
 from sleepfm_engine.hypnogram import STAGE_LONG_NAMES, STAGES, Hypnogram
+from sleepfm_engine.provenance import Provenance
 from sleepfm_engine.report import (MISSING, ReportModel, build_report, format_statistic,
                                    risk_rows, transition_matrix, write_report_pdf)
 from sleepfm_engine.report.model import SUMMARY_KEYS, statistic_label
@@ -19,8 +20,9 @@ pypdf = pytest.importorskip("pypdf", reason="pypdf (test extra) extracts the PDF
 
 RISK = [("327.3", "Obstructive sleep apnea", 1.25), ("401.1", "Essential hypertension", 0.52),
         ("250.2", "Type 2 diabetes", -0.10), ("296.2", "Major depressive disorder", 0.31)]
-PROVENANCE = {"Model folder": "/models/sleepfm-release", "Config hash": "base 0123456789abcdef",
-              "Device": "cpu"}
+PROVENANCE = Provenance("0.1.0", model_id="release/model_base", model_folder="/models/sleepfm-release",
+                        config_hashes=(("base", "0123456789abcdef"),), device="cpu",
+                        precision="fp32")
 
 
 @pytest.fixture(scope="module")

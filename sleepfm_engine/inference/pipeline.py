@@ -39,6 +39,19 @@ class FileTask:
     def is_embeddings(self) -> bool:
         return self.source.suffix.lower() in EMBEDDING_SUFFIXES
 
+    def output_for(self, product: str) -> Path:
+        """Where ``product`` of this input goes (beside its other outputs)."""
+        first = next(iter(self.outputs.values()))
+        return self.outputs.get(product) or first.with_name(Path(self.name).name
+                                                            + OUTPUT_SUFFIXES[product])
+
+    @property
+    def provenance_file(self) -> Path:
+        """The file recording where each output of this input came from."""
+        from ..provenance import PROVENANCE_SUFFIX
+
+        return self.output_for("embed").with_name(Path(self.name).name + PROVENANCE_SUFFIX)
+
 
 @dataclass
 class RunSummary:
@@ -174,19 +187,16 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
     -------
     RunSummary
     """
+    from ..analysis import analyse_night
     from ..channels import ChannelMap
-    from ..export import read_embeddings_hdf5, write_embeddings_hdf5, write_hypnogram_csv, write_risk_csv
+    from ..export import read_embeddings_hdf5
     from ..recording import open_recording
-    from .base import embed_inputs
-    from .handles import resolve_model
     from .inputs import prepare_modalities, saved_channel_map
-    from .risk import risk_recording
-    from .staging import stage_recording
 
     t_start = time.perf_counter()
     summary = RunSummary()
-    base = resolve_model(release, "base") if getattr(release, "base", None) is not None else None
-    base_hash = base.config_hash if base is not None else None
+    base_info = getattr(release, "info", {}).get("base")
+    base_hash = base_info.config_hash if base_info is not None else None
     todo: list[FileTask] = []
     for task in tasks:
         if not overwrite and _finished(task, base_hash):
@@ -224,32 +234,21 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
                     state.set_status("decoding and preprocessing")
                 prepared = pending.pop(i).result() if pool is not None else prepare(task)
                 submit(i + workers)
-                from_recording = prepared is not None
-                if prepared is None:
-                    emb = read_embeddings_hdf5(task.source)
-                else:
-                    rec, inputs = prepared
-                    emb = embed_inputs(inputs, base if base is not None else release, device=device,
-                                       batch_size=batch_size, precision=precision,
-                                       state=state.sub(0.0, 0.8) if state is not None else None,
-                                       start=rec.start, duration_s=rec.duration, source=str(rec.path))
-                    del inputs, prepared
-                written = []
-                if "embed" in task.outputs or (save_embeddings and from_recording):
-                    target = task.outputs.get("embed") or task.outputs[next(iter(task.outputs))].with_name(
-                        Path(task.name).name + OUTPUT_SUFFIXES["embed"])
-                    written.append(write_embeddings_hdf5(emb, target))
-                if "stage" in task.outputs:
-                    hyp = stage_recording(emb, release, device=device, precision=precision,
-                                          state=state.sub(0.8, 0.95) if state is not None else None)
-                    written.append(write_hypnogram_csv(hyp, task.outputs["stage"]))
-                if "risk" in task.outputs:
-                    if demographics is None:
-                        raise ValueError("risk needs age and sex (--age/--sex or --demographics)")
-                    age, sex = demographics(task)
-                    table = risk_recording(emb, release, age=age, sex=sex, device=device,
-                                           precision=precision)
-                    written.append(write_risk_csv(table, task.outputs["risk"]))
+                outputs = dict(task.outputs)
+                if save_embeddings and prepared is not None:
+                    outputs.setdefault("embed", task.output_for("embed"))
+                if "risk" in outputs and demographics is None:
+                    raise ValueError("risk needs age and sex (--age/--sex or --demographics)")
+                age, sex = demographics(task) if "risk" in outputs else (None, None)
+                result = analyse_night(
+                    state, release, device=device, products=tuple(outputs),
+                    prepared=prepared,
+                    embeddings=read_embeddings_hdf5(task.source) if prepared is None else None,
+                    embeddings_file=task.source if prepared is None else None,
+                    precision=precision, batch_size=batch_size, age=age, sex=sex,
+                    outputs=outputs, provenance_file=task.provenance_file)
+                del prepared
+                written = result.written
                 if state is not None:
                     state.set_progress(1.0)
                 summary.done.append(task.source)

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..demographics import parse_sex
 from ..devices import check_precision, inference_context
 from .base import resolve_device
 from .embeddings import Embeddings
@@ -41,21 +42,6 @@ __all__ = ["RiskTable", "risk_recording", "encode_demographics", "parse_sex", "l
 #: Encoding of the demographic features when the model folder does not state its own.
 DEFAULT_DEMOGRAPHICS: dict[str, Any] = {"age_scale": 0.01, "age_offset": 0.0,
                                         "sex_codes": {"M": 1.0, "F": 0.0}}
-_MALE = {"m", "male", "man", "1"}
-_FEMALE = {"f", "female", "woman", "0"}
-
-
-def parse_sex(sex: str | int | float) -> str:
-    """``"M"`` or ``"F"`` from common spellings (M/F, male/female, 1/0)."""
-    if isinstance(sex, bool):
-        raise TypeError("sex must be 'M'/'F' (or male/female, 1/0), not a bool")
-    key = str(int(sex)) if isinstance(sex, (int, float)) and float(sex).is_integer() else str(sex)
-    key = key.strip().lower()
-    if key in _MALE:
-        return "M"
-    if key in _FEMALE:
-        return "F"
-    raise ValueError(f"sex must be M or F (male/female, 1/0), not {sex!r}")
 
 
 def encode_demographics(age: float, sex: str | int, encoding: Mapping[str, Any] | None = None) -> np.ndarray:

@@ -12,13 +12,15 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from ..contract import MAX_CHANNELS, MODALITIES, MODALITY_DESCRIPTIONS, OTHER
-from ..deidentify import AGE_TOP_CODE, Deidentifier, age_years, parse_edf_date
+from ..deidentify import AGE_TOP_CODE, Deidentifier
+from ..demographics import header_demographics
 from ..hypnogram import SCORED_CODES, STAGE_LONG_NAMES, STAGES, Hypnogram
+from ..provenance import Provenance
 from ..sleep_stats import MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, format_statistic
 
 #: Keys of the summary statistics table, in print order.
@@ -31,7 +33,7 @@ ABBREVIATIONS: dict[str, str] = {"TIB": "TIB", "TST": "TST", "SPT": "SPT", "SE":
 ROLES: dict[str, str] = {"manual": "Manual", "auto": "SleepFM"}
 #: How many phenotypes the risk section lists.
 TOP_PHENOTYPES = 10
-_SEX = {"F": "Female", "M": "Male", "FEMALE": "Female", "MALE": "Male"}
+_SEX = {"F": "Female", "M": "Male"}
 
 
 # ----------------------------------------------------------------------------------- formatting
@@ -333,14 +335,13 @@ def _is_edf_plus(rec: Any) -> bool:
 def _patient_fields(rec: Any, deid: Deidentifier) -> list[tuple[str, str]]:
     patient = dict(getattr(rec, "patient", {}) or {})
     plus = _is_edf_plus(rec)
-    birth = parse_edf_date(str(patient.get("birthdate") or "")) if plus else None
-    age = age_years(birth, getattr(rec, "start", None))
+    person = header_demographics(rec)
+    birth, age = person.birthdate, person.age
     if age is not None and deid.enabled and age >= AGE_TOP_CODE:
         age_text = f"{AGE_TOP_CODE}+ years"
     else:
         age_text = MISSING if age is None else f"{age} years"
-    sex_code = str(patient.get("sex") or "") if plus else ""
-    sex = _SEX.get(sex_code.upper(), sex_code or MISSING)
+    sex = _SEX.get(person.sex, MISSING)
     if deid.enabled:
         return [("Subject", deid.pseudonym), ("Sex", sex), ("Age at recording", age_text),
                 ("Identifiers", "removed (de-identified report)")]
@@ -396,19 +397,16 @@ def _montage(rec: Any, channel_map: Any, deid: Deidentifier
     return out
 
 
-def _provenance(provenance: Mapping[str, Any] | Sequence[tuple[str, Any]] | None
-                ) -> list[tuple[str, str]]:
+def _provenance(provenance: Provenance | None) -> list[tuple[str, str]]:
+    """The provenance rows printed; without a record, the engine version that built the report."""
     from .. import __version__
 
-    items = list(provenance.items()) if isinstance(provenance, Mapping) else list(provenance or [])
-    out: list[tuple[str, str]] = []
-    for key, value in items:
-        label = str(key).replace("_", " ")
-        label = label[:1].upper() + label[1:]
-        out.append((label, MISSING if value in (None, "") else str(value)))
-    if not any(label.lower() == "engine version" for label, _ in out):
-        out.append(("Engine version", f"SleepFM Studio {__version__}"))
-    return out
+    if provenance is None:
+        provenance = Provenance(__version__)
+    if not isinstance(provenance, Provenance):
+        raise TypeError(f"provenance must be a Provenance or None, got {type(provenance).__name__}")
+    return [(label, MISSING if value in (None, "") else str(value))
+            for label, value in provenance.report_fields()]
 
 
 def _clock(t: Any, start: _dt.datetime | None) -> _dt.datetime | None:
@@ -469,7 +467,7 @@ def _agreement(rec: Any, manual: Hypnogram, auto: Hypnogram) -> dict:
 
 
 def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogram | None = None,
-                 risk: Any = None, provenance: Mapping[str, Any] | None = None,
+                 risk: Any = None, provenance: Provenance | None = None,
                  deidentify: bool = False, shift_days: int = 0, *, channel_map: Any = None,
                  lights_off: float | _dt.datetime | None = None,
                  lights_on: float | _dt.datetime | None = None,
@@ -487,9 +485,9 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
         as given (its own scored period); agreement on the epochs both cover.
     risk : RiskTable, optional
         Output of :func:`sleepfm_engine.inference.risk_recording` (see :func:`risk_rows`).
-    provenance : mapping, optional
-        Model provenance, label -> value (model folder, config hash, device...). The engine
-        version is always added.
+    provenance : Provenance, optional
+        Where the automatic results came from (see :mod:`sleepfm_engine.provenance`); the
+        engine version is printed without one.
     deidentify : bool
         Remove identifiers (see :mod:`sleepfm_engine.deidentify`).
     shift_days : int
