@@ -104,7 +104,9 @@ def child_ours(args) -> dict:
     from sleepfm_engine.channels import ChannelMap
     from sleepfm_engine.checkpoints import load_release
     from sleepfm_engine.devices import describe_device, select_device
-    from sleepfm_engine.export import write_embeddings_hdf5, write_hypnogram_csv
+    from sleepfm_engine.formats import write_hypnogram
+    from sleepfm_engine.formats.discover import AUTOMATIC_HYPNOGRAM_SUFFIX
+    from sleepfm_engine.inference.embeddings_io import write_embeddings_hdf5
     from sleepfm_engine.inference import embed_inputs, prepare_modalities, stage_recording
     from sleepfm_engine.inference.staging import token_probabilities
     from sleepfm_engine.recording import open_recording
@@ -140,7 +142,7 @@ def child_ours(args) -> dict:
         times["stage"] = time.perf_counter() - t2
         t3 = time.perf_counter()
         write_embeddings_hdf5(emb, outdir / f"{Path(path).stem}.hdf5")
-        write_hypnogram_csv(hyp, outdir / f"{Path(path).stem}.hypnogram.csv")
+        write_hypnogram(hyp, outdir / f"{Path(path).stem}{AUTOMATIC_HYPNOGRAM_SUFFIX}", fmt="csv")
         times["write"] = time.perf_counter() - t3
         times["total"] = time.perf_counter() - t0
         times["cpu_s"] = _cpu_s() - c0

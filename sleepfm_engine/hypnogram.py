@@ -174,13 +174,17 @@ class Hypnogram:
         Where it came from (a file path, a model).
     file_format : str
         The format it was read from (see :mod:`sleepfm_engine.formats`), if any.
+    automatic : bool
+        Scored by a model (SleepFM staging), not by a person. Files the engine writes keep
+        this, so an automatic hypnogram is never taken for a manual scoring.
     """
 
     __hash__ = None  # mutable, compared by value
 
     def __init__(self, stages: Any, epoch_length: float = float(EPOCH_SECONDS),
                  start: _dt.datetime | None = None, offset: float = 0.0, scorer: str = "",
-                 probabilities: Any = None, source: str = "", file_format: str = ""):
+                 probabilities: Any = None, source: str = "", file_format: str = "",
+                 automatic: bool = False):
         self.stages = _as_stage_codes(stages)
         epoch_length = float(epoch_length)
         if not math.isfinite(epoch_length) or epoch_length <= 0:
@@ -196,6 +200,7 @@ class Hypnogram:
         self.scorer = str(scorer)
         self.source = str(source)
         self.file_format = str(file_format)
+        self.automatic = bool(automatic)
         if probabilities is not None:
             probabilities = np.array(probabilities, dtype=np.float32)
             if probabilities.shape != (self.stages.shape[0], len(STAGES)):
@@ -240,12 +245,12 @@ class Hypnogram:
         """A deep copy."""
         return Hypnogram(self.stages.copy(), self.epoch_length, self.start, self.offset, self.scorer,
                          None if self.probabilities is None else self.probabilities.copy(),
-                         self.source, self.file_format)
+                         self.source, self.file_format, self.automatic)
 
     def _replace(self, **changes: Any) -> "Hypnogram":
         fields = dict(stages=self.stages, epoch_length=self.epoch_length, start=self.start,
                       offset=self.offset, scorer=self.scorer, probabilities=self.probabilities,
-                      source=self.source, file_format=self.file_format)
+                      source=self.source, file_format=self.file_format, automatic=self.automatic)
         fields.update(changes)
         return Hypnogram(**fields)
 
@@ -257,6 +262,7 @@ class Hypnogram:
         return (np.array_equal(self.stages, other.stages)
                 and self.epoch_length == other.epoch_length and self.offset == other.offset
                 and self.start == other.start and self.scorer == other.scorer
+                and self.automatic == other.automatic
                 and (self.probabilities is None
                      or np.allclose(self.probabilities, other.probabilities, equal_nan=True)))
 
@@ -281,6 +287,7 @@ class Hypnogram:
             "source": self.source,
             "file_format": self.file_format,
             "probabilities": probs,
+            "automatic": self.automatic,
         }
 
     @classmethod
@@ -302,7 +309,8 @@ class Hypnogram:
         return cls(data["stages"], data.get("epoch_length", EPOCH_SECONDS),
                    None if start is None else _dt.datetime.fromisoformat(start),
                    data.get("offset", 0.0), data.get("scorer", ""), probs,
-                   data.get("source", ""), data.get("file_format", ""))
+                   data.get("source", ""), data.get("file_format", ""),
+                   bool(data.get("automatic", False)))
 
     @classmethod
     def from_events(cls, onsets: Sequence[float], durations: Sequence[float | None],

@@ -26,7 +26,12 @@ import numpy as np
 from .demographics import EDF_SEX_CODES, Demographics, header_demographics
 from .errors import RecordingError
 
-__all__ = ["Annotation", "Channel", "Recording", "RecordingWarning", "open_recording"]
+__all__ = ["Annotation", "Channel", "Recording", "RecordingWarning", "open_recording",
+           "RECORDING_SUFFIXES"]
+
+#: Suffixes (lower case) of the recordings read here: EDF/EDF+, BDF/BDF+ and ``.rec`` (EDF).
+#: The one list; folder searches, file dialogs and hypnogram detection take it from here.
+RECORDING_SUFFIXES: tuple[str, ...] = (".edf", ".bdf", ".rec")
 
 _FIXED_HEADER = 256
 _SIGNAL_HEADER = 256
@@ -683,7 +688,7 @@ def iter_recordings(paths: Iterable[str | os.PathLike], recursive: bool = True) 
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
             found.extend(q for q in p.glob(pattern)
-                         if q.is_file() and q.suffix.lower() in (".edf", ".bdf", ".rec"))
+                         if q.is_file() and q.suffix.lower() in RECORDING_SUFFIXES)
         else:
             found.append(p)
     return sorted(dict.fromkeys(found))

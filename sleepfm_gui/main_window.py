@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockW
                                QPlainTextEdit, QScrollArea, QTextEdit, QWidget)
 
 from sleepfm_engine.errors import SleepFMError
+from sleepfm_engine.formats import format_for_suffix, hypnogram_dialog_filter, recording_dialog_filter
 from sleepfm_engine.jobs import Job
+from sleepfm_engine.recording import RECORDING_SUFFIXES
 
 from . import errors
 from .analysis_server import AnalysisServer
@@ -33,11 +35,7 @@ from .settings import Settings
 
 log = logging.getLogger("sleepfm_gui")
 
-RECORDING_FILTER = "EDF/BDF recordings (*.edf *.EDF *.bdf *.BDF *.rec);;All files (*)"
-HYPNOGRAM_FILTER = ("Hypnograms (*.csv *.txt *.tsv *.edf *.xml);;All files (*)")
 EVENTS_FILTER = "Events (*.csv *.tsv *.txt *.edf *.bdf);;All files (*)"
-_RECORDING_SUFFIXES = (".edf", ".bdf", ".rec")
-_HYP_FORMATS = {".csv": "csv", ".edf": "edf", ".txt": "yasa", ".tsv": "csv"}
 
 
 def _is_text_entry(w: QWidget | None) -> bool:
@@ -309,7 +307,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ opening and closing
     def choose_recording(self) -> None:
         start = str(Path(self.settings.recent_files()[0]).parent) if self.settings.recent_files() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open recording", start, RECORDING_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", start,
+                                              recording_dialog_filter())
         if path:
             self.open_recording_file(path)
 
@@ -583,14 +582,14 @@ class MainWindow(QMainWindow):
         for url in mime.urls():
             if url.isLocalFile():
                 p = Path(url.toLocalFile())
-                if p.suffix.lower() in _RECORDING_SUFFIXES:
+                if p.suffix.lower() in RECORDING_SUFFIXES:
                     return p
         return None
 
     # ------------------------------------------------------------------ import / export
     def choose_hypnogram(self, as_auto: bool = False) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import hypnogram", self._folder(),
-                                              HYPNOGRAM_FILTER)
+                                              hypnogram_dialog_filter("read"))
         if path:
             self.import_hypnogram(path, as_auto=as_auto)
 
@@ -653,9 +652,7 @@ class MainWindow(QMainWindow):
     def choose_export_hypnogram(self, which: str) -> None:
         suggested = str(Path(self._folder()) / f"{self._stem()}.{which}.hypnogram.csv")
         path, _ = QFileDialog.getSaveFileName(
-            self, f"Export {which} hypnogram", suggested,
-            "CSV onset,duration,stage (*.csv);;EDF+ annotations (*.edf);;"
-            "One stage per line (*.txt)")
+            self, f"Export {which} hypnogram", suggested, hypnogram_dialog_filter("write"))
         if path:
             self.export_hypnogram(path, which)
 
@@ -665,7 +662,8 @@ class MainWindow(QMainWindow):
         if self.session is None:
             errors.show_error(self, "Export hypnogram", "Open a recording first.")
             return None
-        fmt = fmt or _HYP_FORMATS.get(Path(path).suffix.lower(), "csv")
+        by_suffix = format_for_suffix(path)
+        fmt = fmt or (by_suffix.name if by_suffix is not None else "csv")
         try:
             out = self.session.export(path, fmt=fmt, which=which)
         except (SleepFMError, OSError, ValueError) as exc:

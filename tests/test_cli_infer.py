@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sleepfm_engine.cli import main
+from sleepfm_engine.formats import read_hypnogram
 
 from inference_helpers import make_release, one_thread, write_night
 
@@ -54,24 +55,24 @@ def test_embed_folder_writes_one_hdf5_per_night_and_reports_the_corrupt_file(coh
     assert not (tmp_path / "out/site_b/corrupt.hdf5").exists()
 
 
-def test_stage_writes_hypnogram_csv_and_skips_finished_outputs(cohort, tmp_path, capsys):
+def test_stage_writes_an_automatic_hypnogram_csv_and_skips_finished_outputs(cohort, tmp_path, capsys):
     release, nights = cohort
     night = nights / "site_a" / "full.edf"
     out = tmp_path / "out"
     assert main(["stage", str(night), "--model", str(release), "-o", str(out)]) == 0
-    rows = _rows(out / "full.hypnogram.csv")
-    assert len(rows) == 15 and list(rows[0]) == ["onset_s", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_R"]
-    assert [float(r["onset_s"]) for r in rows] == [30.0 * i for i in range(15)]
-    probs = np.array([[float(r[k]) for k in ("p_W", "p_N1", "p_N2", "p_N3", "p_R")] for r in rows])
-    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
-    assert [r["stage"] for r in rows] == [("W", "N1", "N2", "N3", "R")[i] for i in probs.argmax(1)]
-    mtime = (out / "full.hypnogram.csv").stat().st_mtime_ns
+    target = out / "full.auto-hypnogram.csv"
+    hyp = read_hypnogram(target)
+    assert hyp.automatic and hyp.file_format == "csv" and hyp.scorer.startswith("SleepFM")
+    assert hyp.n_epochs == 15 and hyp.epoch_length == 30 and hyp.offset == 0
+    np.testing.assert_allclose(hyp.probabilities.sum(1), 1.0, atol=1e-4)
+    np.testing.assert_array_equal(hyp.stages, hyp.probabilities.argmax(1))
+    mtime = target.stat().st_mtime_ns
     capsys.readouterr()
     assert main(["stage", str(night), "--model", str(release), "-o", str(out)]) == 0
     assert "skip" in capsys.readouterr().err
-    assert (out / "full.hypnogram.csv").stat().st_mtime_ns == mtime
+    assert target.stat().st_mtime_ns == mtime
     assert main(["stage", str(night), "--model", str(release), "-o", str(out), "--overwrite"]) == 0
-    assert (out / "full.hypnogram.csv").stat().st_mtime_ns != mtime
+    assert target.stat().st_mtime_ns != mtime
 
 
 def test_stage_and_risk_read_embedding_files_from_embed(cohort, tmp_path):
@@ -80,7 +81,7 @@ def test_stage_and_risk_read_embedding_files_from_embed(cohort, tmp_path):
     assert main(["embed", str(nights / "site_b" / "short_eeg.edf"), "--model", str(release),
                  "-o", str(out)]) == 0
     assert main(["stage", str(out / "short_eeg.hdf5"), "--model", str(release), "-o", str(out)]) == 0
-    assert len(_rows(out / "short_eeg.hypnogram.csv")) == 6
+    assert read_hypnogram(out / "short_eeg.auto-hypnogram.csv").n_epochs == 6
 
 
 def test_risk_with_age_and_sex_and_with_a_demographics_csv(cohort, tmp_path, capsys):
@@ -144,7 +145,7 @@ def test_synthetic_night_with_mixed_rates_end_to_end(cohort, tmp_path):
     path = write_synthetic(make_night(hours=0.125, seed=3, montage="full"), tmp_path / "syn.edf")
     out = tmp_path / "out"
     assert main(["stage", str(path), "--model", str(release), "-o", str(out), "--save-embeddings"]) == 0
-    assert len(_rows(out / "syn.hypnogram.csv")) == 15
+    assert read_hypnogram(out / "syn.auto-hypnogram.csv").n_epochs == 15
     with h5py.File(out / "syn.hdf5", "r") as f:
         channels = json.loads(f.attrs["channels"])
         assert f["BAS"].shape == (90, 32) and sorted(channels) == ["BAS", "EKG", "EMG", "RESP"]

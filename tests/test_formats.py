@@ -209,7 +209,8 @@ def test_broken_xml_names_its_line(tmp_path):
 def test_xml_of_another_kind_is_rejected(tmp_path):
     path = tmp_path / "other.xml"
     path.write_text("<?xml version='1.0'?>\n<Something/>\n")
-    with pytest.raises(HypnogramError, match="neither NSRR"):
+    with pytest.raises(HypnogramError, match="root <Something> is in no known format.*nsrr-xml, "
+                                             "profusion-xml"):
         read_hypnogram(path)
 
 

@@ -40,9 +40,6 @@ BENIGN_CIRCLES: dict[frozenset[str], str] = {
         "sleep_stats needs the stage vocabulary (module level); Hypnogram.statistics() and "
         ".agreement() delegate to sleep_stats through imports inside those methods, so neither "
         "module needs the other while it is being imported",
-    frozenset({"export", "inference"}):
-        "export.py is inference's writer under a generic name; issue 10 section 2 dissolves it "
-        "(embeddings I/O beside Embeddings, the risk CSV beside RiskTable): drop this entry then",
 }
 
 

@@ -5,23 +5,27 @@ INPUT is a hypnogram file (any readable format) or a recording. For a recording,
 is the automatic staging with ``--model``, else the manual one (``--hypnogram FILE``, a file
 paired with the recording by name, or the stage annotations inside it).
 
-Formats: hypnogram ``csv`` (onset,duration,stage), ``edf`` (EDF+ annotations), ``sleepfm``
-(sleepfm-clinical per-5-s CSV), ``json``, ``yasa``; statistics ``csv`` (the columns of the cohort
-``summary.csv``) or ``json``; embeddings HDF5 (a recording INPUT and ``--model``). Writes are atomic and never replace a file without
-``--overwrite``; ``--deidentify`` and ``--shift-days`` apply to everything written.
+Formats: hypnogram, every writable format of the format registry (``csv`` onset,duration,stage
+with probabilities, ``json``, ``edf`` EDF+ annotations, ``sleepfm`` sleepfm-clinical per-5-s
+CSV, ``yasa`` one stage per line), each read back by ``sleepfm hypnogram``; statistics ``csv``
+(the columns of the cohort ``summary.csv``) or ``json``; embeddings HDF5 (a recording INPUT and
+``--model``). Writes are atomic and never replace a file without ``--overwrite``;
+``--deidentify`` and ``--shift-days`` apply to everything written.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
-HYPNOGRAM_FORMATS = ("csv", "edf", "sleepfm", "json", "yasa")
-STATS_FORMATS = ("csv", "json")
-_SUFFIX_FORMATS = {".csv": "csv", ".edf": "edf", ".json": "json", ".txt": "yasa", ".h5": "hdf5",
-                   ".hdf5": "hdf5"}
+from ..formats import format_for_suffix, write_formats
+from ..recording import RECORDING_SUFFIXES
+
+#: Statistics file formats, picked by ``--format`` or the output's suffix.
+STATS_FORMATS = {".csv": "csv", ".json": "json"}
+#: Embedding files, picked by the output's suffix.
+EMBEDDING_FORMATS = {".h5": "hdf5", ".hdf5": "hdf5"}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,15 +54,15 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a hypnogram or sleep statistics",
                               description=__doc__.split("\n\n", 1)[1])
     sub = p.add_subparsers(dest="what", metavar="WHAT")
-    h = sub.add_parser("hypnogram", help="write a hypnogram as CSV, EDF+, sleepfm-clinical CSV, "
-                                         "JSON or YASA text")
+    formats = write_formats()
+    h = sub.add_parser("hypnogram", help=f"write a hypnogram ({', '.join(formats)})")
     _common(h)
-    h.add_argument("--format", dest="fmt", choices=HYPNOGRAM_FORMATS,
-                   help="output format (default from OUT's suffix: .csv, .edf, .json, .txt)")
+    h.add_argument("--format", dest="fmt", choices=formats,
+                   help="output format (default from OUT's suffix)")
     h.set_defaults(func=run_hypnogram)
     s = sub.add_parser("stats", help="write AASM sleep statistics as CSV or JSON")
     _common(s)
-    s.add_argument("--format", dest="fmt", choices=STATS_FORMATS,
+    s.add_argument("--format", dest="fmt", choices=tuple(STATS_FORMATS.values()),
                    help="output format (default from OUT's suffix)")
     s.add_argument("--lights-off", metavar="HH:MM[:SS]",
                    help="lights-off clock time (default: a 'Lights off' annotation of the recording)")
@@ -86,7 +90,7 @@ def _error(message: str) -> int:
 
 def _is_recording(path: Path) -> bool:
     """An EDF/BDF file with signals (an annotation-only EDF+ is a hypnogram)."""
-    if path.suffix.lower() not in (".edf", ".bdf", ".rec"):
+    if path.suffix.lower() not in RECORDING_SUFFIXES:
         return False
     from ..recording import open_recording
 
@@ -139,15 +143,22 @@ def _sources(args, want_both: bool) -> _Sources:
     src.manual = read_hypnogram(args.input, epoch_length=args.epoch_length)
     if args.recording is not None:
         src.header_path = args.recording
-    elif args.input.suffix.lower() in (".edf", ".bdf", ".rec"):
+    elif args.input.suffix.lower() in RECORDING_SUFFIXES:
         # A hypnogram EDF+ carries its patient's header: use it to know what to remove.
         src.header_path = args.input
     return src
 
 
-def _target(args, formats: tuple[str, ...]) -> tuple[Path, str] | int:
+def _hypnogram_format_of(path: Path) -> str | None:
+    """The hypnogram format an output name asks for (its suffix), if any."""
+    fmt = format_for_suffix(path)
+    return None if fmt is None else fmt.name
+
+
+def _target(args, formats: tuple[str, ...], format_of) -> tuple[Path, str] | int:
+    """(output path, format) from ``--format`` or ``format_of(path)``, or 1 after an error line."""
     out: Path = args.output
-    fmt = getattr(args, "fmt", None) or _SUFFIX_FORMATS.get(out.suffix.lower())
+    fmt = getattr(args, "fmt", None) or format_of(out)
     if fmt not in formats:
         return _error(f"cannot tell the format from {out.name!r}; give --format "
                       f"({', '.join(formats)})")
@@ -177,12 +188,11 @@ def _with_start(hyp, header_path: Path | None):
 
 def run_hypnogram(args: argparse.Namespace) -> int:
     """Write one hypnogram (automatic with ``--model``, else manual); returns 0 or 1."""
-    from ..atomic import write_text_atomic
     from ..deidentify import Deidentifier
     from ..formats import write_hypnogram
     from ..recording import open_recording
 
-    target = _target(args, HYPNOGRAM_FORMATS)
+    target = _target(args, write_formats(), _hypnogram_format_of)
     if isinstance(target, int):
         return target
     out, fmt = target
@@ -190,15 +200,12 @@ def run_hypnogram(args: argparse.Namespace) -> int:
     hyp = _with_start(src.auto if src.auto is not None else src.manual, src.header_path)
     deid = Deidentifier(enabled=args.deidentify, shift_days=args.shift_days)
     for header in {p for p in (src.header_path, args.input) if p is not None
-                   and p.suffix.lower() in (".edf", ".bdf", ".rec")}:
+                   and p.suffix.lower() in RECORDING_SUFFIXES}:
         with open_recording(header) as rec:
             deid = deid.extended(Deidentifier.from_recording(rec, enabled=args.deidentify,
                                                              shift_days=args.shift_days))
-    shown = deid.hypnogram(hyp, automatic=src.auto is not None)
-    if fmt == "json":
-        write_text_atomic(out, json.dumps(shown.to_dict(), indent=1, allow_nan=False) + "\n")
-    else:
-        write_hypnogram(shown, out, fmt=fmt)
+    shown = deid.hypnogram(hyp, automatic=hyp.automatic)
+    write_hypnogram(shown, out, fmt=fmt)
     print(f"wrote {out} ({shown.n_epochs} epochs of {shown.epoch_length:g} s, {fmt})")
     return 0
 
@@ -219,7 +226,7 @@ def run_stats(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 return _error(str(exc))
 
-    target = _target(args, STATS_FORMATS)
+    target = _target(args, tuple(STATS_FORMATS.values()), lambda p: STATS_FORMATS.get(p.suffix.lower()))
     if isinstance(target, int):
         return target
     out, fmt = target
@@ -258,7 +265,7 @@ def run_embeddings(args: argparse.Namespace) -> int:
     from ..recording import open_recording
     from ..registry import resolve_model
 
-    target = _target(args, ("hdf5",))
+    target = _target(args, ("hdf5",), lambda p: EMBEDDING_FORMATS.get(p.suffix.lower()))
     if isinstance(target, int):
         return target
     out, _ = target

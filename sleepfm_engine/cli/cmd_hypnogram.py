@@ -5,21 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..formats import find_format, read_formats, registered_formats
+
+
+def _read_format(text: str) -> str:
+    """``--format``: the name of a registered format that reads hypnograms (aliases accepted)."""
+    fmt = find_format(text)
+    if fmt is None or fmt.read_hypnogram is None:
+        raise argparse.ArgumentTypeError(f"unknown hypnogram format {text!r}; choose one of "
+                                         f"{', '.join(read_formats())}")
+    return fmt.name
+
 
 def register(subparsers) -> None:
     """Add the ``hypnogram`` sub-command."""
+    described = "; ".join(f.description for f in registered_formats() if f.read_hypnogram)
     p = subparsers.add_parser(
         "hypnogram", help="read a hypnogram file and print its AASM sleep statistics",
-        description="Read a hypnogram (EDF+ annotations, NSRR or Profusion XML, DREAMS, "
-                    "sleepfm-clinical CSV, YASA integers, onset/duration/stage CSV; detected "
-                    "from the content) and print its epochs, stage counts and AASM statistics.")
+        description=f"Read a hypnogram ({described}; detected from the content) and print its "
+                    "epochs, stage counts and AASM statistics.")
     p.add_argument("file", help="hypnogram file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--epoch-length", type=float, default=None, metavar="S",
                    help="epoch length in seconds: the file's own for one-stage-per-line files "
                         "(default 30), otherwise resample the file's epochs to S")
-    p.add_argument("--format", dest="fmt", default=None,
-                   help="force a format instead of detecting it")
+    p.add_argument("--format", dest="fmt", default=None, type=_read_format,
+                   help=f"force a format instead of detecting it ({', '.join(read_formats())})")
     p.set_defaults(func=run)
 
 
@@ -39,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             "file": str(args.file), "format": hyp.file_format, "epoch_length": hyp.epoch_length,
             "n_epochs": hyp.n_epochs, "offset": hyp.offset,
             "start": None if hyp.start is None else hyp.start.isoformat(), "scorer": hyp.scorer,
-            "stage_counts": counts, "statistics": stats,
+            "automatic": hyp.automatic, "stage_counts": counts, "statistics": stats,
         }, indent=2))
         return 0
     print(f"file          {args.file}")
@@ -50,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"start         {hyp.start.isoformat(sep=' ')}")
     if hyp.scorer:
         print(f"scorer        {hyp.scorer}")
+    print(f"scoring       {'automatic' if hyp.automatic else 'manual'}")
     print("stage counts  (epochs, minutes)")
     for name, count in counts.items():
         if count or name in STAGES:

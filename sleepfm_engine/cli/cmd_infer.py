@@ -1,8 +1,10 @@
 """``sleepfm embed|stage|risk PATH... --model DIR -o OUTDIR``: SleepFM over files and folders.
 
 ``embed`` writes ``<name>.hdf5`` (5-s and 5-min embeddings), ``stage`` writes
-``<name>.hypnogram.csv`` (one row per 30-s epoch), ``risk`` writes ``<name>.risk.csv`` (1065
-conditions by log-hazard). Folders are searched recursively for EDF/BDF files; ``stage`` and
+``<name>.auto-hypnogram.csv`` (the engine's CSV hypnogram: one row per 30-s epoch with stage
+probabilities, marked ``# scoring: automatic``, read back by ``sleepfm hypnogram`` and never
+taken for the manual scoring), ``risk`` writes ``<name>.risk.csv`` (1065 conditions by
+log-hazard). Folders are searched recursively for EDF/BDF files; ``stage`` and
 ``risk`` also take embedding files written by ``embed``. Finished outputs are skipped unless
 ``--overwrite``; a file that fails is reported and the others go on; the exit code is 1 when any
 failed. Under ``torchrun --nproc-per-node N`` each process takes every N-th file and its own GPU.
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 _PRODUCTS = {"embed": "embeddings (HDF5, reference layout)",
-             "stage": "30-s hypnogram with stage probabilities (CSV)",
+             "stage": "30-s automatic hypnogram with stage probabilities (CSV)",
              "risk": "disease log-hazards for 1065 phecodes (CSV)"}
 
 

@@ -7,11 +7,14 @@ Reading
     ``stage`` is a name (``W N1 N2 N3 R REM Wake ? A``, Sleep-EDF spellings...) or this
     package's integer code (0 W, 1 N1, 2 N2, 3 N3, 4 R, -1 unscored, -2 artefact).
     Probability columns, when present, must be all five.
-    Leading ``# key: value`` lines carry metadata (start, scorer, epoch_length, source).
+    Leading ``# key: value`` lines carry metadata: ``start`` (ISO 8601 clock time of the time
+    origin), ``scorer``, ``epoch_length`` (s) and ``scoring`` (``automatic`` for a model's
+    staging, ``manual`` otherwise; absent means manual).
 
 Writing
     One row per epoch; stage names ``W N1 N2 N3 R ? A``; probability columns when the hypnogram
-    has probabilities (empty cells where unknown).
+    has probabilities (empty cells where unknown); ``# scoring: automatic`` for an automatic
+    hypnogram (:attr:`Hypnogram.automatic`), so reading it back never makes it a manual scoring.
 """
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ import numpy as np
 from ..errors import HypnogramError
 from ..hypnogram import CODE_NAMES, STAGES, Hypnogram, parse_stage
 from ._common import parse_float, read_text_lines
+from .registry import FileFormat, Probe
 
 NAME = "csv"
 PROB_COLUMNS = tuple(f"p_{s}" for s in STAGES)
+#: Values of the ``# scoring:`` header line -> Hypnogram.automatic.
+SCORING = {"automatic": True, "manual": False}
 _DELIMS = (",", ";", "\t")
 
 
@@ -39,8 +45,11 @@ def _split(line: str, delim: str) -> list[str]:
     return [c.strip().strip('"').strip() for c in line.split(delim)]
 
 
-def sniff(first_line: str) -> bool:
+def sniff(probe: Probe) -> bool:
     """True for a header naming onset/duration/stage, or a headerless ``number,number,stage``."""
+    if probe.first_line is None:
+        return False
+    first_line = probe.first_line
     cells = [c.lower() for c in _split(first_line, _delimiter(first_line))]
     if {"onset", "duration", "stage"} <= set(cells):
         return True
@@ -134,12 +143,18 @@ def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
             grid = float(meta["epoch_length"])
         except ValueError:
             raise HypnogramError(path, f"bad epoch_length {meta['epoch_length']!r} in the header comment") from None
+    scoring = meta.get("scoring", "manual").lower()
+    if scoring not in SCORING:
+        raise HypnogramError(path, f"bad scoring {meta['scoring']!r} in the header comment "
+                                   f"(expected {' or '.join(SCORING)})")
     try:
-        return Hypnogram.from_events(onsets, durations, codes, probs if prob_cols else None,
-                                     epoch_length, grid=grid, start=start,
-                                     scorer=meta.get("scorer", ""), source=str(path), file_format=NAME)
+        hyp = Hypnogram.from_events(onsets, durations, codes, probs if prob_cols else None,
+                                    epoch_length, grid=grid, start=start,
+                                    scorer=meta.get("scorer", ""), source=str(path), file_format=NAME)
     except ValueError as exc:
         raise HypnogramError(path, str(exc)) from None
+    hyp.automatic = SCORING[scoring]
+    return hyp
 
 
 def _num(x: float) -> str:
@@ -154,6 +169,8 @@ def format_csv(hyp: Hypnogram) -> str:
     if hyp.scorer:
         out.append(f"# scorer: {hyp.scorer.splitlines()[0] if hyp.scorer.strip() else ''}")
     out.append(f"# epoch_length: {_num(hyp.epoch_length)}")
+    if hyp.automatic:
+        out.append("# scoring: automatic")
     header = ["onset", "duration", "stage"]
     if hyp.probabilities is not None:
         header += list(PROB_COLUMNS)
@@ -172,3 +189,10 @@ def write(hyp: Hypnogram, path: Path) -> None:
     from ..atomic import write_text_atomic
 
     write_text_atomic(path, format_csv(hyp))
+
+
+FORMAT = FileFormat(
+    NAME, "CSV onset,duration,stage", (".csv", ".tsv"), sniff, priority=60, save_suffix=".csv",
+    keeps=frozenset({"artefact", "epoch_length", "offset", "start", "scorer", "probabilities",
+                     "automatic"}),
+    read_hypnogram=read, write_hypnogram=write)

@@ -12,6 +12,11 @@ recording                           hypnogram
 ``excerpt1.edf`` (DREAMS)           ``Hypnogram_excerpt1.txt``
 ``shhs1-200001.edf`` (NSRR)         ``shhs1-200001-nsrr.xml``, ``-profusion.xml``
 =================================== ==========================================
+
+Automatic hypnograms are never a recording's manual scoring: the engine names them
+``<name>.auto-hypnogram.csv`` (:data:`AUTOMATIC_HYPNOGRAM_SUFFIX`), a name that pairs with no
+recording, and a paired file whose content says it is automatic (``Hypnogram.automatic``, kept
+by the CSV and JSON formats) is passed over for the next candidate.
 """
 from __future__ import annotations
 
@@ -21,13 +26,15 @@ from typing import Iterable
 
 from ..contract import EPOCH_SECONDS
 from ..errors import HypnogramError
+from ..recording import RECORDING_SUFFIXES
+from .registry import hypnogram_suffixes
 
-__all__ = ["HYPNOGRAM_SUFFIXES", "candidate_hypnograms", "find_paired_hypnogram",
+__all__ = ["AUTOMATIC_HYPNOGRAM_SUFFIX", "candidate_hypnograms", "find_paired_hypnogram",
            "find_manual_hypnogram"]
 
-#: Suffixes of hypnogram files considered.
-HYPNOGRAM_SUFFIXES = (".csv", ".txt", ".tsv", ".xml", ".edf", ".json")
-_RECORDING_SUFFIXES = (".edf", ".bdf", ".rec")
+#: Name ending of the automatic hypnograms the engine writes beside a recording's name
+#: (``sleepfm stage``): CSV with probabilities and ``# scoring: automatic``.
+AUTOMATIC_HYPNOGRAM_SUFFIX = ".auto-hypnogram.csv"
 _MARKERS = ("hypnogram", "hypno", "hyp", "stages", "staging", "scoring", "nsrr", "profusion",
             "annotations", "annot")
 # "psg" ends recording names (Sleep-EDF's SC4001E0-PSG) but marks no hypnogram.
@@ -39,9 +46,10 @@ _PREFIX_RE = re.compile(r"^(?:hypnogram|hypno|hyp)(?:r&k|aasm)?[-_. ]+")
 def _key(name: str) -> tuple[str, bool]:
     """(matching key, carries a hypnogram marker) of a file name without its suffix."""
     stem = name.lower()
+    known = hypnogram_suffixes() + RECORDING_SUFFIXES
     for _ in range(2):
         suffix = Path(stem).suffix
-        if suffix in HYPNOGRAM_SUFFIXES or suffix in _RECORDING_SUFFIXES:
+        if suffix in known:
             stem = stem[: -len(suffix)]
     marked = bool(_MARKED_RE.search(stem))
     stem = _PREFIX_RE.sub("", _MARKER_RE.sub("", stem))
@@ -50,16 +58,20 @@ def _key(name: str) -> tuple[str, bool]:
 
 def candidate_hypnograms(recording: str | Path, folders: Iterable[str | Path] = ()) -> list[Path]:
     """Files in ``folders`` (default: the recording's folder) whose names pair with the recording,
-    best match first."""
+    best match first. Only suffixes of registered hypnogram formats
+    (:func:`~sleepfm_engine.formats.registry.hypnogram_suffixes`) are considered."""
     recording = Path(recording)
     rec_key, _ = _key(recording.name)
+    suffixes = hypnogram_suffixes()
     scored: list[tuple[int, str, Path]] = []
     search = [Path(f) for f in folders] or [recording.parent]
     for folder in search:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if not p.is_file() or p.suffix.lower() not in HYPNOGRAM_SUFFIXES:
+            if not p.is_file() or p.suffix.lower() not in suffixes:
+                continue
+            if p.name.lower().endswith(AUTOMATIC_HYPNOGRAM_SUFFIX):
                 continue
             if p.resolve() == recording.resolve():
                 continue
@@ -71,7 +83,7 @@ def candidate_hypnograms(recording: str | Path, folders: Iterable[str | Path] = 
                 rank = 2  # Sleep-EDF: SC4001E0-PSG / SC4001EC-Hypnogram
             else:
                 continue
-            if p.suffix.lower() in _RECORDING_SUFFIXES and not marked:
+            if p.suffix.lower() in RECORDING_SUFFIXES and not marked:
                 continue  # another recording of the same name, not a hypnogram
             scored.append((rank, p.name.lower(), p))
     return [p for _, _, p in sorted(scored)]
@@ -79,9 +91,10 @@ def candidate_hypnograms(recording: str | Path, folders: Iterable[str | Path] = 
 
 def find_paired_hypnogram(recording: str | Path, folders: Iterable[str | Path] = (),
                           epoch_length: float | None = EPOCH_SECONDS):
-    """The hypnogram file paired with a recording by name (see the module table).
+    """The manual hypnogram file paired with a recording by name (see the module table).
 
-    Unlike :func:`find_manual_hypnogram` the recording itself is not read.
+    Unlike :func:`find_manual_hypnogram` the recording itself is not read. Candidates whose
+    content is an automatic hypnogram are passed over.
 
     Returns
     -------
@@ -94,10 +107,11 @@ def find_paired_hypnogram(recording: str | Path, folders: Iterable[str | Path] =
     """
     from . import read_hypnogram
 
-    candidates = candidate_hypnograms(recording, folders)
-    if not candidates:
-        return None, None
-    return read_hypnogram(candidates[0], epoch_length=epoch_length), candidates[0]
+    for candidate in candidate_hypnograms(recording, folders):
+        hyp = read_hypnogram(candidate, epoch_length=epoch_length)
+        if not hyp.automatic:
+            return hyp, candidate
+    return None, None
 
 
 def find_manual_hypnogram(recording: str | Path, folders: Iterable[str | Path] = (),

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import HypnogramError
 from ..hypnogram import UNSCORED, Hypnogram
 from ._common import check_one_value_lines, parse_int, read_text_lines
+from .registry import FileFormat, Probe
 
 NAME = "dreams"
 #: Seconds per value in a DREAMS hypnogram file.
@@ -20,14 +21,18 @@ EPOCH_LENGTH = 5.0
 CODES = {5: 0, 4: 4, 3: 1, 2: 2, 1: 3, 0: 3, -1: UNSCORED}
 
 
-def sniff(first_line: str) -> bool:
-    """True if the first content line is a bracketed header such as ``[Hypnogram]``."""
-    s = first_line.strip()
+def _is_header(line: str) -> bool:
+    s = line.strip()
     return s.startswith("[") and s.endswith("]")
 
 
-def read(path: Path) -> Hypnogram:
-    """Read a DREAMS hypnogram (5-s epochs).
+def sniff(probe: Probe) -> bool:
+    """True if the first content line is a bracketed header such as ``[Hypnogram]``."""
+    return probe.first_line is not None and _is_header(probe.first_line)
+
+
+def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
+    """Read a DREAMS hypnogram: 5-s epochs, or resampled to ``epoch_length``.
 
     Raises
     ------
@@ -37,7 +42,7 @@ def read(path: Path) -> Hypnogram:
     """
     lines = read_text_lines(path)
     first = next(i for i, s in enumerate(lines) if s.strip())
-    if not sniff(lines[first]):
+    if not _is_header(lines[first]):
         raise HypnogramError(path, f"expected a '[Hypnogram]' header, found {lines[first].strip()[:40]!r}",
                              first + 1)
     stages = []
@@ -49,4 +54,9 @@ def read(path: Path) -> Hypnogram:
         stages.append(CODES[value])
     if not stages:
         raise HypnogramError(path, "no stage values after the header")
-    return Hypnogram(stages, EPOCH_LENGTH, source=str(path), file_format=NAME)
+    hyp = Hypnogram(stages, EPOCH_LENGTH, source=str(path), file_format=NAME)
+    return hyp if epoch_length is None else hyp.resample(float(epoch_length))
+
+
+FORMAT = FileFormat(NAME, "DREAMS hypnogram text", (".txt",), sniff, priority=40,
+                    read_hypnogram=read)

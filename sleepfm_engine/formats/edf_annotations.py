@@ -17,17 +17,18 @@ from pathlib import Path
 
 from ..errors import HypnogramError, RecordingError
 from ..hypnogram import ARTEFACT, UNSCORED, Hypnogram, parse_stage
+from ..recording import RECORDING_SUFFIXES
+from .registry import FileFormat, Probe
 
 NAME = "edf"
-SUFFIXES = (".edf", ".bdf", ".rec")
 #: Stage code -> annotation text written.
 TEXTS = {0: "Sleep stage W", 1: "Sleep stage N1", 2: "Sleep stage N2", 3: "Sleep stage N3",
          4: "Sleep stage R", UNSCORED: "Sleep stage ?", ARTEFACT: "Movement time"}
 
 
-def sniff_bytes(head: bytes) -> bool:
+def sniff(probe: Probe) -> bool:
     """True if the first bytes look like an EDF/BDF header."""
-    return head[:8] == b"0       " or head[:8] == b"\xffBIOSEMI"
+    return probe.head[:8] == b"0       " or probe.head[:8] == b"\xffBIOSEMI"
 
 
 def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
@@ -116,3 +117,9 @@ def write(hyp: Hypnogram, path: Path) -> None:
                     annotations=runs)
     with atomic_path(path) as tmp:
         edf.write(tmp)
+
+
+FORMAT = FileFormat(
+    NAME, "EDF+ stage annotations", RECORDING_SUFFIXES, sniff, aliases=("edf+", "bdf"),
+    priority=10, save_suffix=".edf", keeps=frozenset({"artefact", "offset", "start"}),
+    read_hypnogram=read, write_hypnogram=write)

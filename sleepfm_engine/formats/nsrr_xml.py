@@ -15,6 +15,7 @@ from ..errors import HypnogramError
 from ..hypnogram import ARTEFACT, UNSCORED, Hypnogram, parse_stage
 from ._common import parse_float
 from ._xml import Node, parse_xml
+from .registry import FileFormat, Probe
 
 NAME = "nsrr-xml"
 ROOT = "PSGAnnotation"
@@ -30,6 +31,11 @@ def _concept_code(concept: str) -> int | None:
     if code is None and "movement" in name.lower():
         code = ARTEFACT
     return code
+
+
+def sniff(probe: Probe) -> bool:
+    """True for XML whose root element is ``<PSGAnnotation>``."""
+    return probe.xml_root is not None and probe.xml_root.tag == ROOT
 
 
 def read(path: Path, epoch_length: float | None = None, root: Node | None = None) -> Hypnogram:
@@ -86,3 +92,7 @@ def read(path: Path, epoch_length: float | None = None, root: Node | None = None
                                      source=str(path), file_format=NAME)
     except ValueError as exc:
         raise HypnogramError(path, str(exc)) from None
+
+
+FORMAT = FileFormat(NAME, "NSRR XML annotations", (".xml",), sniff, aliases=("nsrr",),
+                    priority=20, read_hypnogram=read)

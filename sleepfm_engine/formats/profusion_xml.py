@@ -14,11 +14,17 @@ from ..errors import HypnogramError
 from ..hypnogram import UNSCORED, Hypnogram
 from ._common import parse_float, parse_int
 from ._xml import Node, parse_xml
+from .registry import FileFormat, Probe
 
 NAME = "profusion-xml"
 ROOT = "CMPStudyConfig"
 #: Profusion stage value -> stage code.
 CODES = {0: 0, 1: 1, 2: 2, 3: 3, 4: 3, 5: 4, 9: UNSCORED}
+
+
+def sniff(probe: Probe) -> bool:
+    """True for XML whose root element is ``<CMPStudyConfig>``."""
+    return probe.xml_root is not None and probe.xml_root.tag == ROOT
 
 
 def read(path: Path, epoch_length: float | None = None, root: Node | None = None) -> Hypnogram:
@@ -56,3 +62,7 @@ def read(path: Path, epoch_length: float | None = None, root: Node | None = None
     if epoch_length is not None and float(epoch_length) != length:
         hyp = hyp.resample(float(epoch_length))
     return hyp
+
+
+FORMAT = FileFormat(NAME, "Compumedics Profusion XML", (".xml",), sniff, aliases=("profusion",),
+                    priority=21, read_hypnogram=read)

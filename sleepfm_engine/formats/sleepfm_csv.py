@@ -14,6 +14,7 @@ from ..contract import TOKEN_SECONDS
 from ..errors import HypnogramError
 from ..hypnogram import UNSCORED, Hypnogram, parse_stage
 from ._common import parse_float, parse_int, read_text_lines
+from .registry import FileFormat, Probe
 
 NAME = "sleepfm"
 COLUMNS = ("Start", "Stop", "StageName", "StageNumber", "EmbeddingNumber")
@@ -21,10 +22,14 @@ COLUMNS = ("Start", "Stop", "StageName", "StageNumber", "EmbeddingNumber")
 STAGE_NAMES = {0: "Wake", 1: "Stage 1", 2: "Stage 2", 3: "Stage 3", 4: "REM", -1: "Unknown"}
 
 
-def sniff(first_line: str) -> bool:
-    """True for a header with Start, Stop and StageNumber or StageName."""
-    cells = {c.strip().lower() for c in first_line.split(",")}
+def _is_header(line: str) -> bool:
+    cells = {c.strip().lower() for c in line.split(",")}
     return {"start", "stop"} <= cells and bool({"stagenumber", "stagename"} & cells)
+
+
+def sniff(probe: Probe) -> bool:
+    """True for a header with Start, Stop and StageNumber or StageName."""
+    return probe.first_line is not None and _is_header(probe.first_line)
 
 
 def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
@@ -40,7 +45,7 @@ def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
     rows = [(i + 1, raw) for i, raw in enumerate(lines) if raw.strip()]
     header_line, header = rows[0]
     cells = [c.strip().lower() for c in header.split(",")]
-    if not sniff(header):
+    if not _is_header(header):
         raise HypnogramError(path, "expected a header Start,Stop,StageName,StageNumber", header_line)
     idx = {name.lower(): cells.index(name.lower()) for name in COLUMNS if name.lower() in cells}
     onsets, durations, codes = [], [], []
@@ -104,3 +109,8 @@ def write(hyp: Hypnogram, path: Path) -> None:
     from ..atomic import write_text_atomic
 
     write_text_atomic(path, format_csv(hyp))
+
+
+FORMAT = FileFormat(NAME, "sleepfm-clinical label CSV (5-s tokens)", (".csv",), sniff,
+                    aliases=("sleepfm-csv", "sleepfm-clinical"), priority=50,
+                    read_hypnogram=read, write_hypnogram=write)

@@ -14,6 +14,7 @@ from ..contract import EPOCH_SECONDS
 from ..errors import HypnogramError
 from ..hypnogram import ARTEFACT, UNSCORED, Hypnogram, parse_stage
 from ._common import check_one_value_lines, read_text_lines
+from .registry import FileFormat, Probe
 
 NAME = "yasa"
 #: YASA integer -> stage code (YASA swaps the two negative codes relative to ours).
@@ -21,9 +22,11 @@ CODES = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, -1: ARTEFACT, -2: UNSCORED}
 _INT = re.compile(r"^[+-]?\d+(\.0*)?$")
 
 
-def sniff(first_line: str) -> bool:
+def sniff(probe: Probe) -> bool:
     """True if the first content line is a single integer or stage name."""
-    s = first_line.strip()
+    if probe.first_line is None:
+        return False
+    s = probe.first_line.strip()
     return bool(_INT.match(s)) or (len(s.split()) <= 3 and "," not in s and parse_stage(s) is not None)
 
 
@@ -61,3 +64,8 @@ def write(hyp: Hypnogram, path: Path) -> None:
 
     inverse = {v: k for k, v in CODES.items()}
     write_text_atomic(path, "".join(f"{inverse[int(c)]}\n" for c in hyp.stages))
+
+
+FORMAT = FileFormat(NAME, "One stage per line (YASA integers or names)", (".txt",), sniff,
+                    aliases=("txt",), priority=70, save_suffix=".txt",
+                    keeps=frozenset({"artefact"}), read_hypnogram=read, write_hypnogram=write)

@@ -109,16 +109,16 @@ class Embeddings:
     def to_hdf5(self, path: str | os.PathLike) -> Path:
         """Write the reference layout (5-s datasets per modality, ``5min/`` group) atomically.
 
-        See :func:`sleepfm_engine.export.write_embeddings_hdf5`.
+        See :func:`sleepfm_engine.inference.embeddings_io.write_embeddings_hdf5`.
         """
-        from ..export import write_embeddings_hdf5
+        from .embeddings_io import write_embeddings_hdf5
 
         return write_embeddings_hdf5(self, path)
 
     @classmethod
     def from_hdf5(cls, path: str | os.PathLike) -> "Embeddings":
         """Read a file written by :meth:`to_hdf5` (or a reference 5-s embedding file)."""
-        from ..export import read_embeddings_hdf5
+        from .embeddings_io import read_embeddings_hdf5
 
         return read_embeddings_hdf5(path)
 

@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import JobCancelled
+from ..formats.discover import AUTOMATIC_HYPNOGRAM_SUFFIX
 from ..jobs import TaskState
+from ..recording import RECORDING_SUFFIXES
 
 __all__ = ["OUTPUT_SUFFIXES", "FileTask", "RunSummary", "plan_outputs", "run_files", "EMBEDDING_SUFFIXES"]
 
-#: What each product is written as, beside the recording's name.
-OUTPUT_SUFFIXES: dict[str, str] = {"embed": ".hdf5", "stage": ".hypnogram.csv", "risk": ".risk.csv"}
+#: What each product is written as, beside the recording's name (an automatic hypnogram's name
+#: never pairs it as the recording's manual scoring).
+OUTPUT_SUFFIXES: dict[str, str] = {"embed": ".hdf5", "stage": AUTOMATIC_HYPNOGRAM_SUFFIX,
+                                   "risk": ".risk.csv"}
 #: Inputs taken as embedding files rather than recordings.
 EMBEDDING_SUFFIXES: tuple[str, ...] = (".hdf5", ".h5")
-RECORDING_SUFFIXES: tuple[str, ...] = (".edf", ".bdf", ".rec")
 
 
 @dataclass
@@ -131,7 +134,7 @@ def _finished(task: FileTask, config_hash: str | None) -> bool:
         if not path.is_file():
             return False
         if kind == "embed" and config_hash:
-            from ..export import embeddings_attrs
+            from .embeddings_io import embeddings_attrs
 
             try:
                 if embeddings_attrs(path).get("config_hash") != config_hash:
@@ -189,7 +192,7 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
     """
     from ..analysis import analyse_night
     from ..channels import ChannelMap
-    from ..export import read_embeddings_hdf5
+    from .embeddings_io import read_embeddings_hdf5
     from ..recording import open_recording
     from .inputs import prepare_modalities, saved_channel_map
 

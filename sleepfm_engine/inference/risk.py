@@ -20,6 +20,7 @@ one) when the row counts agree; a head fine-tuned here lists its phecodes in ``m
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import warnings
@@ -37,11 +38,13 @@ from .handles import ModelHandle, resolve_model
 from .heads import stack_tokens
 
 __all__ = ["RiskTable", "risk_recording", "encode_demographics", "parse_sex", "load_label_mapping",
-           "read_demographics_csv", "DEFAULT_DEMOGRAPHICS"]
+           "read_demographics_csv", "DEFAULT_DEMOGRAPHICS", "write_risk_csv", "RISK_CSV_COLUMNS"]
 
 #: Encoding of the demographic features when the model folder does not state its own.
 DEFAULT_DEMOGRAPHICS: dict[str, Any] = {"age_scale": 0.01, "age_offset": 0.0,
                                         "sex_codes": {"M": 1.0, "F": 0.0}}
+#: Columns of a risk CSV (:func:`write_risk_csv`), one row per condition.
+RISK_CSV_COLUMNS = ("rank", "label_idx", "phecode", "phenotype", "log_hazard")
 
 
 def encode_demographics(age: float, sex: str | int, encoding: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -173,10 +176,22 @@ class RiskTable:
         raise KeyError(f"no phecode {phecode!r} in this table")
 
     def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write the table as CSV, atomically (see :func:`sleepfm_engine.export.write_risk_csv`)."""
-        from ..export import write_risk_csv
-
+        """Write the table as CSV, atomically (see :func:`write_risk_csv`)."""
         return write_risk_csv(self, path)
+
+
+def write_risk_csv(table: RiskTable, path: str | os.PathLike) -> Path:
+    """One row per condition, highest log-hazard first:
+    ``rank, label_idx, phecode, phenotype, log_hazard`` (atomic)."""
+    from ..atomic import write_text_atomic
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RISK_CSV_COLUMNS)
+    for row in table.rows():
+        writer.writerow([row["rank"], row["label_idx"], row["phecode"], row["phenotype"],
+                         f"{row['log_hazard']:.6f}"])
+    return write_text_atomic(path, buf.getvalue())
 
 
 def _demographic_encoding(handle: ModelHandle) -> Mapping[str, Any] | None:

@@ -163,4 +163,4 @@ def stage_recording(embeddings: Embeddings, staging_model: Any, *, device=None,
     epochs = epoch_probabilities(probs)
     return Hypnogram(epochs.argmax(axis=1).astype(np.int8), float(EPOCH_SECONDS), start=embeddings.start,
                      offset=0.0, scorer=f"SleepFM {handle.model_id}", probabilities=epochs,
-                     source=embeddings.source)
+                     source=embeddings.source, automatic=True)

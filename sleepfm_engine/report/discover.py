@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from ..formats.discover import (HYPNOGRAM_SUFFIXES, candidate_hypnograms,  # noqa: F401
-                                find_manual_hypnogram, find_paired_hypnogram)
+from ..formats.discover import (candidate_hypnograms, find_manual_hypnogram,  # noqa: F401
+                                find_paired_hypnogram)
 
 
 _LIGHTS_OFF = re.compile(r"^\s*lights?[\s_-]*(?:off|out)\b", re.IGNORECASE)

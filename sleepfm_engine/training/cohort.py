@@ -35,8 +35,6 @@ TIMES_FILE = "time_to_event.csv"
 SUBJECTS_FILE = "subjects.csv"
 _SIDE_FILES = {DEMOGRAPHICS_FILE, EVENTS_FILE, TIMES_FILE, SUBJECTS_FILE, "split.json",
                "cohort.json", "channel_map.json"}
-#: Suffixes a label file may have.
-LABEL_SUFFIXES = (".csv", ".txt", ".tsv", ".xml", ".edf", ".bdf", ".hyp")
 _SEPARATORS = ".-_ "
 #: Words that make a candidate label file preferred over another for the same recording.
 _PREFERRED = ("hypnogram", "stage", "staging", "nsrr", "profusion", "scoring")
@@ -195,7 +193,12 @@ def label_candidates(recording: Path, folders: Iterable[Path]) -> list[Path]:
     label suffix, or ``Hypnogram_<stem>``. Names holding "hypnogram", "stage", "nsrr"... come
     first, then shorter names.
     """
+    from ..formats import hypnogram_suffixes
+    from ..formats.discover import AUTOMATIC_HYPNOGRAM_SUFFIX
+    from ..recording import RECORDING_SUFFIXES
+
     stem = recording.stem.lower()
+    label_suffixes = hypnogram_suffixes()  # every readable format's, from the format registry
     found: list[Path] = []
     for folder in folders:
         if not folder.is_dir():
@@ -204,13 +207,14 @@ def label_candidates(recording: Path, folders: Iterable[Path]) -> list[Path]:
             if not p.is_file() or p.resolve() == recording.resolve():
                 continue
             name = p.name.lower()
-            if name in _SIDE_FILES or not name.endswith(LABEL_SUFFIXES):
+            if (name in _SIDE_FILES or not name.endswith(label_suffixes)
+                    or name.endswith(AUTOMATIC_HYPNOGRAM_SUFFIX)):  # a model's, not labels
                 continue
             bare = name[: -len(p.suffix)] if p.suffix else name
             ok = (bare == stem or (name.startswith(stem) and len(name) > len(stem)
                                    and name[len(stem)] in _SEPARATORS)
                   or bare in (f"hypnogram_{stem}", f"hypnogram-{stem}"))
-            if ok and (p.suffix.lower() not in (".edf", ".bdf") or _is_label_name(name)):
+            if ok and (p.suffix.lower() not in RECORDING_SUFFIXES or _is_label_name(name)):
                 found.append(p)
 
     def rank(p: Path) -> tuple:

@@ -1,4 +1,4 @@
-"""Writing SleepFM results: embeddings (HDF5), hypnograms and risk tables (CSV). All atomic.
+"""Embedding files (HDF5): the reference layout plus provenance, written atomically.
 
 Embedding files keep the reference's layout so its downstream scripts read them: one float32
 dataset per modality at the root, ``BAS``, ``RESP``, ``EKG``, ``EMG`` (only those the recording
@@ -14,9 +14,7 @@ run leaves the previous file untouched.
 """
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import json
 import os
 from pathlib import Path
@@ -24,24 +22,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .atomic import atomic_path, write_text_atomic
-from .contract import CHUNK_SECONDS, MODALITIES, SAMPLING_RATE_HZ, TOKEN_SECONDS
+from ..atomic import atomic_path
+from ..contract import CHUNK_SECONDS, MODALITIES, SAMPLING_RATE_HZ, TOKEN_SECONDS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .hypnogram import Hypnogram
-    from .inference import Embeddings
-    from .inference.risk import RiskTable
+    from .embeddings import Embeddings
 
-__all__ = ["EMBEDDINGS_FORMAT", "write_embeddings_hdf5", "read_embeddings_hdf5", "embeddings_attrs",
-           "write_hypnogram_csv", "read_hypnogram_csv", "write_risk_csv", "HYPNOGRAM_CSV_COLUMNS",
-           "RISK_CSV_COLUMNS"]
+__all__ = ["EMBEDDINGS_FORMAT", "EMBEDDINGS_FORMAT_VERSION", "CHUNK_GROUP", "write_embeddings_hdf5",
+           "read_embeddings_hdf5", "embeddings_attrs"]
 
 #: Value of the ``format`` attribute of embedding files written here.
 EMBEDDINGS_FORMAT = "sleepfm-studio embeddings"
 EMBEDDINGS_FORMAT_VERSION = 1
+#: Group holding the 5-min level.
 CHUNK_GROUP = "5min"
-HYPNOGRAM_CSV_COLUMNS = ("onset_s", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_R")
-RISK_CSV_COLUMNS = ("rank", "label_idx", "phecode", "phenotype", "log_hazard")
 
 
 def write_embeddings_hdf5(emb: "Embeddings", path: str | os.PathLike) -> Path:
@@ -118,7 +112,7 @@ def read_embeddings_hdf5(path: str | os.PathLike) -> "Embeddings":
     """
     import h5py
 
-    from .inference import Embeddings
+    from .embeddings import Embeddings
 
     path = Path(path)
     try:
@@ -148,59 +142,3 @@ def read_embeddings_hdf5(path: str | os.PathLike) -> "Embeddings":
             chunk_starts_s=starts, source=_attr(f, "source_file", "") or "",
             precision=_attr(f, "precision", "fp32") or "fp32",
             engine_version=_attr(f, "engine_version", "") or "")
-
-
-def write_hypnogram_csv(hyp: "Hypnogram", path: str | os.PathLike) -> Path:
-    """One row per epoch: ``onset_s, stage, p_W, p_N1, p_N2, p_N3, p_R`` (atomic).
-
-    ``onset_s`` is seconds from the recording start; probabilities are empty when the
-    hypnogram has none.
-    """
-    from .hypnogram import STAGES
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(HYPNOGRAM_CSV_COLUMNS)
-    probs = hyp.probabilities
-    names = hyp.stage_names()
-    for i, onset in enumerate(hyp.onsets):
-        row = [f"{onset:g}", names[i]]
-        if probs is None:
-            row += [""] * len(STAGES)
-        else:
-            row += ["" if not np.isfinite(p) else f"{p:.6f}" for p in probs[i]]
-        writer.writerow(row)
-    return write_text_atomic(path, buf.getvalue())
-
-
-def read_hypnogram_csv(path: str | os.PathLike, start: _dt.datetime | None = None) -> "Hypnogram":
-    """Read a file written by :func:`write_hypnogram_csv` back into a Hypnogram."""
-    from .hypnogram import Hypnogram
-
-    path = Path(path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(header) != HYPNOGRAM_CSV_COLUMNS:
-            raise ValueError(f"{path}: expected columns {', '.join(HYPNOGRAM_CSV_COLUMNS)}")
-        rows = list(reader)
-    onsets = np.array([float(r[0]) for r in rows])
-    stages = [r[1] for r in rows]
-    has_p = bool(rows) and all(r[2:] and all(v != "" for v in r[2:]) for r in rows)
-    probs = np.array([[float(v) for v in r[2:]] for r in rows], dtype=np.float32) if has_p else None
-    epoch = float(onsets[1] - onsets[0]) if len(onsets) > 1 else 30.0
-    return Hypnogram(np.array(stages, dtype=object), epoch, start=start,
-                     offset=float(onsets[0]) if len(onsets) else 0.0, probabilities=probs,
-                     source=str(path))
-
-
-def write_risk_csv(table: "RiskTable", path: str | os.PathLike) -> Path:
-    """One row per condition, highest log-hazard first:
-    ``rank, label_idx, phecode, phenotype, log_hazard`` (atomic)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(RISK_CSV_COLUMNS)
-    for row in table.rows():
-        writer.writerow([row["rank"], row["label_idx"], row["phecode"], row["phenotype"],
-                         f"{row['log_hazard']:.6f}"])
-    return write_text_atomic(path, buf.getvalue())

@@ -1,7 +1,6 @@
-"""Exports: the HDF5 embedding layout and its atomic re-runs, hypnogram and risk CSVs."""
+"""Embedding files: the reference HDF5 layout, provenance attributes, round trip, atomic re-runs."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 
@@ -10,10 +9,9 @@ import numpy as np
 import pytest
 
 from sleepfm_engine import __version__
-from sleepfm_engine.export import (read_embeddings_hdf5, read_hypnogram_csv, write_embeddings_hdf5,
-                                   write_hypnogram_csv, write_risk_csv)
-from sleepfm_engine.hypnogram import Hypnogram
-from sleepfm_engine.inference import Embeddings, RiskTable
+from sleepfm_engine.inference import Embeddings
+from sleepfm_engine.inference.embeddings_io import (embeddings_attrs, read_embeddings_hdf5,
+                                                    write_embeddings_hdf5)
 
 
 def _emb(mods=("BAS", "RESP", "EKG", "EMG"), n=90, seed=0) -> Embeddings:
@@ -46,6 +44,7 @@ def test_hdf5_has_the_reference_layout_and_provenance(tmp_path):
 def test_hdf5_round_trip(tmp_path):
     emb = _emb()
     back = read_embeddings_hdf5(emb.to_hdf5(tmp_path / "x.hdf5"))
+    assert embeddings_attrs(tmp_path / "x.hdf5")["config_hash"] == emb.config_hash
     assert back.modalities == emb.modalities and back.channels == emb.channels
     for m in emb.modalities:
         np.testing.assert_array_equal(back.tokens[m], emb.tokens[m])
@@ -94,28 +93,3 @@ def test_reference_embedding_file_without_attributes_is_read(tmp_path):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match="not a readable HDF5"):
         read_embeddings_hdf5(bad)
-
-
-def test_hypnogram_csv_has_one_row_per_epoch_with_probabilities(tmp_path):
-    probs = np.random.default_rng(0).dirichlet(np.ones(5), size=4).astype(np.float32)
-    hyp = Hypnogram(probs.argmax(1), 30.0, start=dt.datetime(2024, 1, 1, 22), probabilities=probs)
-    path = write_hypnogram_csv(hyp, tmp_path / "n.hypnogram.csv")
-    rows = list(csv.reader(path.open()))
-    assert rows[0] == ["onset_s", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_R"]
-    assert [r[0] for r in rows[1:]] == ["0", "30", "60", "90"]
-    assert [r[1] for r in rows[1:]] == hyp.stage_names()
-    np.testing.assert_allclose([[float(v) for v in r[2:]] for r in rows[1:]], probs, atol=1e-6)
-    back = read_hypnogram_csv(path)
-    np.testing.assert_array_equal(back.stages, hyp.stages)
-    np.testing.assert_allclose(back.probabilities, probs, atol=1e-6)
-
-
-def test_risk_csv_is_sorted_by_log_hazard(tmp_path):
-    table = RiskTable([0, 1, 2], ["8.0", "427.2", "290.1"], ["Intestinal infection", "Atrial fibrillation",
-                                                             "Dementia, with comma"],
-                      [0.1, 2.5, -1.0])
-    path = write_risk_csv(table, tmp_path / "n.risk.csv")
-    rows = list(csv.DictReader(path.open()))
-    assert [r["phecode"] for r in rows] == ["427.2", "8.0", "290.1"]
-    assert [r["rank"] for r in rows] == ["1", "2", "3"]
-    assert rows[2]["phenotype"] == "Dementia, with comma" and float(rows[0]["log_hazard"]) == 2.5
