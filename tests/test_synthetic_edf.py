@@ -83,7 +83,7 @@ def test_one_stage_annotation_per_epoch_and_events(written):
     assert names == night.stage_names
     others = [t for t in ann.description if not t.startswith("Sleep stage")]
     assert len(others) == len(night.events) > 0
-    assert {"Arousal", "SpO2 desaturation"} <= set(others)
+    assert {"Arousal (respiratory)", "SpO2 desaturation"} <= set(others)
     assert any("apnea" in t or t == "Hypopnea" for t in others)
 
 

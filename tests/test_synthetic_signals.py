@@ -198,7 +198,7 @@ def test_spo2_is_steady_without_apnea(night):
     assert spo2.rate == 1.0
     assert np.all((spo2.data >= 90) & (spo2.data <= 100))
     assert np.ptp(spo2.data) <= 4
-    assert not [e for e in night.events if "apnea" in e[2].lower() or "Hypopnea" in e[2]]
+    assert not [e for e in night.annotations if "apnea" in e[2].lower() or "Hypopnea" in e[2]]
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +207,9 @@ def apnea_night():
 
 
 def test_apneas_are_followed_by_desaturations(apnea_night):
-    ev = apnea_night.events
-    apneas = [e for e in ev if e[2] in ("Obstructive apnea", "Central apnea", "Hypopnea")]
+    ev = apnea_night.annotations
+    apneas = [e for e in ev if e[2] in ("Obstructive apnea", "Central apnea", "Mixed apnea",
+                                        "Hypopnea")]
     desats = [e for e in ev if e[2] == "SpO2 desaturation"]
     assert len(apneas) >= 5
     assert len(desats) >= 3
@@ -228,7 +229,7 @@ def test_obstructive_apnea_stops_flow_but_not_effort(apnea_night):
     night = make_night(seed=11, montage=["Airflow", "Abdo"], apnea=True,
                        stages=apnea_night.stages)
     flow, abdo = night.signal("Airflow"), night.signal("Abdo")
-    obstructive = [e for e in night.events if e[2] == "Obstructive apnea" and e[1] >= 15]
+    obstructive = [e for e in night.annotations if e[2] == "Obstructive apnea" and e[1] >= 15]
     assert obstructive
     for on, dur, _ in obstructive:
         mid = slice(int((on + 5) * flow.rate), int((on + dur - 3) * flow.rate))
@@ -240,7 +241,7 @@ def test_obstructive_apnea_stops_flow_but_not_effort(apnea_night):
 
 
 def test_arousals_and_events_lie_inside_the_night(apnea_night):
-    for on, dur, desc in apnea_night.events:
+    for on, dur, desc in apnea_night.annotations:
         assert 0 <= on and on + dur <= apnea_night.duration + 30, (on, dur, desc)
         assert isinstance(on, float) and isinstance(dur, float) and isinstance(desc, str)
 

@@ -16,6 +16,18 @@ def _positive_hours(text: str) -> float:
     return value
 
 
+def _rate(upper: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not 0 <= value <= upper:
+            raise argparse.ArgumentTypeError(f"must be in [0, {upper:g}], got {text}")
+        return value
+    return parse
+
+
 def register(subparsers) -> None:
     """Add the ``synth`` sub-command."""
     from ..synthetic.montage import MONTAGES
@@ -30,9 +42,40 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="night seed (default 0)")
     p.add_argument("--montage", choices=sorted(MONTAGES), default="full",
                    help="channel set (default full)")
-    p.add_argument("--apnea", action="store_true",
-                   help="give the sleeper obstructive sleep apnea (events and desaturations)")
-    p.set_defaults(func=run)
+    sev = p.add_argument_group(
+        "scored events", "draw apneas, hypopneas, desaturations, arousals, periodic limb "
+        "movements and position changes at these rates (per hour of sleep); the ground truth "
+        "is written as EDF+ annotations")
+    sev.add_argument("--apnea", action="store_true",
+                     help="sleep apnea at the sleeper's own AHI and PLM index")
+    sev.add_argument("--ahi", type=_rate(100.0), help="apneas + hypopneas per hour of sleep")
+    sev.add_argument("--plmi", type=_rate(150.0),
+                     help="periodic limb movements in sleep per hour of sleep")
+    sev.add_argument("--arousal-index", type=_rate(60.0),
+                     help="spontaneous arousals per hour of sleep (default: the sleeper's own)")
+    sev.add_argument("--central-share", type=_rate(1.0),
+                     help="fraction of apneas that are central (default 0.12)")
+    sev.add_argument("--mixed-share", type=_rate(1.0),
+                     help="fraction of apneas that are mixed (default 0.08)")
+    sev.add_argument("--hypopnea-share", type=_rate(1.0),
+                     help="fraction of respiratory events that are hypopneas (default 0.4)")
+    # combinations argparse cannot check alone are refused as usage errors, like the rest
+    p.set_defaults(func=run, synth_parser=p)
+
+
+def _severity(args: argparse.Namespace):
+    """The :class:`Severity` the arguments ask for, or None for a plain night."""
+    from ..synthetic.severity import Severity
+
+    given = {name: getattr(args, attr) for name, attr in (
+        ("ahi", "ahi"), ("plmi", "plmi"), ("arousal_index", "arousal_index"),
+        ("central_share", "central_share"), ("mixed_share", "mixed_share"),
+        ("hypopnea_share", "hypopnea_share")) if getattr(args, attr) is not None}
+    if not given:
+        return None
+    if args.apnea:
+        raise ValueError("--apnea takes the sleeper's own rates; use it without --ahi/--plmi/...")
+    return Severity(**given)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,9 +85,13 @@ def run(args: argparse.Namespace) -> int:
     from ..synthetic.edf import hypnogram_sidecar
 
     t0 = time.perf_counter()
+    try:
+        severity = _severity(args)
+    except ValueError as exc:
+        args.synth_parser.error(str(exc))
     job = Job("synth", lambda state: make_night(args.hours, seed=args.seed,
                                                  montage=args.montage, apnea=args.apnea,
-                                                 state=state))
+                                                 severity=severity, state=state))
     job.add_progress_callback(ConsoleProgress("synth"))
     night = job.run()
     path = write_night(night, args.output)
@@ -53,4 +100,8 @@ def run(args: argparse.Namespace) -> int:
           f"{len(night.events)} events) and {hypnogram_sidecar(path).name} in "
           f"{time.perf_counter() - t0:.1f} s")
     print("epochs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if night.severity is not None:
+        tally = ", ".join(f"{t.value} {n}" for t, n in sorted(night.events.counts().items(),
+                                                               key=lambda kv: kv[0].value))
+        print(f"ground truth (EDF+ annotations): {tally}")
     return 0

@@ -79,6 +79,9 @@ def generate_brain(tl: Timeline, labels: list[str], fs: int = RATE_HZ_DEFAULT,
     eyes_open = tl.wake_open_ctrl
     is_wake = tl.by_stage([1, 0, 0, 0, 0], 1.0)
     arousal = tl.arousal_ctrl
+    # a scored night's arousals are the clear frequency shift a scorer marks (AASM: abrupt,
+    # >= 3 s); the plain night keeps its subtler ones unchanged
+    arousal_gain = 1.0 if tl.truth is None else 2.0
 
     def mix(source: str, x: np.ndarray) -> None:
         for r in regions:
@@ -126,7 +129,7 @@ def generate_brain(tl: Timeline, labels: list[str], fs: int = RATE_HZ_DEFAULT,
 
     # -- beta: wake (more with eyes open) and arousals
     env = (tl.by_stage([3.0, 1.8, 1.3, 1.1, 2.2]) + 1.5 * eyes_open * is_wake
-           + 2.5 * arousal) * sc * modulate("beta", 0.2, 5.0)
+           + 2.5 * arousal_gain * arousal) * sc * modulate("beta", 0.2, 5.0)
     mix("beta", shaped_noise(tl.rng("beta"), n, fs, power_law(0.5, 16.0, 32.0))
         * to_rate(env, fs, n))
     tick()
@@ -221,7 +224,8 @@ def _alpha(tl: Timeline, n: int, fs: int) -> np.ndarray:
     amp = tl.by_stage([12.0, 8.0, 4.0, 2.0, 6.0], 1.0) * s.alpha_amp * s.eeg_scale
     # the narrow band already waxes and wanes; this adds slower drifts of the alpha level
     wax = np.exp(0.15 * ar1(tl.rng("alpha-wax"), tl.n_ctrl, 5.0))
-    env = mask * amp * wax + 10.0 * s.alpha_amp * tl.arousal_ctrl
+    gain = 10.0 if tl.truth is None else 20.0
+    env = mask * amp * wax + gain * s.alpha_amp * tl.arousal_ctrl
     x = shaped_noise(tl.rng("alpha"), n, fs, gaussian_band(s.alpha_hz, 0.45),
                      f_max=s.alpha_hz + 2.0)
     return x * to_rate(env.astype(np.float32), fs, n)

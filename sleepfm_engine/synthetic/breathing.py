@@ -59,11 +59,18 @@ def generate_breathing(tl: Timeline, labels: list[str], rates: dict[str, float]
         limit = 1.0 - 0.6 * np.clip(1.0 - fg, 0, 1)
         f = np.where(f > 0, np.minimum(f, limit), f)
         p = f * np.sqrt(np.abs(f) + 1e-3)  # nasal pressure ~ flow^2 (square-root law)
-        x = 0.9 * tidal * fg * p + 0.015 * shaped_noise(rng, n, RESP_HZ, band(0.05, 10.0))
+        if tl.truth is None:
+            x = 0.9 * tidal * fg * p + 0.015 * shaped_noise(rng, n, RESP_HZ, band(0.05, 10.0))
+        else:
+            # a scored night's cannula is quiet: during an apnea nothing is left that a scorer
+            # (or a second-derivative check) could take for residual breathing
+            x = 0.9 * tidal * fg * p + 0.003 * shaped_noise(rng, n, RESP_HZ, band(0.05, 10.0))
         x += 0.03 * at_resp(ar1(rng, tl.n_ctrl, 30.0))
         out[FLOW] = _resample(x, RESP_HZ, rates[FLOW])
     if THOR in want or ABDO in want:
         eg = at_resp(br["effort_gain"])
+        if tl.truth is not None:
+            cardiac_phase = np.cumsum(at_resp(tl.heart_rate / 60.0).astype(np.float64)) / RESP_HZ
         par = at_resp(br["paradox"])
         for lb, amp, lead, rem_factor in ((THOR, 0.35, 0.03, 0.6), (ABDO, 0.5, 0.0, 1.1)):
             if lb not in want:
@@ -72,7 +79,13 @@ def generate_breathing(tl: Timeline, labels: list[str], rates: dict[str, float]
             stage_f = at_resp(tl.by_stage([1.0, 1.0, 1.0, 1.0, rem_factor], 10.0))
             shift = lead + (0.5 * par if lb == THOR else 0.0)
             x = amp * tidal * eg * stage_f * _volume(phase + shift)
-            x += 0.02 * at_resp(ar1(rng, tl.n_ctrl, 40.0))
+            if tl.truth is None:
+                x += 0.02 * at_resp(ar1(rng, tl.n_ctrl, 40.0))
+            else:
+                # belts of a scored night: little drift, and the cardiogenic oscillation both
+                # belts see in phase, which is all that is left of them in a central apnea
+                x += 0.005 * at_resp(ar1(rng, tl.n_ctrl, 40.0))
+                x += 0.04 * amp * np.cos(2 * np.pi * cardiac_phase).astype(np.float32)
             x += 0.004 * shaped_noise(rng, n, RESP_HZ, band(0.05, 10.0))
             out[lb] = _resample(x, RESP_HZ, rates[lb])
     if SNORE in want:
@@ -129,9 +142,17 @@ def _spo2(tl: Timeline, fs: float) -> np.ndarray:
 
 
 def _position(tl: Timeline, fs: float) -> np.ndarray:
-    """Body position code (see :data:`POSITION_CODES`): changes during wake and arousals."""
-    rng = tl.rng("position")
+    """Body position code (see :data:`POSITION_CODES`): changes during wake and arousals.
+
+    A night with scored-event ground truth writes the NSRR/Compumedics codes of its drawn
+    position changes instead (:data:`.truth.POSITION_CODES`).
+    """
     n = int(round(tl.duration * fs))
+    if tl.truth is not None:
+        from .truth import position_signal
+
+        return position_signal(tl.truth, n, fs)
+    rng = tl.rng("position")
     moments = [on for on, _d in tl.arousals]
     wake = np.flatnonzero(tl.stages == W) * 30.0
     cands = np.sort(np.concatenate([np.asarray(moments, dtype=float), wake]))

@@ -41,7 +41,7 @@ def write_night(night, path: str | Path) -> Path:
     ep = float(night.epoch_length)
     ann = [EdfAnnotation(i * ep, ep, f"Sleep stage {STAGE_NAMES[int(c)]}")
            for i, c in enumerate(night.stages)]
-    ann += [EdfAnnotation(float(on), float(dur), str(desc)) for on, dur, desc in night.events]
+    ann += [EdfAnnotation(float(on), float(dur), str(desc)) for on, dur, desc in night.annotations]
     ann.sort(key=lambda a: (a.onset, a.text))
     pt = night.patient
     rc = night.recording

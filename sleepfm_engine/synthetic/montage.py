@@ -69,6 +69,12 @@ CHANNELS: dict[str, ChannelSpec] = {c.label: c for c in [
                 "Body position sensor 0 upright 1 supine 2 left 3 right 4 prone", ""),
 ]}
 
+#: The position channel of nights with scored-event ground truth: NSRR/Compumedics codes
+#: (:func:`sleepfm_engine.position.position_table` ``"nsrr"``).
+POSITION_NSRR = ChannelSpec("Position", "position", 1, "", (0.0, 5.0),
+                            "Body position sensor NSRR codes 0 right 1 left 2 supine 3 prone "
+                            "4 upright", "")
+
 #: The six EEG derivations of the AASM recommended and backup montage.
 EEG_LABELS: tuple[str, ...] = ("F4-M1", "C4-M1", "O2-M1", "F3-M2", "C3-M2", "O1-M2")
 _RESP = ("Airflow", "Thor", "Abdo", "Snore", "SpO2")

@@ -8,9 +8,11 @@ from typing import Sequence
 import numpy as np
 
 from ..contract import EPOCH_SECONDS
+from ..events import Event, EventSet, EventSource, EventType, map_label
 from ..jobs import TaskState
 from .hypnogram import STAGE_NAMES, make_hypnogram
-from .montage import ChannelSpec, resolve_montage
+from .montage import POSITION_NSRR, ChannelSpec, resolve_montage
+from .severity import Severity
 from .subject import make_subject
 from .timeline import Timeline
 
@@ -55,8 +57,11 @@ class SyntheticNight:
         int8 SleepFM stage codes per 30-s epoch (0 W, 1 N1, 2 N2, 3 N3, 4 R).
     epoch_length : float
         Seconds per stage epoch (30).
-    events : list of (onset_s, duration_s, description)
-        Apneas, hypopneas, desaturations, limb movements and arousals.
+    events : EventSet
+        Apneas, hypopneas, desaturations, limb movements, arousals (and, with a severity,
+        position changes), each with its annotation text as ``label``. With a severity they
+        are the scored ground truth (types, channels, desaturation depth, the respiratory
+        event each desaturation and arousal belongs to).
     start : datetime.datetime
         Recording start (lights off), fixed per seed.
     patient : dict
@@ -67,18 +72,26 @@ class SyntheticNight:
     montage : str
     subject : dict
         The sleeper's parameters (age, cycle length, alpha frequency, ...).
+    severity : Severity or None
+        The event rates the night was drawn with, or None for a night without ground truth.
     """
 
     signals: list[SyntheticSignal]
     stages: np.ndarray
     epoch_length: float = float(EPOCH_SECONDS)
-    events: list[tuple[float, float, str]] = field(default_factory=list)
+    events: EventSet = field(default_factory=EventSet)
     start: _dt.datetime = _dt.datetime(2024, 1, 1, 22, 0)
     patient: dict = field(default_factory=dict)
     recording: dict = field(default_factory=dict)
     seed: int = 0
     montage: str = "full"
     subject: dict = field(default_factory=dict)
+    severity: Severity | None = None
+
+    @property
+    def annotations(self) -> list[tuple[float, float, str]]:
+        """The events as EDF+ annotations: (onset s, duration s, text), in event order."""
+        return [(e.onset, e.duration, e.label) for e in self.events]
 
     @property
     def duration(self) -> float:
@@ -111,6 +124,7 @@ class SyntheticNight:
 
 def make_night(hours: float = 8.0, seed: int = 0, montage: str | Sequence[str] = "full",
                apnea: bool = False, *, stages: Sequence[int] | np.ndarray | None = None,
+               severity: Severity | None = None,
                state: TaskState | None = None) -> SyntheticNight:
     """Generate a seeded synthetic polysomnogram with its hypnogram and events.
 
@@ -124,10 +138,15 @@ def make_night(hours: float = 8.0, seed: int = 0, montage: str | Sequence[str] =
         ``"full"``, ``"eeg-only"``, ``"minimal"``, ``"no-resp"`` or a list of channel labels
         (see :data:`sleepfm_engine.synthetic.montage.CHANNELS`).
     apnea : bool
-        Give the sleeper obstructive sleep apnea (apneas, hypopneas, desaturations, arousals).
+        Give the sleeper sleep apnea at the sleeper's own AHI (12-40 /h) and PLM index, with
+        scored ground truth (as ``severity=Severity(ahi=..., plmi=...)`` would).
     stages : sequence of int, optional
         Impose this hypnogram (stage codes per epoch) instead of drawing one; ``hours`` is
         then ignored. Useful for short tests that need every stage.
+    severity : Severity, optional
+        Draw apneas, hypopneas, desaturations, arousals, periodic limb movements and position
+        changes at these rates, with ground truth in :attr:`SyntheticNight.events`. Without it
+        (and without ``apnea``) the night is the plain one, unchanged.
     state : TaskState, optional
         Receives progress and is checked for cancellation between channels.
 
@@ -156,7 +175,11 @@ def make_night(hours: float = 8.0, seed: int = 0, montage: str | Sequence[str] =
             raise ValueError(f"hours must be positive, got {hours}")
         n_epochs = max(1, int(round(hours * 3600.0 / EPOCH_SECONDS)))
         hyp = make_hypnogram(n_epochs, seed, subject)
-    tl = Timeline(seed, subject, hyp, apnea)
+    if apnea and severity is None:
+        severity = Severity(ahi=round(subject.ahi, 1), plmi=round(subject.plm_per_h, 1))
+    if severity is not None:
+        specs = [POSITION_NSRR if s.kind == "position" else s for s in specs]
+    tl = Timeline(seed, subject, hyp, apnea, severity)
     state.set_status("synthesising signals")
     data = _generate(tl, specs, state)
     signals = []
@@ -171,14 +194,33 @@ def make_night(hours: float = 8.0, seed: int = 0, montage: str | Sequence[str] =
         signals=signals,
         stages=hyp,
         epoch_length=float(EPOCH_SECONDS),
-        events=tl.events(),
+        events=_event_set(tl, seed, subject.lights_off),
         start=subject.lights_off,
         patient=_patient(seed, subject),
         recording=_recording(seed, subject),
         seed=seed,
         montage=montage if isinstance(montage, str) else "custom",
         subject=subject.as_dict(),
+        severity=severity,
     )
+
+
+def _event_set(tl: Timeline, seed: int, start: _dt.datetime) -> EventSet:
+    """The night's events as an :class:`EventSet` (typed ground truth when drawn from a severity)."""
+    from .truth import LABELS, truth_records
+
+    if tl.truth is None:
+        # the plain night: its annotation texts, typed through the shared label vocabulary
+        source = EventSource.manual("synthetic night")
+        return EventSet([Event(onset=on, duration=dur, type=map_label(desc), source=source,
+                               label=desc, id=f"syn-{i:05d}")
+                         for i, (on, dur, desc) in enumerate(tl.events())], start=start)
+    source = EventSource("manual", "synthetic ground truth",
+                         settings={"seed": seed, **tl.severity.as_dict()})
+    return EventSet([Event(onset=r["onset"], duration=r["duration"], type=EventType(r["type"]),
+                           channels=tuple(r["channels"]), source=source,
+                           attributes=r["attributes"], label=LABELS[r["type"]], id=r["id"])
+                     for r in truth_records(tl.truth)], start=start, source=source.name)
 
 
 def _generate(tl: Timeline, specs: list[ChannelSpec], state: TaskState) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ import numpy as np
 from ..contract import EPOCH_SECONDS
 from ._dsp import CTRL_HZ, ar1, boxcar_ctrl, ctrl_from_epochs, rng_for, smooth
 from .hypnogram import N1, N2, N3, R, W
+from .severity import Severity
 from .subject import Subject
 
 #: Breathing is simulated on this grid (Hz); flow and effort channels are read from it.
@@ -32,13 +33,19 @@ class Timeline:
         Stage code per 30-s epoch.
     apnea : bool
         Whether the sleeper has obstructive sleep apnea.
+    severity : Severity, optional
+        Draw the night's scored events from these rates (:mod:`.truth`): the respiratory,
+        arousal, limb and position events then follow the AASM rules exactly and carry ground
+        truth. Without it the night keeps its original, unscored event model.
     """
 
-    def __init__(self, seed: int, subject: Subject, stages: np.ndarray, apnea: bool):
+    def __init__(self, seed: int, subject: Subject, stages: np.ndarray, apnea: bool,
+                 severity: Severity | None = None):
         self.seed = int(seed)
         self.subject = subject
         self.stages = np.asarray(stages, dtype=np.int8)
-        self.apnea = bool(apnea)
+        self.severity = severity
+        self.apnea = bool(apnea) or (severity is not None and severity.ahi > 0)
         self.n_epochs = int(self.stages.size)
         self.duration = float(self.n_epochs * EPOCH_SECONDS)
         self.n_ctrl = int(round(self.duration * CTRL_HZ))
@@ -126,10 +133,22 @@ class Timeline:
         keep = (t < self.duration) & (self.epoch_in_ctrl(t) == R)
         return t[keep], a[keep]
 
+    # ---------------------------------------------------------------- scored-event truth
+    @cached_property
+    def truth(self):
+        """The scored events drawn from :attr:`severity` (a :class:`.truth.NightTruth`), or None."""
+        from .truth import draw_truth
+
+        return None if self.severity is None else draw_truth(self, self.severity)
+
     # ---------------------------------------------------------------- respiratory events
     @cached_property
     def resp_events(self) -> list[tuple[float, float, str]]:
         """Apneas and hypopneas (onset s, duration s, kind); empty unless ``apnea``."""
+        if self.truth is not None:
+            from .truth import LABELS
+
+            return [(r.onset, r.duration, LABELS[r.kind]) for r in self.truth.respiratory]
         if not self.apnea:
             return []
         rng = self.rng("apnea")
@@ -165,6 +184,12 @@ class Timeline:
         Periodic limb movements in sleep come in series of 4+ at 20-40 s intervals in light
         NREM sleep; isolated movements occur in wake and with respiratory arousals.
         """
+        if self.truth is not None:
+            out = []
+            for on, dur, side, amp, _periodic in self.truth.limb_movements:
+                for sd in (("left", "right") if side == "both" else (side,)):
+                    out.append((on, dur, sd, amp))
+            return sorted(out)
         rng = self.rng("legs")
         s = self.subject
         out = []
@@ -204,6 +229,8 @@ class Timeline:
 
         Each lasts 3-15 s, so it never changes the epoch's stage (AASM).
         """
+        if self.truth is not None:
+            return [(on, dur) for on, dur, _kind in self.truth.arousals]
         rng = self.rng("arousals")
         s = self.subject
         rate = ctrl_from_epochs(np.where(self.stages == W, 0.0,
@@ -259,9 +286,14 @@ class Timeline:
         f = base * rate_f * (1.0 + irreg * ar1(rng, self.n_ctrl, 25.0)
                              + fast * ar1(rng, self.n_ctrl, 3.0))
         f = np.clip(f, 0.12, 0.6)
-        tid_sd = self.by_stage([0.18, 0.14, 0.05, 0.035, 0.22], 10.0)
+        # sleepers with sleep apnea breathe less regularly between events than healthy ones
+        tid_sd = self.by_stage([0.18, 0.14, 0.05, 0.035, 0.22] if self.truth is None
+                               else [0.2, 0.2, 0.14, 0.1, 0.25], 10.0)
         tidal = self.by_stage([1.0, 0.92, 0.86, 0.9, 0.82], 10.0) * np.exp(
             tid_sd * ar1(rng, self.n_ctrl, 6.0))
+        if self.truth is not None:
+            # and their breathing waxes and wanes over tens of seconds
+            tidal = tidal * np.exp(0.2 * ar1(self.rng("breathing-waxing"), self.n_ctrl, 40.0))
         # sighs in wake
         sighs = np.flatnonzero(rng.random(self.n_ctrl) < self.by_stage(
             [1.0 / 180, 0, 0, 0, 0]) / CTRL_HZ) / CTRL_HZ
@@ -270,7 +302,11 @@ class Timeline:
         effort_gain = np.ones(self.n_ctrl, dtype=np.float32)
         paradox = np.zeros(self.n_ctrl, dtype=np.float32)
         recovery = np.zeros(self.n_ctrl, dtype=np.float32)
-        for on, dur, kind in self.resp_events:
+        gain_smooth = 3.0
+        if self.truth is not None:
+            self._scored_breathing(flow_gain, effort_gain, paradox, recovery)
+            gain_smooth = 1.5
+        for on, dur, kind in ([] if self.truth is not None else self.resp_events):
             a = int(on * CTRL_HZ)
             b = int((on + dur) * CTRL_HZ)
             if kind == "Obstructive apnea":
@@ -286,9 +322,9 @@ class Timeline:
                 flow_gain[a:b] = 0.03
                 effort_gain[a:b] = 0.05
             recovery[b:b + int(12 * CTRL_HZ)] = 0.9
-        flow_gain = smooth(flow_gain, 3.0)
-        effort_gain = smooth(effort_gain, 3.0)
-        paradox = smooth(paradox, 3.0)
+        flow_gain = smooth(flow_gain, gain_smooth)
+        effort_gain = smooth(effort_gain, gain_smooth)
+        paradox = smooth(paradox, gain_smooth)
         tidal = tidal * (1.0 + smooth(recovery, 4.0))
         phase = np.cumsum(to_rate(f.astype(np.float32), RESP_HZ, n).astype(np.float64)) / RESP_HZ
         phase += rng.random()
@@ -300,6 +336,34 @@ class Timeline:
             "effort_gain": effort_gain,
             "paradox": paradox,
         }
+
+    def _scored_breathing(self, flow_gain: np.ndarray, effort_gain: np.ndarray,
+                          paradox: np.ndarray, recovery: np.ndarray) -> None:
+        """Write the ground-truth respiratory events into the breathing gains (in place).
+
+        During an apnea the airflow is near-flat (no residual breathing a scorer could take
+        for a hypopnea); effort is absent for the central part and continues, growing and out
+        of phase, against the closed airway for the obstructive part.
+        """
+        for r in self.truth.respiratory:
+            a = int(round(r.onset * CTRL_HZ))
+            b = int(round(r.end * CTRL_HZ))
+            flow_gain[a:b] = 1.0 - r.flow_drop
+            if r.kind == "hypopnea":
+                effort_gain[a:b] = 0.85
+                paradox[a:b] = 0.25
+            else:
+                c = a + int(round(r.no_effort * (b - a)))
+                effort_gain[a:c] = 0.03
+                if b > c:
+                    effort_gain[c:b] = np.linspace(0.8, 1.4, b - c)
+                    # a whole obstructive apnea's effort builds up against the closed airway
+                    # and goes out of phase; the short resumed effort of a mixed one hardly
+                    if r.kind == "apnea_obstructive":
+                        paradox[c:b] = np.linspace(0.4, 1.0, b - c)
+                    else:
+                        paradox[c:b] = np.linspace(0.0, 0.15, b - c)
+            recovery[b:b + int(10 * CTRL_HZ)] = 0.7
 
     # ---------------------------------------------------------------- heart
     @cached_property
@@ -336,6 +400,11 @@ class Timeline:
     # ---------------------------------------------------------------- annotations
     def events(self) -> list[tuple[float, float, str]]:
         """All scored events as (onset s, duration s, description), sorted by onset."""
+        if self.truth is not None:
+            from .truth import LABELS, truth_records
+
+            return [(r["onset"], r["duration"], LABELS[r["type"]])
+                    for r in truth_records(self.truth)]
         out = [(on, dur, kind) for on, dur, kind in self.resp_events]
         out += [(on, dur, "SpO2 desaturation") for on, dur in self.desaturations]
         out += [(on, dur, f"Limb movement ({side})") for on, dur, side, _a in self.limb_movements
@@ -356,6 +425,9 @@ class Timeline:
         Circulation delay puts the nadir some 20 s after the event ends; depth grows with event
         length (apneas more than hypopneas).
         """
+        if self.truth is not None:
+            return [(r.desat_start, round(r.desat_nadir - r.desat_start + 8.0, 2), r.desat_depth)
+                    for r in self.truth.respiratory]
         rng = self.rng("desat")
         out = []
         for on, dur, kind in self.resp_events:
