@@ -48,6 +48,7 @@ __all__ = [
     "ChannelAssignment",
     "ChannelMap",
     "ChannelMapError",
+    "EFFORT_WORDS",
     "ELECTRODE_HEADS",
     "EOG_WORDS",
     "EXPLICIT_RULES",
@@ -60,6 +61,7 @@ __all__ = [
     "label_says",
     "label_words",
     "read_overrides",
+    "read_quality_overrides",
     "reference_groups",
 ]
 
@@ -269,6 +271,7 @@ def label_words(label: str) -> str:
 _RATE = r"hr|pr|dhr|bpm|hrate|heart ?rate|pulse ?rate|heartrate|pulserate|rate"
 _SATURATION = r"spo2|sao2|sp02|sa02|oxim\w*|saturation|sat"
 _POSITION = r"position|pos"
+_EFFORT = r"thor|chest|abd|effort|belt|rip|sum\b|tho\b"
 _SNORE = r"snor\w*|mic|phono\w*"
 _EOG = r"eog\w*|loc|roc|heog\w*|veog\w*|e1|e2"
 #: 10-20 electrode heads (``fp`` ... ``e``); an electrode is a head then ``z`` or a number.
@@ -289,6 +292,8 @@ def label_says(pattern: re.Pattern, label: str) -> bool:
 #: Words (of :func:`label_words`) naming a level or a rate rather than a waveform:
 #: oxygen saturation, heart/pulse/breathing rate, body position, a hypnogram stored as a signal.
 LEVEL_WORDS = re.compile(rf"\b({_SATURATION}|{_RATE}|{_POSITION}|hypnogram\w*)\b")
+#: Words naming a respiratory effort belt (thoracic, abdominal, their sum).
+EFFORT_WORDS = re.compile(rf"\b({_EFFORT})")
 #: Words naming a snoring microphone.
 SNORE_WORDS = re.compile(rf"\b({_SNORE})\b")
 #: Words naming an electro-oculogram (AASM E1/E2, LOC/ROC, horizontal/vertical EOG).
@@ -312,7 +317,7 @@ _KEYWORDS: tuple[tuple[re.Pattern, str, str], ...] = tuple(
         (rf"\b({_SATURATION}|pleth|ppg|pulse)", "RESP", "oximetry or pulse"),
         (r"\b(air ?flow|flow|nasal|oral|oro|nas|therm|cannula|press?|ptaf)", "RESP", "airflow"),
         (r"\b(resp|breath)", "RESP", "respiratory signal"),
-        (r"\b(thor|chest|abd|effort|belt|rip|sum\b|tho\b)", "RESP", "respiratory effort"),
+        (rf"\b({_EFFORT})", "RESP", "respiratory effort"),
         (rf"\b((?:{_SNORE})\b|co2|capno)", "RESP", "snoring or CO2"),
         (r"\b(ecg|ekg)", "EKG", "ECG lead"),
         (r"\b(emg|chin|submental|mentalis|leg|tib|lat\b|rat\b|arm|masset|plm|limb|foot|feet)",
@@ -487,6 +492,10 @@ class _Entry(NamedTuple):
 def read_overrides(path: str | Path) -> dict[str, str]:
     """Read and validate a user overrides file, a JSON object ``{label: modality}``.
 
+    An entry may also be an object ``{"modality": ..., "use_despite_quality": true}`` (either
+    key optional): the channel is used even when its signal quality would leave it out of
+    inference (see :func:`read_quality_overrides`). Only modalities are returned here.
+
     Parameters
     ----------
     path : str or Path
@@ -504,6 +513,22 @@ def read_overrides(path: str | Path) -> dict[str, str]:
         string or its modality is not one of BAS, RESP, EKG, EMG, other. The message names the
         file and the bad entry.
     """
+    return _read_override_file(path)[0]
+
+
+def read_quality_overrides(path: str | Path) -> list[str]:
+    """Labels marked ``"use_despite_quality": true`` in a user overrides file, in file order.
+
+    Raises
+    ------
+    ChannelMapError
+        As :func:`read_overrides`.
+    """
+    return _read_override_file(path)[1]
+
+
+def _read_override_file(path: str | Path) -> tuple[dict[str, str], list[str]]:
+    """An overrides file → (modalities, labels used despite quality); see :func:`read_overrides`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -517,12 +542,37 @@ def read_overrides(path: str | Path) -> dict[str, str]:
     if not isinstance(data, dict):
         raise ChannelMapError(path, "channel overrides must be a JSON object {label: modality}, "
                                     f"not {type(data).__name__}")
-    out: dict[str, str] = {}
-    for label, modality in data.items():
+    return _parse_override_entries(data, path)
+
+
+_ENTRY_KEYS = ("modality", "use_despite_quality")
+
+
+def _parse_override_entries(data: Mapping[str, Any], path: Path | None
+                            ) -> tuple[dict[str, str], list[str]]:
+    """``{label: modality or entry object}`` → (modalities, labels used despite quality)."""
+    modalities: dict[str, str] = {}
+    despite: list[str] = []
+    for label, value in data.items():
         if not label.strip():
             raise ChannelMapError(path, "entry with an empty channel label")
-        out[label] = _check_modality(modality, where=path, entry=f"entry {label!r}: ")
-    return out
+        where = f"entry {label!r}: "
+        if not isinstance(value, dict):
+            modalities[label] = _check_modality(value, where=path, entry=where)
+            continue
+        unknown = [k for k in value if k not in _ENTRY_KEYS]
+        if unknown or not value:
+            raise ChannelMapError(path, f"{where}an entry object holds {', '.join(_ENTRY_KEYS)} "
+                                        f"(found {', '.join(map(repr, unknown)) or 'nothing'})")
+        if "modality" in value:
+            modalities[label] = _check_modality(value["modality"], where=path, entry=where)
+        flag = value.get("use_despite_quality", False)
+        if not isinstance(flag, bool):
+            raise ChannelMapError(path, f"{where}'use_despite_quality' must be true or false, "
+                                        f"not {flag!r}")
+        if flag:
+            despite.append(label)
+    return modalities, despite
 
 
 class ChannelMap:
@@ -546,6 +596,7 @@ class ChannelMap:
             modality, reason = classify_channel(source, rate=rate, unit=unit)
             self._entries[label] = _Entry(label, source, rate, unit, modality, reason)
         self._overrides: dict[str, str] = {}
+        self._despite_quality: set[str] = set()
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -590,8 +641,11 @@ class ChannelMap:
         if isinstance(overrides, (str, Path)):
             self.load_overrides(overrides)
             return
-        for label, modality in overrides.items():
+        modalities, despite = _parse_override_entries(dict(overrides), None)
+        for label, modality in modalities.items():
             self.override(label, modality)
+        for label in despite:
+            self.use_despite_quality(label)
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -682,13 +736,45 @@ class ChannelMap:
             return
         self._overrides[label] = _check_modality(modality)
 
+    @property
+    def quality_overrides(self) -> list[str]:
+        """Labels the user keeps in inference whatever their signal quality, in file order."""
+        return [label for label in self._entries if label in self._despite_quality]
+
+    def use_despite_quality(self, label: str, use: bool = True) -> None:
+        """Keep a channel in inference even when its signal quality would leave it out.
+
+        Raises
+        ------
+        ValueError
+            If there is no such channel.
+        """
+        self._entry(label)
+        if use:
+            self._despite_quality.add(label)
+        else:
+            self._despite_quality.discard(label)
+
     def clear_overrides(self) -> None:
-        """Drop every user override."""
+        """Drop every user override (modalities and "use despite quality")."""
         self._overrides.clear()
+        self._despite_quality.clear()
 
     def save_overrides(self, path: str | Path) -> Path:
-        """Write the overrides in force as a JSON object ``{label: modality}``, atomically."""
-        text = json.dumps(self.overrides, indent=2, ensure_ascii=False) + "\n"
+        """Write the overrides in force as a JSON object, atomically.
+
+        A plain override is ``label: modality``; a channel used despite its quality is
+        ``label: {"modality": ..., "use_despite_quality": true}`` (no modality when only that).
+        """
+        out: dict[str, Any] = {}
+        for label in self._entries:
+            modality = self._overrides.get(label)
+            if label in self._despite_quality:
+                out[label] = {**({"modality": modality} if modality else {}),
+                              "use_despite_quality": True}
+            elif modality is not None:
+                out[label] = modality
+        text = json.dumps(out, indent=2, ensure_ascii=False) + "\n"
         return write_text_atomic(path, text)
 
     def load_overrides(self, path: str | Path) -> dict[str, str]:
@@ -702,13 +788,14 @@ class ChannelMap:
         ChannelMapError
             If the file is unreadable or invalid; nothing is applied then.
         """
-        wanted = read_overrides(path)
-        missing = [label for label in wanted if label not in self._entries]
+        wanted, despite = _read_override_file(path)
+        missing = [label for label in dict.fromkeys([*wanted, *despite]) if label not in self._entries]
         if missing:
             warnings.warn(f"{path}: channel overrides for labels not in this recording ignored: "
                           f"{', '.join(map(repr, missing))}", stacklevel=2)
         applied = {label: m for label, m in wanted.items() if label in self._entries}
         self._overrides.update(applied)
+        self._despite_quality.update(label for label in despite if label in self._entries)
         return applied
 
     def __repr__(self) -> str:

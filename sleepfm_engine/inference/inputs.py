@@ -1,7 +1,10 @@
 """Recording → per-modality SleepFM inputs: preprocessed, z-scored channels at 128 Hz.
 
 Only modalities that have channels appear: a recording without an ECG has no ``EKG`` entry,
-never a zero-filled one (zeros would be embedded as if they were a flat signal).
+never a zero-filled one (zeros would be embedded as if they were a flat signal). For the same
+reason a flat or disconnected channel is left out of its modality with a warning (see
+:mod:`sleepfm_engine.quality`), unless the user marked it "use despite quality"; a modality left
+without a usable channel is absent.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from ..channels import ChannelMap, ChannelMapError
 from ..contract import MAX_CHANNELS, MODALITIES, PATCH_SIZE, SAMPLING_RATE_HZ, TOKEN_SECONDS
 from ..errors import RecordingError
 from ..jobs import TaskState
+from ..quality import EXCLUDING_CHECKS, QualityWarning, assess_recording
 from ..recording import Recording, open_recording
 from ..sidecars import find_overrides
 
@@ -156,9 +160,10 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
     else:
         cmap = saved_channel_map(recording, log=None if state is None else state.set_status)
     caps = _caps(max_channels)
+    usable = _usable_channels(recording, cmap, {m: cmap.channels_for(m) for m in MODALITIES}, state)
     wanted: dict[str, list[str]] = {}
     for m in MODALITIES:
-        labels = cmap.channels_for(m)
+        labels = usable[m]
         cap = caps[m]
         if cap is not None and len(labels) > cap:
             warnings.warn(f"{recording.path.name}: {m} has {len(labels)} channels; the first {cap} are "
@@ -167,6 +172,11 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
         if labels:
             wanted[m] = labels
     if not wanted:
+        left_out = [label for m in MODALITIES for label in cmap.channels_for(m) if label not in usable[m]]
+        if left_out:
+            raise RecordingError(recording.path, "no usable channel: every channel of a SleepFM modality "
+                                                 f"is flat or disconnected ({', '.join(left_out)}); mark "
+                                                 "a channel 'use despite quality' to use it anyway")
         raise RecordingError(recording.path, "no channel maps to a SleepFM modality (BAS, RESP, EKG, "
                                              "EMG); assign channels with a channel map override")
     order = [label for m in wanted for label in wanted[m]]
@@ -185,6 +195,35 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
         for i, label in enumerate(labels):
             data[i] = done.pop(label)[:n]
         out[m] = ModalityInput(m, list(labels), data, [rates[label] for label in labels])
+    return out
+
+
+def _usable_channels(rec: Recording, cmap: ChannelMap, candidates: dict[str, list[str]],
+                     state: TaskState | None) -> dict[str, list[str]]:
+    """Drop the channels whose quality leaves them out (flat, disconnected), saying why.
+
+    Channels the user marked "use despite quality" stay, with a log line.
+    """
+    labels = [label for m in MODALITIES for label in candidates[m]]
+    report = assess_recording(rec, cmap, labels=labels, checks=EXCLUDING_CHECKS)
+    keep_anyway = set(cmap.quality_overrides)
+    out: dict[str, list[str]] = {}
+    for m in MODALITIES:
+        out[m] = []
+        for label in candidates[m]:
+            quality = report.channel(label)
+            why = "; ".join(f.reason for f in quality.excluding)
+            if quality.usable:
+                out[m].append(label)
+            elif label in keep_anyway:
+                out[m].append(label)
+                line = f"{rec.path.name}: {label} used in {m} despite its quality ({why}): user override"
+                _log.info(line)
+                if state is not None:
+                    state.set_status(line)
+            else:
+                warnings.warn(f"{rec.path.name}: {label} left out of {m}: {why}; mark it 'use despite "
+                              "quality' to use it anyway", QualityWarning, stacklevel=3)
     return out
 
 
