@@ -18,7 +18,8 @@ import json
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,9 @@ class FrozenMap(Mapping[str, Any]):
     __slots__ = ("_data", "_hash")
 
     def __init__(self, data: Mapping[str, Any] | None = None):
+        if isinstance(data, FrozenMap):  # already checked and frozen
+            self._data, self._hash = data._data, data._hash
+            return
         data = {} if data is None else data
         if not isinstance(data, Mapping):
             raise TypeError(f"expected a mapping, got {type(data).__name__}")
@@ -704,9 +708,10 @@ class EventSet:
             start = _dt.datetime.fromisoformat(attrs["start"])
         events: list[Event] = []
         rejected: list[RejectedCandidate] = []
+        sources: dict[str, EventSource] = {}  # rows share a handful of sources: parse each once
         for i, row in enumerate(df.to_dict("records")):
             try:
-                event = _event_from_row(row, default_source)
+                event = _event_from_row(row, default_source, sources)
             except (TypeError, ValueError, KeyError) as exc:
                 raise EventsError(path, str(exc), row=i) from None
             reason = row.get("rejected")
@@ -776,7 +781,8 @@ def _json_field(value: Any, name: str) -> Any:
     return value
 
 
-def _event_from_row(row: Mapping[str, Any], default_source: EventSource) -> Event:
+def _event_from_row(row: Mapping[str, Any], default_source: EventSource,
+                    parsed_sources: dict[str, EventSource]) -> Event:
     label = row.get("label")
     label = "" if _is_missing(label) else str(label)
     kind = row.get("type")
@@ -789,13 +795,18 @@ def _event_from_row(row: Mapping[str, Any], default_source: EventSource) -> Even
     else:
         channels = _json_field(channels, "channels") or ()
     src = row.get("source")
-    src = None if _is_missing(src) else _json_field(src, "source")
-    if isinstance(src, EventSource):
-        source = src
-    elif src:
-        source = EventSource.from_dict(src)
+    if isinstance(src, str) and src in parsed_sources:
+        source = parsed_sources[src]
     else:
-        source = default_source
+        value = None if _is_missing(src) else _json_field(src, "source")
+        if isinstance(value, EventSource):
+            source = value
+        elif value:
+            source = EventSource.from_dict(value)
+        else:
+            source = default_source
+        if isinstance(src, str):
+            parsed_sources[src] = source
     conf = row.get("confidence")
     attributes = row.get("attributes")
     attributes = {} if _is_missing(attributes) else _json_field(attributes, "attributes") or {}
