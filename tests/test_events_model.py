@@ -78,6 +78,15 @@ def test_event_replace_keeps_the_id_and_dict_round_trip_is_identical():
     assert Event("3", 1, T.note, channels="C3").channels == ("C3",)
 
 
+def test_event_from_label_types_it_keeps_the_text_and_merges_label_attributes():
+    e = Event.from_label(5, 2, "Periodic leg movement - left|PLM (Left)", channels=("LLeg",),
+                         source=EventSource.file("a.xml"), attributes={"series": 3})
+    assert e.type is T.periodic_limb_movement and e.label.startswith("Periodic leg")
+    assert e.attributes == {"side": "left", "series": 3} and e.channels == ("LLeg",)
+    unknown = Event.from_label(1, 0, "Impedance check")
+    assert unknown.type is T.note and unknown.label == "Impedance check"
+
+
 def test_rejected_candidate_round_trips_through_dict():
     r = RejectedCandidate(ev(1, 12, T.apnea_obstructive), "flow variability during event")
     assert RejectedCandidate.from_dict(json.loads(json.dumps(r.to_dict()))) == r

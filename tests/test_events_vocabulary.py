@@ -121,6 +121,7 @@ def test_plm_side_comes_back_as_an_attribute():
 @pytest.mark.parametrize("label, is_stage", [
     ("Sleep stage N2", True), ("Sleep stage W", True), ("Wake|0", True),
     ("Stage 2 sleep|2", True), ("REM sleep|5", True), ("Sleep stage ?", True),
+    ("Movement time", True), ("Sleep stage R", True),
     ("Arousal", False), ("A", False), ("Obstructive Apnea", False), ("MT", False),
 ])
 def test_stage_labels_are_recognised_and_are_not_events(label, is_stage):

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EventsError
-from .vocabulary import EventType, as_event_type, map_label, types_of_family
+from .vocabulary import EventType, as_event_type, describe_label, map_label, types_of_family
 
 #: Kinds of event source.
 SOURCE_KINDS: tuple[str, ...] = ("manual", "file", "detector")
@@ -248,6 +248,19 @@ class Event:
         set_(self, "label", str(self.label))
         if not isinstance(self.id, str) or not self.id:
             raise ValueError(f"event id must be a non-empty str, got {self.id!r}")
+
+    @classmethod
+    def from_label(cls, onset: float, duration: float, label: str, **fields: Any) -> "Event":
+        """An event typed from its vendor or free-text ``label``, which it keeps.
+
+        The type comes from :func:`~sleepfm_engine.events.vocabulary.describe_label` (unknown
+        text gives a note); attributes the label carries (a PLM's side) are merged under any
+        ``attributes`` given. Other ``fields`` are passed on (channels, source, id...).
+        """
+        mapping = describe_label(label)
+        attributes = {**mapping.attributes, **dict(fields.pop("attributes", None) or {})}
+        return cls(onset, duration, mapping.type, label=str(label), attributes=attributes,
+                   **fields)
 
     @property
     def end(self) -> float:
