@@ -55,5 +55,16 @@ class ModelError(SleepFMError, ValueError):
         super().__init__(f"{where}{problem}")
 
 
+class DetectorError(SleepFMError, ValueError):
+    """An event detector cannot run on this input. Names the detector, the recording and why."""
+
+    def __init__(self, detector: str, path: str | Path | None, problem: str):
+        self.detector = detector
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{detector}: {problem}")
+
+
 class JobCancelled(SleepFMError):
     """Raised inside a job when the user asked it to stop; the job's last good output is kept."""
