@@ -369,6 +369,9 @@ class EventSet:
         self.source = str(source)
         self.file_format = str(file_format)
         self.rejected: list[RejectedCandidate] = list(rejected)
+        for r in self.rejected:
+            if not isinstance(r, RejectedCandidate):
+                raise TypeError(f"rejected must hold RejectedCandidate, got {type(r).__name__}")
         self._by_id: dict[str, Event] = {}
         self._order: list[tuple[float, str]] = []   # every event, sorted
         self._short: list[tuple[float, str]] = []   # events up to _LONG_EVENT_S, sorted
