@@ -1,7 +1,8 @@
 """The main window: traces in the middle; channels, events, scoring and jobs in docks.
 
-The window owns the open recording, its channel map (with the user's overrides), the scoring
-session and the analysis results, and wires the views together: the trace view and the review
+The window shows a :class:`~sleepfm_engine.study.Study` — the open recording, its channel map
+(with the user's overrides), the scoring session, the display model of the traces, the events
+and the analysis results — and wires the views together: the trace view and the review
 panel stay on the same epoch, reassigning a channel regroups the traces and changes what
 inference sees, and every long operation runs as an engine job on a worker thread.
 """
@@ -22,6 +23,7 @@ from sleepfm_engine.errors import SleepFMError
 from sleepfm_engine.formats import format_for_suffix, hypnogram_dialog_filter, recording_dialog_filter
 from sleepfm_engine.jobs import Job
 from sleepfm_engine.recording import RECORDING_SUFFIXES
+from sleepfm_engine.study import PairedScoring, Study
 
 from . import errors
 from .analysis_server import AnalysisServer
@@ -83,15 +85,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.setWindowTitle("SleepFM Studio")
         self.setAcceptDrops(True)
-        self.rec: Any = None
-        self.cmap: Any = None
-        self.session: Any = None
-        self.auto_hypnogram: Any = None
-        self.risk: Any = None
-        # Where the automatic hypnogram and the risk came from (printed in the report).
-        self.auto_provenance: Any = None
-        self.risk_provenance: Any = None
-        self._events: list[tuple[Any, str]] = []
+        # The night shown: recording, scoring, display, events and analysis results.
+        self.study = Study()
         # SleepFM runs in its own process (started on first use), never in the GUI's.
         self.analysis = AnalysisServer()
         # Hooks tests replace: questions the window asks (None = a message box).
@@ -105,11 +100,9 @@ class MainWindow(QMainWindow):
         if not self.model_dir:
             self.model_dir = self._default_model_dir()
         self.device = str(self.settings.value("analysis/device", "auto") or "auto")
-        self.age: float | None = None
-        self.sex = ""
 
         self.jobs = JobManager(self, dialog_parent=self)
-        self.trace = TraceView(self)
+        self.trace = TraceView(self, model=self.study.display)
         self.setCentralWidget(self.trace)
         self._build_docks()
         self._build_menus()
@@ -119,6 +112,38 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_actions()
         QApplication.instance().installEventFilter(self)
+
+    # ------------------------------------------------------------------ the study shown
+    @property
+    def rec(self) -> Any:
+        """The open recording (None when none is)."""
+        return self.study.recording
+
+    @property
+    def cmap(self) -> Any:
+        """Its channel map, with the user's overrides."""
+        return self.study.channel_map
+
+    @property
+    def session(self) -> Any:
+        """Its scoring session."""
+        return self.study.session
+
+    @property
+    def auto_hypnogram(self) -> Any:
+        return self.study.auto_hypnogram
+
+    @property
+    def risk(self) -> Any:
+        return self.study.risk
+
+    @property
+    def age(self) -> float | None:
+        return self.study.age
+
+    @property
+    def sex(self) -> str:
+        return self.study.sex
 
     # ------------------------------------------------------------------ construction
     def _build_docks(self) -> None:
@@ -343,15 +368,13 @@ class MainWindow(QMainWindow):
             errors.show_warning(self, "Channel assignments ignored",
                                 f"{exc}\n\nThe automatic assignment is used instead.")
             cmap = ChannelMap.from_recording(rec)
-        self.rec, self.cmap = rec, cmap
-        self.trace.set_recording(rec, cmap.as_dict())
+        self.study.open(rec, cmap)
         paired_note = self._start_session(rec, manual)
         self.channels.set_recording(rec, cmap, overrides_target(path), self.trace.display_channels,
                                     self.trace.hidden_channels)
-        self._events = []
         self._refresh_events()
         person = rec.demographics
-        self.age, self.sex = person.age, person.sex
+        self.study.set_demographics(person.age, person.sex)
         self.settings.add_recent(path)
         self._refresh_recent_menu()
         self.setWindowTitle(f"{path.name} — SleepFM Studio")
@@ -400,8 +423,10 @@ class MainWindow(QMainWindow):
         note = ""
         kwargs = {"key_map": self._key_map()}
         paired = manual is None
+        pairing = None
         if paired:
-            manual, _, note = self._paired_scoring(rec)
+            manual, source, note = self._paired_scoring(rec)
+            pairing = PairedScoring(manual, source, note) if note else None
         if manual is not None:
             kwargs["manual"] = manual
         try:
@@ -411,11 +436,10 @@ class MainWindow(QMainWindow):
             if paired:
                 kwargs.pop("manual", None)
                 note = ""
+                pairing = None
             session = ScoringSession.for_recording(rec, load_saved=False, **kwargs)
-        self.session = session
+        self.study.set_session(session, pairing)
         self.review.set_session(session)
-        self.auto_hypnogram = session.auto
-        self.auto_provenance = None  # restored with the scoring: its source is not recorded
         self.review.set_current_epoch(0)
         self._update_overview_stages()
         self._session_unsub = session.add_listener(lambda ev: self._on_session_event(ev))
@@ -436,16 +460,11 @@ class MainWindow(QMainWindow):
 
     def _update_overview_stages(self) -> None:
         """Colour the overview strip with the manual scoring, else the automatic staging."""
-        s = self.session
-        if s is None:
+        shown = self.study.overview_stages()
+        if shown is None:
             self.trace.set_hypnogram(None)
             return
-        import numpy as np
-
-        stages = s.stages
-        if not np.isin(stages, (0, 1, 2, 3, 4)).any() and s.auto is not None:
-            stages = s.auto.stages
-        self.trace.set_hypnogram(stages, s.epoch_length, s.offset)
+        self.trace.set_hypnogram(*shown)
 
     def _start_background_reads(self, path: Path) -> None:
         """Events of an EDF+ file and the overview envelope, read on worker threads.
@@ -486,14 +505,12 @@ class MainWindow(QMainWindow):
                              error_title="Cannot draw the night overview")
 
     def _on_file_events(self, annotations: list) -> None:
-        self._events = [(a, "file") for a in annotations] + \
-                       [e for e in self._events if e[1] != "file"]
+        self.study.set_events(annotations, "file")
         self._refresh_events()
 
     def _refresh_events(self) -> None:
-        rows = sorted(self._events, key=lambda e: e[0].onset)
-        self.trace.set_annotations([a for a, _ in rows])
-        self.events.set_annotations(rows, self.rec.start if self.rec is not None else None)
+        self.events.set_annotations(self.study.events,
+                                    self.rec.start if self.rec is not None else None)
 
     def close_recording(self) -> bool:
         """Close the open recording (asking about unsaved scoring); False if the user cancelled."""
@@ -517,18 +534,10 @@ class MainWindow(QMainWindow):
                 w.disconnect_all()
                 w.cancel()
         self.review.set_session(None)
-        self.session = None
-        self.auto_hypnogram = None
-        self.risk = None
-        self.auto_provenance = self.risk_provenance = None
         self.review.set_risk(None)
-        self.trace.set_recording(None)
         self.channels.set_recording(None, None, None)
-        self._events = []
         self.events.set_annotations([], None)
-        if self.rec is not None:
-            self.rec.close()
-        self.rec, self.cmap = None, None
+        self.study.close()
         self.setWindowTitle("SleepFM Studio")
         self._status.clear()
         self._update_actions()
@@ -619,8 +628,7 @@ class MainWindow(QMainWindow):
     def set_auto_hypnogram(self, hyp: Any, provenance: Any = None) -> None:
         """Show an automatic hypnogram (staging result or import) and keep where it came from
         (a :class:`~sleepfm_engine.provenance.Provenance`; None: not known)."""
-        self.auto_hypnogram = hyp
-        self.auto_provenance = provenance
+        self.study.set_auto(hyp, provenance)
         self.review.set_auto_hypnogram(hyp)
         self._update_overview_stages()
         self._update_actions()
@@ -643,7 +651,7 @@ class MainWindow(QMainWindow):
             errors.report_exception(self, "Cannot import the events", exc)
             return False
         source = Path(path).name
-        self._events = [e for e in self._events if e[1] != source] + [(a, source) for a in anns]
+        self.study.set_events(anns, source)
         self._refresh_events()
         self.events_dock.raise_()
         self.statusBar().showMessage(f"Imported {len(anns)} events from {source}", 5000)
@@ -683,8 +691,7 @@ class MainWindow(QMainWindow):
         from .annotation_files import write_annotation_file
 
         try:
-            return write_annotation_file([a for a, _ in sorted(self._events,
-                                                               key=lambda e: e[0].onset)], path)
+            return write_annotation_file([a for a, _ in self.study.events], path)
         except OSError as exc:
             errors.report_exception(self, "Cannot export the events", exc)
             return None
@@ -718,16 +725,13 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             errors.show_error(self, "Export report", f"Reports are not available: {exc}")
             return None
-        import numpy as np
-
-        manual = self.session.manual
-        if not np.isin(manual.stages, (0, 1, 2, 3, 4)).any():
-            manual = None
-        auto, risk, cmap, rec_path = self.session.auto, self.risk, self.cmap, self.rec.path
+        study = self.study
+        manual = study.scored_manual()
+        auto, risk, cmap, rec_path = study.session.auto, study.risk, study.channel_map, self.rec.path
         from sleepfm_engine.provenance import combine
 
-        provenance = combine(self.auto_provenance if auto is not None else None,
-                             self.risk_provenance if risk is not None else None)
+        provenance = combine(study.auto_provenance if auto is not None else None,
+                             study.risk_provenance if risk is not None else None)
         out = Path(path)
 
         def write(state):
@@ -755,8 +759,7 @@ class MainWindow(QMainWindow):
             return False
         self.set_model_dir(dlg.model_dir)
         self.device = dlg.device
-        self.age = dlg.age if dlg.age else self.age
-        self.sex = dlg.sex or self.sex
+        self.study.set_demographics(dlg.age if dlg.age else self.age, dlg.sex or self.sex)
         self.settings.set_value("analysis/device", self.device)
         return True
 
@@ -822,7 +825,7 @@ class MainWindow(QMainWindow):
         kwargs.update(age=self.age, sex=self.sex)
 
         def done(result) -> None:
-            self.risk, self.risk_provenance = result.risk, result.provenance
+            self.study.set_risk(result.risk, result.provenance)
             self.review.set_risk(result.risk)
             self.review_dock.raise_()
 
@@ -842,11 +845,13 @@ class MainWindow(QMainWindow):
         if kwargs is None:
             return None
         kwargs["out"] = str(path)
+
+        def done(result) -> None:
+            self.study.set_embeddings(result.written[0])
+            self.statusBar().showMessage(f"Embeddings written to {result.written[0]}", 5000)
+
         return self._remote(f"Embeddings of {Path(kwargs['recording']).name}", "embeddings",
-                            kwargs, "embeddings",
-                            lambda result: self.statusBar().showMessage(
-                                f"Embeddings written to {result.written[0]}", 5000),
-                            "Embedding export failed")
+                            kwargs, "embeddings", done, "Embedding export failed")
 
     # ------------------------------------------------------------------ display
     def edit_filters(self) -> None:

@@ -68,6 +68,10 @@ def test_open_shows_the_recording_and_remembers_it(qtbot, window, tmp_path):
     assert window.recent_menu.actions()[0].text() == "night.edf"
     # The overview envelope was computed on a worker thread.
     assert window.trace.overview.envelope.getData()[0] is not None
+    # The window renders its study: the traces draw the study's display model.
+    assert window.trace.model is window.study.display and window.study.recording is window.rec
+    window.close_recording()
+    assert window.study.recording is None and window.trace.visible_channels == []
 
 
 @pytest.mark.parametrize("content, problem", [

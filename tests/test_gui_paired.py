@@ -32,6 +32,10 @@ def test_paired_sidecar_hypnogram_becomes_the_manual_scoring(qtbot, window, tmp_
     _open(qtbot, window, path)
     assert np.array_equal(window.session.stages, STAGES)
     assert "manual scoring from night.hypnogram.csv" in window._status.text()
+    # The study document keeps the paired file beside what was read from it.
+    paired = window.study.paired
+    assert paired.source == tmp_path / "night.hypnogram.csv"
+    assert np.array_equal(paired.hypnogram.stages, STAGES)
     # Loaded as the starting point, not as an edit: nothing to save, nothing autosaved.
     assert not window.session.is_modified
     assert sorted(p.name for p in tmp_path.iterdir()) == ["night.edf", "night.hypnogram.csv"]
@@ -45,7 +49,7 @@ def test_saved_scoring_wins_over_the_paired_file(qtbot, window, tmp_path):
     window.close_recording()
     _open(qtbot, window, path)
     assert window.session.stage(0) == 4
-    assert "manual scoring from" not in window._status.text()
+    assert "manual scoring from" not in window._status.text() and window.study.paired is None
 
 
 def test_unreadable_paired_file_is_noted_and_the_recording_opens(qtbot, window, dialogs, tmp_path):
@@ -54,6 +58,8 @@ def test_unreadable_paired_file_is_noted_and_the_recording_opens(qtbot, window, 
     _open(qtbot, window, path)
     assert np.all(window.session.stages == UNSCORED)
     assert "paired hypnogram unreadable" in window._status.text() and not dialogs
+    assert window.study.paired.hypnogram is None
+    assert window.study.paired.note.startswith("paired hypnogram unreadable")
 
 
 @pytest.mark.skipif(not DREAMS.exists(), reason="the DREAMS excerpt in ../shared/data is absent")

@@ -1,0 +1,193 @@
+"""One night under review, as a document: what an application window shows, without the window.
+
+A :class:`Study` holds the open recording and its channel map, the scoring session, the display
+model of the traces, the events shown with where each came from, the person's age and sex, the
+paired manual scoring and its file, and the analysis results (automatic hypnogram, disease risk,
+written embeddings, each with its provenance). The desktop window renders it; a script or a
+test drives it the same way. Changes reach views through plain callbacks
+(:meth:`Study.add_listener`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple
+
+import numpy as np
+
+from .display_model import DisplayModel
+from .hypnogram import SCORED_CODES
+
+__all__ = ["PairedScoring", "Study", "StudyEvent"]
+
+
+@dataclass(frozen=True)
+class PairedScoring:
+    """A manual scoring found beside the recording by file name.
+
+    Attributes
+    ----------
+    hypnogram : Hypnogram or None
+        What was read (None when the paired file could not be read).
+    source : Path or None
+        The file it came from.
+    note : str
+        What to tell the reader ("manual scoring from night.csv", or why it was not loaded).
+    """
+
+    hypnogram: Any
+    source: Path | None
+    note: str
+
+
+class StudyEvent(NamedTuple):
+    """What changed in a :class:`Study`: ``"opened"``, ``"closed"``, ``"session"``,
+    ``"auto"``, ``"risk"``, ``"embeddings"``, ``"events"``, ``"demographics"``."""
+
+    kind: str
+
+
+class Study:
+    """The night under review: recording, scoring, display, events and analysis results.
+
+    Parameters
+    ----------
+    display : DisplayModel, optional
+        The display model of the traces (a new one when omitted); it follows the recording
+        the study opens and closes.
+    """
+
+    def __init__(self, display: DisplayModel | None = None):
+        self.display = display if display is not None else DisplayModel()
+        self._listeners: list[Callable[[StudyEvent], None]] = []
+        self._clear()
+
+    def _clear(self) -> None:
+        self.recording: Any = None
+        self.channel_map: Any = None
+        self.session: Any = None
+        self.paired: PairedScoring | None = None
+        self.auto_hypnogram: Any = None
+        self.auto_provenance: Any = None
+        self.risk: Any = None
+        self.risk_provenance: Any = None
+        self.embeddings: Path | None = None
+        self.age: float | None = None
+        self.sex = ""
+        self._events: list[tuple[Any, str]] = []
+
+    # ------------------------------------------------------------------ listeners
+    def add_listener(self, callback: Callable[[StudyEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` after every change; returns a function that removes it."""
+        self._listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+        return remove
+
+    def _emit(self, kind: str) -> None:
+        event = StudyEvent(kind)
+        for callback in list(self._listeners):
+            callback(event)
+
+    # ------------------------------------------------------------------ opening and closing
+    @property
+    def is_open(self) -> bool:
+        return self.recording is not None
+
+    def open(self, recording: Any, channel_map: Any) -> None:
+        """Show a recording with its channel map: the display regroups its rows by it.
+
+        Raises
+        ------
+        RuntimeError
+            If a recording is still open (close it first: closing may need to ask about
+            unsaved scoring).
+        """
+        if self.recording is not None:
+            raise RuntimeError(f"{self.recording.path}: still open; close it before opening "
+                               "another recording")
+        self._clear()
+        self.recording, self.channel_map = recording, channel_map
+        self.display.set_recording(recording, channel_map.as_dict())
+        self._emit("opened")
+
+    def close(self) -> None:
+        """Forget everything and close the recording (the scoring session must be closed, or
+        saved, by the caller first: that may need a question to the user)."""
+        rec = self.recording
+        self.display.set_recording(None)
+        self._clear()
+        if rec is not None:
+            rec.close()
+        self._emit("closed")
+
+    def set_session(self, session: Any, paired: PairedScoring | None = None) -> None:
+        """The scoring session of the recording, and the paired file it started from if any.
+
+        The automatic hypnogram restored with the session becomes the study's, of unknown
+        provenance (a saved scoring does not record where its automatic part came from).
+        """
+        self.session = session
+        self.paired = paired
+        self.auto_hypnogram = session.auto if session is not None else None
+        self.auto_provenance = None
+        self._emit("session")
+
+    # ------------------------------------------------------------------ analysis results
+    def set_auto(self, hypnogram: Any, provenance: Any = None) -> None:
+        """The automatic hypnogram (staging result or import) and where it came from."""
+        self.auto_hypnogram = hypnogram
+        self.auto_provenance = provenance
+        self._emit("auto")
+
+    def set_risk(self, risk: Any, provenance: Any = None) -> None:
+        """The disease-risk result (a ``RiskTable``) and where it came from."""
+        self.risk = risk
+        self.risk_provenance = provenance
+        self._emit("risk")
+
+    def set_embeddings(self, path: str | Path) -> None:
+        """Where the night's embeddings were last written."""
+        self.embeddings = Path(path)
+        self._emit("embeddings")
+
+    def set_demographics(self, age: float | None, sex: str) -> None:
+        """The person's age (years) and sex (``"F"``, ``"M"`` or ``""`` when unknown)."""
+        self.age = None if age is None else float(age)
+        self.sex = sex or ""
+        self._emit("demographics")
+
+    # ------------------------------------------------------------------ events
+    @property
+    def events(self) -> list[tuple[Any, str]]:
+        """``(annotation, source)`` of every event shown, by onset."""
+        return sorted(self._events, key=lambda e: e[0].onset)
+
+    def set_events(self, annotations: Iterable[Any], source: str) -> None:
+        """Replace the events that came from ``source`` (a file name, ``"file"`` for the
+        recording's own EDF+ annotations)."""
+        self._events = [e for e in self._events if e[1] != source] + \
+            [(a, source) for a in annotations]
+        self.display.set_annotations([a for a, _ in self.events])
+        self._emit("events")
+
+    # ------------------------------------------------------------------ derived views
+    def scored_manual(self) -> Any:
+        """The manual hypnogram when at least one epoch is scored as a sleep stage, else None."""
+        if self.session is None:
+            return None
+        manual = self.session.manual
+        return manual if np.isin(manual.stages, SCORED_CODES).any() else None
+
+    def overview_stages(self) -> tuple[np.ndarray, float, float] | None:
+        """``(stages, epoch_length, offset)`` to colour a night overview with: the manual
+        scoring, else the automatic staging; None without a session."""
+        s = self.session
+        if s is None:
+            return None
+        stages = s.stages
+        if not np.isin(stages, SCORED_CODES).any() and s.auto is not None:
+            stages = s.auto.stages
+        return stages, s.epoch_length, s.offset
