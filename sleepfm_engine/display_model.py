@@ -634,6 +634,8 @@ class DisplayModel:
                 skipped.append(f"window {window!r}: not a positive number of seconds")
         if self.rec is not None:
             skipped += self._restore_rows(data)
+        elif data.get("rows") or data.get("derivations"):
+            skipped.append("row states and derivations: no recording is shown")
         return skipped
 
     def _restore_rows(self, data: Mapping[str, Any]) -> list[str]:

@@ -240,6 +240,9 @@ def test_bad_entries_are_skipped_by_restore_and_refused_by_from_dict(rec):
     with pytest.raises(ValueError, match="display state not applied"):
         DisplayModel.from_dict(bad, rec)
     assert DisplayModel().restore(["not", "a", "mapping"]) != []
+    # Row states need the recording they belong to.
+    assert DisplayModel().restore({"rows": {"C4": {"gain": 2.0}}}) == [
+        "row states and derivations: no recording is shown"]
 
 
 def test_a_removed_listener_hears_nothing(model):
