@@ -314,3 +314,35 @@ def test_any_saved_overrides_file_reads_back_identically(tmp_path_factory, modal
     again = ChannelMap.from_labels(LABELS, overrides=path)
     assert again.overrides == cmap.overrides
     assert again.quality_overrides == [lb for lb in LABELS if lb in despite]
+
+
+def test_gaps_of_a_discontinuous_file_are_neither_flat_nor_artefacts(tmp_path):
+    from edf_factory import tal_record
+
+    x = eeg_like(seconds=120)
+    onsets = [*range(60), *range(90, 150)]          # 30 s missing after the first minute
+    path = write_edf(tmp_path / "gap.edf", [Sig("C4-M1", RATE, digital(x))], reserved="EDF+D",
+                     annotation_records=[tal_record(t) for t in onsets])
+    with open_recording(path) as rec:
+        assert rec.is_discontinuous
+        q = assess_channel(rec, "C4-M1", "BAS")
+    assert q.findings == () and q.epochs.n_epochs == 5 and not q.epochs.mask().any()
+
+
+def test_a_quality_report_already_made_decides_without_reading_again(tmp_path, monkeypatch):
+    import sleepfm_engine.inference.inputs as inputs_mod
+
+    path = night_with_flat_channels(tmp_path)
+    with open_recording(path) as rec:
+        report = assess_recording(rec)
+        calls = []
+        real = inputs_mod.assess_recording
+        monkeypatch.setattr(inputs_mod, "assess_recording", lambda *a, **k: calls.append(k) or real(*a, **k))
+        with pytest.warns(QualityWarning, match="O1-M2 left out of BAS"):
+            inputs = prepare_modalities(rec, quality=report)
+        assert calls == [] and inputs["BAS"].channels == ["C3-M2"]
+        # A report made under another channel map is not trusted for the channels it moved.
+        moved = ChannelMap.from_recording(rec, overrides={"Chin1-Chin2": "other", "O1-M2": "EMG"})
+        with pytest.warns(QualityWarning, match="O1-M2 left out of EMG"):
+            prepare_modalities(rec, moved, quality=report)
+        assert [k["labels"] for k in calls] == [["O1-M2"]]

@@ -20,7 +20,7 @@ from ..channels import ChannelMap, ChannelMapError
 from ..contract import MAX_CHANNELS, MODALITIES, PATCH_SIZE, SAMPLING_RATE_HZ, TOKEN_SECONDS
 from ..errors import RecordingError
 from ..jobs import TaskState
-from ..quality import EXCLUDING_CHECKS, QualityWarning, assess_recording
+from ..quality import EXCLUDING_CHECKS, QualityReport, QualityWarning, assess_recording
 from ..recording import Recording, open_recording
 from ..sidecars import find_overrides
 
@@ -122,7 +122,8 @@ def saved_channel_map(rec: Recording, log=None) -> ChannelMap:
 
 def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelMap | None = None, *,
                        max_channels: bool | Mapping[str, int] = True, state: TaskState | None = None,
-                       workers: int | None = None) -> dict[str, ModalityInput]:
+                       workers: int | None = None,
+                       quality: QualityReport | None = None) -> dict[str, ModalityInput]:
     """Preprocess the channels of each SleepFM modality of a recording.
 
     Parameters
@@ -139,6 +140,10 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
         Progress per channel; cancellation is checked between channels.
     workers : int, optional
         Channels decoded and filtered at once on threads (default: preprocessing's default).
+    quality : QualityReport, optional
+        The recording's signal quality when already assessed (say, to save it with the
+        outputs): its verdicts decide which channels are left out; channels it does not cover
+        (or covers under another modality) are checked here.
 
     Returns
     -------
@@ -160,7 +165,8 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
     else:
         cmap = saved_channel_map(recording, log=None if state is None else state.set_status)
     caps = _caps(max_channels)
-    usable = _usable_channels(recording, cmap, {m: cmap.channels_for(m) for m in MODALITIES}, state)
+    usable = _usable_channels(recording, cmap, {m: cmap.channels_for(m) for m in MODALITIES}, state,
+                              quality)
     wanted: dict[str, list[str]] = {}
     for m in MODALITIES:
         labels = usable[m]
@@ -199,19 +205,23 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
 
 
 def _usable_channels(rec: Recording, cmap: ChannelMap, candidates: dict[str, list[str]],
-                     state: TaskState | None) -> dict[str, list[str]]:
+                     state: TaskState | None, given: QualityReport | None) -> dict[str, list[str]]:
     """Drop the channels whose quality leaves them out (flat, disconnected), saying why.
 
     Channels the user marked "use despite quality" stay, with a log line.
     """
-    labels = [label for m in MODALITIES for label in candidates[m]]
-    report = assess_recording(rec, cmap, labels=labels, checks=EXCLUDING_CHECKS)
+    found = {c.label: c for c in (given.channels if given is not None else ())
+             if c.modality == cmap.modality_of(c.label)}
+    labels = [label for m in MODALITIES for label in candidates[m] if label not in found]
+    if labels:
+        fresh = assess_recording(rec, cmap, labels=labels, checks=EXCLUDING_CHECKS)
+        found.update((c.label, c) for c in fresh.channels)
     keep_anyway = set(cmap.quality_overrides)
     out: dict[str, list[str]] = {}
     for m in MODALITIES:
         out[m] = []
         for label in candidates[m]:
-            quality = report.channel(label)
+            quality = found[label]
             why = "; ".join(f.reason for f in quality.excluding)
             if quality.usable:
                 out[m].append(label)
