@@ -45,6 +45,20 @@ class EventsError(SleepFMError, ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+class StatisticsFileError(SleepFMError, ValueError):
+    """A statistics file (CSV or JSON export) is malformed. Names the file and, where known, the
+    line."""
+
+    def __init__(self, path: str | Path | None, problem: str, line: int | None = None):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        self.line = line
+        where = f"{self.path}" if self.path is not None else "statistics"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {problem}")
+
+
 class ModelError(SleepFMError, ValueError):
     """A model folder or checkpoint cannot be used. The message names the folder and the problem."""
 

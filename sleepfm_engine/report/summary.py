@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import write_text_atomic
+from ..errors import StatisticsFileError
 from ..sleep_stats import STATISTICS_DEFINITIONS
 from .model import ReportModel, summary_columns
 
 
 def csv_value(value: Any) -> str:
-    """A cell of a statistics CSV: empty for None, integers as such, floats to 10 significant
-    digits (exact for every minute count the engine produces)."""
+    """A cell of a statistics CSV: empty for None, integers as such, floats in their shortest
+    exact form (:func:`read_summary_csv` reads back the very same number)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -28,7 +29,7 @@ def csv_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "" if value != value else format(value, ".10g")
+        return "" if value != value else repr(value)
     return str(value)
 
 
@@ -71,3 +72,74 @@ def statistics_json(model: ReportModel) -> str:
         "definitions": {k: d.definition for k, d in STATISTICS_DEFINITIONS.items()},
     }
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+#: Columns of a statistics CSV that hold text; every other column holds a number or nothing.
+_TEXT_COLUMNS = ("recording", "start", "hypnogram", "scorer")
+#: Units whose statistics are whole numbers.
+_INTEGER_UNITS = ("count", "epoch")
+
+
+def _cell(column: str, text: str, path: Path, line: int) -> Any:
+    if column in _TEXT_COLUMNS:
+        return text
+    if text == "":
+        return None
+    definition = STATISTICS_DEFINITIONS.get(column)
+    try:
+        if definition is not None and definition.unit in _INTEGER_UNITS:
+            return int(text)
+        return float(text)
+    except ValueError:
+        raise StatisticsFileError(path, f"{column} {text[:40]!r} is not a number", line) from None
+
+
+def read_summary_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a statistics CSV written by :func:`summary_csv_text` (``sleepfm export stats``,
+    the cohort ``summary.csv``), typed as the engine computed them: text columns as strings,
+    counts and epoch indices as int, other statistics as float, empty cells as None.
+
+    Raises
+    ------
+    StatisticsFileError
+        If the file is missing, its header is not :func:`summary_columns`, a row is short or a
+        number does not parse (names the line).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        raise StatisticsFileError(path, "no such file") from None
+    except UnicodeDecodeError:
+        raise StatisticsFileError(path, "not a UTF-8 text file") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header != summary_columns():
+        raise StatisticsFileError(path, "the header is not the statistics columns "
+                                        f"({', '.join(summary_columns()[:3])}, ...)", 1)
+    rows = []
+    for line, cells in enumerate(reader, start=2):
+        if len(cells) != len(header):
+            raise StatisticsFileError(path, f"expected {len(header)} cells, found {len(cells)}", line)
+        rows.append({c: _cell(c, v, path, line) for c, v in zip(header, cells)})
+    return rows
+
+
+def read_statistics_json(path: str | os.PathLike) -> dict[str, Any]:
+    """The object of a statistics JSON written by :func:`statistics_json`.
+
+    Raises
+    ------
+    StatisticsFileError
+        If the file is missing, not JSON, or lacks the ``hypnograms`` object.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, IsADirectoryError):
+        raise StatisticsFileError(path, "no such file") from None
+    except json.JSONDecodeError as exc:
+        raise StatisticsFileError(path, f"not valid JSON: {exc.msg}", exc.lineno) from None
+    if not isinstance(data, dict) or not isinstance(data.get("hypnograms"), dict):
+        raise StatisticsFileError(path, "not a statistics export (no 'hypnograms' object)")
+    return data
