@@ -113,7 +113,8 @@ def saved_channel_map(rec: Recording, log=None) -> ChannelMap:
     except ChannelMapError as exc:
         warnings.warn(f"{exc}; the automatic channel assignment is used", RuntimeWarning, stacklevel=2)
         return ChannelMap.from_recording(rec)
-    line = f"{rec.path.name}: channel assignments saved in {saved} used ({len(cmap.overrides)} override(s))"
+    line = (f"{rec.path.name}: channel assignments saved in {saved} used ({len(cmap.overrides)} override(s), "
+            f"{len(cmap.quality_overrides)} channel(s) used despite quality)")
     _log.info(line)
     if log is not None:
         log(line)
