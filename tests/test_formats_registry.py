@@ -228,3 +228,20 @@ def test_malformed_json_is_a_hypnogram_error_naming_the_problem(tmp_path, text, 
     with pytest.raises(HypnogramError, match=match) as err:
         read_hypnogram(path)
     assert str(path) in str(err.value)
+
+
+def test_an_events_only_format_is_never_taken_for_a_hypnogram(tmp_path):
+    events_only = FileFormat("ev-test", "Test events", (".evt",), _sniff_stg,
+                             read_events=lambda path: [], priority=1)
+    register(events_only)
+    try:
+        path = tmp_path / "night.evt"
+        path.write_text("STG/1\n0\n")
+        with pytest.raises(HypnogramError, match="unrecognised hypnogram format.*supported: edf"):
+            read_hypnogram(path)
+        assert "ev-test" not in read_formats() and ".evt" not in hypnogram_suffixes()
+        assert "*.evt" not in hypnogram_dialog_filter("read")
+        with pytest.raises(ValueError, match="holds no hypnograms"):
+            read_hypnogram(path, fmt="ev-test")
+    finally:
+        unregister("ev-test")

@@ -45,16 +45,20 @@ for _module in FORMAT_MODULES:
     register(_module.FORMAT)
 
 
+def _hypnogram_readers() -> list[FileFormat]:
+    return [f for f in registered_formats() if f.read_hypnogram is not None]
+
+
 def detect_format(path: str | os.PathLike) -> str:
-    """Name of the hypnogram format of ``path``, from its content (formats are asked in their
-    registry priority order).
+    """Name of the hypnogram format of ``path``, from its content (the formats that read
+    hypnograms are asked in their registry priority order).
 
     Raises
     ------
     HypnogramError
         If the file is missing, empty or in no known format.
     """
-    return _detect(Path(path)).name
+    return _detect(Path(path), _hypnogram_readers()).name
 
 
 def read_hypnogram(path: str | os.PathLike, epoch_length: float | None = None,
@@ -90,7 +94,7 @@ def read_hypnogram(path: str | os.PathLike, epoch_length: float | None = None,
     path = Path(path)
     if epoch_length is not None and not float(epoch_length) > 0:
         raise ValueError(f"epoch_length must be positive, got {epoch_length}")
-    entry = get_format(fmt) if fmt else _detect(path)
+    entry = get_format(fmt) if fmt else _detect(path, _hypnogram_readers())
     if entry.read_hypnogram is None:
         raise ValueError(f"format {entry.name!r} holds no hypnograms; read formats: "
                          f"{', '.join(read_formats())}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..errors import HypnogramError
 from ..recording import RECORDING_SUFFIXES
@@ -21,7 +21,7 @@ from ._xml import Node, parse_xml
 
 __all__ = ["FileFormat", "Probe", "KEEPABLE", "register", "unregister", "registered_formats",
            "find_format", "get_format", "read_formats", "write_formats", "hypnogram_suffixes", "format_for_suffix",
-           "hypnogram_dialog_filter", "recording_dialog_filter"]
+           "hypnogram_dialog_filter", "recording_dialog_filter", "detect"]
 
 #: What a hypnogram may keep through a write and a read (:attr:`FileFormat.keeps`): the stage
 #: codes always; ``artefact`` (artefact stays distinct from unscored), ``epoch_length``,
@@ -289,8 +289,18 @@ def recording_dialog_filter() -> str:
     return f"EDF/BDF recordings ({patterns});;All files (*)"
 
 
-def detect(path: Path) -> FileFormat:
-    """The registered format of ``path``, from its content (see :func:`detect_format`)."""
+def detect(path: Path, formats: Iterable[FileFormat] | None = None) -> FileFormat:
+    """The format of ``path`` from its content: the first of ``formats`` (default: every
+    registered one), in sniff order, whose ``sniff`` accepts it.
+
+    Raises
+    ------
+    HypnogramError
+        If the file is missing, empty or in none of the formats (names the file and, for text
+        and XML, the line).
+    """
+    candidates = registered_formats() if formats is None else sorted(
+        formats, key=lambda f: (f.priority, f.name))
     try:
         with open(path, "rb") as fh:
             head = fh.read(_HEAD_BYTES)
@@ -304,13 +314,13 @@ def detect(path: Path) -> FileFormat:
     # A file named like a recording is taken only by a format that declares that suffix: an
     # ``.edf`` holding text is a broken file, not a CSV hypnogram.
     recording_named = probe.suffix in RECORDING_SUFFIXES
-    for fmt in registered_formats():
+    for fmt in candidates:
         if recording_named and probe.suffix not in fmt.suffixes:
             continue
         if fmt.sniff(probe):
             return fmt
     if probe.xml_root is not None:
-        xml = [f"{f.name}" for f in registered_formats() if ".xml" in f.suffixes]
+        xml = [f.name for f in candidates if ".xml" in f.suffixes]
         raise HypnogramError(path, f"XML with root <{probe.xml_root.tag}> is in no known format "
                                    f"(XML formats read: {', '.join(xml)})", probe.xml_root.line)
     if recording_named:
@@ -318,4 +328,5 @@ def detect(path: Path) -> FileFormat:
     if probe.first_line is None:
         raise HypnogramError(path, "no content (only blank or comment lines)")
     raise HypnogramError(path, f"unrecognised hypnogram format (first line {probe.first_line[:60]!r}); "
-                               f"supported: {', '.join(read_formats())}", probe.first_line_number)
+                               f"supported: {', '.join(f.name for f in candidates)}",
+                         probe.first_line_number)
