@@ -451,7 +451,7 @@ class ChannelSignal:
                                                  channel.physical_max * self.to_read)
 
         per_epoch = thresholds.epoch_seconds * self.rate
-        self.n_epochs = int(len(values) // per_epoch + 1e-9) if per_epoch > 0 else 0
+        self.n_epochs = int(np.floor(len(values) / per_epoch + 1e-9)) if per_epoch > 0 else 0
         if self.n_epochs:
             bounds = np.floor(np.arange(self.n_epochs + 1) * per_epoch + 1e-9).astype(np.int64)
         else:  # shorter than one epoch: the whole channel is one segment for channel verdicts
