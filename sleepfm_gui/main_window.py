@@ -269,6 +269,14 @@ class MainWindow(QMainWindow):
         self.channels.modalitiesChanged.connect(self._on_modalities_changed)
         self.channels.visibilityChanged.connect(self.trace.set_channel_visible)
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
+        self.study.add_listener(self._on_study_event)
+
+    def _on_study_event(self, event: Any) -> None:
+        """Show what changed in the study: its events and its risk result."""
+        if event.kind in ("opened", "events", "closed"):
+            self._refresh_events()
+        if event.kind in ("risk", "closed"):
+            self.review.set_risk(self.study.risk)
 
     # ------------------------------------------------------------------ settings
     def _default_model_dir(self) -> str:
@@ -372,7 +380,6 @@ class MainWindow(QMainWindow):
         paired_note = self._start_session(rec, manual)
         self.channels.set_recording(rec, cmap, overrides_target(path), self.trace.display_channels,
                                     self.trace.hidden_channels)
-        self._refresh_events()
         person = rec.demographics
         self.study.set_demographics(person.age, person.sex)
         self.settings.add_recent(path)
@@ -506,7 +513,6 @@ class MainWindow(QMainWindow):
 
     def _on_file_events(self, annotations: list) -> None:
         self.study.set_events(annotations, "file")
-        self._refresh_events()
 
     def _refresh_events(self) -> None:
         self.events.set_annotations(self.study.events,
@@ -534,9 +540,7 @@ class MainWindow(QMainWindow):
                 w.disconnect_all()
                 w.cancel()
         self.review.set_session(None)
-        self.review.set_risk(None)
         self.channels.set_recording(None, None, None)
-        self.events.set_annotations([], None)
         self.study.close()
         self.setWindowTitle("SleepFM Studio")
         self._status.clear()
@@ -628,8 +632,9 @@ class MainWindow(QMainWindow):
     def set_auto_hypnogram(self, hyp: Any, provenance: Any = None) -> None:
         """Show an automatic hypnogram (staging result or import) and keep where it came from
         (a :class:`~sleepfm_engine.provenance.Provenance`; None: not known)."""
-        self.study.set_auto(hyp, provenance)
+        # The scoring session fits it to its epochs first: a hypnogram it refuses is not kept.
         self.review.set_auto_hypnogram(hyp)
+        self.study.set_auto(hyp, provenance)
         self._update_overview_stages()
         self._update_actions()
 
@@ -652,7 +657,6 @@ class MainWindow(QMainWindow):
             return False
         source = Path(path).name
         self.study.set_events(anns, source)
-        self._refresh_events()
         self.events_dock.raise_()
         self.statusBar().showMessage(f"Imported {len(anns)} events from {source}", 5000)
         return True
@@ -826,7 +830,6 @@ class MainWindow(QMainWindow):
 
         def done(result) -> None:
             self.study.set_risk(result.risk, result.provenance)
-            self.review.set_risk(result.risk)
             self.review_dock.raise_()
 
         return self._remote(f"Disease risk of {Path(kwargs['recording']).name}", "risk", kwargs,

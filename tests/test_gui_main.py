@@ -142,6 +142,18 @@ def test_import_and_export_hypnograms(qtbot, window, tmp_path):
                           .stages, auto_stages)
 
 
+def test_events_given_to_the_study_are_shown_and_cleared_on_close(qtbot, window, tmp_path):
+    from sleepfm_engine.recording import Annotation
+
+    _open(qtbot, window, make_psg(tmp_path / "night.edf"))
+    window.study.set_events([Annotation(40.0, 5.0, "Arousal"), Annotation(5.0, 2.0, "Spindle")],
+                            "script")
+    assert window.events.model.rowCount() == 2
+    assert [a.description for a in window.trace.annotations] == ["Spindle", "Arousal"]
+    window.close_recording()
+    assert window.events.model.rowCount() == 0 and window.trace.annotations == []
+
+
 def test_a_bad_hypnogram_file_is_reported_not_raised(qtbot, window, dialogs, tmp_path):
     _open(qtbot, window, make_psg(tmp_path / "night.edf"))
     bad = tmp_path / "bad.csv"
