@@ -18,14 +18,16 @@ from typing import Any, Mapping
 from .atomic import write_text_atomic
 from .errors import SleepFMError
 
-__all__ = ["RESULTS", "MODEL", "FILE", "PROVENANCE_SUFFIX", "ResultSource", "Provenance", "ProvenanceError", "combine",
+__all__ = ["RESULTS", "MODEL", "FILE", "DETECTOR", "MANUAL", "SEVERAL", "PROVENANCE_SUFFIX", "ResultSource", "Provenance", "ProvenanceError", "combine",
            "provenance_path", "write_provenance_file", "read_provenance_file"]
 
 #: Results a provenance record speaks for, with the label the report prints for each.
 RESULTS: dict[str, str] = {"embeddings": "Embeddings", "hypnogram": "Automatic staging",
-                           "risk": "Disease risk"}
-#: Kinds of :class:`ResultSource`.
-MODEL, FILE = "model", "file"
+                           "risk": "Disease risk", "events": "Scored events"}
+#: Kinds of :class:`ResultSource`: a model, an imported file, an event detector (a scoring
+#: library), a person scoring by hand, or several of these (scored events merged from sources).
+MODEL, FILE, DETECTOR, MANUAL, SEVERAL = "model", "file", "detector", "manual", "several"
+_KINDS = (MODEL, FILE, DETECTOR, MANUAL, SEVERAL)
 #: Model kinds in the order their config hashes are listed.
 _KIND_ORDER = ("base", "staging", "diagnosis")
 #: Suffix of the provenance file written beside a night's outputs.
@@ -62,8 +64,8 @@ class ResultSource:
     config_hash: str = ""
 
     def __post_init__(self):
-        if self.kind not in (MODEL, FILE):
-            raise ValueError(f"a result source is {MODEL!r} or {FILE!r}, not {self.kind!r}")
+        if self.kind not in _KINDS:
+            raise ValueError(f"a result source is one of {', '.join(_KINDS)}, not {self.kind!r}")
 
     @classmethod
     def model(cls, model_id: str, config_hash: str = "") -> "ResultSource":
@@ -74,9 +76,16 @@ class ResultSource:
         return cls(FILE, str(Path(path).resolve()))
 
     def describe(self) -> str:
-        """``"model M (hash)"`` or ``"imported from file X"``."""
+        """``"model M (hash)"``, ``"imported from file X"``, ``"detector D"``, ``"manual
+        scoring (S)"`` or, for several sources, their descriptions."""
         if self.kind == FILE:
             return f"imported from file {self.name}"
+        if self.kind == DETECTOR:
+            return f"detector {self.name}"
+        if self.kind == MANUAL:
+            return "manual scoring" + (f" ({self.name})" if self.name else "")
+        if self.kind == SEVERAL:
+            return self.name
         return f"model {self.name}" + (f" ({self.config_hash})" if self.config_hash else "")
 
 

@@ -1,7 +1,11 @@
 """Report figures, drawn with matplotlib's Agg canvas (no display, no pyplot global state).
 
 The hypnogram figure stacks one panel per hypnogram (manual, then automatic) and, when the
-automatic staging has probabilities, a hypnodensity panel, all on one clock-time axis.
+automatic staging has probabilities, a hypnodensity panel, all on one clock-time axis. When the
+report has clinical events or level signals (:attr:`ReportModel.events`) it becomes the night's
+overview, as on the first page of a clinical PSG report: below the hypnograms come the SpO2
+trend, the heart rate, the body position and one row of event ticks per event family, each
+panel only when its data exist.
 """
 from __future__ import annotations
 
@@ -12,8 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..events import EVENT_TYPES, EventType
 from ..hypnogram import (ARTEFACT, PLOT_ORDER, STAGE_COLORS, STAGE_LONG_NAMES, STAGES, UNSCORED,
                          Hypnogram)
+from ..indices import HR_VALID_RANGE, SPO2_VALID_RANGE
+from ..position import POSITIONS, UNKNOWN_POSITION
+from .events import EventsReport, overview_ticks, trend
 from .model import ReportModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,6 +31,16 @@ if TYPE_CHECKING:  # pragma: no cover
 FIGURE_DPI = 220
 _PANEL_IN = 0.9
 _DENSITY_IN = 0.6
+_TREND_IN = 0.62
+_POSITION_IN = 0.5
+_TICK_ROW_IN = 0.16
+# Trend colours are those of the events they go with (desaturation, bradycardia, position change).
+_SPO2_COLOUR = EVENT_TYPES[EventType.desaturation].colour
+_HR_COLOUR = EVENT_TYPES[EventType.bradycardia].colour
+_POSITION_COLOUR = EVENT_TYPES[EventType.position_change].colour
+#: Short row names of the event-tick panel, per family (others print the family name).
+_FAMILY_ROWS = {"respiratory": "Resp.", "oxygen": "Desat.", "arousal": "Arousal",
+                "limb": "Limb", "cardiac": "Cardiac"}
 _AXIS_IN = 0.38
 _TEXT = "#222222"
 _GRID = "#DDDDDD"
@@ -137,8 +155,87 @@ def _mark_lights(axes, model: ReportModel, t_max: float) -> None:
                 ax.axvspan(*outside, color="#9AA5B1", alpha=0.18, lw=0, zorder=1)
 
 
+def _style_title(ax, title: str) -> None:
+    ax.set_title(title, loc="left", fontsize=7.5, color=_TEXT, pad=2, fontweight="bold")
+
+
+def _draw_trend(ax, x: np.ndarray, y: np.ndarray, colour: str, unit: str, title: str,
+                floor: float | None = None) -> None:
+    ax.plot(x, y, color=colour, lw=0.6)
+    finite = y[np.isfinite(y)]
+    if floor is not None and finite.size:
+        # SpO2: 100 % at the top, the axis reaching just below the nadir (and at least 90 %).
+        low = min(floor, 5.0 * np.floor(finite.min() / 5.0))
+        ax.set_ylim(low, 100.5)
+        ax.axhline(floor, color="#888888", lw=0.5, ls=(0, (3, 2)))
+    elif finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        pad = max(2.0, 0.08 * (hi - lo))
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_ylabel(unit, fontsize=6.5, rotation=0, labelpad=10, va="center")
+    ax.grid(axis="x", color=_GRID, lw=0.5)
+    _style_title(ax, title)
+
+
+def _draw_position(ax, events: EventsReport) -> None:
+    pos = events.signals.position
+    t = pos.times / 3600.0
+    dt = 1.0 / pos.rate / 3600.0
+    for a, b, code in _runs(pos.codes.astype(np.int64)):
+        if code == UNKNOWN_POSITION:
+            continue
+        ax.hlines(len(POSITIONS) - 1 - code, t[a], t[b - 1] + dt, colors=_POSITION_COLOUR, lw=2.6)
+    ax.set_ylim(-0.6, len(POSITIONS) - 0.4)
+    ax.set_yticks(range(len(POSITIONS)))
+    ax.set_yticklabels([p.capitalize() for p in reversed(POSITIONS)])
+    ax.grid(axis="x", color=_GRID, lw=0.5)
+    _style_title(ax, f"Body position \u2014 {events.signals.channels['position']}")
+
+
+def _draw_ticks(ax, ticks: dict[str, list[tuple[float, float, str]]], t_max: float) -> None:
+    # An instant or a 10-s event is thinner than a pixel on a night's axis: ticks get a minimum
+    # width of 1/800 of the axis so that every event stays visible.
+    least = t_max / 800.0
+    rows = list(ticks)
+    for i, fam in enumerate(rows):
+        y = len(rows) - 1 - i
+        spans = [(on / 3600.0, max(dur / 3600.0, least)) for on, dur, _ in ticks[fam]]
+        ax.broken_barh(spans, (y - 0.36, 0.72), facecolors=[c for _, _, c in ticks[fam]], lw=0)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([_FAMILY_ROWS.get(f, f.capitalize()) for f in reversed(rows)])
+    ax.grid(axis="x", color=_GRID, lw=0.5)
+    _style_title(ax, "Events")
+
+
+def _overview_panels(model: ReportModel) -> list[tuple[float, object]]:
+    """(height in inches, draw(ax, t_max)) of each overview panel below the hypnograms."""
+    ev = model.events
+    if ev is None:
+        return []
+    panels = []
+    if ev.signals.spo2 is not None:
+        x, y = trend(ev.signals.spo2, SPO2_VALID_RANGE)
+        title = f"SpO2 \u2014 {ev.signals.channels['spo2']}"
+        panels.append((_TREND_IN, lambda ax, t_max: _draw_trend(ax, x, y, _SPO2_COLOUR, "%",
+                                                                 title, floor=90.0)))
+    if ev.signals.heart_rate is not None:
+        hx, hy = trend(ev.signals.heart_rate, HR_VALID_RANGE)
+        htitle = f"Heart rate \u2014 {ev.signals.channels['heart_rate']}"
+        panels.append((_TREND_IN, lambda ax, t_max: _draw_trend(ax, hx, hy, _HR_COLOUR, "bpm",
+                                                                 htitle)))
+    if ev.signals.position is not None:
+        panels.append((_POSITION_IN, lambda ax, t_max: _draw_position(ax, ev)))
+    ticks = overview_ticks(ev.events)
+    if ticks:
+        panels.append((_TICK_ROW_IN * len(ticks) + 0.12,
+                       lambda ax, t_max: _draw_ticks(ax, ticks, t_max)))
+    return panels
+
+
 def hypnogram_figure(model: ReportModel, width_in: float = 7.1) -> "Figure | None":
-    """The report's hypnogram figure, or None when the model has no hypnogram.
+    """The report's hypnogram figure (the night's overview when the report has events or
+    level signals), or None when the model has no hypnogram and no overview panel.
 
     Parameters
     ----------
@@ -149,11 +246,13 @@ def hypnogram_figure(model: ReportModel, width_in: float = 7.1) -> "Figure | Non
     from matplotlib.figure import Figure
 
     roles = model.roles
-    if not roles:
+    overview = _overview_panels(model)
+    if not roles and not overview:
         return None
     auto = model.hypnograms.get("auto")
     density = auto is not None and auto.probabilities is not None and auto.n_epochs > 0
-    heights = [_PANEL_IN] * len(roles) + ([_DENSITY_IN] if density else [])
+    heights = ([_PANEL_IN] * len(roles) + ([_DENSITY_IN] if density else [])
+               + [h for h, _ in overview])
     fig = Figure(figsize=(width_in, sum(heights) + _AXIS_IN + 0.18 * len(heights)))
     fig.patch.set_facecolor("white")
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.42,
@@ -174,12 +273,17 @@ def hypnogram_figure(model: ReportModel, width_in: float = 7.1) -> "Figure | Non
         ax = fig.add_subplot(grid[len(roles)], sharex=axes[0])
         _draw_density(ax, model, auto)
         axes.append(ax)
+    first_panel = len(axes)
+    for i in range(len(overview)):
+        axes.append(fig.add_subplot(grid[first_panel + i], sharex=axes[0] if axes else None))
     for ax in axes:
         ax.tick_params(labelsize=6.5, length=2, colors=_TEXT)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         for side in ("left", "bottom"):
             ax.spines[side].set_linewidth(0.6)
+    for ax, (_, draw) in zip(axes[first_panel:], overview):
+        draw(ax, t_max)
     axes[0].set_xlim(0, t_max)
     _mark_lights(axes, model, t_max)
     _hour_ticks(axes[0], model, t_max)

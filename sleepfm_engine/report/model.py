@@ -22,6 +22,8 @@ from ..demographics import header_demographics
 from ..hypnogram import SCORED_CODES, STAGE_LONG_NAMES, STAGES, Hypnogram
 from ..provenance import Provenance
 from ..sleep_stats import MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, format_statistic
+from .events import (DEFAULT_POSITION_TABLE, EventsReport, build_events_report,
+                     read_night_signals, result_source)
 
 #: Keys of the summary statistics table, in print order.
 SUMMARY_KEYS: tuple[str, ...] = ("TIB", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency",
@@ -207,6 +209,10 @@ class ReportModel:
     risk_inputs : str
         What the diagnosis head was given (age, sex, hours read), when the risk table says.
     provenance : list of (label, value)
+    events : EventsReport or None
+        Respiratory, oxygen, arousal, limb-movement and heart-rate sections and the overview's
+        signals (:mod:`sleepfm_engine.report.events`); None when the night has neither such
+        events nor SpO2 or heart-rate signals.
     notes : list of str
         Definitions and caveats printed at the end.
     warnings : list of str
@@ -234,6 +240,7 @@ class ReportModel:
     risk_score_name: str = ""
     risk_inputs: str = ""
     provenance: list[tuple[str, str]] = field(default_factory=list)
+    events: EventsReport | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -472,7 +479,8 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                  lights_off: float | _dt.datetime | None = None,
                  lights_on: float | _dt.datetime | None = None,
                  pseudonym: str | None = None, title: str = "Sleep study report",
-                 now: _dt.datetime | None = None) -> ReportModel:
+                 now: _dt.datetime | None = None, events: Any = None,
+                 position_table: str = DEFAULT_POSITION_TABLE) -> ReportModel:
     """Compute everything a sleep study report shows.
 
     Parameters
@@ -502,6 +510,12 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
     title : str
     now : datetime, optional
         Generation time (default: now).
+    events : EventSet, optional
+        Scored events (manual, from a file, from a detector), onsets from the recording start
+        (or from the set's own ``start``). Their sections, and the SpO2 and heart-rate sections
+        of the recording's level channels, are in :attr:`ReportModel.events`.
+    position_table : str
+        Registered position code table decoding the recording's position channel.
 
     Returns
     -------
@@ -575,11 +589,26 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
         if risk is not None:
             model.risk, model.risk_score_name = risk_rows(risk)
             model.risk_inputs = _risk_inputs(risk, deid)
+        signals = (read_night_signals(rec, channel_map, position_table)
+                   if recording is not None else None)
+        model.events = build_events_report(rec, events, model_hypnograms(manual, auto),
+                                           signals, deid)
+        credit = None if model.events is None else result_source(model.events.events.sources, deid)
+        if credit is not None:
+            from .. import __version__
+
+            with_events = (provenance or Provenance(__version__)).with_source("events", credit)
+            model.provenance = [(k, deid.text(v)) for k, v in _provenance(with_events)]
         model.notes = _notes(model)
         return model
     finally:
         if opened:
             rec.close()
+
+
+def model_hypnograms(manual: Hypnogram | None, auto: Hypnogram | None) -> dict[str, Hypnogram]:
+    """Role -> hypnogram of those given (the events' denominators come from the first)."""
+    return {r: h for r, h in (("manual", manual), ("auto", auto)) if h is not None}
 
 
 def _risk_inputs(risk: Any, deid: Deidentifier) -> str:

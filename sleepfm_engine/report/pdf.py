@@ -1,8 +1,11 @@
 """The report as a PDF (reportlab): one to two A4 or Letter pages, fonts embedded.
 
-Page 1 is what a reader needs first: who and what was recorded, the montage, the hypnogram and
-the AASM statistics. Page 2 holds the details: stage transitions, manual-versus-automatic
-agreement, the research-only risk section, provenance, definitions and the signature block.
+Page 1 is what a reader needs first: who and what was recorded, the montage, the hypnogram (the
+night's overview with SpO2, heart rate, position and event ticks when there are events) and the
+AASM statistics. When the night has clinical events or SpO2/heart-rate signals, a page of
+respiratory, oxygen, arousal, limb-movement and heart-rate sections follows. The last page holds
+the details: stage transitions, manual-versus-automatic agreement, the research-only risk
+section, provenance, definitions and the signature block.
 Every page carries a footer with the generation time and "Page n of N".
 """
 from __future__ import annotations
@@ -17,6 +20,8 @@ from ..atomic import atomic_path
 from ..hypnogram import STAGE_LONG_NAMES, STAGES
 from . import fonts
 from .figures import figure_png, hypnogram_figure
+from ..indices import INDEX_DEFINITIONS
+from .events import denominator_text
 from .model import MISSING, ROLES, ReportModel, format_ratio
 
 #: Paper sizes accepted by :func:`write_report_pdf`.
@@ -153,7 +158,7 @@ def _montage(model: ReportModel, width: float, styles) -> list:
 def _hypnogram(model: ReportModel, width: float, styles) -> list:
     from reportlab.platypus import Image
 
-    out = _heading("Hypnogram", styles)
+    out = _heading("Hypnogram" if model.events is None else "Overview", styles)
     fig = hypnogram_figure(model, width_in=width / 72.0)
     if fig is None:
         return out + [_p("No hypnogram: the recording was neither scored manually nor staged "
@@ -165,6 +170,48 @@ def _hypnogram(model: ReportModel, width: float, styles) -> list:
                                                 ("lights on", model.lights_on)) if t is not None]
     if marks:
         out.append(_p("Dashed lines: " + ", ".join(marks) + ".", styles["muted"]))
+    if model.events is not None and model.events.sources:
+        out.append(_p("Event ticks: " + "; ".join(model.events.sources) + ".", styles["muted"]))
+    return out
+
+
+def _events(model: ReportModel, width: float, styles) -> list:
+    """The respiratory, oxygen, arousal, limb-movement and heart-rate sections."""
+    from reportlab.platypus import Spacer
+
+    ev = model.events
+    if ev is None:
+        return []
+    out: list = []
+    gap = 8.0
+    left_w = width * 0.60
+    right_w = width - left_w - gap
+    for section in ev.sections:
+        out += _heading(section.title, styles)
+        out.append(_p(f"Source: {section.source}", styles["muted"]))
+        out.append(Spacer(1, 2))
+        rows = [["Index", "Unit", "Value"]]
+        rows += [[_p(name, styles["cell"]), unit, value] for _k, name, unit, value in section.rows]
+        if len(rows) == 1:
+            rows.append([_p("No index: see the note on sleep time below.", styles["cell"]), "", ""])
+        indices = _table(rows, [left_w * 0.66, left_w * 0.12, left_w * 0.22],
+                         align_right_from=2)
+        counts = [["Events (whole recording)", "Code", "Count"]]
+        counts += [[_p(label, styles["cell"]), code, str(n)] for label, code, n in section.counts]
+        if len(counts) == 1:
+            counts.append([_p("none scored", styles["cell"]), "", ""])
+        right = _table(counts, [right_w * 0.62, right_w * 0.18, right_w * 0.20],
+                       align_right_from=2)
+        out.append(_layout([indices, "", right], [left_w, gap, right_w]))
+        if section.rows:
+            key, name = section.rows[0][0], section.rows[0][1]
+            out.append(_p(f"{name}: {INDEX_DEFINITIONS[key].definition}.", styles["muted"]))
+    out.append(Spacer(1, 4))
+    out.append(_p(denominator_text(ev), styles["small"]))
+    out.append(_p("A section appears only when its events or its signal exist: a missing section "
+                  "means nothing of that kind was scored or recorded, not that none occurred.",
+                  styles["small"]))
+    out += [_p(n, styles["muted"]) for n in ev.notes]
     return out
 
 
@@ -473,6 +520,7 @@ def build_story(model: ReportModel, width: float, height: float | None = None) -
     first += _montage(model, width, styles)
     first += _hypnogram(model, width, styles)
     first += _statistics(model, width, styles)
+    events = _events(model, width, styles)
     second: list = []
     second += _transitions(model, width, styles)
     second += _agreement(model, width, styles)
@@ -480,10 +528,13 @@ def build_story(model: ReportModel, width: float, height: float | None = None) -
     second += _provenance(model, width, styles)
     second += _notes(model, width, styles)
     second += _signature(width, styles)
+    pages = [first] + ([events] if events else []) + [second]
     if height is None:
-        return first + [PageBreak()] + second
-    return [KeepInFrame(width, height, first, mode="shrink"), PageBreak(),
-            KeepInFrame(width, height, second, mode="shrink")]
+        return [f for i, page in enumerate(pages) for f in ([PageBreak()] if i else []) + page]
+    story: list = []
+    for i, page in enumerate(pages):
+        story += ([PageBreak()] if i else []) + [KeepInFrame(width, height, page, mode="shrink")]
+    return story
 
 
 def write_report_pdf(model: ReportModel, path: str | os.PathLike, paper: str = "A4") -> Path:
