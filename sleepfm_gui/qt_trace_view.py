@@ -5,7 +5,9 @@ per page by default with the epoch grid and a clock-time axis. Each page is prep
 :class:`sleepfm_engine.display.PageSource` — only the visible window is read, filtered and
 min/max-decimated to the plot's pixel width — and drawn into one reused curve per visible row,
 so paging through an 8-hour night costs what one page costs. The next and previous pages are
-prepared while the view is idle.
+prepared while the view is idle. What is shown — window, rows and their gains, filters,
+derivations, events — is a Qt-free :class:`sleepfm_engine.display_model.DisplayModel`; the view
+draws it and hands it what the user does.
 
 Keys (window-wide): PgDn/PgUp one page, Right/Left one epoch, Shift+Right/Left a tenth of a
 page, Home/End, Up/Down select a channel, +/− gain (selected channel, else all), * auto-scale,
