@@ -276,7 +276,9 @@ class TraceView(QWidget):
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(40)
         self._prefetch_timer.timeout.connect(self._prefetch)
-        self._unlisten = self.model.add_listener(self._on_model_event)
+        unlisten = self.model.add_listener(self._on_model_event)
+        # A model may outlive its view: a deleted view must not be called back.
+        self.destroyed.connect(lambda *_: unlisten())
         if self.model.rec is not None:
             self._on_recording()
         self._update_enabled()

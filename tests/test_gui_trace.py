@@ -209,3 +209,23 @@ def test_overview_click_and_current_epoch_from_outside(qtbot, view):
         view.set_current_epoch(3)
     assert view.start == 0.0 and view.current_epoch == 3
     assert view._epoch_mark.isVisible()
+
+
+def test_a_model_outlives_its_deleted_view(qtbot, tmp_path):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from sleepfm_engine.display_model import DisplayModel
+
+    model = DisplayModel()
+    v = TraceView(model=model)
+    gone = []
+    v.destroyed.connect(lambda *_: gone.append(True))
+    v.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    assert gone == [True]
+    model.set_notch(50.0)  # would call into the deleted widget if it still listened
+    assert model.notch == 50.0
+    rec = open_recording(make_psg(tmp_path / "psg.edf", minutes=2))
+    model.set_recording(rec)
+    assert [r.key for r in model.rows][0] == "C4"
+    rec.close()
