@@ -31,15 +31,24 @@ class HypnogramError(SleepFMError, ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+class NoStagesError(HypnogramError):
+    """A readable file (scored events, annotations) holds no sleep stages: not a hypnogram, but
+    not a broken one either (discovery passes over it)."""
+
+
 class EventsError(SleepFMError, ValueError):
     """Scored events cannot be read or built. The message names the file (or table) and, where
     known, the row."""
 
-    def __init__(self, path: str | Path | None, problem: str, row: int | None = None):
+    def __init__(self, path: str | Path | None, problem: str, row: int | None = None,
+                 line: int | None = None):
         self.path = None if path is None else Path(path)
         self.problem = problem
         self.row = row
+        self.line = line
         where = f"{self.path}" if self.path is not None else "events"
+        if line is not None:  # a text file's line (1-based); row is a table's row (0-based)
+            where += f", line {line}"
         if row is not None:
             where += f", row {row}"
         super().__init__(f"{where}: {problem}")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sleepfm_engine.cli import main
-from sleepfm_engine.errors import HypnogramError
+from sleepfm_engine.errors import HypnogramError, NoStagesError
 from sleepfm_engine.formats import (FileFormat, detect_format, format_for_suffix, get_format,
                                     hypnogram_dialog_filter, hypnogram_suffixes, read_formats,
                                     read_hypnogram, recording_dialog_filter, register,
@@ -124,11 +124,10 @@ def test_a_malformed_entry_is_refused_when_declared(changes, match):
         FileFormat(**{**fields, **changes})
 
 
-def test_builtin_formats_are_registered_in_sniff_order_with_events_slots_empty():
-    names = [f.name for f in registered_formats()]
+def test_builtin_hypnogram_formats_are_registered_in_sniff_order():
+    names = [f.name for f in registered_formats() if f.read_hypnogram is not None]
     assert names == ["edf", "nsrr-xml", "profusion-xml", "json", "dreams", "sleepfm", "csv", "yasa"]
     assert set(write_formats()) == {"edf", "json", "sleepfm", "csv", "yasa"}
-    assert all(f.read_events is None and f.write_events is None for f in registered_formats())
     assert get_format("edf").suffixes == RECORDING_SUFFIXES
     assert all(f.keeps <= KEEPABLE for f in registered_formats())
     assert {s: format_for_suffix("x" + s).name for s in (".csv", ".edf", ".json", ".txt")} == \
@@ -237,7 +236,8 @@ def test_an_events_only_format_is_never_taken_for_a_hypnogram(tmp_path):
     try:
         path = tmp_path / "night.evt"
         path.write_text("STG/1\n0\n")
-        with pytest.raises(HypnogramError, match="unrecognised hypnogram format.*supported: edf"):
+        # recognised, but as scored events: NoStagesError (a HypnogramError) that says so
+        with pytest.raises(NoStagesError, match=r"holds scored events \(Test events\), no sleep"):
             read_hypnogram(path)
         assert "ev-test" not in read_formats() and ".evt" not in hypnogram_suffixes()
         assert "*.evt" not in hypnogram_dialog_filter("read")

@@ -15,6 +15,10 @@ name            format                                       read    write
 ``yasa``        one integer (YASA codes) or name per line    yes     yes
 =============== ============================================ ======= =====
 
+Scored events (:func:`read_events`, :func:`write_events`, :mod:`.event_files`) come from the
+same registry: ``edf`` (EDF+ annotations), ``nsrr-xml``, ``profusion-xml`` (read) and
+``events-json`` (this engine's lossless events file) fill the events slots of their entries.
+
 Each format module defines ``FORMAT``, a :class:`~.registry.FileFormat`; :data:`FORMAT_MODULES`
 below registers them. Everything else (detection order, the read and write dispatch, aliases,
 suffix lists for discovery and cohorts, command-line choices, file-dialog filters) derives from
@@ -26,8 +30,12 @@ import os
 from pathlib import Path
 
 from ..hypnogram import Hypnogram
-from . import (csv_events, dreams, edf_annotations, json_hypnogram, nsrr_xml, profusion_xml,
-               sleepfm_csv, yasa)
+from ..errors import HypnogramError, NoStagesError
+from . import (csv_events, dreams, edf_annotations, events_json, json_hypnogram, nsrr_xml,
+               profusion_xml, sleepfm_csv, yasa)
+from .event_files import (detect_events_format, event_format_for_path, event_read_formats,
+                          event_suffixes, event_write_formats, events_dialog_filter, read_events,
+                          write_events)
 from .registry import (FileFormat, find_format, format_for_suffix, get_format, hypnogram_dialog_filter,
                        hypnogram_suffixes, read_formats, recording_dialog_filter, register,
                        registered_formats, unregister, write_formats)
@@ -36,11 +44,13 @@ from .registry import detect as _detect
 __all__ = ["read_hypnogram", "write_hypnogram", "detect_format", "FileFormat", "register",
            "unregister", "registered_formats", "find_format", "get_format", "read_formats",
            "write_formats", "hypnogram_suffixes", "format_for_suffix", "hypnogram_dialog_filter",
-           "recording_dialog_filter"]
+           "recording_dialog_filter", "read_events", "write_events", "detect_events_format",
+           "event_read_formats", "event_write_formats", "event_suffixes", "event_format_for_path",
+           "events_dialog_filter"]
 
 #: The built-in format modules, each defining ``FORMAT``.
 FORMAT_MODULES = (edf_annotations, nsrr_xml, profusion_xml, json_hypnogram, dreams, sleepfm_csv,
-                  csv_events, yasa)
+                  csv_events, yasa, events_json)
 for _module in FORMAT_MODULES:
     register(_module.FORMAT)
 
@@ -58,7 +68,25 @@ def detect_format(path: str | os.PathLike) -> str:
     HypnogramError
         If the file is missing, empty or in no known format.
     """
-    return _detect(Path(path), _hypnogram_readers()).name
+    return _detect_hypnogram(Path(path)).name
+
+
+def _detect_hypnogram(path: Path) -> FileFormat:
+    """The hypnogram format of ``path``; NoStagesError for a file only an events format reads
+    (an events file is not a broken hypnogram: discovery passes over it)."""
+    try:
+        return _detect(path, _hypnogram_readers())
+    except NoStagesError:
+        raise
+    except HypnogramError as exc:
+        events_only = [f for f in registered_formats()
+                       if f.read_hypnogram is None and f.read_events is not None]
+        try:
+            other = _detect(path, events_only)
+        except HypnogramError:
+            raise exc from None
+        raise NoStagesError(path, f"holds scored events ({other.description}), no sleep "
+                                  "stages") from None
 
 
 def read_hypnogram(path: str | os.PathLike, epoch_length: float | None = None,
@@ -87,14 +115,15 @@ def read_hypnogram(path: str | os.PathLike, epoch_length: float | None = None,
     ------
     HypnogramError
         If the file is missing, unrecognised or malformed (the message names the file and,
-        for text and XML, the line).
+        for text and XML, the line). Its subclass NoStagesError for a file of scored events
+        without sleep stages.
     ValueError
         For an unknown ``fmt``, one that reads no hypnograms, or a non-positive ``epoch_length``.
     """
     path = Path(path)
     if epoch_length is not None and not float(epoch_length) > 0:
         raise ValueError(f"epoch_length must be positive, got {epoch_length}")
-    entry = get_format(fmt) if fmt else _detect(path, _hypnogram_readers())
+    entry = get_format(fmt) if fmt else _detect_hypnogram(path)
     if entry.read_hypnogram is None:
         raise ValueError(f"format {entry.name!r} holds no hypnograms; read formats: "
                          f"{', '.join(read_formats())}")

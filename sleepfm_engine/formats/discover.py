@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..contract import EPOCH_SECONDS
-from ..errors import HypnogramError
+from ..errors import NoStagesError
 from ..recording import RECORDING_SUFFIXES
 from .registry import hypnogram_suffixes
 
@@ -94,7 +94,8 @@ def find_paired_hypnogram(recording: str | Path, folders: Iterable[str | Path] =
     """The manual hypnogram file paired with a recording by name (see the module table).
 
     Unlike :func:`find_manual_hypnogram` the recording itself is not read. Candidates whose
-    content is an automatic hypnogram are passed over.
+    content is an automatic hypnogram, and files of scored events without sleep stages
+    (NoStagesError), are passed over.
 
     Returns
     -------
@@ -108,7 +109,10 @@ def find_paired_hypnogram(recording: str | Path, folders: Iterable[str | Path] =
     from . import read_hypnogram
 
     for candidate in candidate_hypnograms(recording, folders):
-        hyp = read_hypnogram(candidate, epoch_length=epoch_length)
+        try:
+            hyp = read_hypnogram(candidate, epoch_length=epoch_length)
+        except NoStagesError:
+            continue  # a file of scored events (night.annotations.csv) is not its hypnogram
         if not hyp.automatic:
             return hyp, candidate
     return None, None
@@ -139,7 +143,5 @@ def find_manual_hypnogram(recording: str | Path, folders: Iterable[str | Path] =
         return hyp, source
     try:
         return read_hypnogram(recording, epoch_length=epoch_length, fmt="edf"), recording
-    except HypnogramError as exc:
-        if "no sleep-stage annotations" in str(exc):
-            return None, None
-        raise
+    except NoStagesError:
+        return None, None

@@ -16,22 +16,29 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from ..errors import HypnogramError
 from ..hypnogram import Hypnogram
 from ._common import read_text_lines
+from .events_json import FORMAT_TAG as EVENTS_FORMAT_TAG
 from .registry import FileFormat, Probe
 
 NAME = "json"
 #: Value of the ``format`` key of files written here.
 FORMAT_TAG = "sleepfm-studio hypnogram"
 FORMAT_VERSION = 1
+_TAG_RE = re.compile(rb'^\{\s*"format"\s*:\s*"([^"]*)"')
 
 
 def sniff(probe: Probe) -> bool:
-    """True if the content starts with ``{`` (a JSON object)."""
-    return probe.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    """True if the content starts with ``{`` (a JSON object) that does not open by naming the
+    events file's format (``{"format": "sleepfm-studio events", ...``)."""
+    head = probe.head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    tagged = _TAG_RE.match(head)
+    return head.startswith(b"{") and (tagged is None
+                                      or tagged.group(1) != EVENTS_FORMAT_TAG.encode())
 
 
 def read(path: Path, epoch_length: float | None = None) -> Hypnogram:

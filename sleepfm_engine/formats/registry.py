@@ -19,7 +19,7 @@ from ..recording import RECORDING_SUFFIXES
 from ._common import content_lines, read_text_lines
 from ._xml import Node, parse_xml
 
-__all__ = ["FileFormat", "Probe", "KEEPABLE", "register", "unregister", "registered_formats",
+__all__ = ["FileFormat", "Probe", "KEEPABLE", "EVENT_KEEPABLE", "register", "unregister", "registered_formats",
            "find_format", "get_format", "read_formats", "write_formats", "hypnogram_suffixes", "format_for_suffix",
            "hypnogram_dialog_filter", "recording_dialog_filter", "detect"]
 
@@ -28,6 +28,14 @@ __all__ = ["FileFormat", "Probe", "KEEPABLE", "register", "unregister", "registe
 #: ``offset``, ``start``, ``scorer``, ``probabilities`` and ``automatic`` when listed.
 KEEPABLE = frozenset({"artefact", "epoch_length", "offset", "start", "scorer", "probabilities",
                       "automatic"})
+#: What scored events may keep through a write and a read (:attr:`FileFormat.event_keeps`)
+#: beyond onset, duration and type, which every events format keeps: ``label`` (the original
+#: text, where it still names the event's type), ``channels`` (all of them) or ``channel`` (the
+#: first only), ``spo2`` (a desaturation's ``nadir_pct`` and ``baseline_pct``), ``attributes``
+#: (all of them), ``source``, ``confidence``, ``id``, ``start`` (the set's clock start) and
+#: ``rejected`` (a detector's rejected candidates).
+EVENT_KEEPABLE = frozenset({"label", "channels", "channel", "spo2", "attributes", "source",
+                            "confidence", "id", "start", "rejected"})
 _HEAD_BYTES = 4096
 
 
@@ -130,9 +138,19 @@ class FileFormat:
     write_hypnogram : callable, optional
         ``write(hyp, path) -> None``, atomic.
     read_events : callable, optional
-        ``read(path) -> EventSet`` (scored events); None until the events package fills it.
+        ``read(path, start) -> EventSet``: the scored events (not the sleep stages), onsets in
+        seconds from the recording start. ``start`` (datetime or None) is the recording's clock
+        start, used only by formats whose onsets are clock times and that carry no start of
+        their own. Raises EventsError naming the file (and line) for malformed content.
     write_events : callable, optional
-        ``write(events, path) -> None``, atomic; None until the events package fills it.
+        ``write(events, path) -> None``, atomic.
+    event_keeps : frozenset of str
+        What an event set keeps through :attr:`write_events` then :attr:`read_events` beyond
+        each event's onset, duration and type (see :data:`EVENT_KEEPABLE`); the round-trip
+        tests check exactly this.
+    event_save_suffix : str
+        The file-name ending that picks this format when saving events by name alone (may be
+        compound, ``".events.json"``); unique among formats, empty when it must be asked for.
     """
 
     name: str
@@ -147,6 +165,8 @@ class FileFormat:
     write_hypnogram: WriteHypnogram | None = None
     read_events: Callable | None = None
     write_events: Callable | None = None
+    event_keeps: frozenset[str] = field(default_factory=frozenset)
+    event_save_suffix: str = ""
 
     def __post_init__(self):
         if not self.name or self.name != self.name.strip().lower():
@@ -162,6 +182,14 @@ class FileFormat:
         if unknown:
             raise ValueError(f"format {self.name!r}: unknown keeps {sorted(unknown)}; "
                              f"known: {sorted(KEEPABLE)}")
+        unknown = set(self.event_keeps) - EVENT_KEEPABLE
+        if unknown:
+            raise ValueError(f"format {self.name!r}: unknown event_keeps {sorted(unknown)}; "
+                             f"known: {sorted(EVENT_KEEPABLE)}")
+        if self.event_save_suffix and not any(self.event_save_suffix.endswith(s)
+                                              for s in self.suffixes):
+            raise ValueError(f"format {self.name!r}: event_save_suffix {self.event_save_suffix!r} "
+                             "does not end with one of its suffixes")
         if self.read_hypnogram is None and self.read_events is None:
             raise ValueError(f"format {self.name!r} reads nothing (no read_hypnogram or read_events)")
 
@@ -193,6 +221,12 @@ def register(fmt: FileFormat) -> FileFormat:
         if owner is not None:
             raise ValueError(f"format {fmt.name!r}: save suffix {fmt.save_suffix!r} already picks "
                              f"{owner!r}")
+    if fmt.event_save_suffix:
+        owner = next((f.name for f in _REGISTRY.values()
+                      if f.event_save_suffix == fmt.event_save_suffix), None)
+        if owner is not None:
+            raise ValueError(f"format {fmt.name!r}: event save suffix {fmt.event_save_suffix!r} "
+                             f"already picks {owner!r}")
     _REGISTRY[fmt.name] = fmt
     return fmt
 
