@@ -1,10 +1,12 @@
-"""``sleepfm report RECORDING|DIR [--hypnogram FILE|DIR] [--model DIR] [--deidentify]
-[--shift-days N] -o REPORT.pdf|OUTDIR [--overwrite]``: sleep study reports as PDF.
+"""``sleepfm report RECORDING|DIR [--hypnogram FILE|DIR] [--events FILE] [--model DIR]
+[--deidentify] [--shift-days N] -o REPORT.pdf|OUTDIR [--overwrite]``: sleep study reports as PDF.
 
 One recording gives one PDF. A folder gives one PDF per recording in OUTDIR and a
 ``summary.csv`` with every statistic of every recording. The manual hypnogram is the file given,
 else a file paired with the recording by name (beside it or in the ``--hypnogram`` folder), else
-the stage annotations inside the recording.
+the stage annotations inside the recording. Scored events (respiratory, oxygen, arousal and
+limb-movement sections) are the ``--events`` file's, else the recording's own EDF+ event
+annotations.
 """
 from __future__ import annotations
 
@@ -17,10 +19,16 @@ SUMMARY_NAME = "summary.csv"
 
 def register(subparsers) -> None:
     """Add the ``report`` sub-command."""
+    from ..report.events import DEFAULT_POSITION_TABLE
+    from .cmd_events import position_table_type
+
     p = subparsers.add_parser(
         "report", help="write a sleep study report (PDF) for a recording or a folder of them",
-        description="Write a one-to-two-page PDF report: patient and recording, montage, "
-                    "hypnogram, AASM statistics, stage transitions, manual-versus-automatic "
+        description="Write a two-to-three-page PDF report: patient and recording, montage, "
+                    "hypnogram (the night's overview with SpO2, heart rate, position and event "
+                    "ticks when there are events), AASM statistics, respiratory, oxygen, "
+                    "arousal, limb-movement and heart-rate sections (when their events or "
+                    "signals exist), stage transitions, manual-versus-automatic "
                     "agreement, disease risk (research only) and provenance. A folder gives one "
                     "PDF per recording plus summary.csv.")
     p.add_argument("input", type=Path, metavar="RECORDING|DIR", help="EDF/BDF file or a folder")
@@ -30,6 +38,11 @@ def register(subparsers) -> None:
                    help="manual hypnogram file, or a folder searched for files paired by name")
     p.add_argument("--no-hypnogram", action="store_true",
                    help="do not look for a manual hypnogram")
+    p.add_argument("--events", type=Path, metavar="FILE",
+                   help="scored events file (one recording; default: the recording's own EDF+ "
+                        "event annotations)")
+    p.add_argument("--position-table", type=position_table_type, default=DEFAULT_POSITION_TABLE,
+                   help=f"code table of the position channel (default {DEFAULT_POSITION_TABLE})")
     p.add_argument("--model", metavar="DIR",
                    help="SleepFM release folder (or registered name): stage automatically, and "
                         "compute disease risk when it has a diagnosis model and --age/--sex are given")
@@ -126,9 +139,17 @@ def _one(rec_path: Path, out: Path, args, pseudonym: str | None):
             result = job.run()
             auto, risk, provenance = result.hypnogram, result.risk, result.provenance
         lights_off, lights_on = _lights(rec, args)
+        events = None  # the recording's own event annotations
+        if args.events is not None:
+            from ..formats import read_events
+
+            # a file of clock times without its own start counts from the recording's
+            events = read_events(args.events, start=rec.start)
+            print(f"{rec_path.name}: events from {args.events}")
         model = build_report(rec, manual=manual, auto=auto, risk=risk, provenance=provenance,
                              deidentify=args.deidentify, shift_days=args.shift_days,
-                             lights_off=lights_off, lights_on=lights_on, pseudonym=pseudonym)
+                             lights_off=lights_off, lights_on=lights_on, pseudonym=pseudonym,
+                             events=events, position_table=args.position_table)
     write_report_pdf(model, out, paper=args.paper)
     return model
 
@@ -146,7 +167,11 @@ def run(args: argparse.Namespace) -> int:
                 clock_time(flag, dt.datetime(2000, 1, 1))
             except ValueError as exc:
                 return _error(str(exc))
+    if args.events is not None and not args.events.is_file():
+        return _error(f"{args.events}: no such events file")
     if args.input.is_dir():
+        if args.events is not None:
+            return _error("--events names the events of one recording, not of a folder")
         return _cohort(args, iter_recordings, write_summary_csv)
     if not args.input.exists():
         return _error(f"{args.input}: no such file or folder")

@@ -27,7 +27,8 @@ from ..position import UNKNOWN_POSITION, BodyPosition, position_table
 from ..provenance import DETECTOR, FILE, MANUAL, SEVERAL, ResultSource
 
 __all__ = ["EVENT_SECTIONS", "SectionSpec", "NightSignals", "EventsSection", "EventsReport",
-           "read_night_signals", "build_events_report", "describe_source", "result_source"]
+           "read_night_signals", "recording_events", "build_events_report", "describe_source",
+           "result_source"]
 
 #: Position table used to decode a recording's position channel when none is named.
 DEFAULT_POSITION_TABLE = "nsrr"
@@ -158,6 +159,23 @@ def read_night_signals(recording: Any, channel_map: Any = None,
         used[name] = ch.label
     return NightSignals(found.get("spo2"), found.get("heart_rate"), found.get("position"),
                         used, tuple(notes))
+
+
+def recording_events(recording: Any) -> EventSet | None:
+    """The scored events among a recording's own EDF+ annotations (every annotation that is not
+    a sleep stage, read by the ``edf`` events format), or None when it has no annotations.
+
+    Raises
+    ------
+    EventsError
+        If the annotations cannot be read.
+    """
+    from ..formats import read_events
+
+    path = getattr(recording, "path", None)
+    if path is None or not getattr(recording, "annotations", None):
+        return None
+    return read_events(path, fmt="edf")
 
 
 def describe_source(source: EventSource, deid: Any = None) -> str:

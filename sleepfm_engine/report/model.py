@@ -23,7 +23,7 @@ from ..hypnogram import SCORED_CODES, STAGE_LONG_NAMES, STAGES, Hypnogram
 from ..provenance import Provenance
 from ..sleep_stats import MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, format_statistic
 from .events import (DEFAULT_POSITION_TABLE, EventsReport, build_events_report,
-                     read_night_signals, result_source)
+                     read_night_signals, recording_events, result_source)
 
 #: Keys of the summary statistics table, in print order.
 SUMMARY_KEYS: tuple[str, ...] = ("TIB", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency",
@@ -512,8 +512,9 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
         Generation time (default: now).
     events : EventSet, optional
         Scored events (manual, from a file, from a detector), onsets from the recording start
-        (or from the set's own ``start``). Their sections, and the SpO2 and heart-rate sections
-        of the recording's level channels, are in :attr:`ReportModel.events`.
+        (or from the set's own ``start``). By default the recording's own EDF+ event
+        annotations; an empty set reports none. Their sections, and the SpO2 and heart-rate
+        sections of the recording's level channels, are in :attr:`ReportModel.events`.
     position_table : str
         Registered position code table decoding the recording's position channel.
 
@@ -591,6 +592,8 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
             model.risk_inputs = _risk_inputs(risk, deid)
         signals = (read_night_signals(rec, channel_map, position_table)
                    if recording is not None else None)
+        if events is None and recording is not None:
+            events = recording_events(rec)
         model.events = build_events_report(rec, events, model_hypnograms(manual, auto),
                                            signals, deid)
         credit = None if model.events is None else result_source(model.events.events.sources, deid)
