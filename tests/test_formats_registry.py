@@ -126,7 +126,8 @@ def test_a_malformed_entry_is_refused_when_declared(changes, match):
 
 def test_builtin_hypnogram_formats_are_registered_in_sniff_order():
     names = [f.name for f in registered_formats() if f.read_hypnogram is not None]
-    assert names == ["edf", "nsrr-xml", "profusion-xml", "json", "dreams", "sleepfm", "csv", "yasa"]
+    assert names == ["edf", "nsrr-xml", "profusion-xml", "json", "dreams", "sleepfm", "mne-csv",
+                     "edfbrowser-csv", "bids-tsv", "csv", "yasa"]  # event tables: their stage rows
     assert set(write_formats()) == {"edf", "json", "sleepfm", "csv", "yasa"}
     assert get_format("edf").suffixes == RECORDING_SUFFIXES
     assert all(f.keeps <= KEEPABLE for f in registered_formats())

@@ -16,8 +16,20 @@ name            format                                       read    write
 =============== ============================================ ======= =====
 
 Scored events (:func:`read_events`, :func:`write_events`, :mod:`.event_files`) come from the
-same registry: ``edf`` (EDF+ annotations), ``nsrr-xml``, ``profusion-xml`` (read) and
-``events-json`` (this engine's lossless events file) fill the events slots of their entries.
+same registry:
+
+================== ============================================ ======= ===== =========
+name               events format                                read    write hypnogram
+================== ============================================ ======= ===== =========
+``edf``            EDF+ annotations (channel as ``text@@ch``)   yes     yes   yes
+``nsrr-xml``       NSRR XML ``ScoredEvent`` concepts            yes     yes   yes
+``profusion-xml``  Profusion ``ScoredEvent`` names              yes           yes
+``events-json``    this engine's events JSON (lossless)         yes     yes
+``mne-csv``        MNE ``onset,duration,description``           yes     yes   stage rows
+``edfbrowser-csv`` EDFbrowser ``Onset,Duration,Annotation``     yes     yes   stage rows
+``bids-tsv``       BIDS ``events.tsv``                          yes     yes   stage rows
+``yasa-events``    YASA detection / event tables                yes
+================== ============================================ ======= ===== =========
 
 Each format module defines ``FORMAT``, a :class:`~.registry.FileFormat`; :data:`FORMAT_MODULES`
 below registers them. Everything else (detection order, the read and write dispatch, aliases,
@@ -31,8 +43,8 @@ from pathlib import Path
 
 from ..hypnogram import Hypnogram
 from ..errors import HypnogramError, NoStagesError
-from . import (csv_events, dreams, edf_annotations, events_json, json_hypnogram, nsrr_xml,
-               profusion_xml, sleepfm_csv, yasa)
+from . import (bids_events, csv_events, dreams, edf_annotations, edfbrowser_csv, events_json,
+               json_hypnogram, mne_csv, nsrr_xml, profusion_xml, sleepfm_csv, yasa, yasa_events)
 from .event_files import (detect_events_format, event_format_for_path, event_read_formats,
                           event_suffixes, event_write_formats, events_dialog_filter, read_events,
                           write_events)
@@ -50,7 +62,8 @@ __all__ = ["read_hypnogram", "write_hypnogram", "detect_format", "FileFormat", "
 
 #: The built-in format modules, each defining ``FORMAT``.
 FORMAT_MODULES = (edf_annotations, nsrr_xml, profusion_xml, json_hypnogram, dreams, sleepfm_csv,
-                  csv_events, yasa, events_json)
+                  csv_events, yasa, events_json, mne_csv, edfbrowser_csv, bids_events,
+                  yasa_events)
 for _module in FORMAT_MODULES:
     register(_module.FORMAT)
 
