@@ -363,7 +363,7 @@ class Timeline:
                         paradox[c:b] = np.linspace(0.4, 1.0, b - c)
                     else:
                         paradox[c:b] = np.linspace(0.0, 0.15, b - c)
-            recovery[b:b + int(10 * CTRL_HZ)] = 0.7
+            recovery[b:b + int(6 * CTRL_HZ)] = 1.5
 
     # ---------------------------------------------------------------- heart
     @cached_property

@@ -184,7 +184,7 @@ def _respiratory(tl, sev: Severity) -> list[RespiratoryTruth]:
             continue
         if kind == "hypopnea":
             drop = float(rng.uniform(0.5, 0.8))
-            depth = float(rng.uniform(3.5, 6.5))
+            depth = float(rng.uniform(4.0, 7.0))
         else:
             drop = float(rng.uniform(0.97, 1.0))
             depth = float(np.clip(3.0 + 0.22 * dur * rng.uniform(0.8, 1.25), 4.0, 16.0))
