@@ -187,6 +187,22 @@ def test_ground_truth_reads_back_from_the_edf_annotations(night, tmp_path):
     assert got == want
 
 
+def test_ground_truth_events_file_reads_back_equal(night, tmp_path):
+    from sleepfm_engine.formats import read_events
+    from sleepfm_engine.synthetic.edf import events_sidecar
+
+    path = write_night(night, tmp_path / "night.edf")
+    back = read_events(events_sidecar(path))
+    assert back == night.events
+    assert back.start == night.start
+    first = next(iter(back))
+    assert dict(first.attributes) == dict(night.events[first.id].attributes)
+    # a plain night has no ground truth, so no events file
+    plain = write_night(make_night(seed=5, stages=STAGES[:10], montage=["SpO2"]),
+                        tmp_path / "plain.edf")
+    assert not events_sidecar(plain).exists()
+
+
 def test_the_same_seed_and_severity_give_the_same_truth_and_signals(night):
     again = make_night(seed=5, stages=STAGES, severity=SEVERITY)
     assert again.events == night.events
@@ -219,7 +235,8 @@ def test_synth_cli_writes_a_night_with_the_asked_severity(tmp_path, capsys):
     assert main(["synth", "-o", str(out), "--hours", "0.4", "--seed", "3", "--ahi", "25",
                  "--plmi", "20", "--montage", "minimal"]) == 0
     printed = capsys.readouterr().out
-    assert "ground truth (EDF+ annotations):" in printed and "desaturation" in printed
+    assert "ground truth (EDF+ annotations and sick.events.json):" in printed
+    assert "desaturation" in printed and (tmp_path / "sick.events.json").is_file()
     with open_recording(out) as rec:
         texts = {a.description for a in rec.annotations}
     assert "SpO2 desaturation" in texts

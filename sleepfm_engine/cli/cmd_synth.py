@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     """Generate and write the night; print what was written."""
     from ..jobs import ConsoleProgress, Job
     from ..synthetic import make_night, write_night
-    from ..synthetic.edf import hypnogram_sidecar
+    from ..synthetic.edf import events_sidecar, hypnogram_sidecar
 
     t0 = time.perf_counter()
     try:
@@ -103,5 +103,5 @@ def run(args: argparse.Namespace) -> int:
     if night.severity is not None:
         tally = ", ".join(f"{t.value} {n}" for t, n in sorted(night.events.counts().items(),
                                                                key=lambda kv: kv[0].value))
-        print(f"ground truth (EDF+ annotations): {tally}")
+        print(f"ground truth (EDF+ annotations and {events_sidecar(path).name}): {tally}")
     return 0

@@ -1,4 +1,5 @@
-"""Write a synthetic night as EDF+ with its hypnogram (annotations and a CSV sidecar)."""
+"""Write a synthetic night as EDF+ with its hypnogram (annotations and a CSV sidecar) and, for a
+night with scored-event ground truth, its events (annotations and a lossless events file)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,21 @@ def hypnogram_sidecar(path: str | Path) -> Path:
     return p.with_name(p.stem + ".hypnogram.csv")
 
 
+def events_sidecar(path: str | Path) -> Path:
+    """Path of the ground-truth events file written beside ``path`` (``<stem>.events.json``)."""
+    p = Path(path)
+    return p.with_name(p.stem + ".events.json")
+
+
 def write_night(night, path: str | Path) -> Path:
     """Write ``night`` to ``path`` as EDF+ and its hypnogram to ``<stem>.hypnogram.csv``.
 
     The EDF+ holds one annotation per epoch (``Sleep stage W|N1|N2|N3|R``, 30 s) and one per
-    event. Both files are written atomically; the same night always gives the same bytes.
+    event. A night drawn with a severity (scored ground truth) also gets
+    ``<stem>.events.json``: its :class:`~sleepfm_engine.events.EventSet` in the engine's
+    lossless events format (types, channels, attributes, ids), which
+    :func:`sleepfm_engine.formats.read_events` reads back equal. Every file is written
+    atomically; the same night always gives the same bytes.
 
     Parameters
     ----------
@@ -64,4 +75,8 @@ def write_night(night, path: str | Path) -> Path:
     lines = ["onset,duration,stage"]
     lines += [f"{i * ep:g},{ep:g},{STAGE_NAMES[int(c)]}" for i, c in enumerate(night.stages)]
     write_text_atomic(hypnogram_sidecar(path), "\n".join(lines) + "\n")
+    if getattr(night, "severity", None) is not None:
+        from ..formats import write_events
+
+        write_events(night.events, events_sidecar(path), "events-json")
     return path
