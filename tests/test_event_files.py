@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sleepfm_engine.errors import EventsError, HypnogramError, NoStagesError
 from sleepfm_engine.events import (EVENT_TYPES, Event, EventSet, EventSource, EventType,
-                                   RejectedCandidate, describe_label)
+                                   RejectedCandidate, describe_label, is_stage_label)
 from sleepfm_engine.formats import (detect_events_format, event_format_for_path,
                                     event_read_formats, event_write_formats, events_dialog_filter,
                                     get_format, read_events, read_hypnogram, write_events)
@@ -286,3 +286,280 @@ def test_discovery_passes_over_an_events_file_without_stages(tmp_path):
     _write_edf(tmp_path / "night-hypnogram.edf", [(0.0, 30.0, "Sleep stage W")], signals=False)
     hyp, found = find_paired_hypnogram(rec)
     assert found.name == "night-hypnogram.edf" and list(hyp.stages) == [0]
+
+
+# -- tabular vendor files --------------------------------------------------------------------
+MNE_CSV = ("onset,duration,description,ch_names\n"
+           "2024-03-01 22:30:00.000000,30.0,Sleep stage W,\n"
+           "2024-03-01 22:30:30.000000,30.0,Sleep stage N2,\n"
+           "2024-03-01 22:30:42.500000,11.0,Obstructive Apnea,Flow:Thor\n"
+           '2024-03-01 22:31:00.000000,3.0,"Arousal, (Resp)",C3\n'
+           "2024-03-01 22:31:05.000000,0.0,Tech note: patient snoring,\n")
+
+
+def test_mne_csv_clock_onsets_count_from_the_recording_start_when_given(tmp_path):
+    path = tmp_path / "night_annotations.csv"
+    path.write_text(MNE_CSV)
+    assert detect_events_format(path) == "mne-csv"
+    events = read_events(path)  # no start given: from the first onset, as MNE reads it
+    assert events.start == dt.datetime(2024, 3, 1, 22, 30)
+    got = [(e.onset, e.duration, e.type, e.channels, e.label) for e in events]
+    assert got == [(42.5, 11.0, T.apnea_obstructive, ("Flow", "Thor"), "Obstructive Apnea"),
+                   (60.0, 3.0, T.arousal_respiratory, ("C3",), "Arousal, (Resp)"),
+                   (65.0, 0.0, T.note, (), "Tech note: patient snoring")]
+    earlier = read_events(path, start=dt.datetime(2024, 3, 1, 22, 29, 30))
+    assert [e.onset for e in earlier] == [72.5, 90.0, 95.0]
+    assert earlier.start == dt.datetime(2024, 3, 1, 22, 29, 30)
+    hyp = read_hypnogram(path)
+    assert list(hyp.stages) == [0, 2] and hyp.start == dt.datetime(2024, 3, 1, 22, 30)
+
+
+def test_mne_reads_our_mne_csv_and_we_read_what_mne_saves(tmp_path):
+    mne = pytest.importorskip("mne")
+    events = EventSet([Event(12.25, 10.0, T.apnea_obstructive, ("Flow",), label="Obstructive apnea"),
+                       Event(40.0, 3.5, T.arousal, ("C3", "C4")),
+                       Event(50.0, 0.0, T.lights_on)], start=dt.datetime(2024, 3, 1, 22, 0))
+    ours = write_events(events, tmp_path / "ours.csv")
+    assert get_format(detect_events_format(ours)).name == "mne-csv"
+    annot = mne.read_annotations(ours)
+    assert list(annot.description) == ["Obstructive apnea", "Arousal", "Lights on"]
+    assert [tuple(c) for c in annot.ch_names] == [("Flow",), ("C3", "C4"), ()]
+    assert list(annot.duration) == [10.0, 3.5, 0.0]
+    saved = tmp_path / "theirs.csv"
+    events.to_mne_annotations().save(saved)
+    back = read_events(saved, start=events.start)
+    assert [(e.onset, e.duration, e.type, e.channels) for e in back] == \
+        [(e.onset, e.duration, e.type, e.channels) for e in events]
+
+
+def test_mne_csv_without_an_origin_is_seconds_from_the_epoch(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("onset,duration,description\n1970-01-01 00:00:05.250000,2.0,Hypopnea\n")
+    events = read_events(path)
+    assert [(e.onset, e.type) for e in events] == [(5.25, T.hypopnea)] and events.start is None
+
+
+def test_edfbrowser_csv_seconds_missing_durations_and_stage_rows(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Onset,Duration,Annotation\n+0.0000000,30,Sleep stage W\n"
+                    "30.0000000,30,Sleep stage N1\n12.5000000,11.2,Hypopnea\n"
+                    "20.0000000,,Lights Off\n25,4,Limb Movement (Right)\n")
+    assert detect_events_format(path) == "edfbrowser-csv"
+    events = read_events(path)
+    assert [(e.onset, e.duration, e.type) for e in events] == [
+        (12.5, 11.2, T.hypopnea), (20.0, 0.0, T.lights_off), (25.0, 4.0, T.limb_movement_right)]
+    assert events.of_type(T.lights_off)[0].attributes == {DURATION_MISSING: True}
+    assert list(read_hypnogram(path).stages) == [0, 1]
+
+
+def test_bids_events_tsv_trial_type_value_and_na(tmp_path):
+    path = tmp_path / "sub-01_task-sleep_events.tsv"
+    path.write_text("onset\tduration\ttrial_type\tvalue\tchannel\n"
+                    "0\t30\tSleep stage W\tn/a\tn/a\n"
+                    "5.5\tn/a\tn/a\tCentral Apnea\tAirflow\n"
+                    "7\t2\tLM\tn/a\tn/a\n"
+                    "9\t1\tn/a\tn/a\tn/a\n")
+    assert detect_events_format(path) == "bids-tsv"
+    events = read_events(path)
+    assert [(e.onset, e.duration, e.type, e.channels, e.label) for e in events] == [
+        (5.5, 0.0, T.apnea_central, ("Airflow",), "Central Apnea"),
+        (7.0, 2.0, T.limb_movement, (), "LM"),
+        (9.0, 1.0, T.note, (), "")]  # no label at all: still an event, never dropped
+    assert events.of_type(T.apnea_central)[0].attributes == {DURATION_MISSING: True}
+    assert list(read_hypnogram(path).stages) == [0]
+
+
+def test_a_csv_hypnogram_with_a_tsv_suffix_is_not_taken_for_bids_events(tmp_path):
+    path = tmp_path / "night.tsv"
+    path.write_text("onset\tduration\tstage\n0\t30\tW\n30\t30\tN2\n")
+    assert list(read_hypnogram(path).stages) == [0, 2]
+    with pytest.raises(EventsError, match="hypnogram file"):
+        read_events(path)
+
+
+def test_yasa_detection_summaries_keep_channel_stage_and_measures(tmp_path):
+    spindles = tmp_path / "spindles.csv"
+    spindles.write_text(",Start,Peak,End,Duration,Amplitude,Frequency,Oscillations,Stage,Channel,"
+                        "IdxChannel\n0,100.5,101.0,101.5,1.0,50.2,13.1,12,2,C3,0\n"
+                        "1,200.25,200.5,201.0,0.75,41.0,12.4,9,3,C4,1\n")
+    events = read_events(spindles)
+    assert events.file_format == "yasa-events"
+    assert [(e.onset, e.duration, e.type, e.channels, e.label) for e in events] == [
+        (100.5, 1.0, T.note, ("C3",), "Spindle"), (200.25, 0.75, T.note, ("C4",), "Spindle")]
+    assert dict(events.events[0].attributes) == {"Peak": 101.0, "Amplitude": 50.2,
+                                                 "Frequency": 13.1, "Oscillations": 12, "Stage": 2}
+    labelled = tmp_path / "events.csv"
+    labelled.write_text("Start,End,Description,Channel\n10,25,Obstructive apnea,Flow\n")
+    assert [(e.onset, e.duration, e.type) for e in read_events(labelled)] == \
+        [(10.0, 15.0, T.apnea_obstructive)]
+    backwards = tmp_path / "bad.csv"
+    backwards.write_text("Start,End,Channel\n10,5,C3\n")
+    with pytest.raises(EventsError, match=r"line 2: End 5 is before Start 10"):
+        read_events(backwards)
+
+
+# -- writers: vendor formats read back what they declare they keep ---------------------------
+VENDOR_LABELS = ["Obstructive Apnea", "Obstructive apnea|Obstructive Apnea", "Central Apnea",
+                 "Hypopnea", "Unsure|Unsure", "SpO2 desaturation", "SpO2 artifact", "Arousal ()",
+                 "Arousal (ASDA)", "Arousal (Resp)", "Limb Movement (Left)", "PLM (Left)", "LM",
+                 "Lights Off", "Lights on", "Position change", "Sleep stage N2", "Bathroom break",
+                 "Bradycardia", ""]
+_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ()-/.,"
+_NAMES = st.text(_SAFE, min_size=1, max_size=12).map(str.strip).filter(bool)
+
+
+@st.composite
+def vendor_event_sets(draw, keeps: frozenset[str]) -> EventSet:
+    """Event sets holding only what a vendor format can hold; its onsets are distinct (EDF+
+    joins annotations of one onset, text and duration that differ only in their channel)."""
+    onsets = draw(st.lists(st.integers(0, 36_000_000), max_size=10, unique=True))
+    events = []
+    for ms in onsets:
+        kind = draw(st.sampled_from(list(EventType)))
+        label = draw(st.one_of(st.sampled_from(VENDOR_LABELS), _NAMES))
+        most = 3 if "channels" in keeps else 1
+        channels = tuple(draw(st.lists(_NAMES, max_size=most, unique=True)))
+        attributes = {}
+        if kind == T.desaturation and draw(st.booleans()):
+            attributes = {"nadir_pct": draw(st.integers(600, 990)) / 10,
+                          "baseline_pct": draw(st.integers(900, 1000)) / 10}
+        events.append(Event(ms / 1000, draw(st.integers(0, 120_000)) / 1000, kind, channels,
+                            label=label, attributes=attributes))
+    start = None
+    if draw(st.booleans()):
+        start = draw(st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2080, 12, 31))).replace(microsecond=0)
+    return EventSet(events, start=start)
+
+
+def _kept(e: Event, keeps: frozenset[str]) -> tuple:
+    """What of ``e`` a format declaring ``keeps`` gives back."""
+    out = [e.onset, e.duration, e.type]
+    if "label" in keeps:
+        out.append(file_label(e))
+    if "channels" in keeps:
+        out.append(e.channels)
+    elif "channel" in keeps:
+        out.append(e.channels[:1])
+    if "spo2" in keeps:
+        out.append({k: e.attributes.get(k) for k in ("nadir_pct", "baseline_pct")})
+    return tuple(out)
+
+
+def _kept_read(e: Event, keeps: frozenset[str]) -> tuple:
+    out = list(_kept(e, keeps))
+    if "label" in keeps:
+        out[3] = e.label
+    return tuple(out)
+
+
+VENDOR_WRITERS = [f for f in event_write_formats() if f != "events-json"]
+
+
+@pytest.mark.parametrize("fmt", VENDOR_WRITERS)
+def test_every_vendor_writer_reads_back_what_its_format_keeps(fmt):
+    entry = get_format(fmt)
+    suffix = entry.event_save_suffix or entry.suffixes[0]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"night{suffix}"
+
+        @SETTINGS
+        @given(events=vendor_event_sets(entry.event_keeps))
+        def check(events):
+            write_events(events, path, fmt)
+            back = read_events(path, fmt, start=events.start)
+            assert back.file_format == fmt
+            assert sorted(_kept_read(e, entry.event_keeps) for e in back) == \
+                sorted(_kept(e, entry.event_keeps) for e in events)
+            if "start" in entry.event_keeps:
+                assert back.start == events.start
+
+        check()
+
+
+def test_every_type_is_written_under_a_label_that_reads_back_as_that_type():
+    for kind, info in EVENT_TYPES.items():
+        label = file_label(Event(0, 1, kind, label="Sleep stage N2"))
+        assert describe_label(label).type == kind and not is_stage_label(label)
+        assert label in (info.label, f"{info.label} event")
+
+
+def test_writers_refuse_what_their_format_cannot_hold_naming_the_file(tmp_path):
+    at_sign = EventSet([Event(0, 1, T.note, label="a@@b")])
+    with pytest.raises(EventsError, match=r"night\.edf.*cannot be an EDF\+ annotation"):
+        write_events(at_sign, tmp_path / "night.edf")
+    control = EventSet([Event(0, 1, T.note, label="bell\x07")])
+    with pytest.raises(EventsError, match=r"night\.xml.*cannot be written to XML"):
+        write_events(control, tmp_path / "night.xml")
+    assert not (tmp_path / "night.edf").exists() and not (tmp_path / "night.xml").exists()
+    with pytest.raises(ValueError, match="cannot write events in format 'profusion-xml'"):
+        write_events(EventSet(), tmp_path / "p.xml", "profusion-xml")
+
+
+# -- parsers: any text is read or refused with a typed error ----------------------------------
+FIXTURES = {"nsrr-xml": NSRR, "profusion-xml": PROFUSION, "mne-csv": MNE_CSV,
+            "edfbrowser-csv": "Onset,Duration,Annotation\n0,30,Sleep stage W\n12.5,,Hypopnea\n",
+            "bids-tsv": "onset\tduration\ttrial_type\n0\t30\tHypopnea\n5\tn/a\tLM\n",
+            "yasa-events": "Start,End,Duration,Channel,Stage\n1,2,1,C3,2\n",
+            "events-json": '{"format": "sleepfm-studio events", "format_version": 1, "start": null, '
+                           '"events": [{"onset": 1, "duration": 2, "type": "arousal"}], "rejected": []}'}
+
+
+@st.composite
+def mutated(draw, text: str) -> str:
+    """``text`` with one slice replaced by arbitrary text."""
+    i = draw(st.integers(0, len(text)))
+    j = draw(st.integers(i, min(len(text), i + 40)))
+    return text[:i] + draw(st.text(max_size=30)) + text[j:]
+
+
+@pytest.mark.parametrize("fmt", sorted(FIXTURES))
+def test_any_text_given_to_an_events_parser_is_read_or_refused_with_an_events_error(fmt):
+    entry = get_format(fmt)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"x{entry.suffixes[0]}"
+
+        @SETTINGS
+        @given(text=st.one_of(st.text(max_size=200), mutated(FIXTURES[fmt])))
+        def check(text):
+            path.write_text(text, encoding="utf-8", errors="surrogatepass")
+            for read in (lambda: entry.read_events(path, None), lambda: read_events(path)):
+                try:
+                    result = read()
+                except EventsError as exc:
+                    assert str(path) in str(exc)
+                else:
+                    assert isinstance(result, EventSet)
+
+        check()
+
+
+def test_any_bytes_named_edf_are_read_or_refused_with_an_events_error():
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "x.edf"
+        base = _write_edf(Path(folder) / "base.edf", [(1.0, 2.0, "Hypopnea")]).read_bytes()
+
+        @SETTINGS
+        @given(i=st.integers(0, len(base) - 1), chunk=st.binary(max_size=16))
+        def check(i, chunk):
+            path.write_bytes(base[:i] + chunk + base[i + len(chunk):])
+            try:
+                assert isinstance(read_events(path), EventSet)
+            except EventsError as exc:
+                assert str(path) in str(exc)
+
+        check()
+
+
+def test_malformed_content_names_file_and_line(tmp_path):
+    path = tmp_path / "n.xml"
+    path.write_text(NSRR.replace("<Start>4102.0</Start>", "<Start>soon</Start>"))
+    with pytest.raises(EventsError, match=r"n\.xml, line \d+: Start 'soon' is not a number"):
+        read_events(path)
+    bids = tmp_path / "e.tsv"
+    bids.write_text("onset\tduration\ttrial_type\n1\t2\tHypopnea\n3\t-1\tLM\n")
+    with pytest.raises(EventsError, match=r"e\.tsv, line 3: negative duration"):
+        read_events(bids)
+    with pytest.raises(EventsError, match="no such file"):
+        read_events(tmp_path / "absent.csv")
+    with pytest.raises(HypnogramError):  # EventsError and HypnogramError are both SleepFM errors
+        read_hypnogram(bids)

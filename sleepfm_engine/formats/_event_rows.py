@@ -50,12 +50,14 @@ def file_event(path: Path, onset: float, duration: float | None, label: str, *,
 
 def file_label(event: Event) -> str:
     """The label a vendor file gets for ``event``: its own text when that still names its type
-    (and is not a sleep-stage label, which a reader would take for a stage), otherwise the
-    type's display label."""
-    label = event.label.strip()
-    if label and describe_label(label).type == event.type and not is_stage_label(label):
-        return label
-    return EVENT_TYPES[event.type].label
+    and is not a sleep-stage label (a reader would take it for a stage), otherwise the type's
+    display label, or that label with ``event`` after it where the display label alone reads
+    as a stage (``Artefact``)."""
+    display = EVENT_TYPES[event.type].label
+    for text in (event.label.strip(), display, f"{display} event"):
+        if text and describe_label(text).type == event.type and not is_stage_label(text):
+            return text
+    raise EventsError(None, f"no label names event type {event.type.value!r} in a file")
 
 
 def event_set(path: Path, events: Iterable[Event], name: str,

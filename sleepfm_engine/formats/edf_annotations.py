@@ -214,6 +214,10 @@ def write_events(events: EventSet, path: Path) -> None:
         for channel in e.channels or ("",):
             label = f"{text}{CHANNEL_MARK}{channel}" if channel else text
             annotations.append(edfio.EdfAnnotation(onset, duration, label))
+    if not annotations:
+        # edfio needs signals or annotations; an empty text is a time-keeping stamp that
+        # readers skip, so an empty set still makes a valid file that reads back empty
+        annotations.append(edfio.EdfAnnotation(0.0, None, ""))
     recording = edfio.Recording(startdate=start.date() if known else None)
     edf = edfio.Edf([], recording=recording, starttime=start.time(), annotations=annotations)
     with atomic_path(path) as tmp:
