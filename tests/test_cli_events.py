@@ -80,7 +80,8 @@ def test_detect_writes_psgscoring_events_that_read_back_with_source_and_profile(
     (source,) = events.sources
     assert source.kind == "detector" and source.name == "psgscoring"
     assert source.settings["profile"] == "aasm_v3_rec"
-    assert f"wrote {out}: {len(events)} events" in stdout
+    assert f"wrote {out}: {len(events)} events by psgscoring " in stdout
+    assert "(aasm_v3_rec)" in stdout
     # the stats of the written file are compute_indices of what was written
     hyp = read_hypnogram(night.with_name("night.hypnogram.csv"))
     assert events.counts()  # something was scored on a night with AHI 30

@@ -192,7 +192,8 @@ def test_an_spo2_channel_without_a_valid_sample_is_no_data(tmp_path):
     path = tmp_path / "flat.edf"
     edfio.Edf([edfio.EdfSignal(np.zeros(SECONDS), 1, label="SpO2", physical_dimension="%",
                                physical_range=(0.0, 100.0))],
-              starttime=START.time(), data_record_duration=1.0).write(path)
+              recording=edfio.Recording(startdate=START.date()), starttime=START.time(),
+              data_record_duration=1.0).write(path)
     with open_recording(path) as rec:
         signals = read_night_signals(rec)
     assert signals.spo2 is None and any("no sample in the valid range" in n for n in signals.notes)
@@ -255,3 +256,32 @@ def test_overview_without_events_or_signals_is_the_plain_hypnogram(tmp_path):
     path = write_recording(tmp_path / "plain.edf", spo2=False, heart_rate=None)
     model = build_report(path, manual=all_n2())
     assert _titles(hypnogram_figure(model)) == ["Manual scoring \u2014 R. Scorer"]
+
+
+def test_the_recordings_own_event_annotations_are_reported_unless_events_are_given(tmp_path):
+    import edfio
+
+    path = tmp_path / "annotated.edf"
+    notes = [edfio.EdfAnnotation(200.0 + 400.0 * i, 14.0, "Obstructive Apnea") for i in range(5)]
+    notes.append(edfio.EdfAnnotation(0.0, 0.0, "Lights off"))
+    edfio.Edf([edfio.EdfSignal(np.zeros(SECONDS * 4), 4, label="EEG C4-M1",
+                               physical_dimension="uV", physical_range=(-500.0, 500.0))],
+              recording=edfio.Recording(startdate=START.date()), starttime=START.time(),
+              data_record_duration=1.0, annotations=notes).write(path)
+    # what the application's export and `sleepfm report` call: no events given
+    model = build_report(path, manual=all_n2())
+    resp = model.events.section("respiratory")
+    assert resp.source == "file annotated.edf"
+    assert resp.counts == [("Obstructive apnea", "OA", 5)]
+    assert model.events.indices["AHI"] == pytest.approx(5.0)
+    assert build_report(path, manual=all_n2(), events=EventSet()).events is None
+
+
+def test_a_hypnogram_off_the_recording_is_warned_about_and_gives_no_index(recording):
+    elsewhere = Hypnogram(np.full(N_EPOCHS, 2, dtype=np.int8), 30.0,
+                          start=START + dt.timedelta(days=2))
+    with pytest.warns(UserWarning) as record:
+        model = build_report(recording, manual=elsewhere, events=scored())
+    assert any("overlap" in str(w.message) for w in record)
+    assert model.events.indices["AHI"] is None
+    assert any("overlap" in w for w in model.warnings)

@@ -202,7 +202,7 @@ def run_detect(args: argparse.Namespace) -> int:
         result = job.run()
     out = write_events(result.events, args.output, args.fmt)
     counts = result.events.counts()
-    print(f"wrote {out}: {len(result.events)} events"
+    print(f"wrote {out}: {len(result.events)} events by {result.events.source or detector.name}"
           + (f" ({', '.join(f'{n} {t.value}' for t, n in counts.items())})" if counts else "")
           + (f", {len(result.events.rejected)} rejected candidates" if result.events.rejected
              else ""))

@@ -313,10 +313,7 @@ def build_events_report(recording: Any, events: EventSet | None,
     if role is not None:
         hyp = hypnograms[role]
         if getattr(recording, "channels", None):
-            with warnings.catch_warnings():
-                # The report's statistics warn about a hypnogram off the recording already.
-                warnings.simplefilter("ignore")
-                hyp = hyp.align_to(recording)
+            hyp = hyp.align_to(recording)
     table = compute_indices(events, hyp, spo2=signals.spo2, position=signals.position,
                             heart_rate=signals.heart_rate)
     sections = []

@@ -583,6 +583,12 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                 model.transitions[role] = transition_matrix(hyp, off, on)
             if manual is not None and auto is not None:
                 model.agreement = _agreement(rec if recording is not None else None, manual, auto)
+            signals = (read_night_signals(rec, channel_map, position_table)
+                       if recording is not None else None)
+            if events is None and recording is not None:
+                events = recording_events(rec)
+            model.events = build_events_report(rec, events, model_hypnograms(manual, auto),
+                                               signals, deid)
         for w in caught:
             message = deid.text(str(w.message))
             model.warnings.append(message)
@@ -590,12 +596,6 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
         if risk is not None:
             model.risk, model.risk_score_name = risk_rows(risk)
             model.risk_inputs = _risk_inputs(risk, deid)
-        signals = (read_night_signals(rec, channel_map, position_table)
-                   if recording is not None else None)
-        if events is None and recording is not None:
-            events = recording_events(rec)
-        model.events = build_events_report(rec, events, model_hypnograms(manual, auto),
-                                           signals, deid)
         credit = None if model.events is None else result_source(model.events.events.sources, deid)
         if credit is not None:
             from .. import __version__
