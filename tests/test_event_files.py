@@ -563,3 +563,17 @@ def test_malformed_content_names_file_and_line(tmp_path):
         read_events(tmp_path / "absent.csv")
     with pytest.raises(HypnogramError):  # EventsError and HypnogramError are both SleepFM errors
         read_hypnogram(bids)
+
+
+def test_discovery_pairs_an_events_table_only_when_it_has_stage_rows(tmp_path):
+    rec = tmp_path / "night.edf"
+    rec.write_bytes(b"")
+    write_events(EventSet([Event(5.0, 10.0, T.apnea_obstructive)]), tmp_path / "night.events.json")
+    table = tmp_path / "night_annotations.csv"
+    table.write_text("onset,duration,description\n1970-01-01 00:00:05.000000,10.0,Hypopnea\n")
+    assert find_paired_hypnogram(rec) == (None, None)  # neither file holds stages
+    table.write_text("onset,duration,description\n1970-01-01 00:00:00.000000,30.0,Sleep stage W\n"
+                     "1970-01-01 00:00:05.000000,10.0,Hypopnea\n")
+    hyp, found = find_paired_hypnogram(rec)
+    assert found == table and list(hyp.stages) == [0]
+    assert [e.type for e in read_events(table)] == [T.hypopnea]
