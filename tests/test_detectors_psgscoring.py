@@ -201,3 +201,13 @@ def test_detection_runs_as_a_job_with_progress_and_cancel(study):
     with pytest.raises(JobCancelled):
         job.run()
     assert seen and max(seen) < 1.0
+
+
+def test_lights_window_keeps_sleep_outside_it_out_of_the_indices(study, scored):
+    _night, rec, hyp = study
+    r = get_detector("psgscoring").detect(rec, hyp, lights_off=600.0, lights_on=1500.0)
+    assert r.summary["TST_h"] < scored.summary["TST_h"]
+    assert r.summary["TST_h"] <= 900 / 3600 + 1e-6
+    assert any("outside lights off/on" in n for n in r.notes)
+    assert all(600 <= e.onset < 1500 for e in r.events if is_apnea(e.type) or is_hypopnea(e.type))
+    assert r.provenance["settings"]["lights_off"] == 600.0
