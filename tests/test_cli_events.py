@@ -267,3 +267,16 @@ def test_report_events_flag_bad_input_gives_one_error_line(night, tmp_path, caps
     assert main(["report", str(night.parent), "--events", str(night),
                  "-o", str(tmp_path / "out")]) == 1
     assert "not of a folder" in _error_line(capsys)
+
+
+def test_stats_of_a_recording_without_event_annotations_says_nothing_was_scored(tmp_path, capsys):
+    import edfio
+    import numpy as np
+
+    path = tmp_path / "plain.edf"
+    edfio.Edf([edfio.EdfSignal(np.zeros(600 * 4), 4, label="EEG C4-M1", physical_dimension="uV",
+                               physical_range=(-500.0, 500.0))], data_record_duration=1.0).write(path)
+    assert main(["events", "stats", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"] == {} and data["hypnogram"] is None
+    assert data["notes"][0].startswith("plain.edf holds no scored events")

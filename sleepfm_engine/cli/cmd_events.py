@@ -248,6 +248,9 @@ def run_stats(args: argparse.Namespace) -> int:
     counts = {t.value: n for t, n in events.counts().items()}
     sources = [describe_source(s) for s in events.sources]
     notes = list(table.notes) + list(signals.notes)
+    if not len(events):
+        notes.insert(0, f"{path.name} holds no scored events: event counts and indices are 0 "
+                        "because nothing was scored, which is not a finding that none occurred")
     if args.json:
         print(json.dumps({
             "file": str(path), "format": events.file_format, "sources": sources,
