@@ -121,6 +121,20 @@ def test_summary_uses_our_index_keys_and_agrees_with_its_events(scored):
     assert s["AHI_severity"] in ("normal", "mild", "moderate", "severe")
 
 
+def test_our_indices_of_its_events_agree_with_its_own_summary(study, scored):
+    from sleepfm_engine.indices import compute_indices
+
+    _night, _rec, hyp = study
+    ours = compute_indices(scored.events, hyp)
+    assert ours["TST_h"] == pytest.approx(scored.summary["TST_h"])
+    for key in ("AHI", "AI", "OAI", "CAI", "MAI", "HI", "ODI3", "ODI4", "ArI",
+                "ArI_respiratory", "ArI_spontaneous", "PLMSI"):
+        assert ours[key] == pytest.approx(scored.summary[key], abs=0.06), key
+    for key in ("n_apneas", "n_hypopneas", "n_desaturations_3", "n_arousals", "n_plms"):
+        assert ours[key] == scored.summary[key], key
+    assert ours["AHI_severity"] == scored.summary["AHI_severity"]
+
+
 def test_provenance_and_messages_are_in_english(scored):
     p = scored.provenance
     assert p["library"] == "psgscoring" and p["version"] == PINNED_VERSION

@@ -562,13 +562,15 @@ def _summary(out: dict, plan: dict) -> dict[str, Any]:
     ps = (out.get("plm") or {}).get("summary") or {}
     hr = (out.get("heart_rate") or {}).get("summary") or {}
     pos = (out.get("position") or {}).get("summary") or {}
-    tst = _g(rs, "tst_hours")
+    # its tst_hours is rounded to 0.1 h; the minutes are exact to the epoch
+    tst = (_g(rs, "tst_minutes") / 60.0 if rs.get("tst_minutes") is not None
+           else _g(rs, "tst_hours"))
     n_apnea = _g(rs, "n_apnea_total")
     s: dict[str, Any] = {
         "TST_h": tst, "AHI": _g(rs, "ahi_total"), "AHI_NREM": _g(rs, "ahi_nrem"),
         "AHI_REM": _g(rs, "ahi_rem"), "AHI_severity": rs.get("severity"),
         "AHI_supine": _num((pos.get("ahi_per_pos") or {}).get("Supine")),
-        "AI": (round(n_apnea / tst, 1) if n_apnea is not None and tst else None),
+        "AI": (n_apnea / tst if n_apnea is not None and tst else None),
         "OAI": _g(rs, "obstructive_index"), "CAI": _g(rs, "central_index"),
         "MAI": _g(rs, "mixed_index"), "HI": _g(rs, "hypopnea_index"), "RDI": _g(rs, "rdi"),
         "n_apneas": n_apnea, "n_hypopneas": _g(rs, "n_hypopnea"), "n_reras": _g(rs, "n_rera"),
