@@ -196,10 +196,25 @@ def read_table_hypnogram(path: Path, spec: TableSpec, epoch_length: float | None
                            epoch_length, spec.name, clock_start)
 
 
+def _cell(text: str, delimiter: str) -> str:
+    # Quote any cell with a delimiter, quote or line-break character (csv's own writer leaves
+    # a lone carriage return bare, which a reader takes for a line end), or edge white space.
+    if (any(c in text for c in (delimiter, '"', "\n", "\r")) or text != text.strip()):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], delimiter: str) -> str:
-    """Table text with cells quoted where needed (``\\n`` line ends)."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
+    """Table text, cells quoted where needed, ``\n`` line ends.
+
+    Raises
+    ------
+    EventsError
+        For a cell with a NUL character (no text table can carry one).
+    """
+    lines = []
+    for row in (header, *rows):
+        if any("\x00" in cell for cell in row):
+            raise EventsError(None, f"a label or channel holds a NUL character: {list(row)!r}")
+        lines.append(delimiter.join(_cell(cell, delimiter) for cell in row))
+    return "\n".join(lines) + "\n"

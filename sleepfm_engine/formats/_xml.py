@@ -80,4 +80,6 @@ def parse_xml(path: Path) -> Node:
     except expat.ExpatError as exc:
         raise HypnogramError(path, f"not well-formed XML: {expat.ErrorString(exc.code)}",
                              exc.lineno) from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise HypnogramError(path, f"unreadable XML: {exc}", parser.CurrentLineNumber) from None
     return root[0]

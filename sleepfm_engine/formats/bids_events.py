@@ -61,8 +61,6 @@ def write_events(events: EventSet, path: Path) -> None:
         label = file_label(e)
         if label.strip() in SPEC.missing:  # the text BIDS reads as missing
             label = EVENT_TYPES[e.type].label
-        if "\x00" in label:
-            raise EventsError(None, f"event {e.id}: a label with NUL cannot be written to TSV")
         row = [repr(e.onset), repr(e.duration), label]
         if with_channels:
             channel = e.channels[0] if e.channels else MISSING

@@ -175,14 +175,30 @@ def read_events(path: Path, start: _dt.datetime | None = None) -> EventSet:
     return event_set(path, events, NAME, clock)
 
 
+# TAL separators and the terminator cannot appear inside an annotation's text.
+_TAL_BYTES = ("\x00", "\x14", "\x15")
+
+
+def _holds(text: str) -> bool:
+    """Whether ``text`` can be TAL text (UTF-8, no TAL separators)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return not any(c in text for c in _TAL_BYTES)
+
+
 def _event_text(event: Event) -> str:
     text = file_label(event)
-    bad = [c for c in ("\x00", "\x14", "\x15") if c in text] or (
-        [CHANNEL_MARK] if CHANNEL_MARK in text else [])
-    if bad or any(CHANNEL_MARK in c or not c or c != c.strip() for c in event.channels):
+    # '@' where label and channel meet would move the '@@' split (MNE splits at it)
+    text_ok = (_holds(text) and CHANNEL_MARK not in text
+               and not (event.channels and text.endswith("@")))
+    channels_ok = all(_holds(c) and c and c == c.strip() and "@" not in c for c in event.channels)
+    if not (text_ok and channels_ok):
         raise EventsError(None, f"event {event.id} ({text[:40]!r} on {list(event.channels)}) "
-                                "cannot be an EDF+ annotation (control characters or '@@' in "
-                                "its text, or an empty or padded channel name)")
+                                "cannot be an EDF+ annotation (control characters, '@@' or "
+                                "lone surrogates in its text, or an empty, padded or '@' channel "
+                                "name)")
     return text
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from ..errors import EventsError
 from ..events import EventSet
 from ..hypnogram import Hypnogram
 from ._event_rows import file_label
@@ -56,8 +55,6 @@ def write_events(events: EventSet, path: Path) -> None:
     rows = []
     for e in events:
         label = file_label(e)
-        if "\x00" in label:
-            raise EventsError(None, f"event {e.id}: a label with NUL cannot be written to CSV")
         rows.append([repr(e.onset), repr(e.duration), label])
     write_text_atomic(path, format_table(["Onset", "Duration", "Annotation"], rows, ","))
 

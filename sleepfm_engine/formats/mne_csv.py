@@ -64,9 +64,9 @@ def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
 
 def _channels(event) -> str:
     for c in event.channels:
-        if not c or _COLON in c:
+        if not c.strip() or _COLON in c:
             raise EventsError(None, f"event {event.id}: channel name {c!r} cannot be written to "
-                                    "an MNE CSV (empty, or holds '{COLON}')")
+                                    "an MNE CSV (blank, or holds '{COLON}')")
     return ":".join(c.replace(":", _COLON) for c in event.channels)
 
 
@@ -82,8 +82,6 @@ def write_events(events: EventSet, path: Path) -> None:
     for e in events:
         clock = origin + _dt.timedelta(seconds=e.onset)
         label = file_label(e)
-        if "\x00" in label:
-            raise EventsError(None, f"event {e.id}: a label with NUL cannot be written to CSV")
         row = [clock.isoformat(sep=" ", timespec="microseconds"), repr(e.duration), label]
         rows.append(row + [_channels(e)] if with_channels else row)
     header = ["onset", "duration", "description"] + (["ch_names"] if with_channels else [])

@@ -192,7 +192,8 @@ def read_events(path: Path, start: _dt.datetime | None = None) -> EventSet:
 
 
 def _element(tag: str, value: object) -> str:
-    return f"<{tag}>{escape(str(value))}</{tag}>"
+    # a bare carriage return would come back as a line feed (XML line-end normalisation)
+    return f"<{tag}>{escape(str(value), {chr(13): '&#13;'})}</{tag}>"
 
 
 def format_events(events: EventSet) -> str:

@@ -30,8 +30,9 @@ KEEPABLE = frozenset({"artefact", "epoch_length", "offset", "start", "scorer", "
                       "automatic"})
 #: What scored events may keep through a write and a read (:attr:`FileFormat.event_keeps`)
 #: beyond onset, duration and type, which every events format keeps: ``label`` (the original
-#: text, where it still names the event's type), ``channels`` (all of them) or ``channel`` (the
-#: first only), ``spo2`` (a desaturation's ``nadir_pct`` and ``baseline_pct``), ``attributes``
+#: text, where it still names the event's type), ``channels`` (all of them, in order) or
+#: ``channel`` (an event's one channel; of several, a format may keep the first or all in
+#: another order), ``spo2`` (a desaturation's ``nadir_pct`` and ``baseline_pct``), ``attributes``
 #: (all of them), ``source``, ``confidence``, ``id``, ``start`` (the set's clock start) and
 #: ``rejected`` (a detector's rejected candidates).
 EVENT_KEEPABLE = frozenset({"label", "channels", "channel", "spo2", "attributes", "source",
