@@ -146,6 +146,14 @@ def test_provenance_and_messages_are_in_english(scored):
                      "psgscoring[ml]") == ("onnxruntime is not installed (ModuleNotFoundError); "
                                            "install psgscoring[ml]")
     assert not DUTCH.search(translate("de REM-AHI berust op te weinig slaap"))
+    assert translate("[arousal] unet_v1 niet gebruikt: onnxruntime niet beschikbaar "
+                     "(ModuleNotFoundError); installeer psgscoring[ml] — terugval op lgbm") == (
+        "[arousal] unet_v1 not used: onnxruntime is not installed (ModuleNotFoundError); "
+        "install psgscoring[ml] — falling back to the LightGBM chain")
+    assert translate("[arousal] LGBM-model niet beschikbaar (No module named 'lightgbm'); "
+                     "regelgebaseerd pad, kandidaatdrempels NIET verruimd") == (
+        "[arousal] LightGBM model not available (No module named 'lightgbm'); rule-based "
+        "path, candidate thresholds not widened")
     assert "MMSD 0.402" in rejection_reason("mmsd_0.402")
     assert "code 'xyz'" in rejection_reason("xyz")
 

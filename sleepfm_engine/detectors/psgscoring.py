@@ -219,10 +219,12 @@ class PsgscoringDetector:
                     "lights_on": lights_on, "hypnogram": hypnogram is not None}
         if stages is None:
             state.set_status("psgscoring: polygraphy window (no hypnogram)")
+            window = None
+            if lights_off is not None or lights_on is not None:
+                window = (float(lights_off or 0.0),
+                          float(recording.duration if lights_on is None else lights_on))
             stages, poly = lib.polygraphy_hypnogram_from_raw(
-                raw, channel_map=names, n_epochs=n_epochs,
-                manual_window_s=(lights_off, lights_on) if lights_off is not None
-                or lights_on is not None else None)
+                raw, channel_map=names, n_epochs=n_epochs, manual_window_s=window)
             result.provenance["polygraphy"] = _jsonable(poly)
         state.check_cancelled()
         state.set_status(f"psgscoring {version}: scoring ({profile})")

@@ -54,6 +54,11 @@ _REJECTIONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), t) for p
 
 # Dutch phrases psgscoring writes in summaries and fallback reasons -> English.
 _PHRASES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p, re.IGNORECASE), t) for p, t in (
+    (r"LGBM-model niet beschikbaar \(([^)]*)\); regelgebaseerd pad, kandidaatdrempels NIET "
+     r"verruimd", r"LightGBM model not available (\1); rule-based path, candidate thresholds "
+     r"not widened"),
+    (r"(unet_v\d) niet gebruikt", r"\1 not used"),
+    (r"terugval op lgbm", "falling back to the LightGBM chain"),
     (r"onnxruntime niet beschikbaar", "onnxruntime is not installed"),
     (r"installeer psgscoring\[ml\]", "install psgscoring[ml]"),
     (r"lightgbm niet beschikbaar", "LightGBM is not installed"),
