@@ -16,7 +16,7 @@ in one JSON object, read back exactly as written (EventSet equality).
 and durations are seconds from the recording start whose clock time is ``start``; ``type`` is
 an :class:`~sleepfm_engine.events.EventType` value; ``confidence`` is null when the source gives
 none; ``attributes`` and ``settings`` are JSON objects. Numbers are written at full precision.
-The keys are those of :meth:`EventSet.to_dict`, whose output therefore reads too.
+The event keys are those of :meth:`Event.to_dict`.
 """
 from __future__ import annotations
 

@@ -30,22 +30,17 @@ _TIMING = ("start", "end", "duration", "channel", "idxchannel", "")
 _DELIMS = (",", ";", "\t")
 
 
-def _header(probe: Probe) -> tuple[str, list[str]] | None:
-    line = probe.first_line
-    if line is None:
-        return None
-    delim = max(_DELIMS, key=line.count)
-    cells = [c.strip().strip('"').strip().lower() for c in line.split(delim)]
-    return delim, cells
+def _delimiter(line: str) -> str:
+    return max(_DELIMS, key=line.count)
 
 
 def sniff(probe: Probe) -> bool:
     """True for a header with ``Start`` and ``End`` or ``Duration`` (and no ``Stop``, which is
     the sleepfm label CSV's)."""
-    found = _header(probe)
-    if found is None:
+    line = probe.first_line
+    if line is None:
         return False
-    cells = set(found[1])
+    cells = {c.strip().strip('"').strip().lower() for c in line.split(_delimiter(line))}
     return "start" in cells and bool({"end", "duration"} & cells) and "stop" not in cells
 
 
@@ -70,7 +65,7 @@ def read_events(path: Path, start: _dt.datetime | None = None) -> EventSet:
     """
     text = table_text(path)
     head = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
-    header, header_line, rows = read_cells(path, max(_DELIMS, key=head.count) if head else ",")
+    header, header_line, rows = read_cells(path, _delimiter(head) if head else ",")
     lower = [c.lower() for c in header]
     if "start" not in lower or not {"end", "duration"} & set(lower):
         raise EventsError(path, "a YASA event table needs Start and End or Duration columns",
