@@ -26,9 +26,10 @@ from ..indices import (HR_VALID_RANGE, INDEX_DEFINITIONS, SPO2_VALID_RANGE, Inde
 from ..position import UNKNOWN_POSITION, BodyPosition, position_table
 from ..provenance import DETECTOR, FILE, MANUAL, SEVERAL, ResultSource
 
-__all__ = ["EVENT_SECTIONS", "SectionSpec", "NightSignals", "EventsSection", "EventsReport",
-           "read_night_signals", "recording_events", "build_events_report", "describe_source",
-           "result_source"]
+__all__ = ["DEFAULT_POSITION_TABLE", "EVENT_SECTIONS", "SectionSpec", "NightSignals",
+           "EventsSection", "EventsReport", "read_night_signals", "recording_events",
+           "on_recording_timeline", "build_events_report", "describe_source", "result_source",
+           "denominator_text", "overview_ticks", "trend"]
 
 #: Position table used to decode a recording's position channel when none is named.
 DEFAULT_POSITION_TABLE = "nsrr"
@@ -306,6 +307,8 @@ def build_events_report(recording: Any, events: EventSet | None,
     """
     signals = signals if signals is not None else NightSignals()
     events = events if events is not None else EventSet()
+    # channel labels and free text may name the patient too
+    clean = deid.text if deid is not None else str
     rec_start = getattr(recording, "start", None)
     events = on_recording_timeline(events, rec_start)
     role = next((r for r in ("manual", "auto") if r in hypnograms), None)
@@ -334,7 +337,7 @@ def build_events_report(recording: Any, events: EventSet | None,
         srcs = list(dict.fromkeys(describe_source(e.source, deid) for e in present))
         if signal is not None:
             srcs.append(f"channel {signals.channels[spec.signal]}")
-        sections.append(EventsSection(key, spec.title, "; ".join(srcs), count_rows, rows))
+        sections.append(EventsSection(key, spec.title, clean("; ".join(srcs)), count_rows, rows))
     if not sections:
         return None
     notes = list(table.notes) + list(signals.notes)
@@ -344,7 +347,8 @@ def build_events_report(recording: Any, events: EventSet | None,
                      f"'{signals.position.table}' code table: {table_desc}.")
     return EventsReport(events=events, indices=table, sections=sections, signals=signals,
                         hypnogram_role=role,
-                        sources=[describe_source(s, deid) for s in events.sources], notes=notes)
+                        sources=[clean(describe_source(s, deid)) for s in events.sources],
+                        notes=[clean(n) for n in notes])
 
 
 def denominator_text(report: EventsReport) -> str:
