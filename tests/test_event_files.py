@@ -172,6 +172,13 @@ def test_profusion_xml_events_position_coding_and_hypnogram(tmp_path):
     assert table is not None and dict(table.codes) == {0: "right", 1: "left", 2: "supine",
                                                         3: "prone"}
     assert list(read_hypnogram(path).stages) == [0, 0, 2]
+    written = write_events(events, tmp_path / "again.xml", "profusion")
+    again = read_events(written)
+    assert again.file_format == "profusion-xml"
+    assert [(e.onset, e.duration, e.type, e.channels, e.label, dict(e.attributes)) for e in again] == \
+        [(e.onset, e.duration, e.type, e.channels, e.label, dict(e.attributes)) for e in events]
+    with pytest.raises(NoStagesError):  # events written alone: no stages to pair as a hypnogram
+        read_hypnogram(written)
 
 
 def test_edf_plus_events_inside_a_recording_leave_stages_to_the_hypnogram(tmp_path):
@@ -262,8 +269,8 @@ def test_a_name_picks_the_events_format_and_the_json_is_refused_as_a_hypnogram(t
 
 def test_event_format_lists_and_dialog_filters_derive_from_the_registry():
     assert {"edf", "nsrr-xml", "profusion-xml", "events-json"} <= set(event_read_formats())
-    assert {"edf", "nsrr-xml", "events-json"} <= set(event_write_formats())
-    assert "profusion-xml" not in event_write_formats()
+    assert {"edf", "nsrr-xml", "profusion-xml", "events-json"} <= set(event_write_formats())
+    assert "yasa-events" in event_read_formats() and "yasa-events" not in event_write_formats()
     read = events_dialog_filter("read").split(";;")
     assert read[0].startswith("Scored events (") and "*.xml" in read[0] and read[-1] == "All files (*)"
     write = events_dialog_filter("write").split(";;")
@@ -492,8 +499,8 @@ def test_writers_refuse_what_their_format_cannot_hold_naming_the_file(tmp_path):
     with pytest.raises(EventsError, match=r"night\.xml.*cannot be written to XML"):
         write_events(control, tmp_path / "night.xml")
     assert not (tmp_path / "night.edf").exists() and not (tmp_path / "night.xml").exists()
-    with pytest.raises(ValueError, match="cannot write events in format 'profusion-xml'"):
-        write_events(EventSet(), tmp_path / "p.xml", "profusion-xml")
+    with pytest.raises(ValueError, match="cannot write events in format 'yasa-events'"):
+        write_events(EventSet(), tmp_path / "p.csv", "yasa-events")
 
 
 # -- parsers: any text is read or refused with a typed error ----------------------------------

@@ -23,7 +23,7 @@ name               events format                                read    write hy
 ================== ============================================ ======= ===== =========
 ``edf``            EDF+ annotations (channel as ``text@@ch``)   yes     yes   yes
 ``nsrr-xml``       NSRR XML ``ScoredEvent`` concepts            yes     yes   yes
-``profusion-xml``  Profusion ``ScoredEvent`` names              yes           yes
+``profusion-xml``  Profusion ``ScoredEvent`` names              yes     yes   yes
 ``events-json``    this engine's events JSON (lossless)         yes     yes
 ``mne-csv``        MNE ``onset,duration,description``           yes     yes   stage rows
 ``edfbrowser-csv`` EDFbrowser ``Onset,Duration,Annotation``     yes     yes   stage rows

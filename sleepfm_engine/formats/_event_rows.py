@@ -13,6 +13,7 @@ import datetime as _dt
 import math
 import re
 from pathlib import Path
+from xml.sax.saxutils import escape
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import EventsError, HypnogramError, NoStagesError
@@ -107,6 +108,12 @@ def check_xml_text(text: str, what: str) -> str:
         raise EventsError(None, f"{what} {text[:40]!r} cannot be written to XML unchanged "
                                 "(control characters or leading/trailing white space)")
     return text
+
+
+def xml_element(tag: str, value: object) -> str:
+    """``<tag>value</tag>`` with the value escaped."""
+    # a bare carriage return would come back as a line feed (XML line-end normalisation)
+    return f"<{tag}>{escape(str(value), {chr(13): '&#13;'})}</{tag}>"
 
 
 def stage_hypnogram(path: Path, rows: Iterable[tuple[float, float | None, str]],

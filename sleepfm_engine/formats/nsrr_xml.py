@@ -21,14 +21,13 @@ from pathlib import Path
 
 import datetime as _dt
 import re
-from xml.sax.saxutils import escape
 
 from ..errors import EventsError, HypnogramError, NoStagesError
 from ..events import EVENT_TYPES, EventSet, is_stage_label
 from ..hypnogram import ARTEFACT, UNSCORED, Hypnogram, parse_stage
 from ._common import parse_float
 from ._event_rows import (as_events_error, check_xml_text, duration, event_set, file_event,
-                          file_label, number)
+                          file_label, number, xml_element)
 from ._xml import Node, parse_xml
 from .registry import FileFormat, Probe
 
@@ -191,11 +190,6 @@ def read_events(path: Path, start: _dt.datetime | None = None) -> EventSet:
     return event_set(path, events, NAME, clock)
 
 
-def _element(tag: str, value: object) -> str:
-    # a bare carriage return would come back as a line feed (XML line-end normalisation)
-    return f"<{tag}>{escape(str(value), {chr(13): '&#13;'})}</{tag}>"
-
-
 def format_events(events: EventSet) -> str:
     """The NSRR XML text of an event set (see the module docstring).
 
@@ -210,21 +204,21 @@ def format_events(events: EventSet) -> str:
     start = events.start
     if start is not None and start.microsecond == 0 and 1985 <= start.year <= 2084:
         end = max((e.end for e in events), default=0.0)
-        out.append("<ScoredEvent><EventType/>" + _element("EventConcept", START_CONCEPT)
-                   + _element("Start", 0) + _element("Duration", repr(max(end, 0.0)))
-                   + _element("ClockTime", start.strftime("%d.%m.%y %H.%M.%S"))
+        out.append("<ScoredEvent><EventType/>" + xml_element("EventConcept", START_CONCEPT)
+                   + xml_element("Start", 0) + xml_element("Duration", repr(max(end, 0.0)))
+                   + xml_element("ClockTime", start.strftime("%d.%m.%y %H.%M.%S"))
                    + "</ScoredEvent>")
     for e in events:
         label = check_xml_text(file_label(e), "label")
-        parts = [_element("EventType", EVENT_TYPE_NAMES[EVENT_TYPES[e.type].family]),
-                 _element("EventConcept", label), _element("Start", repr(e.onset)),
-                 _element("Duration", repr(e.duration))]
+        parts = [xml_element("EventType", EVENT_TYPE_NAMES[EVENT_TYPES[e.type].family]),
+                 xml_element("EventConcept", label), xml_element("Start", repr(e.onset)),
+                 xml_element("Duration", repr(e.duration))]
         if e.channels:
-            parts.append(_element("SignalLocation", check_xml_text(e.channels[0], "channel")))
+            parts.append(xml_element("SignalLocation", check_xml_text(e.channels[0], "channel")))
         for tag, key in SPO2_ELEMENTS.items():
             value = e.attributes.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                parts.append(_element(tag, repr(float(value))))
+                parts.append(xml_element(tag, repr(float(value))))
         out.append("<ScoredEvent>" + "".join(parts) + "</ScoredEvent>")
     out += ["</ScoredEvents>", "</PSGAnnotation>"]
     return "\n".join(out) + "\n"

@@ -9,7 +9,8 @@ the event vocabulary; an unknown name stays a note keeping its text), ``Start`` 
 ``Duration`` (s) and ``Input`` (the channel); a desaturation's ``LowestSpO2`` and
 ``Desaturation`` become the attributes ``nadir_pct`` and ``drop_pct``. The body-position
 coding of the study (``StepChannels``: the position channel's labels in code order) is
-:func:`read_position_table`.
+:func:`read_position_table`. :func:`write_events` writes the events (first channel as
+``Input``) without stages or clock time, which Profusion files do not carry with events.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from ..events import EventSet
 from ..hypnogram import UNSCORED, Hypnogram
 from ..position import PositionTable, table_from_labels
 from ._common import parse_float, parse_int
-from ._event_rows import as_events_error, duration, event_set, file_event, number
+from ._event_rows import (as_events_error, check_xml_text, duration, event_set, file_event,
+                          file_label, number, xml_element)
 from ._xml import Node, parse_xml
 from .registry import FileFormat, Probe
 
@@ -146,5 +148,41 @@ def read_position_table(path: Path) -> PositionTable | None:
     return None
 
 
+def format_events(events: EventSet) -> str:
+    """The Profusion XML text of an event set: ``EpochLength`` and ``ScoredEvents``.
+
+    Raises
+    ------
+    EventsError
+        For a label or channel XML cannot hold unchanged.
+    """
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', f"<{ROOT}>",
+           xml_element("EpochLength", EPOCH_SECONDS), "<ScoredEvents>"]
+    for e in events:
+        parts = [xml_element("Name", check_xml_text(file_label(e), "label")),
+                 xml_element("Start", repr(e.onset)), xml_element("Duration", repr(e.duration))]
+        if e.channels:
+            parts.append(xml_element("Input", check_xml_text(e.channels[0], "channel")))
+        for tag, key in SPO2_ELEMENTS.items():
+            value = e.attributes.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                parts.append(xml_element(tag, repr(float(value))))
+        out.append("<ScoredEvent>" + "".join(parts) + "</ScoredEvent>")
+    out += ["</ScoredEvents>", f"</{ROOT}>"]
+    return "\n".join(out) + "\n"
+
+
+def write_events(events: EventSet, path: Path) -> None:
+    """Write the events as Profusion XML atomically (see :func:`format_events`)."""
+    from ..atomic import write_text_atomic
+
+    try:
+        text = format_events(events)
+    except EventsError as exc:
+        raise EventsError(path, exc.problem) from None
+    write_text_atomic(path, text)
+
+
 FORMAT = FileFormat(NAME, "Compumedics Profusion XML", (".xml",), sniff, aliases=("profusion",),
-                    priority=21, read_hypnogram=read, read_events=read_events)
+                    priority=21, read_hypnogram=read, read_events=read_events,
+                    write_events=write_events, event_keeps=frozenset({"label", "channel"}))
