@@ -5,7 +5,36 @@ stays fast; the public names below resolve lazily.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    # What a type checker sees of the lazy exports below (tests/test_typing.py keeps both equal;
+    # ``X as X`` marks an explicit re-export).
+    from .channels import ChannelMap as ChannelMap, classify_channel as classify_channel
+    from .checkpoints import (
+        describe_model as describe_model,
+        load_model as load_model,
+        load_release as load_release,
+        save_model as save_model,
+    )
+    from .errors import (
+        HypnogramError as HypnogramError,
+        JobCancelled as JobCancelled,
+        ModelError as ModelError,
+        RecordingError as RecordingError,
+    )
+    from .formats import read_hypnogram as read_hypnogram, write_hypnogram as write_hypnogram
+    from .hypnogram import Hypnogram as Hypnogram
+    from .jobs import Job as Job, TaskState as TaskState
+    from .preprocessing import preprocess as preprocess
+    from .recording import (
+        Annotation as Annotation,
+        Channel as Channel,
+        Recording as Recording,
+        open_recording as open_recording,
+    )
 
 __version__ = "0.1.0"
 
