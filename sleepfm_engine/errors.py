@@ -89,5 +89,15 @@ class DetectorError(SleepFMError, ValueError):
         super().__init__(f"{where}{detector}: {problem}")
 
 
+class DownloadError(SleepFMError):
+    """Fetching or verifying a file failed. Names the file (or address) and what to do next."""
+
+    def __init__(self, where: str | Path | None, problem: str):
+        self.where = None if where is None else str(where)
+        self.problem = problem
+        prefix = f"{self.where}: " if self.where is not None else ""
+        super().__init__(f"{prefix}{problem}")
+
+
 class JobCancelled(SleepFMError):
     """Raised inside a job when the user asked it to stop; the job's last good output is kept."""

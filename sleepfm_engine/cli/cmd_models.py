@@ -1,4 +1,4 @@
-"""``sleepfm models list|add|remove|info``: the user's SleepFM model registry."""
+"""``sleepfm models list|add|remove|info|download``: the user's SleepFM model registry."""
 from __future__ import annotations
 
 import json
@@ -32,6 +32,17 @@ def register(subparsers) -> None:
     info.add_argument("path", metavar="PATH", help="model folder, release folder or registered name")
     info.add_argument("--json", action="store_true", help="print JSON (configs and metadata included)")
     info.set_defaults(func=_info)
+
+    dl = actions.add_parser(
+        "download", help="download the official SleepFM weights, verify, load and register them",
+        description="Fetch the released SleepFM model folders (only now, because you asked), resuming an "
+                    "interrupted download; check every file against its pinned git blob SHA-1, load each "
+                    "model, register the release and show its licence. Sources: sleepfm-clinical "
+                    "(zou-group/sleepfm-clinical: model_base, model_sleep_staging, model_diagnosis).")
+    dl.add_argument("source", metavar="SOURCE", help="which weights, e.g. sleepfm-clinical")
+    dl.add_argument("--name", help="registry name (default: SOURCE)")
+    dl.add_argument("--force", action="store_true", help="replace an entry of the same name")
+    dl.set_defaults(func=_download)
 
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -102,4 +113,23 @@ def _info(args) -> int:
                     print(f"    {key.replace('_', ' '):<13} {json.dumps(meta[key]) if isinstance(meta[key], (dict, list)) else meta[key]}")
     if release.label_mapping is not None:
         print(f"  label mapping: {release.label_mapping}")
+    return 0
+
+
+def _download(args) -> int:
+    from ..downloads import download_job, official_source
+    from ..jobs import ConsoleProgress
+
+    source = official_source(args.source)
+    print(f"{source.title}\nfrom {source.repository} at commit {source.commit}\n"
+          f"licence: {source.licence}\n")
+    job = download_job(source, name=args.name, overwrite=args.force)
+    job.add_progress_callback(ConsoleProgress(f"downloading {source.name}"))
+    result = job.run()
+    reused = f" ({len(result.reused)} kept from an earlier run)" if result.reused else ""
+    print(f"fetched {result.fetched_bytes / 1e6:.1f} MB{reused}; all {len(source.files)} files match "
+          f"their pinned git blob SHA-1s and every model loads")
+    print(f"registered {result.entry.name!r} ({', '.join(f'{k}: {c}' for k, c in result.entry.models.items())}) "
+          f"at {result.entry.path}")
+    print(f"\n{source.licence_text().rstrip()}")
     return 0
