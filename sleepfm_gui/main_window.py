@@ -92,6 +92,8 @@ class MainWindow(QMainWindow):
         # Hooks tests replace: questions the window asks (None = a message box).
         self.ask_recover: Callable[[Any], bool] | None = None
         self.ask_save: Callable[[Any], str] | None = None
+        # Asked before the official weights are fetched (None: a dialog with the licence).
+        self.ask_download: Callable[[Any], bool] | None = None
         # Rendering for a script (--screenshot): errors go to stderr, nothing waits on a dialog.
         self.headless = False
         self._closing = False
@@ -252,6 +254,9 @@ class MainWindow(QMainWindow):
                                    "Stage the night with SleepFM (a job: progress and cancel in "
                                    "the Jobs panel)")
         self.risk_action = action(an, "Run disease &risk (research only)", self.start_risk)
+        self.get_weights_action = action(an, "Get SleepFM weights…", self.get_official_weights,
+                                         tip="Download the released SleepFM models (after asking), "
+                                             "verify them and use them")
         an.addSeparator()
         action(an, "Cancel all jobs", self.jobs.cancel_all)
 
@@ -834,6 +839,36 @@ class MainWindow(QMainWindow):
 
         return self._remote(f"Disease risk of {Path(kwargs['recording']).name}", "risk", kwargs,
                             "risk", done, "Disease risk failed")
+
+    def _confirm_download(self, source: Any) -> bool:
+        box = QMessageBox(QMessageBox.Question, "Get SleepFM weights",
+                          f"Download {source.title}?\n\nFrom {source.repository} at commit "
+                          f"{source.commit[:12]}; every file is checked against its pinned SHA-1 "
+                          f"before the release is registered and used.\n\nLicence: {source.licence} "
+                          "(details below).", QMessageBox.Yes | QMessageBox.No, self)
+        box.setDetailedText(source.licence_text())
+        return box.exec() == QMessageBox.Yes
+
+    def get_official_weights(self):
+        """Fetch the official SleepFM release as a job, once the user agrees; then use it."""
+        from sleepfm_engine.downloads import download_job, official_source
+
+        try:
+            source = official_source("sleepfm-clinical")
+        except SleepFMError as exc:
+            errors.show_error(self, "Get SleepFM weights", str(exc))
+            return None
+        if not (self.ask_download or self._confirm_download)(source):
+            return None
+
+        def done(result) -> None:
+            self.set_model_dir(result.entry.path)
+            self.statusBar().showMessage(f"SleepFM weights verified and registered as "
+                                         f"{result.entry.name!r} ({source.licence}); now in use", 8000)
+
+        self.jobs_dock.raise_()
+        return self.jobs.submit(download_job(source), key="download", on_success=done,
+                                error_title="Cannot get the SleepFM weights")
 
     def choose_export_embeddings(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
