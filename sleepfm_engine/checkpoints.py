@@ -10,7 +10,8 @@ A model folder is the layout of the official release (``sleepfm/checkpoints/mode
 - ``metadata.json`` (models this project saves): preprocessing contract, channel mapping,
   provenance, metrics, engine version.
 
-A release folder holds ``model_base/``, ``model_sleep_staging/`` and ``model_diagnosis/``.
+A release folder holds ``model_base/``, ``model_sleep_staging/`` and ``model_diagnosis/`` (the
+layout comes from :mod:`sleepfm_engine.training_tasks`: each training task names its folder).
 
 Weights are read with ``torch.load(weights_only=True)`` and nothing else: a file that needs
 more than tensors and plain containers to unpickle is refused, never executed.
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ModelError
+from .training_tasks import BASE_KIND, release_folder_names
+from .training_tasks import model_kinds as _model_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -41,19 +44,6 @@ METADATA_FILE = "metadata.json"
 #: Weight file names in the order they are looked for: the base is released as ``best.pt``
 #: (a dict with ``state_dict``), the heads as ``best.pth`` (the state dict itself).
 WEIGHT_FILES = ("best.pt", "best.pth")
-#: Sub-folders of a release, by kind (the layout of the official ``sleepfm/checkpoints``).
-RELEASE_FOLDERS: dict[str, str] = {
-    "base": "model_base",
-    "staging": "model_sleep_staging",
-    "diagnosis": "model_diagnosis",
-}
-#: What each model class is: the base encoder or one of the head families.
-MODEL_KINDS: dict[str, str] = {
-    "SetTransformer": "base",
-    "SleepEventLSTMClassifier": "staging",
-    "DiagnosisFinetuneFullLSTMCOXPH": "diagnosis",
-    "DiagnosisFinetuneFullLSTMCOXPHWithDemo": "diagnosis",
-}
 #: Prefixes that wrappers add to state-dict keys (DataParallel/DDP, torch.compile).
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 #: How many offending keys a message lists before it says "and N more".
@@ -96,19 +86,22 @@ def load_config(path: str | Path) -> dict:
     if not isinstance(config, dict):
         raise ModelError(folder, f"{cfg_path.name} must hold a JSON object, not {type(config).__name__}")
     name = config.get("model")
-    if name not in MODEL_KINDS:
+    kinds = _model_kinds()
+    if name not in kinds:
         raise ModelError(folder, f"{cfg_path.name} names model {name!r}; known models: "
-                                 f"{', '.join(sorted(MODEL_KINDS))}")
+                                 f"{', '.join(sorted(kinds))}")
     return config
 
 
 def model_kind(config: Mapping) -> str:
-    """``"base"``, ``"staging"`` or ``"diagnosis"`` for a config (or a model class name)."""
+    """The kind (``"base"``, ``"staging"``, ``"diagnosis"``... as the training-task registry
+    names them) of a config or a model class name."""
     name = config if isinstance(config, str) else config.get("model")
+    kinds = _model_kinds()
     try:
-        return MODEL_KINDS[name]
+        return kinds[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODEL_KINDS))}") from None
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(kinds))}") from None
 
 
 def model_params(config: Mapping, folder: str | Path | None = None) -> dict:
@@ -414,12 +407,15 @@ def describe_model(path: str | Path) -> ModelInfo:
 class Release:
     """The models of a release folder, loaded and in eval mode.
 
+    Each model is also an attribute named by its kind (``release.base``, ``release.staging``,
+    ``release.diagnosis``, and any kind a registered training task adds): None when absent.
+
     Attributes
     ----------
     path : Path
         The release folder (or the single model folder it was made from).
-    base, staging, diagnosis : nn.Module or None
-        The models present.
+    models : dict
+        Kind -> the model (``nn.Module``), for the models present.
     info : dict
         :class:`ModelInfo` by kind, for the models present.
     label_mapping : Path or None
@@ -427,24 +423,29 @@ class Release:
     """
 
     path: Path
-    base: "nn.Module | None" = None
-    staging: "nn.Module | None" = None
-    diagnosis: "nn.Module | None" = None
+    models: "dict[str, nn.Module]" = field(default_factory=dict)
     info: dict[str, ModelInfo] = field(default_factory=dict)
     label_mapping: Path | None = None
 
+    def __getattr__(self, name: str):
+        # Only reached when ordinary lookup fails: the model kinds of the task registry.
+        if name in release_folder_names():
+            return self.__dict__.get("models", {}).get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @property
     def kinds(self) -> list[str]:
-        """Kinds present, in base, staging, diagnosis order."""
-        return [k for k in RELEASE_FOLDERS if getattr(self, k) is not None]
+        """Kinds present, in release order (the base first)."""
+        return [k for k in release_folder_names() if k in self.models]
 
     def require(self, kind: str) -> "nn.Module":
         """The model of ``kind``, or a ModelError saying the release lacks it."""
-        if kind not in RELEASE_FOLDERS:
-            raise ValueError(f"kind must be one of {', '.join(RELEASE_FOLDERS)}, not {kind!r}")
-        model = getattr(self, kind)
+        folders = release_folder_names()
+        if kind not in folders:
+            raise ValueError(f"kind must be one of {', '.join(folders)}, not {kind!r}")
+        model = self.models.get(kind)
         if model is None:
-            raise ModelError(self.path, f"holds no {kind} model (expected a {RELEASE_FOLDERS[kind]}/ "
+            raise ModelError(self.path, f"holds no {kind} model (expected a {folders[kind]}/ "
                                         f"folder beside the others)")
         return model
 
@@ -461,8 +462,9 @@ def release_folders(path: str | Path) -> dict[str, Path]:
         raise ModelError(root, "no such folder" if not root.exists() else "not a folder")
     if (root / CONFIG_FILE).is_file():
         return {model_kind(load_config(root)): root}
+    layout = release_folder_names()
     found: dict[str, Path] = {}
-    for kind, sub in RELEASE_FOLDERS.items():
+    for kind, sub in layout.items():
         if (root / sub / CONFIG_FILE).is_file():
             found[kind] = root / sub
     others: dict[str, list[Path]] = {}
@@ -475,12 +477,12 @@ def release_folders(path: str | Path) -> dict[str, Path]:
             continue
         if len(subs) > 1:
             raise ModelError(root, f"holds several {kind} models ({', '.join(p.name for p in subs)}); "
-                                   f"name one {RELEASE_FOLDERS[kind]}/ or point at it directly")
+                                   f"name one {layout[kind]}/ or point at it directly")
         found[kind] = subs[0]
     if not found:
         raise ModelError(root, f"is neither a model folder (no {CONFIG_FILE}) nor a release folder "
-                               f"(no {'/, '.join(RELEASE_FOLDERS.values())}/ with a {CONFIG_FILE})")
-    return {k: found[k] for k in RELEASE_FOLDERS if k in found}
+                               f"(no {'/, '.join(layout.values())}/ with a {CONFIG_FILE})")
+    return {k: found[k] for k in layout if k in found}
 
 
 def load_release(path: str | Path, device: "str | torch.device | None" = None,
@@ -502,7 +504,7 @@ def load_release(path: str | Path, device: "str | torch.device | None" = None,
         if kinds is not None and kind not in kinds:
             continue
         model = load_model(folder, device=device)
-        setattr(release, kind, model)
+        release.models[kind] = model
         release.info[kind] = info_for(model, folder)
     for candidate in ([folders["diagnosis"]] if "diagnosis" in folders else []) + [release.path]:
         if (candidate / "label_mapping.csv").is_file():
@@ -573,7 +575,7 @@ def save_model(module: "nn.Module", config: Mapping, folder: str | Path,
     target = Path(folder).expanduser()
     check_state_dict(build_model(config, target), model.state_dict(), target,
                      source=f"the {class_name} being saved")
-    kind = MODEL_KINDS[class_name]
+    kind = model_kind(class_name)
     state = {f"module.{k}": v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     meta = dict(metadata or {})
     info: dict[str, Any] = {"contract": contract_dict(), "channel_mapping": None,
@@ -603,7 +605,7 @@ def save_model(module: "nn.Module", config: Mapping, folder: str | Path,
     try:
         import torch
 
-        if kind == "base":
+        if kind == BASE_KIND:
             torch.save({"epoch": int(meta.get("epoch", 0)), "state_dict": state}, staging / "best.pt")
         else:
             torch.save(state, staging / "best.pth")

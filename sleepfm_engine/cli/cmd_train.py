@@ -23,51 +23,42 @@ import time
 from pathlib import Path
 
 
+#: Defaults of the shared training options, per command (the tasks of a command share them).
+_COMMAND_DEFAULTS = {
+    "finetune": dict(epochs=20, batch_size=8, lr=1e-3, weight_decay=1e-2),
+    "pretrain": dict(epochs=10, batch_size=128, lr=1e-3, weight_decay=0.0),
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    ft = sub.add_parser("finetune", help="fine-tune a staging or disease head on a cohort folder",
+    from ..training_tasks import registered_tasks
+
+    heads = registered_tasks("finetune")
+    ft = sub.add_parser("finetune", help="fine-tune a head (" + ", ".join(t.name for t in heads)
+                        + ") on a cohort folder",
                         description="Train a SleepFM head on your own recordings and labels; the output "
-                                    "is a release folder (model_base/ + the head) the application uses.")
-    ft.add_argument("task", choices=("staging", "diagnosis"))
+                                    "is a release folder (model_base/ + the head) the application uses.",
+                        epilog="tasks: " + "; ".join(f"{t.name}: {t.description}" for t in heads))
+    ft.add_argument("task", choices=[t.name for t in heads])
     _common(ft, need_base=True)
     g = ft.add_argument_group("head")
-    g.add_argument("--unfreeze-base", action="store_true",
-                   help="train the base model end to end with the staging head")
-    g.add_argument("--base-lr-scale", type=float, default=0.1, help="base learning rate / head learning rate")
-    g.add_argument("--window-chunks", type=int, default=12,
-                   help="end to end: consecutive 5-min chunks per training sample (default 12)")
     g.add_argument("--max-tokens", type=int, help="longest training sequence in 5-s tokens")
     g.add_argument("--head-params", type=json.loads, metavar="JSON",
                    help='head settings, e.g. \'{"num_layers": 2, "dropout": 0.1}\'')
     g.add_argument("--head-init", help="start from this head model folder")
-    g.add_argument("--labels-dir", help="another folder holding the hypnograms")
-    g.add_argument("--demographics", help="Study ID,age,gender table (default DATA/demographics.csv)")
-    g.add_argument("--events", help="is_event.csv (default DATA/is_event.csv)")
-    g.add_argument("--times", help="time_to_event.csv (default DATA/time_to_event.csv)")
-    g.add_argument("--phecodes", nargs="+", help="train on these phecode columns only")
-    ft.set_defaults(func=run_finetune_cmd, epochs=20, batch_size=8, lr=1e-3, weight_decay=1e-2)
+    _task_options(ft, heads)
+    ft.set_defaults(func=run_finetune_cmd, **_COMMAND_DEFAULTS["finetune"])
 
-    pt = sub.add_parser("pretrain", help="contrastive pretraining of the base model on a cohort folder",
-                        description="Pretrain the SleepFM base model (SetTransformer) on unlabelled "
-                                    "recordings; output OUT/model_base.")
-    _common(pt, need_base=False)
-    g = pt.add_argument_group("pretraining")
-    g.add_argument("--mode", choices=("leave_one_out", "pairwise"), default="leave_one_out")
-    g.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
-                   help="sgd (reference: momentum 0.9, StepLR) or adamw")
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--lr-step", type=int, default=2, help="StepLR period in epochs (sgd)")
-    g.add_argument("--gamma", type=float, default=0.1, help="StepLR factor (sgd)")
-    g.add_argument("--temperature", type=float, default=0.0, help="initial log-temperature")
-    g.add_argument("--base-params", type=json.loads, metavar="JSON",
-                   help='base settings, e.g. \'{"embed_dim": 64, "num_layers": 2}\' (default: released)')
-    g.add_argument("--init", help="start from this base model folder")
-    g.add_argument("--max-val-batches", type=int, default=50)
-    g.add_argument("--compile", action="store_true", help="torch.compile the tokenizer (CUDA)")
-    g.add_argument("--tokenizer-precision", choices=("fp32", "bf16"), default="fp32",
-                   help="fp32: the convolutional tokenizer outside bf16 autocast (default, faster)")
-    pt.set_defaults(func=run_pretrain_cmd, epochs=10, batch_size=128, lr=1e-3, weight_decay=0.0)
+    for spec in registered_tasks("pretrain"):
+        pt = sub.add_parser(spec.name, help=spec.description,
+                            description=f"{spec.description[:1].upper()}{spec.description[1:]}; "
+                                        f"output OUT/{spec.release_folder}.")
+        _common(pt, need_base=False)
+        _task_options(pt, [spec])
+        pt.set_defaults(func=run_pretrain_cmd, training_task=spec.name, **_COMMAND_DEFAULTS["pretrain"])
 
-    ev = sub.add_parser("evaluate", help="evaluate a staging or disease model on a labelled cohort",
+    ev = sub.add_parser("evaluate", help="evaluate a head (" + ", ".join(t.name for t in heads)
+                        + ") on a labelled cohort",
                         description="Accuracy, Cohen's kappa, per-stage and macro F1 and the confusion "
                                     "matrix (staging), or Harrell's C per phecode (disease).")
     ev.add_argument("--data", required=True, help="cohort folder with labels")
@@ -80,6 +71,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--channel-map", help="JSON {label: modality} overrides")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.set_defaults(func=run_evaluate_cmd)
+
+
+def _task_options(p: argparse.ArgumentParser, tasks) -> None:
+    """One argument group per task with its own options (an option several tasks declare is
+    added once, in the first one's group)."""
+    seen: set[tuple[str, ...]] = set()
+    for spec in tasks:
+        fresh = [o for o in spec.options if o.flags not in seen]
+        if not fresh:
+            continue
+        g = p.add_argument_group(f"{spec.name} options")
+        for opt in fresh:
+            g.add_argument(*opt.flags, dest=opt.dest, **opt.kwargs)
+            seen.add(opt.flags)
+
+
+def _options_of(args: argparse.Namespace, spec, others) -> dict:
+    """Config settings from the chosen task's options. An option only other tasks have, given a
+    value other than its default, is a usage error: it would be silently ignored."""
+    own = {o.dest for o in spec.options}
+    owners: dict[str, list[str]] = {}
+    for other in others:
+        for opt in other.options:
+            if opt.dest not in own:
+                owners.setdefault(opt.flags[0], []).append(other.name)
+    for other in others:
+        for opt in other.options:
+            unset = opt.kwargs.get("default", False if opt.kwargs.get("action") == "store_true" else None)
+            if opt.dest not in own and getattr(args, opt.dest, None) != unset:
+                raise SystemExit(f"error: {opt.flags[0]} applies to {' and '.join(owners[opt.flags[0]])} only, "
+                                 f"not {spec.name}")
+    return {o.dest: getattr(args, o.dest) for o in spec.options}
 
 
 def _common(p: argparse.ArgumentParser, need_base: bool) -> None:
@@ -191,6 +214,10 @@ def _run_job(fn, config, args) -> int:
     state, previous = _state_with_sigint()
     try:
         result = fn(config, state=state, callbacks=[_Printer(args.quiet)])
+    except ValueError as exc:
+        # Settings, cohort and output-folder checks say what is wrong in their message.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except JobCancelled:
         print(f"cancelled: the best checkpoint so far is in {args.output}; continue with --resume",
               file=sys.stderr)
@@ -219,51 +246,48 @@ def _run_job(fn, config, args) -> int:
 def run_finetune_cmd(args: argparse.Namespace) -> int:
     from ..training.api import run_finetune
     from ..training.config import FinetuneConfig
+    from ..training_tasks import get_task, registered_tasks
 
+    spec = get_task(args.task)
     kw = {k: v for k, v in _train_kwargs(args).items() if v is not None}
-    config = FinetuneConfig(task=args.task, base=args.base, unfreeze_base=args.unfreeze_base,
-                            base_lr_scale=args.base_lr_scale, window_chunks=args.window_chunks,
-                            max_tokens=args.max_tokens, head=args.head_params, head_init=args.head_init,
-                            labels_dir=args.labels_dir, demographics=args.demographics, events=args.events,
-                            times=args.times, phecodes=args.phecodes, **kw)
+    options = _options_of(args, spec, registered_tasks("finetune"))
+    config = FinetuneConfig(task=spec.name, base=args.base, max_tokens=args.max_tokens, head=args.head_params,
+                            head_init=args.head_init, **options, **kw)
     return _run_job(run_finetune, config, args)
 
 
 def run_pretrain_cmd(args: argparse.Namespace) -> int:
     from ..training.api import run_pretrain
     from ..training.config import PretrainConfig
+    from ..training_tasks import get_task
 
+    spec = get_task(args.training_task)
     kw = {k: v for k, v in _train_kwargs(args).items() if v is not None}
-    config = PretrainConfig(mode=args.mode, optimizer=args.optimizer, momentum=args.momentum,
-                            lr_step=args.lr_step, gamma=args.gamma, temperature=args.temperature,
-                            base_config=args.base_params, init=args.init,
-                            max_val_batches=args.max_val_batches, compile=args.compile,
-                            tokenizer_precision=args.tokenizer_precision, **kw)
+    config = PretrainConfig(**_options_of(args, spec, []), **kw)
     return _run_job(run_pretrain, config, args)
 
 
 def run_evaluate_cmd(args: argparse.Namespace) -> int:
     from ..jobs import ConsoleProgress, TaskState
     from ..training.api import run_evaluate
+    from ..training_tasks import task_for_kind
 
     t0 = time.monotonic()
-    metrics = run_evaluate(args.data, args.model, output=args.output, split=args.split, part=args.part,
-                           device=args.device, cache_dir=args.cache_dir, channel_map=args.channel_map,
-                           state=TaskState([ConsoleProgress("evaluate")]))
+    try:
+        metrics = run_evaluate(args.data, args.model, output=args.output, split=args.split, part=args.part,
+                               device=args.device, cache_dir=args.cache_dir, channel_map=args.channel_map,
+                               state=TaskState([ConsoleProgress("evaluate")]))
+    except ValueError as exc:
+        # As for training: the cohort and split checks say what is wrong in their message.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(metrics, indent=2, default=str))
         return 0
     print(f"{metrics['kind']} model {metrics['model']} on {metrics['n_recordings']} recordings "
           f"({time.monotonic() - t0:.1f} s)")
-    if metrics["kind"] == "staging":
-        e = metrics["epoch"]
-        print(f"  30-s epochs: accuracy {e['accuracy']:.4f}, kappa {e['kappa']:.4f}, macro F1 {e['macro_f1']:.4f}")
-        print("  F1: " + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in e["f1"].items()))
-        print("  confusion (rows reference, columns predicted, " + " ".join(e["labels"]) + "):")
-        for row in e["confusion_matrix"]:
-            print("    " + " ".join(f"{v:6d}" for v in row))
-    else:
-        print(f"  mean Harrell's C {metrics.get('mean_c_index')}")
+    for line in task_for_kind(metrics["kind"]).load_task_class().metrics_lines(metrics):
+        print(line)
     if args.output:
         print(f"  metrics and plots in {Path(args.output)}")
     return 0

@@ -101,7 +101,8 @@ def resolve_model(model: Any, kind: str) -> ModelHandle:
     """
     from torch import nn
 
-    from ..checkpoints import MODEL_KINDS, Release, load_release
+    from ..checkpoints import Release, load_release
+    from ..training_tasks import model_kinds
 
     if isinstance(model, ModelHandle):
         handle = model
@@ -114,7 +115,7 @@ def resolve_model(model: Any, kind: str) -> ModelHandle:
     else:
         raise TypeError(f"expected a model (nn.Module), a Release or a model folder path, "
                         f"not {type(model).__name__}")
-    actual = MODEL_KINDS.get(type(handle.module).__name__)
+    actual = model_kinds().get(type(handle.module).__name__)
     if actual != kind:
         raise ModelError(handle.path, f"is a {type(handle.module).__name__} ({actual or 'unknown'} model), "
                                       f"but a {kind} model is needed here")

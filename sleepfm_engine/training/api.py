@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -37,10 +36,17 @@ from ..atomic import write_text_atomic
 from ..contract import MODALITIES, contract_dict
 from ..errors import ModelError
 from ..jobs import TaskState
+from ..training_tasks import BASE_KIND, get_task, registered_tasks, release_folder_names
 from .config import FinetuneConfig, PretrainConfig, TrainConfig
 
-#: Sub-folders a training run owns inside its output folder.
-OWNED = ("model_base", "model_sleep_staging", "model_diagnosis", "training")
+#: Sub-folder of a release folder that holds the run's own files (settings, cohort, history).
+WORK_FOLDER = "training"
+
+
+def owned_folders() -> tuple[str, ...]:
+    """Sub-folders a training run owns inside its output folder: every registered model
+    folder and :data:`WORK_FOLDER`."""
+    return (*release_folder_names().values(), WORK_FOLDER)
 
 
 @dataclass
@@ -52,7 +58,7 @@ class TrainingResult:
     output : Path
         The release folder.
     models : dict
-        Kind (``base``, ``staging``, ``diagnosis``) → model folder written or copied.
+        Model kind (``base``, ``staging``, ``diagnosis``...) → model folder written or copied.
     status : str
         ``completed`` or ``early_stopped``.
     best_epoch : int
@@ -96,15 +102,15 @@ def resolve_base(spec: str | os.PathLike) -> Path:
 
         p = get_model_path(str(spec))
     folders = release_folders(p)
-    if "base" not in folders:
-        raise ModelError(p, "holds no base model (SetTransformer); pass a base model folder or a "
-                            "release folder with model_base/")
-    return folders["base"]
+    if BASE_KIND not in folders:
+        raise ModelError(p, f"holds no base model (SetTransformer); pass a base model folder or a "
+                            f"release folder with {release_folder_names()[BASE_KIND]}/")
+    return folders[BASE_KIND]
 
 
 def _prepare_output(out: Path, cfg: TrainConfig, is_main: bool) -> Path:
     """Check (and on resume/overwrite, clean) the output folder; return ``out/training``."""
-    work = out / "training"
+    work = out / WORK_FOLDER
     if not is_main:
         return work
     if out.exists() and not out.is_dir():
@@ -114,11 +120,12 @@ def _prepare_output(out: Path, cfg: TrainConfig, is_main: bool) -> Path:
             if not work.is_dir():
                 raise ValueError(f"{out}: nothing to resume (no training/ folder)")
         elif cfg.overwrite:
-            strangers = [p.name for p in out.iterdir() if p.name not in OWNED]
+            owned = owned_folders()
+            strangers = [p.name for p in out.iterdir() if p.name not in owned]
             if strangers:
                 raise ValueError(f"{out} holds files a training run did not write ({', '.join(strangers[:5])}); "
                                  "choose another output folder")
-            for name in OWNED:
+            for name in owned:
                 if (out / name).exists():
                     shutil.rmtree(out / name)
         else:
@@ -184,48 +191,32 @@ def _provenance(cfg: TrainConfig, dist, kind: str, base: str | None = None) -> d
             "config": cfg.to_dict()}
 
 
-def _finish_files(result: dict, work: Path, kind: str, models: dict[str, Path], plots: bool = True) -> None:
+def _finish_files(result: dict, work: Path, task_class: type, models: dict[str, Path], plots: bool = True) -> None:
     """metrics.json, plots, and the test metrics added to each model's metadata."""
-    from .metrics import plot_c_index, plot_confusion, plot_f1, plot_history
+    from .metrics import plot_history
 
     test = result.get("test") or {}
     metrics = {"status": result["status"], "best_epoch": result["best_epoch"],
                "validation": result["best_metrics"], "test": test, "history": result["history"]}
     write_text_atomic(work / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
     for folder in models.values():
-        _add_test_metrics(folder, work, test, kind)
+        _add_test_metrics(folder, work, task_class.metrics_summary(test) if test else {})
     if not plots:
         return
     if result["history"]:
-        plot_history(result["history"], work / "curves.png",
-                     "validation kappa" if kind == "staging" else
-                     "validation mean C" if kind == "diagnosis" else "validation -loss")
+        plot_history(result["history"], work / "curves.png", task_class.score_label)
     for part, m in (("validation", result["best_metrics"]), ("test", test)):
-        if kind == "staging" and m.get("epoch"):
-            plot_confusion(m["epoch"]["confusion_matrix"], m["epoch"]["labels"], work / f"confusion_{part}.png",
-                           f"Confusion matrix, {part} (30-s epochs)")
-            plot_f1(m["epoch"]["f1"], work / f"f1_{part}.png", f"F1 per stage, {part}")
-        if kind == "diagnosis" and m.get("c_index"):
-            plot_c_index(m["c_index"], work / f"c_index_{part}.png")
+        task_class.plot_metrics(m, work, part)
 
 
-def _add_test_metrics(folder: Path, work: Path, test: dict, kind: str) -> None:
-    """Add the test metrics to the metadata of a model this run wrote."""
+def _add_test_metrics(folder: Path, work: Path, summary: dict) -> None:
+    """Add the test metrics' summary to the metadata of a model this run wrote."""
     meta_path = folder / "metadata.json"
-    if folder.parent == work.parent and meta_path.is_file() and test:
+    if folder.parent == work.parent and meta_path.is_file() and summary:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if isinstance(meta.get("metrics"), dict):
-            meta["metrics"]["test"] = _summary(test, kind)
+            meta["metrics"]["test"] = summary
             write_text_atomic(meta_path, json.dumps(meta, indent=2, default=_json_default) + "\n")
-
-
-def _summary(m: dict, kind: str) -> dict:
-    if kind == "staging":
-        return {k: m.get(k) for k in ("accuracy", "kappa", "macro_f1", "n_nights")} | \
-            {"f1": m.get("epoch", {}).get("f1")}
-    if kind == "diagnosis":
-        return {k: m.get(k) for k in ("mean_c_index", "n_subjects", "c_index")}
-    return {k: m.get(k) for k in ("loss", "retrieval_accuracy", "n_chunks")}
 
 
 def _json_default(obj: Any):
@@ -273,7 +264,8 @@ def _run(task, cfg, work, dist, state, callbacks):
 # --------------------------------------------------------------------------------- fine-tuning
 def run_finetune(config: FinetuneConfig, state: TaskState | None = None,
                  callbacks: list[Callable] | None = None) -> TrainingResult:
-    """Fine-tune a staging or disease head (optionally the base too) on a cohort folder.
+    """Fine-tune a head (staging, disease... any registered ``finetune`` task; optionally the
+    base too) on a cohort folder.
 
     Parameters
     ----------
@@ -303,6 +295,8 @@ def run_finetune(config: FinetuneConfig, state: TaskState | None = None,
     from .loop import seed_everything, setup_distributed
 
     config.validate()
+    spec = get_task(config.task)
+    task_class = spec.load_task_class()
     state = state or TaskState()
     dist = setup_distributed(config.device)
     try:
@@ -327,7 +321,6 @@ def run_finetune(config: FinetuneConfig, state: TaskState | None = None,
             emb_paths = embed_records(cache, prepared, base, base_id, dist.device, state=state.sub(0.25, 0.35),
                                       rank=dist.rank, world_size=dist.world_size)
             dist.barrier()
-        models: dict[str, Path] = {}
         meta = {"name": config.name, "provenance": _provenance(config, dist, config.task, str(base_folder)),
                 "base_model": {"folder": str(base_folder), "id": base_id},
                 "data_summary": dict(cohort.summary(), split={k: len(split[k]) for k in ("train", "validation", "test")}),
@@ -335,105 +328,23 @@ def run_finetune(config: FinetuneConfig, state: TaskState | None = None,
                                     "channels": _channel_summary(cohort.records)},
                 "contract": contract_dict()}
         torch.manual_seed(config.seed)
-        if config.task == "staging":
-            task, models = _staging_task(config, cohort, split, prepared, emb_paths, base, base_cfg,
-                                         base_folder, dist, out, meta)
-        else:
-            task, models = _diagnosis_task(config, cohort, split, emb_paths, base, dist, out, meta)
+        task = task_class.from_cohort(config, cohort=cohort, split=split, prepared=prepared,
+                                      emb_paths=emb_paths, base=base, base_cfg=base_cfg, dist=dist,
+                                      out=out, metadata=meta)
+        layout = release_folder_names()
+        models: dict[str, Path] = {}
+        if config.unfreeze_base:
+            models[BASE_KIND] = out / layout[BASE_KIND]  # the task writes the fine-tuned base
+        elif dist.is_main:
+            models[BASE_KIND] = _copy_model(base_folder, out / layout[BASE_KIND])
+        models[spec.model_kind] = out / spec.release_folder
         result = _run(task, config, work, dist, state.sub(0.35, 1.0), callbacks)
         if dist.is_main:
-            _finish_files(result, work, config.task, models, config.plots)
+            _finish_files(result, work, task_class, models, config.plots)
         return TrainingResult(out, models, result["status"], result["best_epoch"], result["best_metrics"],
                               result.get("test") or {}, result["history"], result["elapsed_s"])
     finally:
         dist.close()
-
-
-def _staging_task(config, cohort, split, prepared, emb_paths, base, base_cfg, base_folder, dist, out, meta):
-    from ..checkpoints import build_model, load_config, load_model
-    from ..recording import open_recording
-    from .cohort import token_labels
-    from .data import NightItem
-    from .staging import StagingTask, staging_config
-
-    parts: dict[str, list] = {}
-    label_counts = np.zeros(5, dtype=np.int64)
-    for part in ("train", "validation", "test"):
-        parts[part] = []
-        for sid in split[part]:
-            rec_info = cohort.by_id(sid)
-            p = prepared[sid]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with open_recording(rec_info.recording) as rec:
-                    labels = token_labels(rec_info.labels, rec, p.n_chunks * 60)
-            if not np.any(labels >= 0):
-                warnings.warn(f"{sid}: no scored 5-s token in the usable chunks; left out", stacklevel=2)
-                continue
-            if part == "train":
-                label_counts += np.bincount(labels[labels >= 0], minlength=5)
-            parts[part].append((NightItem(sid, emb_paths.get(sid, Path()), labels=labels), p))
-    if not parts["train"]:
-        raise ValueError("the training split has no night with scored epochs")
-    meta["data_summary"]["train_tokens_per_stage"] = dict(zip(("W", "N1", "N2", "N3", "R"),
-                                                             label_counts.tolist()))
-    if config.head_init:
-        head_cfg = load_config(config.head_init)
-        head = load_model(config.head_init)
-    else:
-        head_cfg = staging_config(base.embed_dim, config.head)
-        head = build_model(head_cfg).train()
-    models = {}
-    if dist.is_main and not config.unfreeze_base:
-        models["base"] = _copy_model(base_folder, out / "model_base")
-    elif config.unfreeze_base:
-        models["base"] = out / "model_base"
-    models["staging"] = out / "model_sleep_staging"
-    task = StagingTask(config, head, head_cfg, parts, dist, out, meta,
-                       base=base.train() if config.unfreeze_base else None, base_cfg=base_cfg)
-    return task, models
-
-
-def _diagnosis_task(config, cohort, split, emb_paths, base, dist, out, meta):
-    from ..checkpoints import build_model, load_config, load_model
-    from .data import NightItem
-    from .diagnosis import DiagnosisTask, demographic_encoding, demographic_features, diagnosis_config
-
-    surv = cohort.survival
-    codes = list(config.phecodes or surv.phecodes)
-    missing = [c for c in codes if c not in surv.phecodes]
-    if missing:
-        raise ValueError(f"phecodes not in the label tables: {', '.join(missing[:10])}")
-    cols = [surv.phecodes.index(c) for c in codes]
-    with_demo = cohort.demographics is not None
-    encoding = demographic_encoding(cohort.demographics[sid][0] for sid in split["train"]) if with_demo else None
-    parts: dict[str, list] = {}
-    for part in ("train", "validation", "test"):
-        items = []
-        for sid in split[part]:
-            ev = surv.is_event[sid][cols]
-            tt = surv.time_to_event[sid][cols]
-            bad = ~(np.isfinite(ev) & np.isfinite(tt))
-            ev = np.where(bad, 0.0, ev).astype(np.float32)
-            tt = np.where(bad, 0.0, tt).astype(np.float32)
-            demo = demographic_features(cohort.demographics[sid], encoding) if with_demo else None
-            items.append(NightItem(sid, emb_paths[sid], times=tt, events=ev, demo=demo))
-        parts[part] = items
-    meta["phecodes"] = codes
-    meta["demographics"] = encoding
-    meta["data_summary"]["events_in_train"] = {c: int(sum(it.events[k] for it in parts["train"]))
-                                               for k, c in enumerate(codes)}
-    if config.head_init:
-        head_cfg = load_config(config.head_init)
-        head = load_model(config.head_init)
-    else:
-        head_cfg = diagnosis_config(base.embed_dim, len(codes), with_demo, config.head)
-        head = build_model(head_cfg).train()
-    models = {}
-    if dist.is_main:
-        models["base"] = _copy_model(resolve_base(config.base), out / "model_base")
-    models["diagnosis"] = out / "model_diagnosis"
-    return DiagnosisTask(config, head, head_cfg, parts, codes, dist, out, meta), models
 
 
 # --------------------------------------------------------------------------------- pretraining
@@ -451,6 +362,7 @@ def run_pretrain(config: PretrainConfig, state: TaskState | None = None,
     from .pretrain import PretrainTask, base_config
 
     config.validate()
+    spec = get_task(PretrainTask.name)
     state = state or TaskState()
     dist = setup_distributed(config.device)
     try:
@@ -458,10 +370,10 @@ def run_pretrain(config: PretrainConfig, state: TaskState | None = None,
         work = _prepare_output(out, config, dist.is_main)
         dist.barrier()
         seed_everything(config.seed + dist.rank)
-        cohort = _discover(config, "pretrain", state.sub(0.0, 0.03))
+        cohort = _discover(config, spec.name, state.sub(0.0, 0.03))
         split = _split(cohort, config, work, dist)
         if dist.is_main:
-            _write_run_files(work, config, cohort, "pretrain")
+            _write_run_files(work, config, cohort, spec.name)
         state.set_status("preprocessing into the cache")
         _, prepared = _prepare(cohort, config, dist, state.sub(0.03, 0.2))
         torch.manual_seed(config.seed)
@@ -472,7 +384,7 @@ def run_pretrain(config: PretrainConfig, state: TaskState | None = None,
         else:
             cfg = base_config(config.base_config)
             base = build_model(cfg).train()
-        meta = {"name": config.name, "provenance": _provenance(config, dist, "pretrain", config.init),
+        meta = {"name": config.name, "provenance": _provenance(config, dist, spec.name, config.init),
                 "data_summary": dict(cohort.summary(), split={k: len(split[k]) for k in ("train", "validation", "test")}),
                 "channel_mapping": {"overrides": cohort.channel_overrides,
                                     "channels": _channel_summary(cohort.records)},
@@ -480,9 +392,9 @@ def run_pretrain(config: PretrainConfig, state: TaskState | None = None,
         parts = {k: [prepared[s] for s in split[k]] for k in ("train", "validation", "test")}
         task = PretrainTask(config, base, cfg, parts["train"], parts["validation"], parts["test"], dist, out, meta)
         result = _run(task, config, work, dist, state.sub(0.2, 1.0), callbacks)
-        models = {"base": out / "model_base"}
+        models = {spec.model_kind: out / spec.release_folder}
         if dist.is_main:
-            _finish_files(result, work, "pretrain", models, config.plots)
+            _finish_files(result, work, PretrainTask, models, config.plots)
         return TrainingResult(out, models, result["status"], result["best_epoch"], result["best_metrics"],
                               result.get("test") or {}, result["history"], result["elapsed_s"])
     finally:
@@ -494,15 +406,16 @@ def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: s
                  split: str | os.PathLike | None = None, part: str = "all", device: str = "auto",
                  cache_dir: str | None = None, channel_map: str | None = None,
                  state: TaskState | None = None) -> dict:
-    """Evaluate a staging or disease model (release folder with its base) on a cohort.
+    """Evaluate a head (staging, disease... of a release folder with its base) on a cohort.
 
     Parameters
     ----------
     data : path
-        Cohort folder with labels (hypnograms, or survival tables).
+        Cohort folder with the labels the head's task needs (hypnograms, survival tables...).
     model : path
-        A release folder (``model_base`` + ``model_sleep_staging`` or ``model_diagnosis``), or a
-        registry name. When it has both heads, staging is evaluated.
+        A release folder (``model_base`` + a head folder such as ``model_sleep_staging`` or
+        ``model_diagnosis``), or a registry name. With several heads, the first registered
+        ``finetune`` task's (staging) is evaluated.
     output : path, optional
         Folder for ``metrics.json`` and plots.
     split : path, optional
@@ -518,8 +431,8 @@ def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: s
     from ..checkpoints import load_metadata, load_release, release_folders
     from ..devices import select_device
     from .cache import TrainingCache, embed_records, model_identity, open_prepared, prepare_records
-    from .cohort import discover_cohort, load_split, token_labels
-    from .data import NightItem
+    from .cohort import discover_cohort, load_split
+    from .loop import DistContext
 
     state = state or TaskState()
     path = Path(model).expanduser()
@@ -528,14 +441,17 @@ def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: s
 
         path = get_model_path(str(model))
     folders = release_folders(path)
-    kind = "staging" if "staging" in folders else "diagnosis" if "diagnosis" in folders else None
-    if kind is None or "base" not in folders:
-        raise ModelError(path, "evaluation needs a release folder with model_base/ and a head "
-                               "(model_sleep_staging/ or model_diagnosis/)")
+    heads = registered_tasks("finetune")
+    spec = next((t for t in heads if t.model_kind in folders), None)
+    if spec is None or BASE_KIND not in folders:
+        raise ModelError(path, f"evaluation needs a release folder with {release_folder_names()[BASE_KIND]}/ "
+                               f"and a head ({' or '.join(t.release_folder + '/' for t in heads)})")
+    kind = spec.model_kind
+    task_class = spec.load_task_class()
     dev = select_device(device)
-    release = load_release(path, device=dev, kinds=["base", kind])
+    release = load_release(path, device=dev, kinds=[BASE_KIND, kind])
     meta = load_metadata(folders[kind]) or {}
-    cohort = discover_cohort(data, kind, channel_overrides=channel_map, state=state.sub(0, 0.05))
+    cohort = discover_cohort(data, spec.name, channel_overrides=channel_map, state=state.sub(0, 0.05))
     ids = cohort.ids
     if split is not None and part != "all":
         ids = load_split(split, cohort)[part]
@@ -545,62 +461,19 @@ def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: s
     cache = TrainingCache(cache_dir)
     prepare_records(cache, records, state=state.sub(0.05, 0.5))
     prepared = open_prepared(cache, records)
-    base_id = model_identity(release.base, folders["base"])
+    base_id = model_identity(release.base, folders[BASE_KIND])
     emb = embed_records(cache, prepared, release.base, base_id, dev, state=state.sub(0.5, 0.8))
-    cfg = FinetuneConfig(output=str(output or "."), data=str(data), base=str(folders["base"]), task=kind,
-                         device=device)
-    from .loop import DistContext
-
-    dist = DistContext(0, 1, dev)
-    if kind == "staging":
-        from ..recording import open_recording
-        from .staging import StagingTask
-
-        items = []
-        for r in records:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with open_recording(r.recording) as rec:
-                    labels = token_labels(r.labels, rec, prepared[r.id].n_chunks * 60)
-            items.append((NightItem(r.id, emb[r.id], labels=labels), prepared[r.id]))
-        task = StagingTask(cfg, release.staging, {}, {"train": items, "test": items}, dist, Path("."), {})
-        metrics = task.evaluate("test")
-    else:
-        from .diagnosis import DiagnosisTask, demographic_features
-
-        codes = list((meta.get("phecodes") or cohort.survival.phecodes))
-        demo_meta = meta.get("demographics")
-        missing = [c for c in codes if c not in cohort.survival.phecodes]
-        if missing:
-            raise ValueError(f"{data}: the label tables lack phecodes the model predicts: {', '.join(missing[:10])}")
-        cols = [cohort.survival.phecodes.index(c) for c in codes]
-        items = []
-        with_demo = type(release.diagnosis).__name__.endswith("WithDemo")
-        for r in records:
-            ev = np.nan_to_num(cohort.survival.is_event[r.id][cols]).astype(np.float32)
-            tt = np.nan_to_num(cohort.survival.time_to_event[r.id][cols]).astype(np.float32)
-            demo = None
-            if with_demo:
-                if cohort.demographics is None or r.id not in cohort.demographics:
-                    raise ValueError(f"{r.id}: the model takes demographics; add demographics.csv")
-                demo = demographic_features(cohort.demographics[r.id], demo_meta or {})
-            items.append(NightItem(r.id, emb[r.id], times=tt, events=ev, demo=demo))
-        head_cfg = {"model": type(release.diagnosis).__name__}
-        task = DiagnosisTask(cfg, release.diagnosis, head_cfg, {"train": items, "test": items}, codes, dist,
-                             Path("."), {})
-        metrics = task.evaluate("test")
+    cfg = FinetuneConfig(output=str(output or "."), data=str(data), base=str(folders[BASE_KIND]),
+                         task=spec.name, device=device)
+    task = task_class.for_evaluation(cfg, release=release, cohort=cohort, records=records, prepared=prepared,
+                                     emb_paths=emb, metadata=meta, dist=DistContext(0, 1, dev))
+    metrics = task.evaluate("test")
     metrics = {"model": str(path), "data": str(Path(data).resolve()), "kind": kind, "part": part,
                "n_recordings": len(records), "skipped": [s.to_dict() for s in cohort.skipped], **metrics}
     if output is not None:
-        from .metrics import plot_c_index, plot_confusion, plot_f1
-
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
-        if kind == "staging":
-            plot_confusion(metrics["epoch"]["confusion_matrix"], metrics["epoch"]["labels"], out / "confusion.png")
-            plot_f1(metrics["epoch"]["f1"], out / "f1.png")
-        elif metrics.get("c_index"):
-            plot_c_index(metrics["c_index"], out / "c_index.png")
+        task_class.plot_metrics(metrics, out)
     state.set_progress(1.0)
     return metrics

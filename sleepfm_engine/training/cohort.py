@@ -27,6 +27,7 @@ from ..atomic import write_text_atomic
 from ..contract import CHUNK_SECONDS, MODALITIES, TOKEN_SECONDS
 from ..errors import HypnogramError, RecordingError
 from ..jobs import TaskState
+from ..training_tasks import TrainingTask, get_task
 
 #: Side files of a cohort folder that are never label files of a recording.
 DEMOGRAPHICS_FILE = "demographics.csv"
@@ -38,10 +39,10 @@ _SIDE_FILES = {DEMOGRAPHICS_FILE, EVENTS_FILE, TIMES_FILE, SUBJECTS_FILE, "split
 _SEPARATORS = ".-_ "
 #: Words that make a candidate label file preferred over another for the same recording.
 _PREFERRED = ("hypnogram", "stage", "staging", "nsrr", "profusion", "scoring")
+#: Small counts as words, for skip reasons ("only one modality").
+_WORDS = ("no", "one", "two", "three", "four", "five")
 #: Default subject-level split fractions (train, validation, test).
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
-#: Tasks and what each needs from a recording.
-TASKS = ("staging", "diagnosis", "pretrain")
 
 
 @dataclass
@@ -381,9 +382,11 @@ def discover_cohort(data_dir: str | Path, task: str = "staging", *,
     ----------
     data_dir : path
         The cohort folder (searched recursively; hidden folders skipped).
-    task : {"staging", "diagnosis", "pretrain"}
-        Staging needs a hypnogram per recording; diagnosis needs survival labels (and uses
-        demographics when given); pretraining needs at least two modalities.
+    task : str
+        A registered training task (:mod:`sleepfm_engine.training_tasks`); its ``labels`` and
+        ``min_modalities`` say what a recording needs: staging a hypnogram per recording,
+        diagnosis survival labels (and demographics when given), pretraining at least two
+        modalities.
     channel_overrides : mapping or JSON path, optional
         ``{label: modality}`` applied to every recording that has the label.
     labels_dir : path, optional
@@ -407,19 +410,18 @@ def discover_cohort(data_dir: str | Path, task: str = "staging", *,
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise ValueError(f"{root}: no such cohort folder")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    spec = get_task(task)
     overrides = _load_overrides(channel_overrides)
     side = {name: (Path(given) if given else (root / default if (root / default).is_file() else None))
             for name, given, default in (("demographics", demographics, DEMOGRAPHICS_FILE),
                                          ("events", events, EVENTS_FILE), ("times", times, TIMES_FILE),
                                          ("subjects", subjects, SUBJECTS_FILE))}
-    cohort = Cohort(root=root.resolve(), task=task, channel_overrides=overrides or None)
+    cohort = Cohort(root=root.resolve(), task=spec.name, channel_overrides=overrides or None)
     if side["demographics"] is not None:
         cohort.demographics = read_demographics(side["demographics"])
-    if task == "diagnosis":
+    if spec.labels == "survival":
         if side["events"] is None or side["times"] is None:
-            raise ValueError(f"{root}: a diagnosis cohort needs {EVENTS_FILE} and {TIMES_FILE} "
+            raise ValueError(f"{root}: a {spec.name} cohort needs {EVENTS_FILE} and {TIMES_FILE} "
                              "(Study ID + one column per phecode)")
         cohort.survival = read_survival(side["events"], side["times"])
     subject_table = read_subjects(side["subjects"]) if side["subjects"] is not None else {}
@@ -434,14 +436,14 @@ def discover_cohort(data_dir: str | Path, task: str = "staging", *,
             state.set_progress(i / max(1, len(files)))
         study_id = path.stem if stems.count(path.stem) == 1 else \
             path.relative_to(root).with_suffix("").as_posix()
-        record, reason, code = _examine(path, study_id, task, cohort, overrides, labels_dir, root)
+        record, reason, code = _examine(path, study_id, spec, cohort, overrides, labels_dir, root)
         if record is None:
             cohort.skipped.append(Skipped(path, reason))
         else:
             cohort.records.append(record)
             codes[path] = code
     _assign_subjects(cohort, codes, subject_table)
-    if task == "diagnosis" and not cohort.records:
+    if spec.labels == "survival" and not cohort.records:
         warnings.warn(f"{root}: no recording matched a Study ID of the survival labels", stacklevel=2)
     if state is not None:
         state.set_progress(1.0)
@@ -458,7 +460,7 @@ def _load_overrides(channel_overrides) -> dict[str, str]:
     return dict(channel_overrides)
 
 
-def _examine(path: Path, study_id: str, task: str, cohort: Cohort, overrides, labels_dir, root):
+def _examine(path: Path, study_id: str, spec: TrainingTask, cohort: Cohort, overrides, labels_dir, root):
     from ..recording import open_recording
 
     try:
@@ -474,11 +476,12 @@ def _examine(path: Path, study_id: str, task: str, cohort: Cohort, overrides, la
         mods = _modalities(rec, overrides)
         if not mods:
             return None, "no usable modality (no channel maps to BAS, RESP, EKG or EMG)", ""
-        if task == "pretrain" and len(mods) < 2:
-            return None, (f"only one modality ({', '.join(mods)}); contrastive pretraining needs "
-                          "at least two"), ""
+        if len(mods) < spec.min_modalities:
+            return None, (f"only {_WORDS[len(mods)]} modalit{'y' if len(mods) == 1 else 'ies'} "
+                          f"({', '.join(mods)}); {spec.name} needs at least "
+                          f"{_WORDS[spec.min_modalities]}"), ""
         labels, note = None, ""
-        if task == "staging":
+        if spec.labels == "hypnogram":
             folders = [path.parent] + ([Path(labels_dir)] if labels_dir else [])
             cands = label_candidates(path, folders)
             if not cands and any("sleep stage" in a.description.lower() for a in rec.annotations[:5000]):
@@ -491,7 +494,7 @@ def _examine(path: Path, study_id: str, task: str, cohort: Cohort, overrides, la
                 return None, problem, ""
             if len(cands) > 1:
                 note = "other label files not used: " + ", ".join(c.name for c in cands[1:])
-        if task == "diagnosis":
+        if spec.labels == "survival":
             surv = cohort.survival
             if study_id not in surv.is_event or study_id not in surv.time_to_event:
                 return None, f"no survival labels (Study ID {study_id!r} not in the event tables)", ""

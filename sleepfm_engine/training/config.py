@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..training_tasks import get_task, registered_tasks
+
 #: Precisions of the training loop: "auto" is bf16 autocast on CUDA and fp32 elsewhere.
 PRECISIONS = ("auto", "bf16", "fp32")
 #: Contrastive objectives.
@@ -182,12 +184,14 @@ class FinetuneConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.task not in ("staging", "diagnosis"):
-            raise ValueError(f"task must be staging or diagnosis, not {self.task!r}")
+        heads = [t.name for t in registered_tasks("finetune")]
+        if self.task not in heads:
+            raise ValueError(f"task must be one of {', '.join(heads)}, not {self.task!r}")
         if not self.base:
             raise ValueError("a base model is required (--base)")
-        if self.unfreeze_base and self.task != "staging":
-            raise ValueError("unfreeze_base is available for staging only")
+        if self.unfreeze_base and not get_task(self.task).end_to_end:
+            able = [t.name for t in registered_tasks("finetune") if t.end_to_end]
+            raise ValueError(f"unfreeze_base is available for {', '.join(able)} only")
         if self.window_chunks < 1:
             raise ValueError("window_chunks must be >= 1")
         if self.max_tokens is not None and self.max_tokens < 1:

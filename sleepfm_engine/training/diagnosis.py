@@ -56,6 +56,7 @@ class DiagnosisTask(Task):
     """
 
     name = "diagnosis"
+    score_label = "validation mean C"
     use_autocast = False
 
     def __init__(self, config: FinetuneConfig, head: torch.nn.Module, head_cfg: dict, parts: dict,
@@ -141,8 +142,8 @@ class DiagnosisTask(Task):
 
         summary = {k: metrics.get(k) for k in ("mean_c_index", "score", "loss", "train_loss")}
         meta = dict(self.metadata, epoch=epoch, metrics={"validation": summary})
-        save_model(self.module, self.head_cfg, self.out / "model_diagnosis", meta)
-        if epoch == 1 or not (self.out / "model_diagnosis" / "label_mapping.csv").is_file():
+        save_model(self.module, self.head_cfg, self.folder(self.name), meta)
+        if epoch == 1 or not (self.folder(self.name) / "label_mapping.csv").is_file():
             self._write_labels()
 
     def _write_labels(self) -> None:
@@ -158,17 +159,115 @@ class DiagnosisTask(Task):
         w.writerow(["label_idx", "phecode", "phenotype"])
         for i, c in enumerate(self.phecodes):
             w.writerow([i, c, names.get(_phecode_key(c), "")])
-        write_text_atomic(self.out / "model_diagnosis" / "label_mapping.csv", buf.getvalue())
+        write_text_atomic(self.folder(self.name) / "label_mapping.csv", buf.getvalue())
 
     def finish(self, best_metrics: dict) -> dict:
         from ..checkpoints import load_model
 
-        folder = self.out / "model_diagnosis"
+        folder = self.folder(self.name)
         if not (folder / "config.json").is_file():
             return {}
         self.module.load_state_dict(load_model(folder).state_dict())
         self.module.to(self.dist.device)
         return self.evaluate("test")
+
+    # -- building ----------------------------------------------------------------------------------
+    @classmethod
+    def from_cohort(cls, config: FinetuneConfig, *, cohort, split: dict, prepared: dict, emb_paths: dict,
+                    base: torch.nn.Module, base_cfg: dict, dist: DistContext, out: Path,
+                    metadata: dict) -> DiagnosisTask:
+        """The disease task of a fine-tuning run: survival targets of the chosen phecodes,
+        demographics encoded from the training split when the cohort has them, a fresh head
+        (or ``config.head_init``).
+
+        Raises
+        ------
+        ValueError
+            When a requested phecode is not in the label tables.
+        """
+        from ..checkpoints import build_model, load_config, load_model
+        from .data import NightItem
+
+        surv = cohort.survival
+        codes = list(config.phecodes or surv.phecodes)
+        missing = [c for c in codes if c not in surv.phecodes]
+        if missing:
+            raise ValueError(f"phecodes not in the label tables: {', '.join(missing[:10])}")
+        cols = [surv.phecodes.index(c) for c in codes]
+        with_demo = cohort.demographics is not None
+        encoding = demographic_encoding(cohort.demographics[sid][0] for sid in split["train"]) if with_demo else None
+        parts: dict[str, list] = {}
+        for part in ("train", "validation", "test"):
+            items = []
+            for sid in split[part]:
+                ev = surv.is_event[sid][cols]
+                tt = surv.time_to_event[sid][cols]
+                bad = ~(np.isfinite(ev) & np.isfinite(tt))
+                ev = np.where(bad, 0.0, ev).astype(np.float32)
+                tt = np.where(bad, 0.0, tt).astype(np.float32)
+                demo = demographic_features(cohort.demographics[sid], encoding) if with_demo else None
+                items.append(NightItem(sid, emb_paths[sid], times=tt, events=ev, demo=demo))
+            parts[part] = items
+        metadata["phecodes"] = codes
+        metadata["demographics"] = encoding
+        metadata["data_summary"]["events_in_train"] = {c: int(sum(it.events[k] for it in parts["train"]))
+                                                       for k, c in enumerate(codes)}
+        if config.head_init:
+            head_cfg = load_config(config.head_init)
+            head = load_model(config.head_init)
+        else:
+            head_cfg = diagnosis_config(base.embed_dim, len(codes), with_demo, config.head)
+            head = build_model(head_cfg).train()
+        return cls(config, head, head_cfg, parts, codes, dist, out, metadata)
+
+    @classmethod
+    def for_evaluation(cls, config: FinetuneConfig, *, release, cohort, records: list, prepared: dict,
+                       emb_paths: dict, metadata: dict, dist: DistContext) -> DiagnosisTask:
+        """A task that evaluates a release's disease head on ``records`` (as its test part).
+
+        Raises
+        ------
+        ValueError
+            When the label tables lack a phecode the model predicts, or the model takes
+            demographics a recording has none for.
+        """
+        from .data import NightItem
+
+        codes = list(metadata.get("phecodes") or cohort.survival.phecodes)
+        missing = [c for c in codes if c not in cohort.survival.phecodes]
+        if missing:
+            raise ValueError(f"{cohort.root}: the label tables lack phecodes the model predicts: "
+                             f"{', '.join(missing[:10])}")
+        cols = [cohort.survival.phecodes.index(c) for c in codes]
+        with_demo = type(release.diagnosis).__name__.endswith("WithDemo")
+        items = []
+        for r in records:
+            ev = np.nan_to_num(cohort.survival.is_event[r.id][cols]).astype(np.float32)
+            tt = np.nan_to_num(cohort.survival.time_to_event[r.id][cols]).astype(np.float32)
+            demo = None
+            if with_demo:
+                if cohort.demographics is None or r.id not in cohort.demographics:
+                    raise ValueError(f"{r.id}: the model takes demographics; add demographics.csv")
+                demo = demographic_features(cohort.demographics[r.id], metadata.get("demographics") or {})
+            items.append(NightItem(r.id, emb_paths[r.id], times=tt, events=ev, demo=demo))
+        head_cfg = {"model": type(release.diagnosis).__name__}
+        return cls(config, release.diagnosis, head_cfg, {"train": items, "test": items}, codes, dist, Path("."), {})
+
+    # -- metrics -----------------------------------------------------------------------------------
+    @classmethod
+    def metrics_summary(cls, metrics: dict) -> dict:
+        return {k: metrics.get(k) for k in ("mean_c_index", "n_subjects", "c_index")}
+
+    @classmethod
+    def plot_metrics(cls, metrics: dict, folder: Path, part: str | None = None) -> None:
+        from .metrics import plot_c_index
+
+        if metrics.get("c_index"):
+            plot_c_index(metrics["c_index"], folder / (f"c_index_{part}.png" if part else "c_index.png"))
+
+    @classmethod
+    def metrics_lines(cls, metrics: dict) -> list[str]:
+        return [f"  mean Harrell's C {metrics.get('mean_c_index')}"]
 
 
 def demographic_encoding(ages) -> dict:

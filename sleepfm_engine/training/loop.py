@@ -88,10 +88,18 @@ class Task:
     yields (batch, n_samples); ``training_step`` returns the loss of one micro-batch;
     ``evaluate`` returns validation metrics including ``score`` (higher is better);
     ``save_best`` writes the model folder(s); ``finish`` runs the test evaluation and plots.
+
+    Each subclass is named by a :class:`~sleepfm_engine.training_tasks.TrainingTask` entry
+    (``task_class``). Fine-tuning tasks also build themselves (``from_cohort``,
+    ``for_evaluation``); the class-level hooks below say how their metrics are summarised,
+    plotted and printed, so the run and the CLI never ask which task they hold.
     """
 
     name = "task"
     module: torch.nn.Module
+    out: Path
+    #: What the curves plot calls the validation score that selects the best epoch.
+    score_label = "validation score"
     #: Whether training steps run under bf16 autocast on CUDA (the base model); the heads are
     #: small and run in fp32 (their LSTM gains nothing from bf16).
     use_autocast = True
@@ -136,6 +144,28 @@ class Task:
 
     def finish(self, best_metrics: dict) -> dict:
         return {}
+
+    def folder(self, kind: str) -> Path:
+        """Where this run writes the model of ``kind`` (the release layout of the registry)."""
+        from ..training_tasks import release_folder_names
+
+        return self.out / release_folder_names()[kind]
+
+    # -- what the run and the CLI show of the metrics ------------------------------------------
+    @classmethod
+    def metrics_summary(cls, metrics: dict) -> dict:
+        """The headline metrics of one split part, as saved in the model's metadata."""
+        return {}
+
+    @classmethod
+    def plot_metrics(cls, metrics: dict, folder: Path, part: str | None = None) -> None:
+        """PNG plots of one split part's metrics into ``folder`` (``part`` in the names and
+        titles when given)."""
+
+    @classmethod
+    def metrics_lines(cls, metrics: dict) -> list[str]:
+        """Lines that ``sleepfm evaluate`` prints for an evaluation's metrics."""
+        return []
 
 
 # ------------------------------------------------------------------------------- distributed

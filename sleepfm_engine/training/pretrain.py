@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..contract import MODALITIES, PATCH_SIZE
+from ..training_tasks import BASE_KIND
 from .config import PretrainConfig
 from .data import ChunkBatch, ChunkDataset, ShardedBatchSampler, passthrough, seed_worker
 from .loop import DistContext, Task
@@ -138,6 +139,7 @@ class PretrainTask(Task):
     """
 
     name = "pretrain"
+    score_label = "validation -loss"
 
     def __init__(self, config: PretrainConfig, base: torch.nn.Module, base_cfg: dict,
                  train: Sequence, validation: Sequence, test: Sequence, dist: DistContext,
@@ -246,15 +248,19 @@ class PretrainTask(Task):
                      "pretraining": {"mode": self.config.mode,
                                      "temperature_log": float(self.module.temperature.detach()),
                                      "optimizer": self.config.optimizer}})
-        save_model(self._base(), self.base_cfg, self.out / "model_base", meta)
+        save_model(self._base(), self.base_cfg, self.folder(BASE_KIND), meta)
 
     def finish(self, best_metrics: dict) -> dict:
         from ..checkpoints import load_model
 
-        folder = self.out / "model_base"
+        folder = self.folder(BASE_KIND)
         if not (folder / "config.json").is_file():
             return {}
         best = load_model(folder, device=self.dist.device)
         self._base().load_state_dict(best.state_dict())
         test = self._evaluate(self.test_set)
         return test
+
+    @classmethod
+    def metrics_summary(cls, metrics: dict) -> dict:
+        return {k: metrics.get(k) for k in ("loss", "retrieval_accuracy", "n_chunks")}

@@ -8,12 +8,14 @@ kappa on 30-s epochs of the validation nights.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..contract import MODALITIES, TOKENS_PER_CHUNK
+from ..training_tasks import BASE_KIND
 from ..models import SleepEventLSTMClassifier, staging_cross_entropy
 from .config import FinetuneConfig
 from .data import (ChunkBatch, ChunkDataset, NightDataset, ShardedBatchSampler,
@@ -122,6 +124,7 @@ class StagingTask(Task):
     """
 
     name = "staging"
+    score_label = "validation kappa"
 
     def __init__(self, config: FinetuneConfig, head: SleepEventLSTMClassifier, head_cfg: dict,
                  parts: dict[str, list], dist: DistContext, out: Path, metadata: dict,
@@ -247,22 +250,115 @@ class StagingTask(Task):
         summary = {k: metrics.get(k) for k in ("accuracy", "kappa", "macro_f1", "score", "train_loss")}
         summary["f1"] = metrics.get("epoch", {}).get("f1")
         meta = dict(self.metadata, epoch=epoch, metrics={"validation": summary})
-        save_model(self.head, self.head_cfg, self.out / "model_sleep_staging", meta)
+        save_model(self.head, self.head_cfg, self.folder(self.name), meta)
         if self.end_to_end:
             base_meta = dict(self.metadata, epoch=epoch,
                              provenance=dict(self.metadata.get("provenance") or {},
                                              note="base fine-tuned end to end with the staging head"))
-            save_model(self.module.base, self.base_cfg, self.out / "model_base", base_meta)
+            save_model(self.module.base, self.base_cfg, self.folder(BASE_KIND), base_meta)
 
     def finish(self, best_metrics: dict) -> dict:
         from ..checkpoints import load_model
 
-        folder = self.out / "model_sleep_staging"
+        folder = self.folder(self.name)
         if not (folder / "config.json").is_file():
             return {}
         self.head.load_state_dict(load_model(folder).state_dict())
-        if self.end_to_end and (self.out / "model_base" / "config.json").is_file():
-            self.module.base.load_state_dict(load_model(self.out / "model_base").state_dict())
+        if self.end_to_end and (self.folder(BASE_KIND) / "config.json").is_file():
+            self.module.base.load_state_dict(load_model(self.folder(BASE_KIND)).state_dict())
         self.head.to(self.dist.device)
         self.module.to(self.dist.device)
         return self.evaluate("test") if self.parts.get("test") else {}
+
+    # -- building ----------------------------------------------------------------------------------
+    @classmethod
+    def from_cohort(cls, config: FinetuneConfig, *, cohort, split: dict, prepared: dict, emb_paths: dict,
+                    base: torch.nn.Module, base_cfg: dict, dist: DistContext, out: Path,
+                    metadata: dict) -> StagingTask:
+        """The staging task of a fine-tuning run: every night's 5-s token labels from its
+        hypnogram, a fresh head (or ``config.head_init``), the base too when end to end.
+
+        Raises
+        ------
+        ValueError
+            When no training night has a scored token.
+        """
+        from ..checkpoints import build_model, load_config, load_model
+        from .data import NightItem
+
+        parts: dict[str, list] = {}
+        label_counts = np.zeros(5, dtype=np.int64)
+        for part in ("train", "validation", "test"):
+            parts[part] = []
+            for sid in split[part]:
+                p = prepared[sid]
+                labels = _night_labels(cohort.by_id(sid), p)
+                if not np.any(labels >= 0):
+                    warnings.warn(f"{sid}: no scored 5-s token in the usable chunks; left out", stacklevel=2)
+                    continue
+                if part == "train":
+                    label_counts += np.bincount(labels[labels >= 0], minlength=5)
+                parts[part].append((NightItem(sid, emb_paths.get(sid, Path()), labels=labels), p))
+        if not parts["train"]:
+            raise ValueError("the training split has no night with scored epochs")
+        metadata["data_summary"]["train_tokens_per_stage"] = dict(zip(("W", "N1", "N2", "N3", "R"),
+                                                                     label_counts.tolist()))
+        if config.head_init:
+            head_cfg = load_config(config.head_init)
+            head = load_model(config.head_init)
+        else:
+            head_cfg = staging_config(base.embed_dim, config.head)
+            head = build_model(head_cfg).train()
+        return cls(config, head, head_cfg, parts, dist, out, metadata,
+                   base=base.train() if config.unfreeze_base else None, base_cfg=base_cfg)
+
+    @classmethod
+    def for_evaluation(cls, config: FinetuneConfig, *, release, cohort, records: list, prepared: dict,
+                       emb_paths: dict, metadata: dict, dist: DistContext) -> StagingTask:
+        """A task that evaluates a release's staging head on ``records`` (as its test part)."""
+        from .data import NightItem
+
+        items = [(NightItem(r.id, emb_paths[r.id], labels=_night_labels(r, prepared[r.id])), prepared[r.id])
+                 for r in records]
+        return cls(config, release.staging, {}, {"train": items, "test": items}, dist, Path("."), {})
+
+    # -- metrics -----------------------------------------------------------------------------------
+    @classmethod
+    def metrics_summary(cls, metrics: dict) -> dict:
+        summary = {k: metrics.get(k) for k in ("accuracy", "kappa", "macro_f1", "n_nights")}
+        summary["f1"] = metrics.get("epoch", {}).get("f1")
+        return summary
+
+    @classmethod
+    def plot_metrics(cls, metrics: dict, folder: Path, part: str | None = None) -> None:
+        from .metrics import plot_confusion, plot_f1
+
+        epoch = metrics.get("epoch")
+        if not epoch:
+            return
+        suffix = f"_{part}" if part else ""
+        titles = ({"title": f"Confusion matrix, {part} (30-s epochs)"}, {"title": f"F1 per stage, {part}"}) \
+            if part else ({}, {})
+        plot_confusion(epoch["confusion_matrix"], epoch["labels"], folder / f"confusion{suffix}.png", **titles[0])
+        plot_f1(epoch["f1"], folder / f"f1{suffix}.png", **titles[1])
+
+    @classmethod
+    def metrics_lines(cls, metrics: dict) -> list[str]:
+        e = metrics["epoch"]
+        lines = [f"  30-s epochs: accuracy {e['accuracy']:.4f}, kappa {e['kappa']:.4f}, macro F1 {e['macro_f1']:.4f}",
+                 "  F1: " + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in e["f1"].items()),
+                 "  confusion (rows reference, columns predicted, " + " ".join(e["labels"]) + "):"]
+        lines += ["    " + " ".join(f"{v:6d}" for v in row) for row in e["confusion_matrix"]]
+        return lines
+
+
+def _night_labels(record, prepared) -> np.ndarray:
+    """5-s token labels of a cohort record over the chunks its cache entry holds."""
+    from ..recording import open_recording
+    from .cohort import token_labels
+
+    with warnings.catch_warnings():
+        # The cohort scan already reported what is odd about the recording.
+        warnings.simplefilter("ignore")
+        with open_recording(record.recording) as rec:
+            return token_labels(record.labels, rec, prepared.n_chunks * TOKENS_PER_CHUNK)
