@@ -8,8 +8,12 @@ analysis (:class:`sleepfm_engine.analysis.Analyser`); this module is only the tr
 parent talks to it over a pipe:
 
 - parent → child: ``("run", id, task, kwargs)``, ``("cancel", id)``, ``("quit",)``;
-- child → parent: ``("progress", id, fraction, message)``, ``("done", id, result)``,
-  ``("failed", id, error_type, message, traceback_text)``, ``("cancelled", id)``.
+- child → parent: ``("progress", id, fraction, message)``, ``("event", id, payload)`` (a
+  training event), ``("done", id, result)``, ``("failed", id, error_type, message,
+  traceback_text)``, ``("cancelled", id)``.
+
+Fine-tuning runs here too (tasks ``scan`` and ``train``): every torch job of the application
+lives in this one process, under one thread policy (:func:`analysis_threads`).
 
 Exceptions cross as text: the message is what :func:`sleepfm_gui.errors.describe_exception`
 made of them in the child, the traceback goes to the parent's log.
@@ -31,9 +35,9 @@ log = logging.getLogger("sleepfm_gui")
 
 __all__ = ["AnalysisServer", "RemoteError", "TASKS", "night_request", "analysis_threads"]
 
-#: Tasks the child runs: name -> products of the night analysis (``warmup`` loads models only).
-TASKS: dict[str, tuple[str, ...]] = {"staging": ("stage",), "risk": ("risk",),
-                                     "embeddings": ("embed",), "warmup": ()}
+#: Night-analysis tasks of the window -> products of the night analysis.
+_NIGHT_PRODUCTS: dict[str, tuple[str, ...]] = {"staging": ("stage",), "risk": ("risk",),
+                                               "embeddings": ()}
 #: 5-min chunks per forward in the application (a CPU-friendly size; the window shares the CPU).
 APP_BATCH_SIZE = 16
 # Seconds between two progress messages of a job (the last one always goes).
@@ -67,7 +71,7 @@ def night_request(task: str, kwargs: dict) -> Any:
     out = kwargs.get("out")
     return NightRequest(
         str(kwargs["recording"]), str(kwargs["model"]),
-        products=tuple(p for p in TASKS[task] if p != "embed"), device=kwargs.get("device", "auto"),
+        products=_NIGHT_PRODUCTS[task], device=kwargs.get("device", "auto"),
         batch_size=APP_BATCH_SIZE, workers=analysis_threads(),
         overrides=dict(kwargs.get("overrides", {})), age=kwargs.get("age"), sex=kwargs.get("sex"),
         outputs={"embed": str(out)} if out else {},
@@ -81,6 +85,39 @@ class RemoteError(SleepFMError):
         super().__init__(message)
         self.error_type = error_type
         self.details = details
+
+
+# ------------------------------------------------------------------------ tasks (in the child)
+def _night_task(task: str) -> Callable[..., Any]:
+    def run(analyser, state, kwargs: dict, emit) -> Any:
+        return analyser.run(state, night_request(task, kwargs)).without_embeddings()
+    return run
+
+
+def _warm_up(analyser, state, kwargs: dict, emit) -> None:
+    state.set_status("loading torch and the models")
+    analyser.warm_up(state, kwargs.get("model"), kwargs.get("device", "auto"))
+
+
+def _scan(analyser, state, kwargs: dict, emit) -> Any:
+    from sleepfm_engine.training.cohort import discover_cohort
+
+    return discover_cohort(kwargs["folder"], kwargs["task"], state=state)
+
+
+def _train(analyser, state, kwargs: dict, emit) -> Any:
+    from sleepfm_engine.training import PretrainConfig, run_finetune, run_pretrain
+
+    config = kwargs["config"]
+    run = run_pretrain if isinstance(config, PretrainConfig) else run_finetune
+    return run(config, state=state, callbacks=[emit])
+
+
+#: Tasks the child runs: name -> ``fn(analyser, state, kwargs, emit_event)``.
+_HANDLERS: dict[str, Callable[..., Any]] = {
+    **{task: _night_task(task) for task in _NIGHT_PRODUCTS},
+    "warmup": _warm_up, "scan": _scan, "train": _train}
+TASKS: tuple[str, ...] = tuple(_HANDLERS)
 
 
 # ----------------------------------------------------------------------------------- child
@@ -125,12 +162,8 @@ def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
         state = TaskState([progress], cancels[job_id])
         try:
             torch_policy()
-            if task == "warmup":
-                state.set_status("loading torch and the models")
-                analyser.warm_up(state, kwargs.get("model"), kwargs.get("device", "auto"))
-                result: Any = None
-            else:
-                result = analyser.run(state, night_request(task, kwargs)).without_embeddings()
+            result = _HANDLERS[task](analyser, state, kwargs,
+                                     lambda payload: send("event", job_id, payload))
         except JobCancelled:
             send("cancelled", job_id)
         except BaseException as exc:  # noqa: BLE001 - sent to the parent as text
@@ -172,8 +205,9 @@ class AnalysisServer:
     """The parent's handle on the analysis process (started on first use, reused after).
 
     ``submit`` returns a job id; ``on_event(kind, payload)`` is called on a reader thread with
-    ``("progress", (fraction, message))``, ``("done", result)``, ``("failed", RemoteError)`` or
-    ``("cancelled", None)``; exactly one of the last three ends each job.
+    ``("progress", (fraction, message))``, ``("event", payload)``, ``("done", result)``,
+    ``("failed", RemoteError)`` or ``("cancelled", None)``; exactly one of the last three ends
+    each job.
     """
 
     def __init__(self):
@@ -265,6 +299,8 @@ class AnalysisServer:
                 continue
             if kind == "progress":
                 handler("progress", (msg[2], msg[3]))
+            elif kind == "event":
+                handler("event", msg[2])
             elif kind == "done":
                 handler("done", msg[2])
             elif kind == "failed":

@@ -59,7 +59,7 @@ def dialog(qtbot, cohort_dir, cache_dir, tmp_path, monkeypatch):
     d.show()
     qtbot.waitExposed(d)
     yield d
-    assert d.shutdown(timeout=30), "the training thread did not stop"
+    assert d.shutdown(timeout=30), "the training run did not stop"
 
 
 def save_shot(widget, name: str, tmp_path: Path) -> Path:
@@ -119,6 +119,19 @@ def test_staging_finetune_runs_from_start_to_the_result_page(qtbot, dialog, tmp_
     save_shot(dialog, "finetune_result.png", tmp_path)
 
 
+def test_training_runs_in_the_analysis_process_not_in_the_window(qtbot, dialog, monkeypatch):
+    import sleepfm_engine.training.api as api
+
+    def in_the_window(*args, **kwargs):
+        raise AssertionError("training ran in the GUI process")
+
+    # Only the window's process is patched: the run succeeds because it happens elsewhere.
+    monkeypatch.setattr(api, "run_finetune", in_the_window)
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_TIMEOUT_MS):
+        dialog.start()
+    assert dialog._server.running and dialog.curves.epoch_x == [1]
+
+
 def test_use_this_model_emits_the_folder_and_can_add_it_to_the_library(qtbot, dialog, tmp_path):
     from sleepfm_engine.registry import list_models
     from sleepfm_engine.training.api import TrainingResult
@@ -159,7 +172,7 @@ def test_cancel_mid_run_stops_the_thread_returns_to_idle_and_resume_continues(qt
     save_shot(dialog, "finetune_running.png", tmp_path)
     with qtbot.waitSignal(dialog.trainingCancelled, timeout=RUN_TIMEOUT_MS):
         qtbot.mouseClick(dialog.cancel_button, Qt.LeftButton)
-    assert not worker._thread.is_alive()
+    assert worker.wait(0)  # the analysis process reported the end of the run
     assert dialog.state == "idle" and dialog.worker is None
     assert dialog.start_button.isEnabled() and dialog.resume_button.isEnabled()
     assert dialog.settings_page.isEnabled() and dialog.epochs_spin.isEnabled()
@@ -183,7 +196,7 @@ def test_closing_the_dialog_while_training_cancels_and_waits_for_the_thread(qtbo
     qtbot.waitUntil(lambda: len(dialog.curves.step_x) >= 1 or dialog.state == "idle", timeout=RUN_TIMEOUT_MS)
     assert dialog.state == "running"
     dialog.close()
-    assert not worker._thread.is_alive()
+    assert worker.wait(0)
     assert not dialog.isVisible() and dialog.state == "idle" and dialog.worker is None
 
 
@@ -291,3 +304,4 @@ def test_with_the_main_windows_job_manager_runs_show_in_it_and_errors_stay_in_th
     assert [w.name for w in added] == ["Scan cohort"] and jobs.workers == []
     assert shown == [] and "no such cohort folder" in d.message_text()
     assert jobs.shutdown(timeout=10) and d.state == "idle"
+    assert d.shutdown(timeout=10)  # stops the dialog's own analysis process

@@ -47,13 +47,10 @@ def run(args: argparse.Namespace) -> int:
     if model is None:
         print("demo model not shipped: staging skipped")
         return 0
-    from ..checkpoints import load_release
-    from ..inference import embed_recording, stage_recording
+    from ..analysis import Analyser, NightRequest
 
     t = time.perf_counter()
-    release = load_release(model)
-    emb = embed_recording(rec, release.base)
-    auto = stage_recording(emb, release.staging)
+    auto = Analyser().run(None, NightRequest(str(path), str(model))).hypnogram
     agree = truth.agreement(auto)
     print(f"staged with the demo model (synthetic training data, demonstration only): "
           f"accuracy {agree['accuracy']:.2f}, kappa {agree['kappa']:.2f} "

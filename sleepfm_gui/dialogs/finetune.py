@@ -4,7 +4,8 @@
 collects the settings into a :class:`~sleepfm_engine.training.FinetuneConfig` (or
 :class:`~sleepfm_engine.training.PretrainConfig`), runs
 :func:`~sleepfm_engine.training.run_finetune` / :func:`~sleepfm_engine.training.run_pretrain`
-on a worker thread (:class:`sleepfm_gui.workers.JobWorker`), and turns the engine's
+in the analysis process, where staging runs too (:class:`sleepfm_gui.workers.RemoteJobWorker`
+over :class:`~sleepfm_gui.analysis_server.AnalysisServer`), and turns the engine's
 :class:`~sleepfm_engine.training.TrainingEvent` s into live curves, progress and ETA. Cancelling
 is cooperative (the engine keeps the best checkpoint and the last finished epoch); *Resume*
 continues the run saved in the output folder. The result page shows the validation and test
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDoubleSpinBox,
                                QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
@@ -31,20 +32,22 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from sleepfm_engine.errors import ModelError, SleepFMError
-from sleepfm_engine.jobs import Job
-from sleepfm_engine.training_tasks import registered_tasks
 
 from .. import errors
-from ..workers import JobWorker
+from ..analysis_server import AnalysisServer, RemoteError
+from ..workers import RemoteJobWorker
 from .finetune_views import EPOCH_METRICS, ConfusionTable, TrainingCurves, format_duration, format_value
 from .model_picker import ModelPicker
 
 __all__ = ["FinetuneDialog", "TrainingCurves", "ConfusionTable", "open_finetune_dialog", "TASKS"]
 
-#: Tasks offered: (dialog key, label), from the engine's training-task registry. The engine
-#: calls pretraining "pretrain"; :data:`ENGINE_TASK` maps the dialog's keys to its names.
-TASKS: tuple[tuple[str, str], ...] = tuple((t.dialog_key, t.dialog_label) for t in registered_tasks())
-ENGINE_TASK = {t.dialog_key: t.name for t in registered_tasks()}
+#: Tasks offered: (dialog key, label). The engine calls pretraining "pretrain".
+TASKS: tuple[tuple[str, str], ...] = (
+    ("staging", "Sleep staging head"),
+    ("diagnosis", "Disease risk head (CoxPH, phecodes)"),
+    ("pretraining", "Pretrain the base model (contrastive, no labels)"),
+)
+ENGINE_TASK = {"staging": "staging", "diagnosis": "diagnosis", "pretraining": "pretrain"}
 #: Devices offered: (value given to the engine, label).
 DEVICES: tuple[tuple[str, str], ...] = (
     ("auto", "Automatic (GPU when available)"),
@@ -60,33 +63,15 @@ _BANNER_STYLE = {
 }
 
 
-# ----------------------------------------------------------------------------- worker functions
-def _scan_job(state, folder: str, task: str):
-    from sleepfm_engine.training.cohort import discover_cohort
-
-    return discover_cohort(folder, task, state=state)
-
-
-def _train_job(state, kind: str, config, callback):
-    from sleepfm_engine.training import run_finetune, run_pretrain
-
-    fn = run_pretrain if kind == "pretraining" else run_finetune
-    return fn(config, state=state, callbacks=[callback])
-
-
-class _EventRelay(QObject):
-    """Carries training events from the worker thread to the GUI thread (queued)."""
-
-    event = Signal(int, object)
-
-
 # ------------------------------------------------------------------------------------ helpers
 def describe_training_error(exc: BaseException) -> str:
     """A readable sentence for an exception of a scan or training run (never a traceback)."""
     if isinstance(exc, FloatingPointError):
         return str(exc)
     text = str(exc)
-    if isinstance(exc, RuntimeError) and "out of memory" in text.lower():
+    # An error of the analysis process arrives as a RemoteError naming the original type.
+    kind = exc.error_type if isinstance(exc, RemoteError) else type(exc).__name__
+    if kind in ("RuntimeError", "OutOfMemoryError") and "out of memory" in text.lower():
         return ("The device ran out of memory during training. Lower the batch size, or train "
                 "the head only (untick the end-to-end option), then press Resume or Start.")
     return errors.describe_exception(exc)
@@ -112,6 +97,9 @@ class FinetuneDialog(QDialog):
     jobs : sleepfm_gui.qt_jobs.JobManager, optional
         When given, scans and training runs go through it, so they appear in the main window's
         jobs panel and its shutdown stops them too.
+    server : AnalysisServer, optional
+        The analysis process that runs scans and training (default: the parent window's
+        ``analysis``, else one of the dialog's own, stopped when the dialog closes).
 
     Signals
     -------
@@ -137,15 +125,18 @@ class FinetuneDialog(QDialog):
     trainingCancelled = Signal()
     stateChanged = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, *, jobs=None):
+    def __init__(self, parent: QWidget | None = None, *, jobs=None, server=None):
         super().__init__(parent)
         self.setObjectName(OBJECT_NAME)
         self.setWindowTitle("Fine-tune a SleepFM model")
         self.setModal(False)
         self.setWindowModality(Qt.NonModal)
         self._jobs = jobs
+        server = server if server is not None else getattr(parent, "analysis", None)
+        self._own_server = server is None
+        self._server = server if server is not None else AnalysisServer()
         self._state = IDLE
-        self._worker: JobWorker | None = None
+        self._worker: RemoteJobWorker | None = None
         self._job_kind = ""
         self._run_id = 0
         self._run_kind = "staging"
@@ -155,9 +146,6 @@ class FinetuneDialog(QDialog):
         self.result = None
         self.result_kind = ""
         self.last_error = ""
-        # Unparented: callbacks of a running job keep it alive even while the dialog goes away.
-        self._relay = _EventRelay()
-        self._relay.event.connect(self._on_event, Qt.QueuedConnection)
         self._build()
         self.set_task("staging")
         self._update_controls()
@@ -408,7 +396,7 @@ class FinetuneDialog(QDialog):
         return self._worker is not None
 
     @property
-    def worker(self) -> JobWorker | None:
+    def worker(self) -> RemoteJobWorker | None:
         """The worker of the scan or run in progress, if any."""
         return self._worker
 
@@ -459,25 +447,15 @@ class FinetuneDialog(QDialog):
             Naming the first setting that cannot be used.
         """
         from sleepfm_engine.training.config import FinetuneConfig, PretrainConfig
+        from sleepfm_engine.training.saved_run import resume_config
 
         out = self.output_edit.text().strip()
         if not out:
             raise ValueError("Choose an output folder for the trained model.")
         device = str(self.device_combo.currentData())
         if resume:
-            saved = Path(out).expanduser() / "training" / "run.json"
-            if not saved.is_file():
-                raise ValueError(f"{out}: nothing to resume (no earlier run in this folder)")
-            try:
-                run = json.loads(saved.read_text(encoding="utf-8"))
-                engine_kind, settings = run["kind"], dict(run["config"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{saved}: the saved run settings cannot be read ({exc})") from exc
-            kind = "pretraining" if engine_kind == "pretrain" else str(engine_kind)
-            cls = PretrainConfig if kind == "pretraining" else FinetuneConfig
-            settings.update(output=out, resume=True, overwrite=False, epochs=self.epochs_spin.value(),
-                            device=device)
-            config = cls.from_dict(settings)
+            engine_kind, config = resume_config(out, epochs=self.epochs_spin.value(), device=device)
+            kind = next((k for k, v in ENGINE_TASK.items() if v == engine_kind), engine_kind)
         else:
             kind = self.task()
             data = self.cohort_edit.text().strip()
@@ -517,8 +495,9 @@ class FinetuneDialog(QDialog):
         self._suggest_output()
         self.scan_summary.setText("<i>Scanning…</i>")
         self.scan_table.setRowCount(0)
-        job = Job("Scan cohort", _scan_job, folder, ENGINE_TASK[self.task()])
-        self._start_worker(job, "scan", SCANNING, self._on_scan_done)
+        worker = RemoteJobWorker(self._server, "Scan cohort", "scan",
+                                 {"folder": folder, "task": ENGINE_TASK[self.task()]})
+        self._start_worker(worker, "scan", SCANNING, self._on_scan_done)
 
     def start(self) -> None:
         """Start a new run with the dialog's settings."""
@@ -538,9 +517,13 @@ class FinetuneDialog(QDialog):
         self._set_state(CANCELLING)
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Cancel what runs and wait for its thread (the GUI stays painted); True once ended."""
+        """Cancel what runs and wait for it to end (the GUI stays painted); True once ended.
+
+        The dialog's own analysis process (when it has one) is stopped too.
+        """
         worker = self._worker
         if worker is None:
+            self._stop_own_server()
             return True
         self.cancel()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -550,11 +533,15 @@ class FinetuneDialog(QDialog):
                 return False
         # Deliver the worker's queued outcome so the dialog is idle again.
         QCoreApplication.processEvents(QEventLoop.ExcludeUserInputEvents)
+        self._stop_own_server()
         return True
 
+    def _stop_own_server(self) -> None:
+        if self._own_server:
+            self._server.close()
+
     def reject(self) -> None:  # Esc, the window's close button and Close all come here
-        if self.is_busy:
-            self.shutdown()
+        self.shutdown()
         super().reject()
 
     def use_model(self) -> None:
@@ -632,17 +619,19 @@ class FinetuneDialog(QDialog):
         self.tabs.setTabEnabled(2, self.result is not None)
 
     def _resumable(self) -> bool:
-        out = self.output_edit.text().strip()
-        return bool(out) and (Path(out).expanduser() / "training" / "run.json").is_file()
+        from sleepfm_engine.training.saved_run import has_saved_run
+
+        return has_saved_run(self.output_edit.text().strip())
 
     def _on_output_changed(self, _text: str) -> None:
         """An output folder holding an earlier run: show its epochs (what Resume runs to)."""
         if self._state == IDLE and self._resumable():
-            saved = Path(self.output_edit.text().strip()).expanduser() / "training" / "run.json"
+            from sleepfm_engine.training.saved_run import read_saved_run
+
             try:
-                run = json.loads(saved.read_text(encoding="utf-8"))
-                epochs, kind = int(run["config"]["epochs"]), str(run["kind"])
-            except (OSError, ValueError, KeyError, TypeError):
+                saved = read_saved_run(self.output_edit.text().strip())
+                epochs, kind = saved.epochs, saved.kind
+            except (ValueError, KeyError, TypeError):
                 pass  # unreadable settings are reported when Resume is pressed
             else:
                 self.epochs_spin.setValue(epochs)
@@ -714,11 +703,9 @@ class FinetuneDialog(QDialog):
             raise ValueError(f"{out} already holds a training run. Press Resume to continue it, or "
                              "tick “Replace an earlier run in this folder” to start again.")
 
-    def _start_worker(self, job: Job, kind: str, state: str, on_success) -> None:
+    def _start_worker(self, worker: RemoteJobWorker, kind: str, state: str, on_success) -> None:
         if self._jobs is not None:
-            worker = self._jobs.submit(job, key=_JOB_KEY, show_errors=False)
-        else:
-            worker = JobWorker(job)
+            self._jobs.submit(worker, key=_JOB_KEY, show_errors=False)
         self._worker = worker
         self._job_kind = kind
         worker.progressChanged.connect(self._on_progress)
@@ -763,10 +750,12 @@ class FinetuneDialog(QDialog):
         self.status_label.setText("Starting…")
         self._log(("Resuming" if resume else "Starting") + f" {dict(TASKS)[kind].lower()} in {self._run_output}")
         self.tabs.setCurrentWidget(self.training_page)
-        run, relay = self._run_id, self._relay
-        job = Job(f"Fine-tune ({kind})" if kind != "pretraining" else "Pretrain the base model",
-                  _train_job, kind, config, lambda ev: relay.event.emit(run, ev))
-        self._start_worker(job, "train", RUNNING, self._on_train_done)
+        run = self._run_id
+        worker = RemoteJobWorker(
+            self._server, f"Fine-tune ({kind})" if kind != "pretraining" else "Pretrain the base model",
+            "train", {"config": config})
+        worker.eventReceived.connect(lambda ev, run=run: self._on_event(run, ev))
+        self._start_worker(worker, "train", RUNNING, self._on_train_done)
 
     def _load_history(self, out: Path) -> None:
         path = out / "training" / "history.json"
