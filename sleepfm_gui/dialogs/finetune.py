@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from sleepfm_engine.errors import ModelError, SleepFMError
+from sleepfm_engine.training_tasks import registered_tasks
 
 from .. import errors
 from ..analysis_server import AnalysisServer, RemoteError
@@ -41,13 +42,10 @@ from .model_picker import ModelPicker
 
 __all__ = ["FinetuneDialog", "TrainingCurves", "ConfusionTable", "open_finetune_dialog", "TASKS"]
 
-#: Tasks offered: (dialog key, label). The engine calls pretraining "pretrain".
-TASKS: tuple[tuple[str, str], ...] = (
-    ("staging", "Sleep staging head"),
-    ("diagnosis", "Disease risk head (CoxPH, phecodes)"),
-    ("pretraining", "Pretrain the base model (contrastive, no labels)"),
-)
-ENGINE_TASK = {"staging": "staging", "diagnosis": "diagnosis", "pretraining": "pretrain"}
+#: Tasks offered: (dialog key, label), from the engine's training-task registry. The engine
+#: calls pretraining "pretrain"; :data:`ENGINE_TASK` maps the dialog's keys to its names.
+TASKS: tuple[tuple[str, str], ...] = tuple((t.dialog_key, t.dialog_label) for t in registered_tasks())
+ENGINE_TASK = {t.dialog_key: t.name for t in registered_tasks()}
 #: Devices offered: (value given to the engine, label).
 DEVICES: tuple[tuple[str, str], ...] = (
     ("auto", "Automatic (GPU when available)"),
