@@ -13,8 +13,8 @@ import datetime as _dt
 import math
 import re
 from pathlib import Path
-from xml.sax.saxutils import escape
 from typing import Any, Iterable, Mapping, Sequence
+from xml.sax.saxutils import escape
 
 from ..errors import EventsError, HypnogramError, NoStagesError
 from ..events import EVENT_TYPES, Event, EventSet, EventSource, describe_label, is_stage_label
