@@ -13,9 +13,11 @@ physical range of zero width, a trailing partial record) are reported with
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import mmap
 import os
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,14 @@ _RELEASE_BYTES = 64 << 20
 _VOLT_SCALE = {"v": 1.0, "mv": 1e-3, "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "nv": 1e-9}
 # A TAL: +onset[\x15duration]\x14text\x14...\x14\x00
 _TAL = re.compile(rb"([+-]\d+(?:\.\d*)?)(?:\x15(\d+(?:\.\d*)?))?\x14(.*?)\x00", re.DOTALL)
+# Nihon Kohden writes the time-keeping TAL of a record without its closing NUL, so the next
+# TAL follows at once ("+0\x14\x14+1.14\x14text\x14\x00"); only at the very start of a record
+# is that read as two TALs (elsewhere a text may legitimately begin with "+1").
+_UNTERMINATED_TIMEKEEPING = re.compile(rb"^([+-]\d+(?:\.\d*)?\x14\x14)(?=[+-]\d)")
+# Sampling rates and lengths no recording has: a record duration that gives them (1e-300 s,
+# 1e300 s) is a corrupt header, and passing it on would give infinite or empty time axes.
+_MAX_RATE_HZ = 1e6
+_MAX_DURATION_S = 366 * 24 * 3600.0
 
 
 class RecordingWarning(UserWarning):
@@ -130,6 +140,20 @@ def _field_text(raw: bytes) -> str:
     return raw.decode("latin-1").strip().replace("\x00", "")
 
 
+def _text_field_text(raw: bytes) -> str:
+    """A label or unit: UTF-8 where the bytes are valid UTF-8 (writers put "µV" so), else
+    Latin-1 (EDF's nominal ASCII, and what older writers used for "µ")."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return text.strip().replace("\x00", "")
+
+
+def _without_controls(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+
+
 class Recording:
     """An open EDF/EDF+/BDF file. Use :func:`open_recording` to create one.
 
@@ -190,10 +214,15 @@ class Recording:
             raise RecordingError(path, "file not found")
         if path.is_dir():
             raise RecordingError(path, "is a folder, not an EDF/BDF file")
-        size = path.stat().st_size
+        try:
+            size = path.stat().st_size
+            fh = open(path, "rb")
+        except OSError as exc:
+            raise self._fail(f"cannot be read: {exc.strerror or exc}") from exc
         if size == 0:
+            fh.close()
             raise self._fail("the file is empty (0 bytes)")
-        with open(path, "rb") as fh:
+        with fh:
             head = fh.read(_FIXED_HEADER)
             if len(head) < _FIXED_HEADER:
                 raise self._fail(
@@ -244,8 +273,15 @@ class Recording:
         pos = 0
         for name, width in _SIGNAL_FIELDS:
             chunk = signal_header[pos:pos + width * ns]
-            fields[name] = [_field_text(chunk[i * width:(i + 1) * width]) for i in range(ns)]
+            decode = _text_field_text if name in ("label", "unit") else _field_text
+            fields[name] = [decode(chunk[i * width:(i + 1) * width]) for i in range(ns)]
             pos += width * ns
+        for i, label in enumerate(fields["label"]):
+            clean = _without_controls(label).strip()
+            if clean != label:
+                self._warn(f"signal {i + 1}: control characters removed from its label "
+                           f"({label!r} read as {clean!r})")
+                fields["label"][i] = clean
 
         plus = reserved.upper()
         if self._bdf:
@@ -281,9 +317,12 @@ class Recording:
             self._warn(f"a trailing partial data record ({remainder} of {self._record_bytes} bytes) "
                        "is ignored")
         if n_records_header != n_full:
-            if n_records_header == -1:
-                self._warn(f"the number of data records is -1 (recording not closed); using the "
-                           f"{n_full} records the file holds")
+            if n_records_header <= 0:
+                # -1 is how a recorder marks a file it never closed; 0 and other negatives are
+                # broken headers. Either way the file size is the only count there is (as MNE).
+                self._warn(f"the header declares {n_records_header} data records; inferred "
+                           f"{n_full} from the file size ({data_bytes} bytes of data in records "
+                           f"of {self._record_bytes} bytes)")
             elif n_records_header > n_full:
                 self._warn(f"the header declares {n_records_header} data records but the file holds "
                            f"only {n_full}; reading {n_full} (the file may be truncated)")
@@ -292,8 +331,17 @@ class Recording:
                            f"{n_full}; reading the {n_records_header} declared")
                 n_full = max(n_records_header, 1)
         self._n_records = n_full
+        if not math.isfinite(record_duration):
+            raise self._fail(f"the duration of a data record is not a finite number ({record_duration})")
         if record_duration < 0:
             raise self._fail(f"the duration of a data record is negative ({record_duration})")
+        if record_duration * n_full > _MAX_DURATION_S:
+            raise self._fail(f"the duration of a data record ({record_duration:g} s) makes the "
+                             f"recording {record_duration * n_full:g} s long; the header is corrupt")
+        if record_duration > 0 and max(spr) / record_duration > _MAX_RATE_HZ:
+            raise self._fail(f"the duration of a data record ({record_duration:g} s) gives a "
+                             f"sampling rate of {max(spr) / record_duration:g} Hz; the header is "
+                             "corrupt")
         if record_duration == 0:
             if all(fields["label"][i] in _ANNOTATION_LABELS for i in range(ns)):
                 record_duration = 0.0
@@ -312,6 +360,13 @@ class Recording:
             if i in self._annotation_indices:
                 continue
             original = fields["label"][i]
+            if spr[i] == 0:
+                # A signal without samples has nothing to show or analyse; the others are fine.
+                self._warn(f"signal {i + 1} ({original!r}) has 0 samples per data record; skipped")
+                continue
+            scaling = self._scaling(original, fields, i)
+            if scaling is None:
+                continue
             label = original or f"Channel {i + 1}"
             if label in seen:
                 seen[label] += 1
@@ -323,25 +378,58 @@ class Recording:
                 label = new_label
             seen.setdefault(label, 0)
             self.channels.append(self._make_channel(
-                len(self.channels), i, label, original, fields, spr[i], int(offsets[i])))
+                len(self.channels), i, label, original, fields, spr[i], int(offsets[i]), scaling))
         self._label_index = {c.label: c.index for c in self.channels}
         for fix, labels in self._unit_fixes.items():
             self._warn(f"unit {fix} (non-standard case) for {len(labels)} channel(s): "
                        f"{', '.join(labels)}")
 
+        if not self.channels and not self._annotation_indices:
+            raise self._fail("no signal channel can be read (see the warnings)")
+
         self._record_onsets: np.ndarray | None = None
+        self._start_offset = 0.0
         if self.format.endswith("+D"):
             self._record_onsets = self._read_record_onsets()
             self.duration = float(self._record_onsets[-1] + record_duration)
         else:
             self.duration = float(self._n_records * record_duration)
+        if self._annotation_indices:
+            self._apply_start_offset()
 
-    def _make_channel(self, index, file_index, label, original, fields, spr, offset) -> Channel:
-        i = file_index
+    def _apply_start_offset(self) -> None:
+        """Add the first record's time-keeping onset (EDF+'s sub-second start) to the start."""
+        try:
+            tals = self._parse_tals(0, self._annotation_bytes(self._annotation_indices[0])[0].tobytes(),
+                                    self._annotation_label)
+        except RecordingError as exc:
+            # Only EDF+D depends on the stamps (and has failed already); a continuous file's
+            # signals are still good, so say what is lost and keep them.
+            self._warn(f"{exc.problem}; the start time is the header's, to the whole second")
+            return
+        self._start_offset = tals[0][0]
+        if self._start_offset:
+            self.start += _dt.timedelta(seconds=self._start_offset)
+
+    @property
+    def _annotation_label(self) -> str:
+        return "BDF Annotations" if self._bdf else "EDF Annotations"
+
+    def _scaling(self, original: str, fields: dict, i: int) -> tuple | None:
+        """(pmin, pmax, dmin, dmax, gain, offset) of signal ``i``, or None (with a warning) when
+        its physical range is not finite and its values therefore cannot be scaled."""
         pmin = self._number(fields["physical_min"][i], f"physical minimum of {original!r}")
         pmax = self._number(fields["physical_max"][i], f"physical maximum of {original!r}")
         dmin = self._number(fields["digital_min"][i], f"digital minimum of {original!r}", int)
         dmax = self._number(fields["digital_max"][i], f"digital maximum of {original!r}", int)
+        if not (math.isfinite(pmin) and math.isfinite(pmax)):
+            self._warn(f"signal {i + 1} ({original!r}): physical minimum/maximum {pmin!r}/{pmax!r} "
+                       "is not finite, so its values cannot be scaled; skipped")
+            return None
+        if dmin > dmax:
+            self._warn(f"signal {i + 1} ({original!r}): digital minimum ({dmin}) is greater than "
+                       f"its digital maximum ({dmax}), which EDF does not allow; scaled as written, "
+                       "so its polarity may be inverted")
         if pmax == pmin or dmax == dmin:
             which = "physical" if pmax == pmin else "digital"
             self._warn(f"channel {original!r}: {which} minimum equals maximum "
@@ -350,6 +438,12 @@ class Recording:
         else:
             gain = (pmax - pmin) / (dmax - dmin)
             offset_value = pmax / gain - dmax
+        return pmin, pmax, dmin, dmax, gain, offset_value
+
+    def _make_channel(self, index, file_index, label, original, fields, spr, offset,
+                      scaling) -> Channel:
+        i = file_index
+        pmin, pmax, dmin, dmax, gain, offset_value = scaling
         raw_unit = fields["unit"][i]
         unit_key = raw_unit.strip().lower()
         is_voltage = unit_key in _VOLT_SCALE
@@ -437,8 +531,13 @@ class Recording:
         width = self._spr[file_index] * self._sample_bytes
         return np.asarray(mm[:, off:off + width])
 
-    def _parse_tals(self, record: int, data: bytes, channel_name: str) -> list[tuple[float, float, list[str]]]:
+    def _parse_tals(self, record: int, data: bytes, channel_name: str,
+                    timekeeping: bool = True) -> list[tuple[float, float, list[str]]]:
+        """The TALs of one record of an annotation channel. Only the first annotation channel
+        must open each record with a time-keeping TAL (``timekeeping``); later ones may be
+        empty (EDF+ 2.2; OpenBCI writes 15 such channels)."""
         out = []
+        data = _UNTERMINATED_TIMEKEEPING.sub(lambda m: m.group(1) + b"\x00", data, count=1)
         stripped = data.rstrip(b"\x00")
         pos = 0
         for m in _TAL.finditer(data):
@@ -459,7 +558,7 @@ class Recording:
             raise self._fail(
                 f"the EDF+ annotation channel {channel_name!r} is corrupt in data record {record + 1}: "
                 f"unterminated or malformed annotation {stripped[pos:pos + 40]!r}")
-        if not out:
+        if not out and timekeeping:
             raise self._fail(
                 f"the EDF+ annotation channel {channel_name!r} is corrupt in data record {record + 1}: "
                 "no time-keeping annotation")
@@ -472,7 +571,7 @@ class Recording:
         raw = self._annotation_bytes(idx)
         onsets = np.empty(self._n_records)
         for r in range(self._n_records):
-            tals = self._parse_tals(r, raw[r].tobytes(), "EDF Annotations")
+            tals = self._parse_tals(r, raw[r].tobytes(), self._annotation_label)
             onsets[r] = tals[0][0]
         onsets -= onsets[0] if onsets[0] != 0 else 0.0
         if np.any(np.diff(onsets) < self._record_duration - 1e-6):
@@ -491,15 +590,15 @@ class Recording:
         if self._annotations is None:
             anns: list[Annotation] = []
             first_onset = None
-            for idx in self._annotation_indices:
+            for n, idx in enumerate(self._annotation_indices):
                 raw = self._annotation_bytes(idx)
-                label = "EDF Annotations" if not self._bdf else "BDF Annotations"
+                label = self._annotation_label
                 for r in range(self._n_records):
-                    tals = self._parse_tals(r, raw[r].tobytes(), label)
+                    tals = self._parse_tals(r, raw[r].tobytes(), label, timekeeping=n == 0)
                     # The first TAL of every record is its time-keeping stamp (no text).
                     if first_onset is None:
                         first_onset = tals[0][0]
-                    for onset, duration, texts in tals[1:] if not tals[0][2] else tals:
+                    for onset, duration, texts in tals[1:] if n == 0 and not tals[0][2] else tals:
                         for t in texts:
                             anns.append(Annotation(onset - (first_onset or 0.0), duration, t))
             anns.sort(key=lambda a: a.onset)
