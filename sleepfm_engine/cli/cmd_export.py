@@ -17,7 +17,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ..formats import format_for_suffix, write_formats
 from ..recording import RECORDING_SUFFIXES
@@ -26,11 +29,14 @@ from ..recording import RECORDING_SUFFIXES
 STATS_FORMATS = {".csv": "csv", ".json": "json"}
 #: Embedding files, picked by the output's suffix.
 EMBEDDING_FORMATS = {".h5": "hdf5", ".hdf5": "hdf5"}
+#: ``-o -``: write the one output file to standard output instead.
+STDOUT = "-"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="INPUT", help="hypnogram file or recording")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="file to write")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                   help="file to write; '-' writes to standard output (give --format)")
     p.add_argument("--recording", type=Path, metavar="REC",
                    help="the recording a hypnogram INPUT belongs to (start time, identifiers to "
                         "remove)")
@@ -71,7 +77,8 @@ def register(subparsers) -> None:
     s.set_defaults(func=run_stats)
     e = sub.add_parser("embeddings", help="write SleepFM embeddings (HDF5) of a recording")
     e.add_argument("input", type=Path, metavar="RECORDING", help="EDF/BDF recording")
-    e.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.h5")
+    e.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.h5",
+                   help="HDF5 file to write; '-' writes it to standard output")
     e.add_argument("--model", metavar="DIR", required=True,
                    help="SleepFM release or base model folder (or registered name)")
     e.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
@@ -155,13 +162,38 @@ def _hypnogram_format_of(path: Path) -> str | None:
     return None if fmt is None else fmt.name
 
 
+def _to_stdout(out: Path) -> bool:
+    return str(out) == STDOUT
+
+
+@contextmanager
+def _output(out: Path) -> Iterator[Path]:
+    """The path to write: ``out`` itself, or for ``-`` a temporary file then copied to stdout.
+
+    The writers of the format registry write files (atomically, some in binary), so standard
+    output gets exactly the bytes a file would hold.
+    """
+    if not _to_stdout(out):
+        yield out
+        return
+    with tempfile.TemporaryDirectory(prefix="sleepfm-export-") as tmp:
+        path = Path(tmp) / "out"
+        yield path
+        sys.stdout.flush()
+        sys.stdout.buffer.write(path.read_bytes())
+        sys.stdout.buffer.flush()
+
+
 def _target(args, formats: tuple[str, ...], format_of) -> tuple[Path, str] | int:
     """(output path, format) from ``--format`` or ``format_of(path)``, or 1 after an error line."""
     out: Path = args.output
-    fmt = getattr(args, "fmt", None) or format_of(out)
+    # Standard output has no suffix to go by: the format must be given.
+    fmt = getattr(args, "fmt", None) or (None if _to_stdout(out) else format_of(out))
     if fmt not in formats:
         return _error(f"cannot tell the format from {out.name!r}; give --format "
                       f"({', '.join(formats)})")
+    if _to_stdout(out):
+        return out, fmt
     if out.exists() and out.is_dir():
         return _error(f"{out} is a folder; give a file name")
     if out.exists() and out.resolve() == args.input.resolve():
@@ -205,8 +237,10 @@ def run_hypnogram(args: argparse.Namespace) -> int:
             deid = deid.extended(Deidentifier.from_recording(rec, enabled=args.deidentify,
                                                              shift_days=args.shift_days))
     shown = deid.hypnogram(hyp, automatic=hyp.automatic)
-    write_hypnogram(shown, out, fmt=fmt)
-    print(f"wrote {out} ({shown.n_epochs} epochs of {shown.epoch_length:g} s, {fmt})")
+    with _output(out) as path:
+        write_hypnogram(shown, path, fmt=fmt)
+    print(f"wrote {'standard output' if _to_stdout(out) else out} ({shown.n_epochs} epochs of "
+          f"{shown.epoch_length:g} s, {fmt})", file=sys.stderr if _to_stdout(out) else sys.stdout)
     return 0
 
 
@@ -248,8 +282,10 @@ def run_stats(args: argparse.Namespace) -> int:
         if rec is not None:
             rec.close()
     text = statistics_json(model) if fmt == "json" else summary_csv_text(model.summary_record())
-    write_text_atomic(out, text)
-    print(f"wrote {out} ({', '.join(model.roles)} statistics, {fmt})")
+    with _output(out) as path:
+        write_text_atomic(path, text)
+    print(f"wrote {'standard output' if _to_stdout(out) else out} ({', '.join(model.roles)} "
+          f"statistics, {fmt})", file=sys.stderr if _to_stdout(out) else sys.stdout)
     return 0
 
 
@@ -279,9 +315,11 @@ def run_embeddings(args: argparse.Namespace) -> int:
         job = Job("embed", lambda state: embed_recording(rec, release, device=device, state=state))
         job.add_progress_callback(ConsoleProgress("embed"))
         emb = job.run()
-    with atomic_path(out) as tmp:
-        emb.to_hdf5(tmp)
-        changed = deidentify_hdf5(tmp, deid)
-    print(f"wrote {out} ({emb.n_tokens} tokens, {', '.join(emb.modalities)}"
-          + (f"; {changed} attribute(s) de-identified)" if deid.active else ")"))
+    with _output(out) as path:
+        with atomic_path(path) as tmp:
+            emb.to_hdf5(tmp)
+            changed = deidentify_hdf5(tmp, deid)
+    print(f"wrote {'standard output' if _to_stdout(out) else out} ({emb.n_tokens} tokens, "
+          f"{', '.join(emb.modalities)}" + (f"; {changed} attribute(s) de-identified)" if deid.active else ")"),
+          file=sys.stderr if _to_stdout(out) else sys.stdout)
     return 0
