@@ -151,3 +151,23 @@ def test_synthetic_night_with_mixed_rates_end_to_end(cohort, tmp_path):
         assert f["BAS"].shape == (90, 32) and sorted(channels) == ["BAS", "EKG", "EMG", "RESP"]
     assert "SpO2" in channels["RESP"] and "ECG" in channels["EKG"]     # 1 Hz and 512 Hz channels
     assert not any("Position" in labels for labels in channels.values())
+
+
+def test_each_output_is_recorded_in_a_provenance_file_with_its_model_and_device(cohort, tmp_path):
+    from sleepfm_engine.checkpoints import config_hash
+    from sleepfm_engine.provenance import ResultSource, read_provenance_file
+
+    release, nights = cohort
+    out = tmp_path / "out"
+    night = nights / "site_a" / "full.edf"
+    assert main(["embed", str(night), "--model", str(release), "-o", str(out), "--device", "cpu"]) == 0
+    assert main(["stage", str(out / "full.hdf5"), "--model", str(release), "-o", str(out),
+                 "--device", "cpu"]) == 0
+    records = read_provenance_file(out / "full.provenance.json")
+    assert set(records) == {"full.hdf5", "full.auto-hypnogram.csv"}
+    embedded, staged = records["full.hdf5"], records["full.auto-hypnogram.csv"]
+    assert embedded.device == staged.device == "cpu" and staged.precision == "fp32"
+    assert dict(embedded.config_hashes)["base"] == config_hash(release / "model_base")
+    # Staged from the embedding file: the embeddings are credited to it, the stages to the head.
+    assert staged.source("embeddings") == ResultSource.file(out / "full.hdf5")
+    assert staged.source("hypnogram").config_hash == config_hash(release / "model_sleep_staging")
