@@ -3,7 +3,8 @@
 :class:`DisplayModel` holds the display state of one recording — the visible window (start,
 length, current epoch), the rows in their display order with each row's gain, polarity,
 visibility and auto-scale, the display filters and mains notch, the derivations, the selected
-row and the annotations with an index for the window's share of them. A Qt view renders it and
+row, the scored events (layers of event sets queried for the window only, with where each
+span and label goes), a dragged time span and the current epoch's scored stages. A Qt view renders it and
 forwards what the user does to it; every change reaches the view through plain callbacks
 (:meth:`DisplayModel.add_listener`), as napari's ``ViewerModel`` does for its Qt viewer. The
 same model serves scripts, figures and tests with no Qt at all.
@@ -21,16 +22,20 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from .contract import EPOCH_SECONDS
+from .events import EVENT_TYPES, as_event_type
 from .display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel, FilterSpec,
                       build_display_channels, display_scale, robust_range)
 
-__all__ = ["DisplayEvent", "DisplayModel", "GAIN_STEP", "MAINS_FREQUENCIES", "ROW_FILL",
+__all__ = ["DisplayEvent", "DisplayModel", "EventMark", "GAIN_STEP", "LABEL_ZONE", "MAINS_FREQUENCIES", "ROW_FILL",
            "RowState"]
 
 #: Gain step of one "larger" / "smaller" action.
 GAIN_STEP = math.sqrt(2.0)
-#: Fraction of a row's height that the auto-scaled span of a trace fills.
+#: Fraction of a row's trace zone that the auto-scaled span of a trace fills.
 ROW_FILL = 0.8
+#: Fraction of each row's height, at its top, kept for event labels: the trace zone is the
+#: rest, so a label never lies on the trace's auto-scaled span.
+LABEL_ZONE = 0.25
 #: Mains frequencies (Hz) the notch may remove.
 MAINS_FREQUENCIES: tuple[float, ...] = (50.0, 60.0)
 
@@ -59,7 +64,9 @@ class DisplayEvent(NamedTuple):
         ``"recording"`` (a recording was set or cleared: everything changed), ``"rows"`` (rows
         added, removed, regrouped, shown or hidden), ``"row"`` (gain, polarity or scale of
         rows), ``"filters"``, ``"window"`` (page length), ``"page"`` (the window moved),
-        ``"epoch"`` (the current epoch moved), ``"selection"``, ``"annotations"``.
+        ``"epoch"`` (the current epoch moved), ``"selection"``, ``"events"`` (event layers,
+        their filters or the selected event), ``"span"`` (the dragged span), ``"stages"``
+        (the scored stages shown on the page).
     announce : bool
         For ``"epoch"``: False when the move came from outside the viewer (the hypnogram, the
         scoring), so the viewer must not echo it back.
@@ -67,6 +74,38 @@ class DisplayEvent(NamedTuple):
 
     kind: str
     announce: bool = True
+
+
+class EventMark(NamedTuple):
+    """Where one event goes on the page (see :meth:`DisplayModel.event_marks`).
+
+    Attributes
+    ----------
+    event : Event
+    layer : str
+        The layer it belongs to.
+    rows : tuple of int
+        Visible rows it spans (top first); () for a span across the page.
+    x0, x1 : float
+        The span, clipped to the window (s).
+    lane : int or None
+        Label lane in its row (or the page band); None when its label has no room.
+    code : str
+        Short label (the type's code).
+    colour : str
+        ``#RRGGBB`` of its type.
+    selected : bool
+    """
+
+    event: Any
+    layer: str
+    rows: tuple[int, ...]
+    x0: float
+    x1: float
+    lane: int | None
+    code: str
+    colour: str
+    selected: bool
 
 
 class DisplayModel:
@@ -98,10 +137,12 @@ class DisplayModel:
         self._filters: dict[str, FilterSpec] = dict(AASM_FILTERS)
         self._filters_enabled = True
         self._notch: float | None = None
-        self._annotations: list[Any] = []
-        self._ann_onsets = np.empty(0)
-        self._ann_ends = np.empty(0)
-        self._ann_max_duration = 0.0
+        self._layers: dict[str, Any] = {}
+        self._hidden_layers: set[str] = set()
+        self._hidden_types: set[Any] = set()
+        self._selected_event: str | None = None
+        self._span: tuple[float, float, str | None] | None = None
+        self._stage_source: Callable[[int], str] | None = None
         self._listeners: list[Callable[[DisplayEvent], None]] = []
 
     # ------------------------------------------------------------------ listeners
@@ -125,7 +166,7 @@ class DisplayModel:
         """Show a recording (None clears): rows from its channels, window at its start.
 
         Filters, notch and page length stay; row states, derivations, selection and
-        annotations start afresh.
+        events start afresh.
 
         Raises
         ------
@@ -141,7 +182,9 @@ class DisplayModel:
         self._derivations = derivations if rec is not None else []
         self._start = 0.0
         self._current_epoch = 0
-        self._set_annotations([])
+        self._layers = {}
+        self._selected_event = None
+        self._span = None
         self._modalities = dict(modalities) if (rec is not None and modalities) else {}
         if rec is None:
             self._rows_all, self._rows = [], []
@@ -323,11 +366,19 @@ class DisplayModel:
 
     def row_transform(self, key: str) -> tuple[float, float]:
         """``(center, factor)``: a sample ``v`` of the row is drawn at ``(v - center) * factor``
-        row heights from the row's middle (gain, polarity and auto-scale applied)."""
+        row heights from the middle of the row's trace zone (:meth:`row_baseline`), with gain,
+        polarity and auto-scale applied."""
         st = self.row_state(key)
         span = st.span or 1.0
         return (st.center or 0.0,
-                (ROW_FILL * st.gain / span) * (-1.0 if st.inverted else 1.0))
+                (ROW_FILL * (1.0 - LABEL_ZONE) * st.gain / span)
+                * (-1.0 if st.inverted else 1.0))
+
+    @staticmethod
+    def row_baseline(i: int) -> float:
+        """Plot y of the middle of visible row ``i``'s trace zone (row ``i`` spans
+        ``-i - 0.5`` to ``-i + 0.5``; its top :data:`LABEL_ZONE` holds event labels)."""
+        return -float(i) - LABEL_ZONE / 2.0
 
     def amplitude_per_row(self, key: str) -> tuple[float, str] | None:
         """Signal range one row height stands for, in the unit shown (e.g. ``(120.0, "µV")``)."""
@@ -335,7 +386,7 @@ class DisplayModel:
         if st.span is None:
             return None
         unit, factor = display_scale(self.row(key).unit)
-        return st.span / (ROW_FILL * st.gain) * factor, unit
+        return st.span / (ROW_FILL * (1.0 - LABEL_ZONE) * st.gain) * factor, unit
 
     # ------------------------------------------------------------------ filters
     @property
@@ -528,39 +579,185 @@ class DisplayModel:
             return
         self._set_start(self.clamp(self.duration - self._window), self.n_epochs - 1)
 
-    # ------------------------------------------------------------------ annotations
-    def _set_annotations(self, annotations: Sequence[Any]) -> None:
-        anns = sorted(annotations, key=lambda a: a.onset)
-        self._annotations = anns
-        self._ann_onsets = np.array([a.onset for a in anns], dtype=np.float64)
-        durs = np.array([max(0.0, a.duration or 0.0) for a in anns], dtype=np.float64)
-        self._ann_ends = self._ann_onsets + durs
-        self._ann_max_duration = float(durs.max()) if durs.size else 0.0
+    # ------------------------------------------------------------------ events
+    def set_event_layers(self, layers: Mapping[str, Any]) -> None:
+        """The scored events to draw: ``{layer name: EventSet}`` (a manual scoring, a file, a
+        detector run), each queried for the window only (:meth:`EventSet.overlapping`)."""
+        self._layers = dict(layers)
+        self._emit("events")
 
-    def set_annotations(self, annotations: Sequence[Any]) -> None:
-        """Events to draw (objects with ``onset``, ``duration``, ``description``)."""
-        self._set_annotations(annotations)
-        self._emit("annotations")
+    def events_changed(self) -> None:
+        """Tell the views that events of a layer were added, removed or edited in place."""
+        self._emit("events")
 
     @property
-    def annotations(self) -> list[Any]:
-        """The events, by onset."""
-        return list(self._annotations)
+    def event_layers(self) -> dict[str, Any]:
+        """``{layer name: EventSet}`` drawn, in drawing order."""
+        return dict(self._layers)
+
+    def set_hidden_layers(self, names: Iterable[str]) -> None:
+        """Layers not drawn (the events panel's source filter)."""
+        self._hidden_layers = set(names)
+        self._emit("events")
+
+    def set_hidden_types(self, types: Iterable[Any]) -> None:
+        """Event types not drawn (the events panel's type filter)."""
+        self._hidden_types = {as_event_type(t) for t in types}
+        self._emit("events")
 
     @property
-    def annotation_onsets(self) -> np.ndarray:
-        return self._ann_onsets.copy()
+    def hidden_types(self) -> set:
+        return set(self._hidden_types)
 
-    def visible_annotations(self) -> list[int]:
-        """Indices (into :attr:`annotations`) of the events that overlap the window."""
-        if not self._annotations:
-            return []
-        a, b = self._start, self._start + self._window
-        lo = int(np.searchsorted(self._ann_onsets, a - self._ann_max_duration, "left"))
-        hi = int(np.searchsorted(self._ann_onsets, b, "right"))
-        idx = np.arange(lo, hi)
-        keep = (self._ann_ends[idx] >= a) & (self._ann_onsets[idx] <= b)
-        return idx[keep].tolist()
+    @property
+    def hidden_layers(self) -> set[str]:
+        return set(self._hidden_layers)
+
+    def event_onsets(self) -> np.ndarray:
+        """Onsets (s) of every shown event, sorted (the night overview's ticks)."""
+        onsets = [e.onset for name, layer in self._layers.items()
+                  if name not in self._hidden_layers
+                  for e in layer if e.type not in self._hidden_types]
+        return np.sort(np.asarray(onsets, dtype=np.float64))
+
+    def visible_events(self) -> list[tuple[str, Any]]:
+        """``(layer, event)`` of every shown event that overlaps the window, by onset.
+
+        Only the window is queried, so a page costs the same with ten or ten thousand events.
+        """
+        out: list[tuple[str, Any]] = []
+        if self.rec is None:
+            return out
+        for name, layer in self._layers.items():
+            if name in self._hidden_layers:
+                continue
+            out.extend((name, e) for e in layer.overlapping(self._start, self.stop)
+                       if e.type not in self._hidden_types)
+        out.sort(key=lambda le: (le[1].onset, le[1].id))
+        return out
+
+    def event_rows(self, event: Any) -> tuple[int, ...]:
+        """Visible rows (indices, top first) an event was scored on; () when it names no
+        channel shown (then it is a time span across the page)."""
+        index = self._row_index()
+        rows = {index[c.casefold()] for c in event.channels if c.casefold() in index}
+        return tuple(sorted(rows))
+
+    def _row_index(self) -> dict[str, int]:
+        index: dict[str, int] = {}
+        for i, r in enumerate(self._rows):
+            for name in (r.plus, r.label, r.key):
+                index.setdefault(name.casefold(), i)
+        return index
+
+    def event_marks(self, label_width: float, lanes: int = 1,
+                    band_lanes: int | None = None) -> list[EventMark]:
+        """Where each visible event and its label go on the page.
+
+        Spans sit on the rows the event was scored on (all rows when none is shown). Each
+        label takes ``label_width`` seconds from the span's start in one of ``lanes`` label
+        lanes of its row (the page band for events without a row shown), the first lane free
+        there; a label that finds no free lane is not drawn (``lane`` None) rather than drawn
+        over another.
+
+        Parameters
+        ----------
+        label_width : float
+            Seconds of the time axis one label takes (the view measures its text).
+        lanes : int
+            Label lanes per row (0: rows too low for any label).
+        band_lanes : int, optional
+            Label lanes in the page band (``lanes`` when omitted).
+        """
+        label_width = max(float(label_width), 0.0)
+        lanes = max(0, int(lanes))
+        band_lanes = lanes if band_lanes is None else max(0, int(band_lanes))
+        free: dict[int, list[float]] = {}     # row (-1: the page band) -> end of each lane
+        marks = []
+        a, b = self._start, self.stop
+        for layer, e in self.visible_events():
+            info = EVENT_TYPES[e.type]
+            rows = self.event_rows(e)
+            x0, x1 = max(e.onset, a), min(e.end, b)
+            home = rows[0] if rows else -1
+            ends = free.setdefault(home, [-math.inf] * (lanes if rows else band_lanes))
+            lane = next((k for k, end in enumerate(ends) if end <= x0), None)
+            if lane is not None:
+                ends[lane] = x0 + max(label_width, x1 - x0)
+            marks.append(EventMark(e, layer, rows, x0, max(x1, x0), lane, info.code,
+                                   info.colour, e.id == self._selected_event))
+        return marks
+
+    # ------------------------------------------------------------------ event selection
+    @property
+    def selected_event(self) -> str | None:
+        """Id of the event selected on the traces (None when none is)."""
+        return self._selected_event
+
+    def select_event(self, event_id: str | None) -> None:
+        """Select an event (the edit keys then act on it); None clears the selection."""
+        self._selected_event = event_id
+        self._emit("events")
+
+    def find_event(self, event_id: str) -> tuple[str, Any] | None:
+        """``(layer, event)`` of the event with this id, or None."""
+        for name, layer in self._layers.items():
+            e = layer.get(event_id)
+            if e is not None:
+                return name, e
+        return None
+
+    def event_at(self, t: float, row: int | None, tolerance: float = 0.0) -> tuple[str, Any] | None:
+        """The shown event under time ``t`` on visible row ``row`` (None: the page band), the
+        shortest when several overlap; None when there is none."""
+        hits = []
+        for layer, e in self.visible_events():
+            if not (e.onset - tolerance <= t <= e.end + tolerance):
+                continue
+            rows = self.event_rows(e)
+            if row is None or not rows or row in rows:
+                hits.append((e.duration, layer, e))
+        if not hits:
+            return None
+        _, layer, e = min(hits, key=lambda h: h[0])
+        return layer, e
+
+    # ------------------------------------------------------------------ span selection
+    @property
+    def span(self) -> tuple[float, float, str | None] | None:
+        """The time span dragged on the traces: ``(start, stop, row key or None)``."""
+        return self._span
+
+    def set_span(self, start: float, stop: float, row: str | None = None) -> None:
+        """Mark a span (a drag across a trace, or the page band when ``row`` is None)."""
+        if row is not None:
+            self.row_state(row)
+        lo, hi = sorted((float(start), float(stop)))
+        lo, hi = max(0.0, lo), min(self.duration, hi)
+        self._span = (lo, hi, row) if hi > lo else None
+        self._emit("span")
+
+    def clear_span(self) -> None:
+        if self._span is not None:
+            self._span = None
+            self._emit("span")
+
+    # ------------------------------------------------------------------ stages on the page
+    def set_stage_source(self, source: Callable[[int], str] | None) -> None:
+        """``source(epoch) -> text`` saying the scored stage(s) of an epoch; the page shows it
+        for the current epoch. None shows nothing."""
+        self._stage_source = source
+        self._emit("stages")
+
+    def stages_changed(self) -> None:
+        """The scoring changed: the page's stage caption must be redrawn."""
+        self._emit("stages")
+
+    def stage_caption(self) -> str:
+        """The scored stage(s) of the current epoch (empty without a scoring)."""
+        if self._stage_source is None or self.rec is None:
+            return ""
+        return self._stage_source(self._current_epoch)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self, rows: bool = False) -> dict:

@@ -16,9 +16,27 @@ from typing import Any, Callable, Iterable, NamedTuple
 import numpy as np
 
 from .display_model import DisplayModel
-from .hypnogram import SCORED_CODES
+from .events import Event, EventSet
+from .hypnogram import CODE_NAMES, SCORED_CODES, UNSCORED
 
-__all__ = ["PairedScoring", "Study", "StudyEvent"]
+__all__ = ["PairedScoring", "Study", "StudyEvent", "stage_caption"]
+
+
+def stage_caption(session: Any, epoch: int) -> str:
+    """The scored stages of ``epoch`` for the page: ``"Manual N2 · Automatic R 83 %"``.
+
+    The manual stage is always named (``?`` when unscored); the automatic one when the session
+    has an automatic hypnogram, with its probability when known.
+    """
+    code = session.stage(epoch)
+    text = f"Manual {CODE_NAMES[code]}"
+    if session.has_auto:
+        auto = session.auto_stage(epoch)
+        text += f" · Automatic {CODE_NAMES[auto]}"
+        conf = float(session.confidence()[epoch]) if auto != UNSCORED else float("nan")
+        if conf == conf:  # not NaN
+            text += f" {conf:.0%}"
+    return text
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,11 @@ class Study:
         self.embeddings: Path | None = None
         self.age: float | None = None
         self.sex = ""
-        self._events: list[tuple[Any, str]] = []
+        self._layers: dict[str, EventSet] = {}
+        if getattr(self, "_session_unsub", None) is not None:
+            self._session_unsub()
+        self._session_unsub: Callable[[], None] | None = None
+        self.display.set_stage_source(None)
 
     # ------------------------------------------------------------------ listeners
     def add_listener(self, callback: Callable[[StudyEvent], None]) -> Callable[[], None]:
@@ -129,8 +151,16 @@ class Study:
         The automatic hypnogram restored with the session becomes the study's, of unknown
         provenance (a saved scoring does not record where its automatic part came from).
         """
+        if self._session_unsub is not None:
+            self._session_unsub()
+            self._session_unsub = None
         self.session = session
         self.paired = paired
+        if session is not None:
+            self._session_unsub = session.add_listener(lambda _ev: self.display.stages_changed())
+            self.display.set_stage_source(lambda epoch: stage_caption(session, epoch))
+        else:
+            self.display.set_stage_source(None)
         self.auto_hypnogram = session.auto if session is not None else None
         self.auto_provenance = None
         self._emit("session")
@@ -161,16 +191,27 @@ class Study:
 
     # ------------------------------------------------------------------ events
     @property
-    def events(self) -> list[tuple[Any, str]]:
-        """``(annotation, source)`` of every event shown, by onset."""
-        return sorted(self._events, key=lambda e: e[0].onset)
+    def layers(self) -> dict[str, EventSet]:
+        """``{source: EventSet}`` of every event layer (the recording's own annotations as
+        ``"file"``, an imported file by its name, a detector run by the detector's name)."""
+        return dict(self._layers)
 
-    def set_events(self, annotations: Iterable[Any], source: str) -> None:
+    @property
+    def events(self) -> list[tuple[Event, str]]:
+        """``(event, source)`` of every event shown, by onset."""
+        out = [(e, name) for name, layer in self._layers.items() for e in layer]
+        return sorted(out, key=lambda es: (es[0].onset, es[0].id))
+
+    def set_events(self, events: EventSet | Iterable[Event], source: str) -> None:
         """Replace the events that came from ``source`` (a file name, ``"file"`` for the
-        recording's own EDF+ annotations)."""
-        self._events = [e for e in self._events if e[1] != source] + \
-            [(a, source) for a in annotations]
-        self.display.set_annotations([a for a, _ in self.events])
+        recording's own EDF+ annotations, a detector's name); an empty set removes the layer.
+        """
+        layer = events if isinstance(events, EventSet) else EventSet(events)
+        if len(layer) or layer.rejected:
+            self._layers[source] = layer
+        else:
+            self._layers.pop(source, None)
+        self.display.set_event_layers(self._layers)
         self._emit("events")
 
     # ------------------------------------------------------------------ derived views

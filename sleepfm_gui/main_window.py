@@ -28,16 +28,14 @@ from sleepfm_engine.study import PairedScoring, Study
 from . import errors
 from .analysis_server import AnalysisServer
 from .paths import find_overrides, overrides_target
-from .qt_annotations import AnnotationsPanel
 from .qt_channels import ChannelPanel
+from .qt_events import EventsPanel
 from .qt_jobs import JobManager, JobsPanel
 from .qt_trace_view import WINDOW_PRESETS, TraceView
 from .workers import RemoteJobWorker
 from .settings import Settings
 
 log = logging.getLogger("sleepfm_gui")
-
-EVENTS_FILTER = "Events (*.csv *.tsv *.txt *.edf *.bdf);;All files (*)"
 
 
 def _is_text_entry(w: QWidget | None) -> bool:
@@ -150,7 +148,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ construction
     def _build_docks(self) -> None:
         self.channels = ChannelPanel(self)
-        self.events = AnnotationsPanel(self)
+        self.events = EventsPanel(self)
         self.jobs_panel = JobsPanel(self.jobs, self)
         self.review = self._make_review_panel()
 
@@ -274,6 +272,8 @@ class MainWindow(QMainWindow):
         self.channels.modalitiesChanged.connect(self._on_modalities_changed)
         self.channels.visibilityChanged.connect(self.trace.set_channel_visible)
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
+        self.events.eventActivated.connect(self.study.display.select_event)
+        self.events.filtersChanged.connect(self._on_event_filters)
         self.study.add_listener(self._on_study_event)
 
     def _on_study_event(self, event: Any) -> None:
@@ -490,12 +490,11 @@ class MainWindow(QMainWindow):
         rec = self.rec
         if "+" in rec.format:
             def read_events(state):
+                from sleepfm_engine.formats import read_events as read_event_file
+
                 state.set_status("reading EDF+ annotations")
-                r = _worker_copy(rec)
-                try:
-                    return list(r.annotations)
-                finally:
-                    r.close()
+                # The stage notes among them are the file's hypnogram, not events.
+                return read_event_file(rec.path, fmt="edf")
 
             self.jobs.submit(Job(f"Events of {path.name}", read_events), key="events",
                              on_success=self._on_file_events,
@@ -516,12 +515,17 @@ class MainWindow(QMainWindow):
                              on_success=self.trace.set_envelope,
                              error_title="Cannot draw the night overview")
 
-    def _on_file_events(self, annotations: list) -> None:
-        self.study.set_events(annotations, "file")
+    def _on_file_events(self, events: Any) -> None:
+        self.study.set_events(events, "file")
 
     def _refresh_events(self) -> None:
-        self.events.set_annotations(self.study.events,
-                                    self.rec.start if self.rec is not None else None)
+        self.events.set_events(self.study.events, self.rec.start if self.rec is not None else None)
+        self._on_event_filters()
+
+    def _on_event_filters(self) -> None:
+        display = self.study.display
+        display.set_hidden_types(self.events.hidden_types())
+        display.set_hidden_layers(self.events.hidden_layers())
 
     def close_recording(self) -> bool:
         """Close the open recording (asking about unsaved scoring); False if the user cancelled."""
@@ -644,26 +648,30 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def choose_events(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import events", self._folder(), EVENTS_FILTER)
+        from sleepfm_engine.formats import events_dialog_filter
+
+        path, _ = QFileDialog.getOpenFileName(self, "Import events", self._folder(),
+                                              events_dialog_filter("read"))
         if path:
             self.import_events(path)
 
     def import_events(self, path: str | os.PathLike) -> bool:
-        """Add the events of a file (EDF+ or onset/duration/description table) to the view."""
-        from .annotation_files import read_annotation_file
+        """Show the events of a file of any events format the engine reads, as a layer named
+        after the file (stage rows stay the hypnogram's)."""
+        from sleepfm_engine.formats import read_events
 
         if self.rec is None:
             errors.show_error(self, "Import events", "Open a recording first.")
             return False
         try:
-            anns = read_annotation_file(path, self.rec.start)
+            events = read_events(path, start=self.rec.start)
         except (SleepFMError, OSError, ValueError) as exc:
             errors.report_exception(self, "Cannot import the events", exc)
             return False
         source = Path(path).name
-        self.study.set_events(anns, source)
+        self.study.set_events(events, source)
         self.events_dock.raise_()
-        self.statusBar().showMessage(f"Imported {len(anns)} events from {source}", 5000)
+        self.statusBar().showMessage(f"Imported {len(events)} events from {source}", 5000)
         return True
 
     def choose_export_hypnogram(self, which: str) -> None:
@@ -690,20 +698,29 @@ class MainWindow(QMainWindow):
         return Path(out)
 
     def choose_export_events(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export events",
-                                              str(Path(self._folder()) / f"{self._stem()}.events.csv"),
-                                              "CSV (*.csv)")
+        from sleepfm_engine.formats import events_dialog_filter
+
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export events", str(Path(self._folder()) / f"{self._stem()}.events.json"),
+            events_dialog_filter("write"))
         if path:
             self.export_events(path)
 
-    def export_events(self, path: str | os.PathLike) -> Path | None:
-        from .annotation_files import write_annotation_file
+    def export_events(self, path: str | os.PathLike, fmt: str | None = None) -> Path | None:
+        """Write every event shown (all layers) in the format the file name picks (or
+        ``fmt``); None (after a dialog) on failure."""
+        from sleepfm_engine.events import EventSet
+        from sleepfm_engine.formats import write_events
 
+        events = EventSet([e for e, _ in self.study.events],
+                          start=self.rec.start if self.rec is not None else None)
         try:
-            return write_annotation_file([a for a, _ in self.study.events], path)
-        except OSError as exc:
+            out = write_events(events, path, fmt)
+        except (SleepFMError, OSError, ValueError) as exc:
             errors.report_exception(self, "Cannot export the events", exc)
             return None
+        self.statusBar().showMessage(f"Wrote {len(events)} events to {out}", 5000)
+        return out
 
     def save_scoring(self) -> Path | None:
         """Save the scoring beside the recording (the autosave is then dropped)."""

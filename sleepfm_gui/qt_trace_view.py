@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRec
 
 from sleepfm_engine.contract import EPOCH_SECONDS
 from sleepfm_engine.display import Derivation, DisplayChannel, FilterSpec, PageSource
-from sleepfm_engine.display_model import (GAIN_STEP, MAINS_FREQUENCIES, DisplayEvent, DisplayModel,
-                                          RowState)
+from sleepfm_engine.display_model import (GAIN_STEP, LABEL_ZONE, MAINS_FREQUENCIES, DisplayEvent,
+                                          DisplayModel, EventMark, RowState)
 
 from .qt_axes import ChannelAxis, ClockAxis, EpochAxis, clock_text
 from .qt_label_holder import LabelHolder
@@ -44,10 +44,13 @@ log = logging.getLogger("sleepfm_gui")
 
 #: Page lengths offered (s).
 WINDOW_PRESETS: tuple[float, ...] = (5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0)
-# Annotations drawn at once in one page (the list shows all of them).
-_MAX_DRAWN_ANNOTATIONS = 60
-# Top of the plot: row 0 is centred on y = 0; the events band fills 0.55-0.95.
-_TOP = 1.0
+# Top of the plot: row 0 spans -0.5 to 0.5; the band above it holds the events that name no
+# row shown (0.55-0.95) and, above them, the current epoch's scored stages.
+_TOP = 1.25
+_BAND = (0.55, 0.95)
+# Label width (px) beside its text, and the least lane height (px) a label is drawn in.
+_LABEL_PAD = 8
+_MIN_LANE_PX = 10
 
 
 def _window_text(seconds: float) -> str:
@@ -119,6 +122,9 @@ class _TraceViewBox(pg.ViewBox):
 
     clicked = Signal(float, float, object)
     wheeled = Signal(int)
+    #: A left-button drag: (x at its start, y at its start, x now, phase) with phase
+    #: "start", "move" or "finish".
+    dragged = Signal(float, float, float, str)
 
     def __init__(self):
         super().__init__(enableMouse=False, enableMenu=False, defaultPadding=0.0)
@@ -129,7 +135,14 @@ class _TraceViewBox(pg.ViewBox):
         self.clicked.emit(p.x(), p.y(), ev.button())
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802
-        ev.ignore()
+        if ev.button() != Qt.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        a = self.mapSceneToView(ev.buttonDownScenePos())
+        b = self.mapSceneToView(ev.scenePos())
+        phase = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
+        self.dragged.emit(a.x(), a.y(), b.x(), phase)
 
     def wheelEvent(self, ev, axis=None):  # noqa: N802
         delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
@@ -176,59 +189,109 @@ class _TracesItem(pg.GraphicsObject):
 
 
 class _EventsItem(pg.GraphicsObject):
-    """The events of the page: a band above the traces with each event's span and text, and a
-    faint line down the traces at each onset. Painted in one item (text in device pixels)."""
+    """The events of the page, painted in one item: each event a coloured span on the rows it
+    was scored on (across the page when it names no row shown) with its short code in its
+    row's label zone; the dragged span; the current epoch's scored stages in the top band.
+    Text is painted in device pixels, where the label lanes are laid out."""
 
     def __init__(self):
         super().__init__()
-        self._spans: list[tuple[float, float, str]] = []
-        self._band = (0.55, 0.95)
+        self._marks: list[EventMark] = []
+        self._span: tuple[float, float, int | None] | None = None
+        self._caption = ""
+        self._caption_x = 0.0
+        self._lane_px = 12.0
+        self._label_px = 30.0
         self._bottom = -1.0
         self._rect = QRectF()
-        self._fill = QBrush(QColor(255, 160, 60, 90))
-        self._edge = QPen(QColor(200, 80, 20, 200), 0)
-        self._line = QPen(QColor(200, 80, 20, 70), 0)
-        self._text = QPen(QColor("#8A3A0A"))
+        self._colours: dict[str, QColor] = {}
 
-    def set_events(self, spans: list[tuple[float, float, str]], x0: float, x1: float,
-                   bottom: float) -> None:
+    def set_marks(self, marks: list[EventMark], x0: float, x1: float, bottom: float,
+                  lane_px: float, label_px: float) -> None:
         self.prepareGeometryChange()
-        self._spans = spans
+        self._marks = marks
         self._bottom = bottom
-        self._rect = QRectF(x0, bottom, max(x1 - x0, 1e-9), self._band[1] - bottom)
+        self._lane_px, self._label_px = lane_px, label_px
+        self._rect = QRectF(x0, bottom, max(x1 - x0, 1e-9), _TOP - bottom)
         self.update()
+
+    def set_span(self, span: tuple[float, float, int | None] | None) -> None:
+        self._span = span
+        self.update()
+
+    def set_caption(self, text: str, x: float) -> None:
+        self._caption, self._caption_x = text, x
+        self.update()
+
+    def _colour(self, hex_: str) -> QColor:
+        c = self._colours.get(hex_)
+        if c is None:
+            c = self._colours[hex_] = QColor(hex_)
+        return c
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
 
     def paint(self, p, opt, widget) -> None:
-        if not self._spans:
-            return
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        b0, b1 = self._band
-        for x0, x1, _ in self._spans:
-            p.setPen(self._line)
-            p.drawLine(QPointF(x0, b0), QPointF(x0, self._bottom))
-            p.setPen(self._edge)
-            p.setBrush(self._fill)
-            p.drawRect(QRectF(x0, b0, x1 - x0, b1 - b0))
+        for m in self._marks:
+            c = QColor(self._colour(m.colour))
+            edge = QColor(c)
+            edge.setAlpha(230 if m.selected else 150)
+            c.setAlpha(80 if m.selected else 38)
+            pen = QPen(edge, 2.0 if m.selected else 0)
+            pen.setCosmetic(True)
+            p.setPen(pen)
+            p.setBrush(QBrush(c))
+            if m.rows:
+                for r in m.rows:
+                    p.drawRect(QRectF(m.x0, -r - 0.5, m.x1 - m.x0, 1.0))
+            else:
+                p.drawRect(QRectF(m.x0, self._bottom, m.x1 - m.x0, _BAND[1] - self._bottom))
+                c.setAlpha(150)
+                p.fillRect(QRectF(m.x0, _BAND[0], m.x1 - m.x0, _BAND[1] - _BAND[0]), c)
+        if self._span is not None:
+            a, b, row = self._span
+            y0, y1 = ((-row - 0.5, -row + 0.5) if row is not None
+                      else (self._bottom, _BAND[1]))
+            pen = QPen(QColor(30, 30, 30, 200), 0, Qt.DashLine)
+            pen.setCosmetic(True)
+            p.setPen(pen)
+            p.setBrush(QBrush(QColor(60, 120, 220, 45)))
+            p.drawRect(QRectF(a, y0, b - a, y1 - y0))
         tr = p.transform()
         p.resetTransform()
-        p.setPen(self._text)
-        fm = p.fontMetrics()
-        for x0, x1, text in self._spans:
-            a, b = tr.map(QPointF(x0, b1)), tr.map(QPointF(x1, b0))
-            width = max(b.x() - a.x() - 4, 40)
-            shown = fm.elidedText(text, Qt.ElideRight, int(width))
-            p.drawText(QRectF(a.x() + 2, a.y(), width, b.y() - a.y()),
-                       int(Qt.AlignLeft | Qt.AlignVCenter), shown)
+        font = p.font()
+        font.setPixelSize(max(7, int(self._lane_px) - 3))
+        p.setFont(font)
+        lane = self._lane_px
+        for m in self._marks:
+            if m.lane is None:
+                continue
+            top_y = (-m.rows[0] + 0.5) if m.rows else _BAND[1]
+            top = tr.map(QPointF(m.x0, top_y))
+            box = QRectF(top.x() + 1, top.y() + m.lane * lane, self._label_px, lane - 1)
+            c = self._colour(m.colour)
+            p.fillRect(box, c)
+            dark = 0.299 * c.red() + 0.587 * c.green() + 0.114 * c.blue() < 140
+            p.setPen(QPen(Qt.white if dark else Qt.black))
+            p.drawText(box, int(Qt.AlignCenter), m.code)
+        if self._caption:
+            font.setPixelSize(12)
+            font.setBold(True)
+            p.setFont(font)
+            a = tr.map(QPointF(self._caption_x, _TOP))
+            b = tr.map(QPointF(self._caption_x, _BAND[1]))
+            p.setPen(QPen(QColor("#1A3A6B")))
+            p.drawText(QRectF(a.x() + 4, a.y(), 600, b.y() - a.y()),
+                       int(Qt.AlignLeft | Qt.AlignVCenter), self._caption)
 
 
 class TraceView(QWidget):
-    """Stacked traces of one recording with paging, gains, filters, derivations and annotations.
+    """Stacked traces of one recording with paging, gains, filters, derivations and events.
 
     The view renders a :class:`~sleepfm_engine.display_model.DisplayModel` (window, rows and
-    their states, filters, derivations, annotations) and forwards what the user does to it;
+    their states, filters, derivations, event layers) and forwards what the user does to it;
     its methods of the same names are kept so callers need not reach for the model.
 
     Parameters
@@ -460,16 +523,20 @@ class TraceView(QWidget):
             self._update_labels()
             self._update_row_mark()
             self.channelSelected.emit(self.model.selected or "")
-        elif kind == "annotations":
-            self.overview.set_annotations(self.model.annotation_onsets)
-            self._draw_annotations()
+        elif kind == "events":
+            self.overview.set_annotations(self.model.event_onsets())
+            self._draw_events()
+        elif kind == "span":
+            self._draw_span()
+        elif kind == "stages":
+            self._draw_caption()
 
     def _on_recording(self) -> None:
         self._render_timer.stop()
         self._prefetch_timer.stop()
         rec = self.model.rec
-        self.overview.set_annotations(self.model.annotation_onsets)
-        self._draw_annotations()
+        self.overview.set_annotations(self.model.event_onsets())
+        self._draw_events()
         if rec is None:
             self.source = None
             self.overview.set_recording(None, None)
@@ -748,33 +815,50 @@ class TraceView(QWidget):
     def set_filters_enabled(self, enabled: bool) -> None:
         self.model.set_filters_enabled(enabled)
 
-    # ------------------------------------------------------------------ annotations
-    def set_annotations(self, annotations: Sequence[Any]) -> None:
-        """Events to draw (objects with ``onset``, ``duration``, ``description``)."""
-        self.model.set_annotations(annotations)
+    # ------------------------------------------------------------------ events
+    def event_marks(self) -> list[EventMark]:
+        """What :meth:`_draw_events` drew for the page (for tests and timing)."""
+        return list(self.events_item._marks)
 
-    @property
-    def annotations(self) -> list[Any]:
-        return self.model.annotations
+    def _label_geometry(self) -> tuple[float, float, int, int]:
+        """(label width px, lane height px, lanes in a row's label zone, lanes in the band)."""
+        fm = self.fontMetrics()
+        n_rows = max(len(self.model.visible_rows), 1)
+        height = self.viewbox.height() or max(self.graphics.height() - 100, 100)
+        row_px = height / (n_rows - 1 + 0.6 + _TOP)
+        lane_px = float(min(max(fm.height(), _MIN_LANE_PX), 16))
+        lanes = int(LABEL_ZONE * row_px // lane_px)
+        band_lanes = max(1, int((_BAND[1] - _BAND[0]) * row_px // lane_px))
+        label_px = float(fm.horizontalAdvance("Tachy") + _LABEL_PAD)
+        return label_px, lane_px, lanes, band_lanes
 
-    def visible_annotations(self) -> list[int]:
-        """Indices of the annotations that overlap the visible window."""
-        return self.model.visible_annotations()
-
-    def _draw_annotations(self) -> None:
+    def _draw_events(self) -> None:
         m = self.model
-        idx = m.visible_annotations()[:_MAX_DRAWN_ANNOTATIONS]
-        a, b = m.start, m.stop
-        min_w = m.window / 600.0
-        anns = m.annotations if idx else []
-        spans = []
-        for i in idx:
-            ann = anns[i]
-            x0 = max(ann.onset, a)
-            x1 = max(min(ann.onset + (ann.duration or 0.0), b), x0 + min_w)
-            spans.append((x0, x1, ann.description))
+        label_px, lane_px, lanes, band_lanes = self._label_geometry()
+        width_px = self.viewbox.width() or max(self.graphics.width() - 160, 400)
+        seconds_per_px = m.window / max(width_px, 1.0)
+        marks = (m.event_marks(label_px * seconds_per_px, lanes, band_lanes)
+                 if m.rec is not None else [])
         n_rows = max(len(m.visible_rows), 1)
-        self.events_item.set_events(spans, a, b, -(n_rows - 1) - 0.6)
+        self.events_item.set_marks(marks, m.start, m.stop, -(n_rows - 1) - 0.5, lane_px,
+                                   label_px)
+        self._draw_span()
+        self._draw_caption()
+
+    def _draw_span(self) -> None:
+        span = self.model.span
+        if span is None or self.rec is None:
+            self.events_item.set_span(None)
+            return
+        a, b, key = span
+        keys = [r.key for r in self.model.visible_rows]
+        row = keys.index(key) if key in keys else None
+        self.events_item.set_span((a, b, row))
+
+    def _draw_caption(self) -> None:
+        el = self.model.epoch_length
+        x = max(self.model.start, self.model.current_epoch * el)
+        self.events_item.set_caption(self.model.stage_caption(), x)
 
     # ------------------------------------------------------------------ overview
     def set_hypnogram(self, stages: np.ndarray | None, epoch_length: float = float(EPOCH_SECONDS),
@@ -798,7 +882,7 @@ class TraceView(QWidget):
         self._update_epoch_mark()
         self._update_position_label()
         self.overview.set_window(self.model.start, self.model.window)
-        self._draw_annotations()
+        self._draw_events()
         self._request_render(immediate=True)
         self.pageChanged.emit(self.model.start, self.model.stop)
 
@@ -831,7 +915,7 @@ class TraceView(QWidget):
         for i, (row, tr) in enumerate(zip(visible, traces)):
             m.fit(row.key, tr.y)
             center, k = m.row_transform(row.key)
-            y = (tr.y - center) * k - i
+            y = (tr.y - center) * k + m.row_baseline(i)
             rows.append((row.key, tr.x, y, tr.has_gaps, self._pens[row.key]))
         n = max(len(visible), 1)
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0))
@@ -977,6 +1061,7 @@ class TraceView(QWidget):
         super().resizeEvent(ev)
         if self.rec is not None:
             self._request_render()
+            self._draw_events()  # label lanes depend on the rows' height in pixels
 
     # ------------------------------------------------------------------ state
     def display_state(self) -> dict:

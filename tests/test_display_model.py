@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from edf_factory import Sig, write_edf
 from sleepfm_engine.display import AASM_FILTERS, Derivation, FilterSpec
-from sleepfm_engine.display_model import GAIN_STEP, ROW_FILL, DisplayEvent, DisplayModel
-from sleepfm_engine.recording import Annotation, open_recording
+from sleepfm_engine.display_model import (GAIN_STEP, LABEL_ZONE, ROW_FILL, DisplayEvent,
+                                          DisplayModel)
+from sleepfm_engine.events import Event, EventSet
+from sleepfm_engine.recording import open_recording
 
 RATE = 64
 
@@ -123,12 +125,13 @@ def test_row_transform_applies_scale_gain_and_polarity(model):
     st = model.fit("C4", y)
     assert st.center == pytest.approx(2e-5)
     center, k = model.row_transform("C4")
-    assert k == pytest.approx(ROW_FILL / st.span)
+    fill = ROW_FILL * (1 - LABEL_ZONE)  # the trace zone below the row's label zone
+    assert k == pytest.approx(fill / st.span)
     model.set_gain("C4", 2.0)
     model.set_inverted("C4", True)
-    assert model.row_transform("C4")[1] == pytest.approx(-2 * ROW_FILL / st.span)
+    assert model.row_transform("C4")[1] == pytest.approx(-2 * fill / st.span)
     value, unit = model.amplitude_per_row("C4")
-    assert unit == "µV" and value == pytest.approx(st.span / (ROW_FILL * 2.0) * 1e6)
+    assert unit == "µV" and value == pytest.approx(st.span / (fill * 2.0) * 1e6)
     model.auto_scale("C4")
     assert model.row_state("C4").span is None and model.row_state("C4").gain == 1.0
     assert model.amplitude_per_row("C4") is None
@@ -174,11 +177,12 @@ def test_filters_switch_off_as_a_whole_and_refuse_level_channels(model):
 def test_the_window_shows_only_the_events_that_overlap_it(model):
     rng = np.random.default_rng(1)
     onsets = np.sort(rng.uniform(0, model.duration, 5000))
-    model.set_annotations([Annotation(float(t), 2.0, f"e{i}") for i, t in enumerate(onsets)])
-    assert model.visible_annotations() == np.flatnonzero(onsets <= 30.0).tolist()
+    events = EventSet(Event(float(t), 2.0, "arousal", id=f"e{i}") for i, t in enumerate(onsets))
+    model.set_event_layers({"file": events})
+    shown = lambda: [e.id for _, e in model.visible_events()]  # noqa: E731
+    assert shown() == [f"e{i}" for i in np.flatnonzero(onsets < 30.0)]
     model.page(1)
-    assert model.visible_annotations() == np.flatnonzero(
-        (onsets + 2.0 >= 30.0) & (onsets <= 60.0)).tolist()
+    assert shown() == [f"e{i}" for i in np.flatnonzero((onsets + 2.0 > 30.0) & (onsets < 60.0))]
 
 
 def test_a_new_recording_keeps_preferences_and_drops_row_states(model, rec):

@@ -143,15 +143,15 @@ def test_import_and_export_hypnograms(qtbot, window, tmp_path):
 
 
 def test_events_given_to_the_study_are_shown_and_cleared_on_close(qtbot, window, tmp_path):
-    from sleepfm_engine.recording import Annotation
+    from sleepfm_engine.events import Event
 
     _open(qtbot, window, make_psg(tmp_path / "night.edf"))
-    window.study.set_events([Annotation(40.0, 5.0, "Arousal"), Annotation(5.0, 2.0, "Spindle")],
-                            "script")
+    window.study.set_events([Event(20.0, 5.0, "arousal", id="b"),
+                             Event(5.0, 2.0, "note", label="Spindle", id="a")], "script")
     assert window.events.model.rowCount() == 2
-    assert [a.description for a in window.trace.annotations] == ["Spindle", "Arousal"]
+    assert [m.event.id for m in window.trace.event_marks()] == ["a", "b"]
     window.close_recording()
-    assert window.events.model.rowCount() == 0 and window.trace.annotations == []
+    assert window.events.model.rowCount() == 0 and window.trace.event_marks() == []
 
 
 def test_a_bad_hypnogram_file_is_reported_not_raised(qtbot, window, dialogs, tmp_path):
@@ -163,23 +163,23 @@ def test_a_bad_hypnogram_file_is_reported_not_raised(qtbot, window, dialogs, tmp
 
 
 def test_import_and_export_events(qtbot, window, tmp_path):
+    from sleepfm_engine.formats import read_events
+
     _open(qtbot, window, make_psg(tmp_path / "night.edf"))
     events = tmp_path / "events.csv"
-    events.write_text("onset,duration,description\n12.5,10,Arousal\n22:16:00,15,Obstructive apnea\n")
+    events.write_text("onset,duration,description\n12.5,10,Arousal\n"
+                      "60,15,Obstructive apnea\n")
     assert window.import_events(events)
     assert window.events.model.rowCount() == 2
-    onsets = [a.onset for a in window.trace.annotations]
-    assert onsets == [12.5, 60.0]
-    assert window.trace.visible_annotations() == [0]
+    assert [e.onset for e, _ in window.study.events] == [12.5, 60.0]
+    assert [m.event.onset for m in window.trace.event_marks()] == [12.5]
     with qtbot.waitSignal(window.trace.pagePainted, timeout=5000):
         window.events.timeActivated.emit(60.0)
     assert window.trace.start == 60.0
-    out = window.export_events(tmp_path / "out.csv")
-    from sleepfm_gui.annotation_files import read_annotation_file
-
-    back = read_annotation_file(out)
-    assert [(a.onset, a.duration, a.description) for a in back] == [
-        (12.5, 10.0, "Arousal"), (60.0, 15.0, "Obstructive apnea")]
+    out = window.export_events(tmp_path / "out.events.json")
+    back = read_events(out)
+    assert [(e.onset, e.duration, e.type.value) for e in back] == [
+        (12.5, 10.0, "arousal"), (60.0, 15.0, "apnea_obstructive")]
 
 
 def test_scoring_keys_reach_the_session_from_the_trace_view(qtbot, window, tmp_path):

@@ -12,7 +12,8 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 from edf_factory import Sig, write_edf  # noqa: E402
 from sleepfm_engine.display import FilterSpec  # noqa: E402
-from sleepfm_engine.recording import Annotation, open_recording  # noqa: E402
+from sleepfm_engine.events import Event, EventSet  # noqa: E402
+from sleepfm_engine.recording import open_recording  # noqa: E402
 from sleepfm_gui.qt_trace_view import TraceView, parse_go_to  # noqa: E402
 
 RATE = 128
@@ -61,9 +62,10 @@ def test_opening_paints_the_first_30_s_page_with_every_channel(view):
     assert set(keys) == {"C4", "M1", "E1-M2", "Chin1-Chin2", "ECG", "Airflow", "SpO2"}
     x, y = view.trace_data("C4")
     assert x[0] <= 0.01 and x[-1] >= 29.99
-    # Row i is drawn around y = -i; the auto-scale fits the page into its row.
+    # Row i is drawn around its baseline (below its label zone); the auto-scale fits the page
+    # into the row.
     i = keys.index("C4")
-    assert abs(np.median(y) + i) < 0.5
+    assert abs(np.median(y) - view.model.row_baseline(i)) < 0.4
     # 30 s at 128 Hz is 3840 samples: more than two per pixel, so the page is decimated.
     assert y.size <= 2 * view._n_bins()
 
@@ -121,8 +123,8 @@ def test_gain_keys_scale_the_selected_channel_only(qtbot, view):
     view.select_channel("C4")
     _page(qtbot, view, lambda: (qtbot.keyClick(view, Qt.Key_Plus), view.render_now()))
     after = view.trace_data("C4")[1]
-    i = [r.key for r in view.visible_channels].index("C4")
-    assert np.allclose(after + i, (before["C4"] + i) * np.sqrt(2))
+    base = view.model.row_baseline([r.key for r in view.visible_channels].index("C4"))
+    assert np.allclose(after - base, (before["C4"] - base) * np.sqrt(2))
     assert view.amplitude_per_row("C4")[0] == pytest.approx(amp / np.sqrt(2))
     assert np.allclose(view.trace_data("ECG")[1], before["ECG"])
     view.select_channel(None)
@@ -136,11 +138,11 @@ def test_gain_keys_scale_the_selected_channel_only(qtbot, view):
 
 
 def test_invert_and_hide_channels(qtbot, view):
-    i = [r.key for r in view.visible_channels].index("ECG")
-    y0 = view.trace_data("ECG")[1] + i
+    base = view.model.row_baseline([r.key for r in view.visible_channels].index("ECG"))
+    y0 = view.trace_data("ECG")[1] - base
     view.set_inverted("ECG", True)
     view.render_now()
-    assert np.allclose(view.trace_data("ECG")[1] + i, -y0)
+    assert np.allclose(view.trace_data("ECG")[1] - base, -y0)
     n = len(view.visible_channels)
     view.set_channel_visible("ECG", False)
     view.render_now()
@@ -189,15 +191,15 @@ def test_derivation_row_from_two_electrodes(qtbot, view):
 def test_ten_thousand_events_draw_only_those_on_the_page(qtbot, view):
     rng = np.random.default_rng(0)
     onsets = np.sort(rng.uniform(0, view.duration, 10_000))
-    view.set_annotations([Annotation(float(t), 2.0, f"event {i}") for i, t in enumerate(onsets)])
-    idx = view.visible_annotations()
-    expected = np.flatnonzero((onsets + 2.0 >= 0) & (onsets <= 30.0))
-    assert idx == expected.tolist()
-    drawn = view.events_item._spans
-    assert len(drawn) == min(len(idx), 60) and all(0 <= x0 < x1 <= 30 for x0, x1, _ in drawn)
+    view.model.set_event_layers({"file": EventSet(
+        Event(float(t), 2.0, "arousal", id=f"e{i}") for i, t in enumerate(onsets))})
+    expected = [f"e{i}" for i in np.flatnonzero(onsets < 30.0)]
+    drawn = view.event_marks()
+    assert [m.event.id for m in drawn] == expected
+    assert all(0 <= m.x0 <= m.x1 <= 30 for m in drawn)
     _page(qtbot, view, view.next_page)
-    assert view.visible_annotations() == np.flatnonzero(
-        (onsets + 2.0 >= 30.0) & (onsets <= 60.0)).tolist()
+    assert [m.event.id for m in view.event_marks()] == [
+        f"e{i}" for i in np.flatnonzero((onsets + 2.0 > 30.0) & (onsets < 60.0))]
 
 
 def test_overview_click_and_current_epoch_from_outside(qtbot, view):

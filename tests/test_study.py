@@ -8,7 +8,8 @@ from edf_factory import Sig, write_edf
 from sleepfm_engine.channels import ChannelMap
 from sleepfm_engine.hypnogram import Hypnogram
 from sleepfm_engine.provenance import Provenance
-from sleepfm_engine.recording import Annotation, open_recording
+from sleepfm_engine.events import Event, EventSet
+from sleepfm_engine.recording import open_recording
 from sleepfm_engine.scoring import ScoringSession
 from sleepfm_engine.study import PairedScoring, Study, StudyEvent
 
@@ -84,14 +85,19 @@ def test_results_are_kept_with_their_provenance_and_announced(study, tmp_path):
 
 
 def test_events_of_a_source_are_replaced_and_shown_by_onset(study):
-    study.set_events([Annotation(50.0, 1.0, "b"), Annotation(10.0, 1.0, "a")], "file")
-    study.set_events([Annotation(20.0, 0.0, "x")], "marks.csv")
-    assert [(a.description, s) for a, s in study.events] == [
+    study.set_events([Event(50.0, 1.0, "arousal", id="b"), Event(10.0, 1.0, "arousal", id="a")],
+                     "file")
+    study.set_events(EventSet([Event(20.0, 0.0, "note", id="x")]), "marks.csv")
+    assert [(e.id, s) for e, s in study.events] == [
         ("a", "file"), ("x", "marks.csv"), ("b", "file")]
-    study.set_events([Annotation(5.0, 0.0, "y")], "marks.csv")
-    assert [a.description for a, _ in study.events] == ["y", "a", "b"]
-    # The display model draws the same events.
-    assert [a.description for a in study.display.annotations] == ["y", "a", "b"]
+    study.set_events([Event(5.0, 0.0, "note", id="y")], "marks.csv")
+    assert [e.id for e, _ in study.events] == ["y", "a", "b"]
+    # The display model draws the same layers.
+    assert list(study.display.event_layers) == ["file", "marks.csv"]
+    assert [e.id for e in study.display.event_layers["marks.csv"]] == ["y"]
+    # An empty set removes its layer.
+    study.set_events([], "marks.csv")
+    assert list(study.layers) == ["file"]
 
 
 def test_closing_forgets_everything_and_closes_the_recording(rec, monkeypatch):
@@ -100,7 +106,7 @@ def test_closing_forgets_everything_and_closes_the_recording(rec, monkeypatch):
     monkeypatch.setattr(rec, "close", lambda: (closed.append(True), close()))
     study = Study()
     study.open(rec, ChannelMap.from_recording(rec))
-    study.set_events([Annotation(1.0, 1.0, "a")], "file")
+    study.set_events([Event(1.0, 1.0, "arousal")], "file")
     study.set_risk({"x": 1}, None)
     seen = _heard(study)
     study.close()

@@ -1,0 +1,227 @@
+"""The events panel: every scored event of the study, filtered by type and source, with counts
+and the night's indices; double-click an event to go to it.
+
+A model/view table over the study's event layers, so ten thousand events cost nothing until
+they are scrolled into view. The filters also decide what the trace view draws (through the
+display model's hidden types and layers).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QTableView, QVBoxLayout, QWidget)
+
+from sleepfm_engine.events import EVENT_TYPES, Event, EventType
+
+from .qt_axes import clock_text
+
+__all__ = ["EventsModel", "EventsPanel", "MANUAL_LAYER"]
+
+#: Name of the layer of the events a person scored (kept by the scoring session).
+MANUAL_LAYER = "manual"
+
+
+class EventsModel(QAbstractTableModel):
+    """Rows: time (clock), duration, type, channels, source, confidence, rule."""
+
+    HEADERS = ("Time", "Duration", "Event", "Channels", "Source", "Confidence", "Rule")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[tuple[Event, str]] = []
+        self._start: _dt.datetime | None = None
+
+    def set_rows(self, rows: Sequence[tuple[Event, str]], start: _dt.datetime | None) -> None:
+        """``rows``: (event, layer) pairs, already sorted by onset."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._start = start
+        self.endResetModel()
+
+    def row(self, i: int) -> tuple[Event, str]:
+        return self._rows[i]
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802 - Qt API
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        event, layer = self._rows[index.row()]
+        col = index.column()
+        info = EVENT_TYPES[event.type]
+        if role == Qt.DisplayRole:
+            if col == 0:
+                return clock_text(self._start, event.onset)
+            if col == 1:
+                return f"{event.duration:.1f} s" if event.duration else ""
+            if col == 2:
+                return f"{info.code}  {info.label}"
+            if col == 3:
+                return ", ".join(event.channels)
+            if col == 4:
+                return layer if event.source.kind != "manual" or not event.source.name \
+                    else f"{layer} ({event.source.name})"
+            if col == 5:
+                return "" if event.confidence is None else f"{event.confidence:.0%}"
+            if col == 6:
+                return str(event.attributes.get("rule", ""))
+        if role == Qt.ToolTipRole:
+            return event.label or info.label
+        if role == Qt.DecorationRole and col == 2:
+            return QColor(info.colour)
+        if role == Qt.BackgroundRole and col == 2:
+            c = QColor(info.colour)
+            c.setAlpha(50)
+            return QBrush(c)
+        return None
+
+
+class EventsPanel(QWidget):
+    """The study's events: type and source filters, counts, the indices, the list.
+
+    Signals
+    -------
+    timeActivated(float)
+        An event was double-clicked (its onset, s from the recording start).
+    eventActivated(str)
+        Its id.
+    filtersChanged()
+        The type or source filter changed (:meth:`hidden_types`, :meth:`hidden_layers`).
+    """
+
+    timeActivated = Signal(float)
+    eventActivated = Signal(str)
+    filtersChanged = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[tuple[Event, str]] = []
+        self._start: _dt.datetime | None = None
+        self.type_combo = QComboBox()
+        self.type_combo.setToolTip("Show events of one type")
+        self.source_combo = QComboBox()
+        self.source_combo.setToolTip("Show events of one source (layer)")
+        for combo in (self.type_combo, self.source_combo):
+            combo.setFocusPolicy(Qt.ClickFocus)
+            combo.currentIndexChanged.connect(self._on_filter)
+        self.counts_label = QLabel()
+        self.counts_label.setWordWrap(True)
+        self.indices_label = QLabel()
+        self.indices_label.setWordWrap(True)
+        self.indices_label.setTextFormat(Qt.RichText)
+        self.model = EventsModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(self._on_double_click)
+        self.table.setFocusPolicy(Qt.ClickFocus)
+
+        filters = QHBoxLayout()
+        filters.addWidget(self.type_combo, 1)
+        filters.addWidget(self.source_combo, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(filters)
+        lay.addWidget(self.counts_label)
+        lay.addWidget(self.indices_label)
+        lay.addWidget(self.table, 1)
+        self._fill_combos()
+
+    # ------------------------------------------------------------------ content
+    def set_events(self, rows: Sequence[tuple[Event, str]], start: _dt.datetime | None) -> None:
+        """Every event of the study as (event, layer) pairs sorted by onset."""
+        self._rows = list(rows)
+        self._start = start
+        self._fill_combos()
+        self._apply()
+
+    def set_indices(self, table: Any) -> None:
+        """Show the night's indices (an :class:`~sleepfm_engine.indices.IndexTable`; None
+        clears them)."""
+        if table is None:
+            self.indices_label.clear()
+            return
+        parts = []
+        for key in ("AHI", "RDI", "ODI3", "PLMSI", "ArI"):
+            value = table.get(key) if hasattr(table, "get") else None
+            if value is None:
+                continue
+            figure = getattr(value, "value", value)
+            parts.append(f"<b>{key}</b> {'—' if figure is None else f'{figure:.1f}'}")
+        self.indices_label.setText(" · ".join(parts) + " /h")
+
+    def _fill_combos(self) -> None:
+        types = sorted({e.type for e, _ in self._rows}, key=list(EventType).index)
+        layers = list(dict.fromkeys(layer for _, layer in self._rows))
+        for combo, items, every in ((self.type_combo, [(EVENT_TYPES[t].label, t) for t in types],
+                                     "All types"),
+                                    (self.source_combo, [(n, n) for n in layers], "All sources")):
+            current = combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(every, None)
+            for text, data in items:
+                combo.addItem(text, data)
+            i = combo.findData(current) if current is not None else 0
+            combo.setCurrentIndex(max(i, 0))
+            combo.blockSignals(False)
+
+    def _on_filter(self) -> None:
+        self._apply()
+        self.filtersChanged.emit()
+
+    def _apply(self) -> None:
+        kind, layer = self.type_combo.currentData(), self.source_combo.currentData()
+        shown = [(e, s) for e, s in self._rows
+                 if (kind is None or e.type == kind) and (layer is None or s == layer)]
+        self.model.set_rows(shown, self._start)
+        tally: dict[EventType, int] = {}
+        for e, _ in shown:
+            tally[e.type] = tally.get(e.type, 0) + 1
+        text = ", ".join(f"{EVENT_TYPES[t].code} {n}" for t, n in
+                         sorted(tally.items(), key=lambda tn: list(EventType).index(tn[0])))
+        self.counts_label.setText(f"{len(shown)} of {len(self._rows)} events"
+                                  + (f": {text}" if text else ""))
+
+    # ------------------------------------------------------------------ filters
+    def hidden_types(self) -> set[EventType]:
+        """Types the type filter hides (all but the chosen one; none for "All types")."""
+        kind = self.type_combo.currentData()
+        return set() if kind is None else set(EventType) - {kind}
+
+    def hidden_layers(self) -> set[str]:
+        layer = self.source_combo.currentData()
+        layers = {s for _, s in self._rows}
+        return set() if layer is None else layers - {layer}
+
+    def set_type_filter(self, kind: EventType | None) -> None:
+        self.type_combo.setCurrentIndex(max(0, self.type_combo.findData(kind))
+                                        if kind is not None else 0)
+
+    def set_source_filter(self, layer: str | None) -> None:
+        self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(layer))
+                                          if layer is not None else 0)
+
+    def _on_double_click(self, index) -> None:
+        event, _ = self.model.row(index.row())
+        self.timeActivated.emit(event.onset)
+        self.eventActivated.emit(event.id)

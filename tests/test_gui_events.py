@@ -1,0 +1,113 @@
+"""Events in the window: drawn on their rows, the page's scored stage, creating, editing and
+undoing events, automatic events and the events panel."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
+
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
+
+from edf_factory import Sig, tal_record, write_edf  # noqa: E402
+from sleepfm_engine.events import Event, EventSet, EventSource, EventType  # noqa: E402
+from sleepfm_gui import errors  # noqa: E402
+from sleepfm_gui.main_window import MainWindow  # noqa: E402
+
+RATE = 32
+
+
+def make_edf_plus(path, seconds: int = 300, annotations=()):
+    """An EDF+ night: C4-M1, chin, airflow, thoracic effort, SpO2 and an annotation signal
+    holding ``annotations`` ((onset, duration, text) in the first record)."""
+    rng = np.random.default_rng(0)
+    n = seconds * RATE
+    sigs = [Sig("C4-M1", RATE, rng.integers(-2000, 2000, n)),
+            Sig("Chin1-Chin2", RATE, rng.integers(-2000, 2000, n)),
+            Sig("Airflow", RATE, rng.integers(-2000, 2000, n)),
+            Sig("Thor", RATE, rng.integers(-2000, 2000, n)),
+            Sig("SpO2", 1, rng.integers(930, 990, seconds), unit="%", pmin=0, pmax=100, dmin=0,
+                dmax=1000)]
+    records = [tal_record(r, annotations if r == 0 else (), width=200) for r in range(seconds)]
+    return write_edf(path, sigs, reserved="EDF+C", annotation_records=records)
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(errors, "show_error", lambda parent, title, text: shown.append((title, text)))
+    monkeypatch.setattr(errors, "show_warning", lambda parent, title, text: shown.append((title, text)))
+    return shown
+
+
+@pytest.fixture
+def window(qtbot, dialogs):
+    win = MainWindow()
+    win.ask_save = lambda session: "discard"
+    win.ask_recover = lambda info: True
+    qtbot.addWidget(win)
+    win.resize(1400, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def _open(qtbot, win, path) -> None:
+    with qtbot.waitSignal(win.trace.pagePainted, timeout=10000):
+        assert win.open_recording_file(path)
+    qtbot.waitUntil(lambda: not win.jobs.running(), timeout=20000)
+
+
+def _row(win, key: str) -> int:
+    return [r.key for r in win.trace.visible_channels].index(key)
+
+
+# ------------------------------------------------------------------ events on the traces
+def test_file_events_sit_on_their_rows_and_its_stage_notes_give_way_to_the_scoring(
+        qtbot, window, tmp_path):
+    path = make_edf_plus(tmp_path / "night.edf", annotations=[
+        (0, 30, "Sleep stage N2"), (4, 12, "Obstructive apnea@@Airflow"),
+        (4, 12, "Obstructive apnea@@Thor"), (20, 0, "Lights off")])
+    _open(qtbot, window, path)
+    # The stage note is the file's hypnogram, not an event.
+    assert sorted(e.type.value for e, _ in window.study.events) == ["apnea_obstructive",
+                                                                     "lights_off"]
+    marks = {m.event.type: m for m in window.trace.event_marks()}
+    apnea = marks[EventType.apnea_obstructive]
+    assert apnea.rows == (_row(window, "Airflow"), _row(window, "Thor")) and apnea.code == "OA"
+    assert marks[EventType.lights_off].rows == ()
+    # The page says what the technologist scored, whatever the file's note said.
+    window.session.score(0, "R")
+    assert window.trace.events_item._caption == "Manual R"
+    assert window.events.model.rowCount() == 2
+
+
+def test_labels_on_the_page_never_overlap_each_other(qtbot, window, tmp_path):
+    _open(qtbot, window, make_edf_plus(tmp_path / "night.edf"))
+    events = [Event(float(t), 4.0, "hypopnea", channels=("Airflow",)) for t in range(0, 30, 1)]
+    window.study.set_events(events, "script")
+    label_px, lane_px, lanes, _ = window.trace._label_geometry()
+    assert lanes >= 1, "a 1000-px window has room for a label lane on five rows"
+    boxes = []
+    for m in window.trace.event_marks():
+        if m.lane is None:
+            continue
+        x = window.trace.viewbox.mapViewToScene(QPointF(m.x0, 0)).x()
+        boxes.append((m.lane, x, x + label_px))
+    assert boxes
+    for i, (lane, a, b) in enumerate(boxes):
+        for lane2, a2, b2 in boxes[i + 1:]:
+            assert lane != lane2 or a2 >= b - 0.5 or b2 <= a + 0.5
+
+
+def test_the_events_panel_filters_what_the_traces_draw(qtbot, window, tmp_path):
+    _open(qtbot, window, make_edf_plus(tmp_path / "night.edf"))
+    window.study.set_events([Event(2.0, 10.0, "apnea_central", id="ca"),
+                             Event(5.0, 3.0, "arousal", id="ar")], "script")
+    assert "2 of 2 events" in window.events.counts_label.text()
+    window.events.set_type_filter(EventType.arousal)
+    assert window.events.model.rowCount() == 1
+    assert [m.event.id for m in window.trace.event_marks()] == ["ar"]
+    window.events.set_type_filter(None)
+    assert [m.event.id for m in window.trace.event_marks()] == ["ca", "ar"]
