@@ -332,6 +332,33 @@ def _drop_pct(event: Event) -> float | None:
     return None
 
 
+#: Seconds before a desaturation whose SpO2 forms its baseline, and seconds after its end in
+#: which its nadir may still fall (SpO2 lags the event it follows).
+DESAT_BASELINE_S = 120.0
+DESAT_NADIR_LAG_S = 30.0
+
+
+def _signal_drop_pct(sig: SampledSignal, event: Event) -> float | None:
+    """Drop of a desaturation measured on the SpO2 signal: the median valid SpO2 of the
+    :data:`DESAT_BASELINE_S` before the event minus the lowest valid value from its onset to
+    :data:`DESAT_NADIR_LAG_S` after its end; None where either window has no valid sample."""
+    v = sig.values
+    lo, hi = SPO2_VALID_RANGE
+
+    def window(t0: float, t1: float) -> np.ndarray:
+        i0 = max(0, int(math.floor((t0 - sig.onset) * sig.rate)))
+        i1 = min(v.shape[0], int(math.ceil((t1 - sig.onset) * sig.rate)))
+        w = v[i0:i1] if i1 > i0 else v[:0]
+        with np.errstate(invalid="ignore"):
+            return w[np.isfinite(w) & (w >= lo) & (w <= hi)]
+
+    base = window(event.onset - DESAT_BASELINE_S, event.onset)
+    low = window(event.onset, event.end + DESAT_NADIR_LAG_S)
+    if base.shape[0] == 0 or low.shape[0] == 0:
+        return None
+    return max(0.0, float(np.median(base)) - float(low.min()))
+
+
 def compute_indices(events: EventSet, hypnogram: Hypnogram | None, *, spo2: Any = None,
                     position: BodyPosition | None = None, heart_rate: Any = None) -> IndexTable:
     """Every index of :data:`INDEX_DEFINITIONS` from an event set and a hypnogram.
@@ -428,12 +455,24 @@ def compute_indices(events: EventSet, hypnogram: Hypnogram | None, *, spo2: Any 
     desats, _ = in_sleep(desats_all)
     count_note(desats_all, desats, "desaturations")
     drops = [_drop_pct(e) for e in desats]
+    measured = 0
+    if spo2_sig is not None:
+        for i, e in enumerate(desats):
+            if drops[i] is None:
+                drops[i] = _signal_drop_pct(spo2_sig, e)
+                measured += drops[i] is not None
+    if measured:
+        notes.append(f"{measured} desaturations had no drop in their source; it was measured on "
+                     f"the SpO2 signal ({DESAT_BASELINE_S:g}-s pre-event baseline to the nadir "
+                     f"within the event and {DESAT_NADIR_LAG_S:g} s after it)")
     no_drop = sum(d is None for d in drops)
     if no_drop:
-        notes.append(f"{no_drop} desaturations in sleep have no drop_pct (nor baseline_pct and "
-                     "nadir_pct) and are not in ODI")
+        # A count that silently leaves out desaturations of unknown depth would look like a
+        # real (too low) ODI: give no number instead.
+        notes.append(f"{no_drop} desaturations in sleep have no drop (no drop_pct, no "
+                     "baseline_pct/nadir_pct, no usable SpO2 signal): ODI is not given")
     for pct in (3, 4):
-        n = sum(d is not None and d >= pct for d in drops)
+        n = None if no_drop else sum(d >= pct for d in drops)
         values[f"n_desaturations_{pct}"] = n
         values[f"ODI{pct}"] = _per_hour(n, tst)
     if spo2_sig is not None:

@@ -75,12 +75,28 @@ def test_respiratory_indices_match_hand_counts(night, events):
     assert ix.sources == ("manual: RPSGT",)
 
 
-def test_odi_counts_desaturations_in_sleep_by_drop_and_notes_those_without_one(night, events):
-    ix = compute_indices(events, night)
+def test_odi_counts_desaturations_in_sleep_by_drop(night, events):
+    known = EventSet([e for e in events if not (e.type is T.desaturation and e.onset == 4010)])
+    ix = compute_indices(known, night)
     assert ix["n_desaturations_3"] == 3 and ix["n_desaturations_4"] == 2
     assert ix["ODI3"] == pytest.approx(3 * 0.75) and ix["ODI4"] == pytest.approx(1.5)
-    assert any("1 desaturations in sleep have no drop_pct" in n for n in ix.notes)
     assert any("1 desaturations began outside sleep" in n for n in ix.notes)
+
+
+def test_odi_is_not_given_when_a_desaturation_in_sleep_has_no_drop_and_no_spo2(night, events):
+    ix = compute_indices(events, night)
+    assert ix["ODI3"] is None and ix["ODI4"] is None and ix["n_desaturations_3"] is None
+    assert any("1 desaturations in sleep have no drop" in n and "ODI is not given" in n
+               for n in ix.notes)
+
+
+def test_odi_measures_a_missing_drop_on_the_spo2_signal(night, events):
+    spo2 = np.full(4920, 96.0)   # 1 Hz
+    spo2[4020:4040] = 91.5       # the desaturation at 4010 (10 s) reaches its nadir 10 s after
+    ix = compute_indices(events, night, spo2=(spo2, 1.0))
+    assert ix["n_desaturations_3"] == 4 and ix["n_desaturations_4"] == 3
+    assert ix["ODI4"] == pytest.approx(3 * 0.75)
+    assert any("measured on the SpO2 signal" in n for n in ix.notes)
 
 
 def test_arousal_and_plms_indices_follow_the_association_rule(night, events):
