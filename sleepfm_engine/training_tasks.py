@@ -6,7 +6,10 @@ model) and the model kinds all derive from the registered entries.
 Adding a task (``events``, say) is one module under :mod:`sleepfm_engine.training` holding its
 :class:`~sleepfm_engine.training.loop.Task` subclass (with ``from_cohort`` and the metric
 hooks, as :class:`~sleepfm_engine.training.staging.StagingTask`), one ``register(TrainingTask(...))``
-entry at the end of this module, and its tests.
+entry at the end of this module, and its tests. A task whose recordings need a new kind of
+label (scored events files, say) also adds it to :data:`LABEL_KINDS` and to the label lookup
+of :func:`sleepfm_engine.training.cohort.discover_cohort`; a new head class goes into
+:data:`sleepfm_engine.models.MODEL_CLASSES`.
 
 This module is deliberately light (no torch, no training imports): the checkpoint loader, the
 CLI and the application read it at start-up. Task classes are named by a ``"module:Class"``
