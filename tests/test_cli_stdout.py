@@ -46,3 +46,37 @@ def test_dash_output_without_format_prints_one_error_line(night, capfd):
     assert captured.out == ""
     assert captured.err.strip().splitlines() == [
         "error: cannot tell the format from '-'; give --format (edf, json, sleepfm, csv, yasa)"]
+
+
+def test_report_dash_output_streams_only_the_pdf(night, capfdbinary, tmp_path):
+    from pypdf import PdfReader
+
+    capfdbinary.readouterr()
+    assert main(["report", str(night), "-o", "-"]) == 0
+    captured = capfdbinary.readouterr()
+    assert captured.out.startswith(b"%PDF-") and captured.out.rstrip().endswith(b"%%EOF")
+    assert b"manual hypnogram from" in captured.err and b"wrote standard output" in captured.err
+    (tmp_path / "streamed.pdf").write_bytes(captured.out)
+    assert len(PdfReader(tmp_path / "streamed.pdf").pages) >= 2
+    assert not (tmp_path / "-").exists()
+
+
+def test_report_of_a_folder_refuses_dash_output_in_one_line(night, capfd):
+    capfd.readouterr()
+    assert main(["report", str(night.parent), "-o", "-"]) == 1
+    assert capfd.readouterr().err.strip().splitlines() == [
+        "error: -o - writes one report; a folder of recordings needs an output folder"]
+
+
+def test_preprocess_dash_output_streams_the_hdf5_file(night, capfdbinary, tmp_path):
+    import h5py
+
+    capfdbinary.readouterr()
+    assert main(["preprocess", str(night), "-o", "-", "--channels", "C4-M1", "ECG"]) == 0
+    streamed = capfdbinary.readouterr().out
+    assert main(["preprocess", str(night), "-o", "file.hdf5", "--channels", "C4-M1", "ECG"]) == 0
+    (tmp_path / "streamed.hdf5").write_bytes(streamed)
+    with h5py.File(tmp_path / "streamed.hdf5") as a, h5py.File(tmp_path / "file.hdf5") as b:
+        assert sorted(a) == sorted(b) == ["C4-M1", "ECG"]
+        for key in a:
+            assert (a[key][()] == b[key][()]).all()

@@ -109,4 +109,4 @@ def test_cli_preprocess_writes_modalities_and_refuses_to_overwrite(data_dir, tmp
         assert f["C3-M2"].attrs["modality"] == "BAS"
         assert f["ECG"].attrs["modality"] == "EKG"
     assert main(["preprocess", str(src), "-o", str(out)]) == 1
-    assert "exists" in capsys.readouterr().out
+    assert "exists" in capsys.readouterr().err

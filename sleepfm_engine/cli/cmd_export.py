@@ -17,20 +17,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..formats import format_for_suffix, write_formats
 from ..recording import RECORDING_SUFFIXES
+from ._output import output_path as _output, shown_name, status_stream, to_stdout as _to_stdout
 
 #: Statistics file formats, picked by ``--format`` or the output's suffix.
 STATS_FORMATS = {".csv": "csv", ".json": "json"}
 #: Embedding files, picked by the output's suffix.
 EMBEDDING_FORMATS = {".h5": "hdf5", ".hdf5": "hdf5"}
-#: ``-o -``: write the one output file to standard output instead.
-STDOUT = "-"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -162,28 +158,6 @@ def _hypnogram_format_of(path: Path) -> str | None:
     return None if fmt is None else fmt.name
 
 
-def _to_stdout(out: Path) -> bool:
-    return str(out) == STDOUT
-
-
-@contextmanager
-def _output(out: Path) -> Iterator[Path]:
-    """The path to write: ``out`` itself, or for ``-`` a temporary file then copied to stdout.
-
-    The writers of the format registry write files (atomically, some in binary), so standard
-    output gets exactly the bytes a file would hold.
-    """
-    if not _to_stdout(out):
-        yield out
-        return
-    with tempfile.TemporaryDirectory(prefix="sleepfm-export-") as tmp:
-        path = Path(tmp) / "out"
-        yield path
-        sys.stdout.flush()
-        sys.stdout.buffer.write(path.read_bytes())
-        sys.stdout.buffer.flush()
-
-
 def _target(args, formats: tuple[str, ...], format_of) -> tuple[Path, str] | int:
     """(output path, format) from ``--format`` or ``format_of(path)``, or 1 after an error line."""
     out: Path = args.output
@@ -239,8 +213,8 @@ def run_hypnogram(args: argparse.Namespace) -> int:
     shown = deid.hypnogram(hyp, automatic=hyp.automatic)
     with _output(out) as path:
         write_hypnogram(shown, path, fmt=fmt)
-    print(f"wrote {'standard output' if _to_stdout(out) else out} ({shown.n_epochs} epochs of "
-          f"{shown.epoch_length:g} s, {fmt})", file=sys.stderr if _to_stdout(out) else sys.stdout)
+    print(f"wrote {shown_name(out)} ({shown.n_epochs} epochs of {shown.epoch_length:g} s, {fmt})",
+          file=status_stream(out))
     return 0
 
 
@@ -284,8 +258,7 @@ def run_stats(args: argparse.Namespace) -> int:
     text = statistics_json(model) if fmt == "json" else summary_csv_text(model.summary_record())
     with _output(out) as path:
         write_text_atomic(path, text)
-    print(f"wrote {'standard output' if _to_stdout(out) else out} ({', '.join(model.roles)} "
-          f"statistics, {fmt})", file=sys.stderr if _to_stdout(out) else sys.stdout)
+    print(f"wrote {shown_name(out)} ({', '.join(model.roles)} statistics, {fmt})", file=status_stream(out))
     return 0
 
 
@@ -319,7 +292,6 @@ def run_embeddings(args: argparse.Namespace) -> int:
         with atomic_path(path) as tmp:
             emb.to_hdf5(tmp)
             changed = deidentify_hdf5(tmp, deid)
-    print(f"wrote {'standard output' if _to_stdout(out) else out} ({emb.n_tokens} tokens, "
-          f"{', '.join(emb.modalities)}" + (f"; {changed} attribute(s) de-identified)" if deid.active else ")"),
-          file=sys.stderr if _to_stdout(out) else sys.stdout)
+    print(f"wrote {shown_name(out)} ({emb.n_tokens} tokens, {', '.join(emb.modalities)}"
+          + (f"; {changed} attribute(s) de-identified)" if deid.active else ")"), file=status_stream(out))
     return 0

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from ._output import output_path, shown_name, status_stream, to_stdout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -10,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Low-pass, resample to 128 Hz and z-score every channel (or the "
                                    "chosen ones) and write one float16 dataset per channel.")
     p.add_argument("recording", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="HDF5 file to write ('-' writes it to standard output)")
     p.add_argument("--channels", nargs="+", metavar="LABEL", help="only these channels")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run)
@@ -22,15 +26,17 @@ def run(args: argparse.Namespace) -> int:
     from ..preprocessing import preprocess_to_hdf5
     from ..recording import open_recording
 
-    if args.output.exists() and not args.overwrite:
-        print(f"error: {args.output} exists (use --overwrite to replace it)")
+    if not to_stdout(args.output) and args.output.exists() and not args.overwrite:
+        print(f"error: {args.output} exists (use --overwrite to replace it)", file=sys.stderr)
         return 1
     rec = open_recording(args.recording)
     cmap = ChannelMap.from_recording(rec)
     modalities = {lbl: cmap.modality_of(lbl) for lbl in rec.labels}
-    job = Job("preprocess", lambda state: preprocess_to_hdf5(rec, args.output, args.channels,
-                                                            modalities=modalities, state=state))
-    job.add_progress_callback(ConsoleProgress("preprocess"))
-    out = job.run()
-    print(f"wrote {out} ({len(args.channels or rec.labels)} channels at 128 Hz)")
+    with output_path(args.output, "preprocessed.hdf5") as path:
+        job = Job("preprocess", lambda state: preprocess_to_hdf5(rec, path, args.channels,
+                                                                modalities=modalities, state=state))
+        job.add_progress_callback(ConsoleProgress("preprocess"))
+        job.run()
+    print(f"wrote {shown_name(args.output)} ({len(args.channels or rec.labels)} channels at 128 Hz)",
+          file=status_stream(args.output))
     return 0

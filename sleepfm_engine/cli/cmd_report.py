@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import redirect_stdout
 from pathlib import Path
+
+from ._output import output_path, shown_name, status_stream, to_stdout
 
 SUMMARY_NAME = "summary.csv"
 
@@ -33,7 +36,8 @@ def register(subparsers) -> None:
                     "PDF per recording plus summary.csv.")
     p.add_argument("input", type=Path, metavar="RECORDING|DIR", help="EDF/BDF file or a folder")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="REPORT.pdf|OUTDIR",
-                   help="PDF to write (one recording) or folder (a folder of recordings)")
+                   help="PDF to write (one recording; '-' writes it to standard output) or "
+                        "folder (a folder of recordings)")
     p.add_argument("--hypnogram", type=Path, metavar="FILE|DIR",
                    help="manual hypnogram file, or a folder searched for files paired by name")
     p.add_argument("--no-hypnogram", action="store_true",
@@ -172,18 +176,23 @@ def run(args: argparse.Namespace) -> int:
     if args.input.is_dir():
         if args.events is not None:
             return _error("--events names the events of one recording, not of a folder")
+        if to_stdout(args.output):
+            return _error("-o - writes one report; a folder of recordings needs an output folder")
         return _cohort(args, iter_recordings, write_summary_csv)
     if not args.input.exists():
         return _error(f"{args.input}: no such file or folder")
     out = args.output
-    if out.is_dir():
-        out = out / (("deidentified" if args.deidentify else args.input.stem) + ".pdf")
-    if out.suffix.lower() != ".pdf":
-        return _error(f"{out}: the report must be a .pdf file (or an existing folder)")
-    if out.exists() and not args.overwrite:
-        return _error(f"{out} exists (use --overwrite to replace it)")
-    _one(args.input, out, args, None)
-    print(f"wrote {out}")
+    if not to_stdout(out):
+        if out.is_dir():
+            out = out / (("deidentified" if args.deidentify else args.input.stem) + ".pdf")
+        if out.suffix.lower() != ".pdf":
+            return _error(f"{out}: the report must be a .pdf file (or an existing folder)")
+        if out.exists() and not args.overwrite:
+            return _error(f"{out} exists (use --overwrite to replace it)")
+    # With -o -, what the report says on the way goes to stderr: stdout carries only the PDF.
+    with output_path(out, "report.pdf") as path, redirect_stdout(status_stream(out)):
+        _one(args.input, path, args, None)
+    print(f"wrote {shown_name(out)}", file=status_stream(out))
     return 0
 
 
