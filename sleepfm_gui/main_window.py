@@ -691,6 +691,11 @@ class MainWindow(QMainWindow):
         fmt = fmt or (by_suffix.name if by_suffix is not None else "csv")
         try:
             out = self.session.export(path, fmt=fmt, which=which)
+            if which == "auto" and self.study.auto_provenance is not None:
+                from sleepfm_engine.provenance import provenance_path, write_provenance_file
+
+                # Where the staging came from travels with the file, as the CLI's outputs do.
+                write_provenance_file(provenance_path(out), {out: self.study.auto_provenance})
         except (SleepFMError, OSError, ValueError) as exc:
             errors.report_exception(self, "Cannot export the hypnogram", exc)
             return None
