@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sleepfm_engine import open_recording
+from sleepfm_engine.errors import HypnogramError
 from sleepfm_engine.events import Event, EventSet, EventSource, EventType
 from sleepfm_engine.hypnogram import Hypnogram
 from sleepfm_engine.indices import INDEX_DEFINITIONS, compute_indices, format_index
@@ -277,11 +278,8 @@ def test_the_recordings_own_event_annotations_are_reported_unless_events_are_giv
     assert build_report(path, manual=all_n2(), events=EventSet()).events is None
 
 
-def test_a_hypnogram_off_the_recording_is_warned_about_and_gives_no_index(recording):
+def test_a_hypnogram_off_the_recording_is_refused_and_gives_no_report(recording):
     elsewhere = Hypnogram(np.full(N_EPOCHS, 2, dtype=np.int8), 30.0,
                           start=START + dt.timedelta(days=2))
-    with pytest.warns(UserWarning) as record:
-        model = build_report(recording, manual=elsewhere, events=scored())
-    assert any("overlap" in str(w.message) for w in record)
-    assert model.events.indices["AHI"] is None
-    assert any("overlap" in w for w in model.warnings)
+    with pytest.raises(HypnogramError, match="does not belong to this recording.*do not overlap"):
+        build_report(recording, manual=elsewhere, events=scored())

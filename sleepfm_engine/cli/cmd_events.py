@@ -161,6 +161,7 @@ def _hypnogram_for(path: Path, given: Path | None, *, recording: bool):
 # ------------------------------------------------------------------------------------ detect
 def run_detect(args: argparse.Namespace) -> int:
     """Score the recording's events and write them; returns 0, or 1 on bad input."""
+    from ..alignment import fit_to_recording
     from ..detectors import detection_job, get_detector
     from ..formats import read_hypnogram, write_events
     from ..formats.discover import find_manual_hypnogram
@@ -189,9 +190,9 @@ def run_detect(args: argparse.Namespace) -> int:
     with open_recording(args.recording) as rec:
         hyp = found = None
         if args.hypnogram is not None:
-            hyp, found = read_hypnogram(args.hypnogram), args.hypnogram
+            hyp, found = fit_to_recording(read_hypnogram(args.hypnogram), rec), args.hypnogram
         elif not args.no_hypnogram:
-            hyp, found = find_manual_hypnogram(args.recording)
+            hyp, found = find_manual_hypnogram(args.recording, fit_to=rec)
         if hyp is None:
             print(f"{args.recording.name}: no hypnogram; scoring without sleep stages")
         else:

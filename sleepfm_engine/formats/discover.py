@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..contract import EPOCH_SECONDS
 from ..errors import NoStagesError
@@ -90,12 +90,14 @@ def candidate_hypnograms(recording: str | Path, folders: Iterable[str | Path] = 
 
 
 def find_paired_hypnogram(recording: str | Path, folders: Iterable[str | Path] = (),
-                          epoch_length: float | None = EPOCH_SECONDS):
+                          epoch_length: float | None = EPOCH_SECONDS, fit_to: Any = None):
     """The manual hypnogram file paired with a recording by name (see the module table).
 
     Unlike :func:`find_manual_hypnogram` the recording itself is not read. Candidates whose
     content is an automatic hypnogram, and files of scored events without sleep stages
-    (NoStagesError), are passed over.
+    (NoStagesError), are passed over. Given ``fit_to`` (the open recording), the hypnogram
+    found is checked against it with :func:`sleepfm_engine.alignment.fit_to_recording`: cut to
+    the recording's time with a warning, or refused (HypnogramError) when it misses it.
 
     Returns
     -------
@@ -114,16 +116,23 @@ def find_paired_hypnogram(recording: str | Path, folders: Iterable[str | Path] =
         except NoStagesError:
             continue  # a file of scored events (night.annotations.csv) is not its hypnogram
         if not hyp.automatic:
-            return hyp, candidate
+            return _fitted(hyp, fit_to), candidate
     return None, None
 
 
+def _fitted(hyp, recording):
+    from ..alignment import fit_to_recording
+
+    return hyp if recording is None else fit_to_recording(hyp, recording)
+
+
 def find_manual_hypnogram(recording: str | Path, folders: Iterable[str | Path] = (),
-                          epoch_length: float | None = EPOCH_SECONDS):
+                          epoch_length: float | None = EPOCH_SECONDS, fit_to: Any = None):
     """The manual hypnogram of a recording, and where it came from.
 
     Looks for a paired file (see the module table) in ``folders`` (default: beside the
-    recording), then for stage annotations inside the recording.
+    recording), then for stage annotations inside the recording. ``fit_to`` as in
+    :func:`find_paired_hypnogram`.
 
     Returns
     -------
@@ -138,10 +147,11 @@ def find_manual_hypnogram(recording: str | Path, folders: Iterable[str | Path] =
     from . import read_hypnogram
 
     recording = Path(recording)
-    hyp, source = find_paired_hypnogram(recording, folders, epoch_length)
+    hyp, source = find_paired_hypnogram(recording, folders, epoch_length, fit_to)
     if hyp is not None:
         return hyp, source
     try:
-        return read_hypnogram(recording, epoch_length=epoch_length, fmt="edf"), recording
+        return _fitted(read_hypnogram(recording, epoch_length=epoch_length, fmt="edf"),
+                       fit_to), recording
     except NoStagesError:
         return None, None

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..alignment import fit_to_recording
 from ..contract import MAX_CHANNELS, MODALITIES, MODALITY_DESCRIPTIONS, OTHER
 from ..deidentify import AGE_TOP_CODE, Deidentifier
 from ..demographics import header_demographics
@@ -573,6 +574,10 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
             for role, hyp in (("manual", manual), ("auto", auto)):
                 if hyp is None:
                     continue
+                if recording is not None:
+                    # Never statistics over time the recording does not have.
+                    hyp = fit_to_recording(hyp, rec)
+                    manual, auto = (hyp, auto) if role == "manual" else (manual, hyp)
                 shown = deid.hypnogram(hyp, automatic=role == "auto")
                 model.hypnograms[role] = shown
                 model.scorers[role] = shown.scorer or ("manual scorer" if role == "manual"
