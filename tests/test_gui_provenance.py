@@ -12,12 +12,33 @@ from sleepfm_engine.formats import write_hypnogram  # noqa: E402
 from sleepfm_engine.provenance import ResultSource, read_provenance_file  # noqa: E402
 from sleepfm_engine.report import build_report  # noqa: E402
 from sleepfm_engine.report.automatic import run_automatic  # noqa: E402
+from sleepfm_gui import errors  # noqa: E402
 from sleepfm_gui.main_window import MainWindow  # noqa: E402
 
-from test_gui_main import _open, dialogs, window  # noqa: E402,F401 - fixtures
 from test_gui_trace import make_psg  # noqa: E402
 
 GOLDEN_TINY = Path(__file__).parent / "data" / "golden_tiny"
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr(errors, "show_error", lambda parent, title, text: shown.append((title, text)))
+    win = MainWindow()
+    win.ask_save = lambda session: "discard"
+    win.ask_recover = lambda info: True
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    assert shown == []
+
+
+def _open(qtbot, win: MainWindow, path) -> None:
+    with qtbot.waitSignal(win.trace.pagePainted, timeout=10000):
+        assert win.open_recording_file(path)
+    qtbot.waitUntil(lambda: not win.jobs.running(), timeout=20000)
 
 
 def _pdf_lines(path) -> list[str]:

@@ -78,7 +78,6 @@ class RunSummary:
 
 def _expand(paths: Iterable[str | os.PathLike], allow_embeddings: bool) -> list[tuple[Path, Path]]:
     """(file, root it was found under) for files given directly or found in folders."""
-    suffixes = RECORDING_SUFFIXES + (EMBEDDING_SUFFIXES if allow_embeddings else ())
     out: list[tuple[Path, Path]] = []
     for p in map(Path, paths):
         if p.is_dir():
