@@ -17,7 +17,9 @@ import contextlib
 import datetime as _dt
 import json
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -238,8 +240,16 @@ def setup_distributed(device_preference: str | None = "auto") -> DistContext:
     ctx = DistContext(shard.rank, shard.world_size, device)
     if shard.active and not torch.distributed.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE") or 1)
+        if backend == "nccl" and local_world > torch.cuda.device_count():
+            # NCCL refuses two ranks on one GPU; gloo runs them (slowly), which is what a
+            # correctness run of several processes on one GPU needs.
+            warnings.warn(f"{local_world} processes share {torch.cuda.device_count()} GPU(s) on "
+                          "this host: using the gloo backend (for correctness runs, not speed)",
+                          stacklevel=2)
+            backend = "gloo"
         kwargs: dict[str, Any] = {"timeout": _dt.timedelta(minutes=30)}
-        if device.type == "cuda":
+        if backend == "nccl":
             kwargs["device_id"] = device
         torch.distributed.init_process_group(backend=backend, rank=shard.rank,
                                              world_size=shard.world_size, **kwargs)
