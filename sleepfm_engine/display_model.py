@@ -621,18 +621,23 @@ class DisplayModel:
         return np.sort(np.asarray(onsets, dtype=np.float64))
 
     def visible_events(self) -> list[tuple[str, Any]]:
-        """``(layer, event)`` of every shown event that overlaps the window, by onset.
+        """``(layer, event)`` of every shown event that overlaps the window, by onset; an event
+        of an earlier layer's id (an accepted automatic event) is shown in that layer only.
 
         Only the window is queried, so a page costs the same with ten or ten thousand events.
         """
         out: list[tuple[str, Any]] = []
         if self.rec is None:
             return out
+        seen: set[str] = set()
         for name, layer in self._layers.items():
-            if name in self._hidden_layers:
-                continue
-            out.extend((name, e) for e in layer.overlapping(self._start, self.stop)
-                       if e.type not in self._hidden_types)
+            for e in layer.overlapping(self._start, self.stop):
+                # An event a layer above holds (an accepted automatic one) is drawn once.
+                if e.id in seen:
+                    continue
+                seen.add(e.id)
+                if name not in self._hidden_layers and e.type not in self._hidden_types:
+                    out.append((name, e))
         out.sort(key=lambda le: (le[1].onset, le[1].id))
         return out
 

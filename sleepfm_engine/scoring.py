@@ -1,8 +1,9 @@
-"""A scoring session: a person's hypnogram of one recording, edited epoch by epoch.
+"""A scoring session: a person's hypnogram and scored events of one recording.
 
 The session holds the manual hypnogram (unscored, imported or saved earlier) and, when SleepFM
-has staged the recording, the automatic one with its probabilities, both on the same epochs.
-Every edit is a command on an undo stack; views subscribe with plain callbacks; every edit is
+has staged the recording, the automatic one with its probabilities, both on the same epochs;
+and the scored events (created by the person, or automatic events they accepted). Every edit
+of either is a command on one undo stack; views subscribe with plain callbacks; every edit is
 written to an autosave sidecar shortly afterwards so that a crash never loses scoring (see
 :mod:`sleepfm_engine.scoring_store`). Review helpers find the next epoch where the automatic
 staging is unsure or disagrees with the person.
@@ -24,6 +25,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from .contract import EPOCH_SECONDS
+from .events import Event, EventSet, EventSource, EventType
 from .hypnogram import (ARTEFACT, CODE_NAMES, SCORED_CODES, STAGE_CODES, STAGES, UNSCORED,
                         Hypnogram, parse_stage)
 from .scoring_keys import KeyMap
@@ -45,7 +47,8 @@ class ScoringEvent:
     Attributes
     ----------
     kind : str
-        ``"manual"`` (manual stages of epochs ``start:stop`` changed), ``"auto"`` (the automatic
+        ``"manual"`` (manual stages of epochs ``start:stop`` changed), ``"events"`` (scored
+        events changed; ``start:stop`` are the epochs they lie in), ``"auto"`` (the automatic
         hypnogram was replaced), ``"saved"`` (an explicit save; nothing changed on screen),
         ``"reset"`` (everything may have changed, e.g. after recovery).
     start, stop : int
@@ -88,6 +91,15 @@ class _Edit:
     new: np.ndarray
     old_reviewed: np.ndarray
     new_reviewed: np.ndarray
+
+
+@dataclass
+class _EventEdit:
+    """An edit of the scored events: ``before`` replaced by ``after`` (matched by id)."""
+
+    label: str
+    before: tuple[Event, ...]
+    after: tuple[Event, ...]
 
 
 def _stage_code(stage: int | str) -> int:
@@ -189,8 +201,10 @@ class ScoringSession:
         self._reviewed = np.zeros(self._n, dtype=bool)
         self._saved_stages = self._stages.copy()
         self._auto: Hypnogram | None = None
-        self._undo: list[_Edit] = []
-        self._redo: list[_Edit] = []
+        self._undo: list[_Edit | _EventEdit] = []
+        self._redo: list[_Edit | _EventEdit] = []
+        self._events = EventSet(start=start)
+        self._saved_events = EventSet(start=start)
         self._listeners: list[Listener] = []
         self._version = 0          # bumped by every change of the manual stages
         self._autosaved_version = 0
@@ -249,6 +263,7 @@ class ScoringSession:
             saved = find_saved(path)
             if saved is not None:
                 session._load_manual(saved.manual, saved.reviewed)
+                session._load_events(saved.events)
                 session.last_save = saved.written_at
                 if saved.auto is not None and auto is None:
                     session._auto = session._fit(saved.auto, "saved automatic hypnogram")
@@ -267,6 +282,10 @@ class ScoringSession:
         if hyp.scorer and not self.scorer:
             self.scorer = hyp.scorer
 
+    def _load_events(self, events: EventSet) -> None:
+        self._events = EventSet(events, start=self._start)
+        self._saved_events = self._events.copy()
+
     def restore(self, info: RecoveryInfo | Sidecar) -> None:
         """Replace the manual scoring with an autosave (crash recovery).
 
@@ -281,6 +300,7 @@ class ScoringSession:
                 self._reviewed[:] = sc.reviewed
             if sc.auto is not None and self._auto is None:
                 self._auto = self._fit(sc.auto, f"autosaved automatic hypnogram {sc.path}")
+            self._events = EventSet(sc.events, start=self._start)
             self._undo.clear()
             self._redo.clear()
             self._version += 1
@@ -423,8 +443,10 @@ class ScoringSession:
 
     @property
     def is_modified(self) -> bool:
-        """True if the manual stages differ from the last explicit save (or from the start)."""
-        return not np.array_equal(self._stages, self._saved_stages)
+        """True if the manual stages or the scored events differ from the last explicit save
+        (or from the start)."""
+        return (not np.array_equal(self._stages, self._saved_stages)
+                or self._events != self._saved_events)
 
     # -- listeners ---------------------------------------------------------------------------
     def add_listener(self, callback: Listener) -> Callable[[], None]:
@@ -577,15 +599,124 @@ class ScoringSession:
             if not source:
                 return None
             edit = source.pop()
-            stages = getattr(edit, side)
-            stop = edit.start + stages.shape[0]
-            self._stages[edit.start:stop] = stages
-            self._reviewed[edit.start:stop] = getattr(edit, f"{side}_reviewed")
-            target.append(edit)
-            self._version += 1
-        self._notify(ScoringEvent("manual", edit.start, stop, f"{verb} {edit.label}"))
+            if isinstance(edit, _EventEdit):
+                gone, back = ((edit.after, edit.before) if side == "old"
+                              else (edit.before, edit.after))
+                self._swap_events(gone, back)
+                target.append(edit)
+                self._version += 1
+                start, stop = self._event_epochs(gone + back)
+                kind = "events"
+            else:
+                stages = getattr(edit, side)
+                start, stop = edit.start, edit.start + stages.shape[0]
+                self._stages[start:stop] = stages
+                self._reviewed[start:stop] = getattr(edit, f"{side}_reviewed")
+                target.append(edit)
+                self._version += 1
+                kind = "manual"
+        self._notify(ScoringEvent(kind, start, stop, f"{verb} {edit.label}"))
         self._schedule_autosave()
-        return edit.start, stop
+        return start, stop
+
+    # -- events ------------------------------------------------------------------------------
+    @property
+    def events(self) -> EventSet:
+        """The scored events (the session's own set: change it only through the session's
+        event methods, so that every change can be undone and is autosaved)."""
+        return self._events
+
+    def _swap_events(self, gone: tuple[Event, ...], back: tuple[Event, ...]) -> None:
+        for e in gone:
+            self._events.remove(e.id)
+        self._events.extend(back)
+
+    def _event_epochs(self, events: tuple[Event, ...]) -> tuple[int, int]:
+        if not events:
+            return 0, 0
+        return (self.epoch_at(min(e.onset for e in events)),
+                self.epoch_at(max(e.end for e in events)) + 1)
+
+    def _apply_events(self, label: str, before: tuple[Event, ...],
+                      after: tuple[Event, ...]) -> None:
+        with self._lock:
+            self._swap_events(before, after)
+            self._undo.append(_EventEdit(label, before, after))
+            del self._undo[:-self._max_undo]
+            self._redo.clear()
+            self._version += 1
+        start, stop = self._event_epochs(before + after)
+        self._notify(ScoringEvent("events", start, stop, label))
+        self._schedule_autosave()
+
+    def create_event(self, onset: float, duration: float, kind: EventType | str,
+                     channels: tuple[str, ...] | list[str] = ()) -> Event:
+        """Score an event by hand (source: this session's scorer), as one undoable edit.
+
+        Raises
+        ------
+        ValueError
+            If onset, duration or type is invalid.
+        """
+        event = Event(onset, duration, kind, tuple(channels), EventSource.manual(self.scorer))
+        self._apply_events(f"Score {event.type.value.replace('_', ' ')}", (), (event,))
+        return event
+
+    def add_event(self, event: Event) -> None:
+        """Add an event as it is (kept with its own source), as one undoable edit.
+
+        Raises
+        ------
+        ValueError
+            If an event with its id is already scored.
+        """
+        if event.id in self._events:
+            raise ValueError(f"an event with id {event.id!r} is already scored")
+        self._apply_events(f"Add {event.type.value.replace('_', ' ')}", (), (event,))
+
+    def remove_event(self, event_id: str) -> Event:
+        """Delete a scored event, as one undoable edit; returns it.
+
+        Raises
+        ------
+        KeyError
+            If no scored event has that id.
+        """
+        old = self._events[event_id]
+        self._apply_events(f"Delete {old.type.value.replace('_', ' ')}", (old,), ())
+        return old
+
+    def update_event(self, event_id: str, **changes: Any) -> Event:
+        """Change a scored event (type, onset, duration, channels...), as one undoable edit;
+        returns the OLD event. The id stays.
+
+        Raises
+        ------
+        KeyError
+            If no scored event has that id.
+        ValueError
+            If the changes are invalid (the set is then unchanged).
+        """
+        if "id" in changes:
+            raise ValueError("an event keeps its id when it is edited")
+        old = self._events[event_id]
+        new = old.replace(**changes)
+        if new == old:
+            return old
+        what = "Change type of" if new.type != old.type else "Edit"
+        self._apply_events(f"{what} {old.type.value.replace('_', ' ')}", (old,), (new,))
+        return old
+
+    def accept_events(self, events: Any) -> int:
+        """Accept automatic events: each not yet scored (by id) is added as it is, with its
+        detector source, confidence and rule, and ``accepted_by`` the scorer. One undoable edit;
+        returns the number added."""
+        added = tuple(e.replace(attributes={**e.attributes, "accepted_by": self.scorer})
+                      for e in events if e.id not in self._events)
+        if added:
+            n = len(added)
+            self._apply_events(f"Accept {n} automatic event{'s' if n > 1 else ''}", (), added)
+        return len(added)
 
     # -- review ------------------------------------------------------------------------------
     def review_mask(self, mode: str = "review") -> np.ndarray:
@@ -739,7 +870,8 @@ class ScoringSession:
             manual = self.manual
             reviewed = self._reviewed.copy()
             auto = self._auto
-        return make_payload(kind, self.recording_path, manual, reviewed, auto)
+            events = self._events.copy()
+        return make_payload(kind, self.recording_path, manual, reviewed, auto, events)
 
     def _schedule_autosave(self) -> None:
         if not self._autosave_enabled or self._closed or self.autosave_path is None:
@@ -804,6 +936,7 @@ class ScoringSession:
             payload = self._payload("saved")
             write_payload(target, payload)
             self._saved_stages = self._stages.copy()
+            self._saved_events = self._events.copy()
             self.last_save = _dt.datetime.fromisoformat(payload["written_at"])
             if path is None or Path(path) == self.saved_path:
                 self.discard_autosave()

@@ -20,13 +20,14 @@ import datetime as _dt
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import write_text_atomic
-from .errors import HypnogramError
+from .errors import EventsError, HypnogramError
+from .events import EventSet
 from .hypnogram import SCORED_CODES, Hypnogram
 from .sidecars import sidecar_target, user_data_dir
 from .sidecars import sidecar_candidates as _sidecar_candidates
@@ -77,8 +78,9 @@ def recording_identity(recording_path: str | os.PathLike) -> dict:
 
 
 def make_payload(kind: str, recording_path: str | os.PathLike | None, manual: Hypnogram,
-                 reviewed: np.ndarray, auto: Hypnogram | None) -> dict:
-    """The JSON document of a sidecar."""
+                 reviewed: np.ndarray, auto: Hypnogram | None,
+                 events: EventSet | None = None) -> dict:
+    """The JSON document of a sidecar (``events``: the scored events, kept losslessly)."""
     from . import __version__
 
     _suffix(kind)
@@ -92,6 +94,7 @@ def make_payload(kind: str, recording_path: str | os.PathLike | None, manual: Hy
         "manual": manual.to_dict(),
         "reviewed": [int(i) for i in np.flatnonzero(reviewed)],
         "auto": None if auto is None else auto.to_dict(),
+        "events": None if events is None else events.to_dict(),
     }
 
 
@@ -117,6 +120,8 @@ class Sidecar:
     auto : Hypnogram or None
     recording : dict or None
         Identity of the recording when written (see :func:`recording_identity`).
+    events : EventSet
+        The scored events (empty in files written before events were scored).
     """
 
     path: Path
@@ -126,6 +131,7 @@ class Sidecar:
     reviewed: np.ndarray
     auto: Hypnogram | None
     recording: dict | None
+    events: EventSet = field(default_factory=EventSet)
 
 
 def read_sidecar(path: str | os.PathLike) -> Sidecar:
@@ -161,9 +167,10 @@ def read_sidecar(path: str | os.PathLike) -> Sidecar:
             raise ValueError("reviewed epochs out of range")
         reviewed[idx] = True
         auto = None if data.get("auto") is None else Hypnogram.from_dict(data["auto"])
-    except (KeyError, TypeError, ValueError) as exc:
+        events = EventSet() if data.get("events") is None else EventSet.from_dict(data["events"])
+    except (KeyError, TypeError, ValueError, EventsError) as exc:
         raise HypnogramError(path, f"malformed scoring file: {exc}") from None
-    return Sidecar(path, kind, written, manual, reviewed, auto, data.get("recording"))
+    return Sidecar(path, kind, written, manual, reviewed, auto, data.get("recording"), events)
 
 
 def _newest(paths: tuple[Path, ...]) -> Sidecar | None:
@@ -212,6 +219,8 @@ class RecoveryInfo:
         Epochs whose code differs from the last explicit save (all scored ones if none).
     recording_changed : bool
         True if the recording file's size or time changed since the autosave was written.
+    n_events_changed : int
+        Scored events added, removed or edited since the last explicit save.
     """
 
     recording_path: Path
@@ -223,6 +232,7 @@ class RecoveryInfo:
     n_scored: int
     n_changed: int
     recording_changed: bool
+    n_events_changed: int = 0
 
     def load(self) -> Sidecar:
         """Read the autosave."""
@@ -239,7 +249,10 @@ class RecoveryInfo:
         when = self.autosave_time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         text = (f"Unsaved scoring of {self.recording_path.name} from {when} was found "
                 f"({self.n_changed} epoch(s) changed since the last save, {self.n_scored} of "
-                f"{self.n_epochs} scored).")
+                f"{self.n_epochs} scored")
+        if self.n_events_changed:
+            text += f"; {self.n_events_changed} event(s) added, removed or edited"
+        text += ")."
         if self.recording_changed:
             text += " The recording file has changed since then."
         return text
@@ -261,6 +274,7 @@ def find_recovery(recording_path: str | os.PathLike) -> RecoveryInfo | None:
         return None
     saved = find_saved(recording_path)
     stages = auto.manual.stages
+    n_events = _events_changed(saved.events if saved is not None else EventSet(), auto.events)
     if saved is not None:
         if saved.written_at >= auto.written_at:
             return None
@@ -268,12 +282,10 @@ def find_recovery(recording_path: str | os.PathLike) -> RecoveryInfo | None:
             n_changed = int(np.sum(saved.manual.stages != stages))
         else:
             n_changed = int(np.sum(stages >= -2))  # different epoch grid: everything differs
-        if n_changed == 0:
-            return None
     else:
         n_changed = int(np.sum(stages != -1))
-        if n_changed == 0:
-            return None
+    if n_changed == 0 and n_events == 0:
+        return None
     now = recording_identity(recording_path)
     then = auto.recording or {}
     changed = bool(then) and now["size"] is not None and (
@@ -283,7 +295,13 @@ def find_recovery(recording_path: str | os.PathLike) -> RecoveryInfo | None:
                         None if saved is None else saved.path,
                         None if saved is None else saved.written_at,
                         auto.manual.n_epochs, int(np.isin(stages, SCORED_CODES).sum()), n_changed,
-                        changed)
+                        changed, n_events)
+
+
+def _events_changed(before: EventSet, after: EventSet) -> int:
+    """Events added, removed or edited from ``before`` to ``after`` (by id)."""
+    ids = {e.id for e in before} | {e.id for e in after}
+    return sum(1 for i in ids if before.get(i) != after.get(i))
 
 
 __all__ = ["RecoveryInfo", "Sidecar", "find_recovery", "find_saved", "find_autosave", "read_sidecar",

@@ -19,7 +19,12 @@ from .display_model import DisplayModel
 from .events import Event, EventSet
 from .hypnogram import CODE_NAMES, SCORED_CODES, UNSCORED
 
-__all__ = ["PairedScoring", "Study", "StudyEvent", "stage_caption"]
+__all__ = ["PairedScoring", "SCORING_LAYER", "Study", "StudyEvent", "stage_caption"]
+
+#: Name of the layer of scored events: those the person created and the automatic ones they
+#: accepted (the scoring session's events). It comes first: an accepted automatic event is
+#: shown there, not again in its detector's layer.
+SCORING_LAYER = "scoring"
 
 
 def stage_caption(session: Any, epoch: int) -> str:
@@ -157,10 +162,11 @@ class Study:
         self.session = session
         self.paired = paired
         if session is not None:
-            self._session_unsub = session.add_listener(lambda _ev: self.display.stages_changed())
+            self._session_unsub = session.add_listener(self._on_session_event)
             self.display.set_stage_source(lambda epoch: stage_caption(session, epoch))
         else:
             self.display.set_stage_source(None)
+        self._publish_layers()
         self.auto_hypnogram = session.auto if session is not None else None
         self.auto_provenance = None
         self._emit("session")
@@ -190,29 +196,89 @@ class Study:
         self._emit("demographics")
 
     # ------------------------------------------------------------------ events
+    def _on_session_event(self, event: Any) -> None:
+        if event.kind in ("events", "reset"):
+            self.display.events_changed()
+            self._emit("events")
+        if event.kind != "events":
+            self.display.stages_changed()
+
+    def _publish_layers(self) -> None:
+        self.display.set_event_layers(self.layers)
+
     @property
     def layers(self) -> dict[str, EventSet]:
-        """``{source: EventSet}`` of every event layer (the recording's own annotations as
-        ``"file"``, an imported file by its name, a detector run by the detector's name)."""
-        return dict(self._layers)
+        """``{source: EventSet}`` of every event layer: the scored events
+        (:data:`SCORING_LAYER`) first, then the recording's own annotations as ``"file"``, an
+        imported file by its name, a detector run by the detector's name."""
+        out: dict[str, EventSet] = {}
+        if self.session is not None:
+            out[SCORING_LAYER] = self.session.events
+        out.update(self._layers)
+        return out
 
     @property
     def events(self) -> list[tuple[Event, str]]:
-        """``(event, source)`` of every event shown, by onset."""
-        out = [(e, name) for name, layer in self._layers.items() for e in layer]
+        """``(event, source)`` of every event shown, by onset; an automatic event that was
+        accepted is listed once, as scored."""
+        seen: set[str] = set()
+        out = []
+        for name, layer in self.layers.items():
+            for e in layer:
+                if e.id not in seen:
+                    seen.add(e.id)
+                    out.append((e, name))
         return sorted(out, key=lambda es: (es[0].onset, es[0].id))
 
     def set_events(self, events: EventSet | Iterable[Event], source: str) -> None:
         """Replace the events that came from ``source`` (a file name, ``"file"`` for the
         recording's own EDF+ annotations, a detector's name); an empty set removes the layer.
+        The scored events are never replaced this way: they change only through the session.
+
+        Raises
+        ------
+        ValueError
+            If ``source`` is :data:`SCORING_LAYER`.
         """
+        if source == SCORING_LAYER:
+            raise ValueError(f"the {SCORING_LAYER!r} layer holds the scored events; edit them "
+                             "through the scoring session")
         layer = events if isinstance(events, EventSet) else EventSet(events)
         if len(layer) or layer.rejected:
             self._layers[source] = layer
         else:
             self._layers.pop(source, None)
-        self.display.set_event_layers(self._layers)
+        self._publish_layers()
         self._emit("events")
+
+    def is_reviewed(self, event: Event) -> bool:
+        """True when ``event`` is among the scored events (created, or accepted)."""
+        return self.session is not None and event.id in self.session.events
+
+    def next_event(self, t: float, direction: int = 1, *, kind: Any = None,
+                   unreviewed: bool = False) -> tuple[Event, str] | None:
+        """The first shown event after (or before) time ``t``.
+
+        Parameters
+        ----------
+        t : float
+            Seconds from the recording start (an event starting exactly at ``t`` is not
+            "next": the search moves on from the event shown).
+        direction : int
+            +1 forwards, -1 backwards.
+        kind : EventType, optional
+            Only events of this type.
+        unreviewed : bool
+            Only automatic events (detector layers) not yet accepted.
+        """
+        if direction not in (1, -1):
+            raise ValueError(f"direction must be 1 or -1, got {direction}")
+        pool = [(e, s) for e, s in self.events
+                if (kind is None or e.type == kind)
+                and (not unreviewed or (e.source.kind == "detector" and not self.is_reviewed(e)))]
+        if direction > 0:
+            return next(((e, s) for e, s in pool if e.onset > t + 1e-9), None)
+        return next(((e, s) for e, s in reversed(pool) if e.onset < t - 1e-9), None)
 
     # ------------------------------------------------------------------ derived views
     def scored_manual(self) -> Any:

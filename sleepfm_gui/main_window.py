@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
 
         self.jobs = JobManager(self, dialog_parent=self)
         self.trace = TraceView(self, model=self.study.display)
+        self.trace.event_keys = self._event_key_map()
         self.setCentralWidget(self.trace)
         self._build_docks()
         self._build_menus()
@@ -223,6 +224,19 @@ class MainWindow(QMainWindow):
         self.close_action = action(f, "&Close recording", self.close_recording, QKeySequence.Close)
         action(f, "&Quit", self.close, QKeySequence.Quit)
 
+        e = mb.addMenu("&Edit")
+        self.undo_action = action(e, "&Undo", self.undo, tip="Undo the last scoring edit "
+                                  "(stages or events; Ctrl+Z)")
+        self.redo_action = action(e, "&Redo", self.redo, tip="Redo (Ctrl+Y)")
+        e.addSeparator()
+        self.delete_event_action = action(e, "Delete selected event", self._delete_selected,
+                                          tip="Del while an event is selected")
+        self.accept_event_action = action(e, "Accept selected automatic event",
+                                          self._accept_selected, tip="Enter")
+        self.accept_all_action = action(e, "Accept all automatic events",
+                                        self.accept_all_events)
+        e.aboutToShow.connect(self._update_edit_menu)
+
         v = mb.addMenu("&View")
         page = v.addMenu("Page length")
         self.window_group = QActionGroup(self)
@@ -242,6 +256,17 @@ class MainWindow(QMainWindow):
         nav = mb.addMenu("&Navigate")
         for a in self.trace.navigation_actions:
             nav.addAction(a)
+        nav.addSeparator()
+        self.event_actions = [
+            action(nav, "Next event of this type", lambda: self.jump_event(1, same_type=True),
+                   "]"),
+            action(nav, "Previous event of this type",
+                   lambda: self.jump_event(-1, same_type=True), "["),
+            action(nav, "Next unreviewed automatic event",
+                   lambda: self.jump_event(1, unreviewed=True), "U"),
+            action(nav, "Previous unreviewed automatic event",
+                   lambda: self.jump_event(-1, unreviewed=True), "Shift+U"),
+        ]
         ch = mb.addMenu("&Channels")
         for a in self.trace.channel_actions:
             ch.addAction(a)
@@ -274,6 +299,12 @@ class MainWindow(QMainWindow):
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
         self.events.eventActivated.connect(self.study.display.select_event)
         self.events.filtersChanged.connect(self._on_event_filters)
+        self.trace.eventCreateRequested.connect(self.create_event)
+        self.trace.eventEditRequested.connect(
+            lambda i, onset, duration: self.edit_event(i, onset=onset, duration=duration))
+        self.trace.eventTypeRequested.connect(lambda i, t: self.edit_event(i, type=t))
+        self.trace.eventDeleteRequested.connect(self.delete_event)
+        self.trace.eventAcceptRequested.connect(lambda i: self.accept_events([i]))
         self.study.add_listener(self._on_study_event)
 
     def _on_study_event(self, event: Any) -> None:
@@ -337,6 +368,17 @@ class MainWindow(QMainWindow):
             except ValueError as exc:
                 log.warning("ignoring saved scoring keys: %s", exc)
         return KeyMap()
+
+    def _event_key_map(self) -> Any:
+        from sleepfm_engine.event_keys import EventKeyMap
+
+        data = self.settings.get_json("scoring/event_keys")
+        if isinstance(data, dict):
+            try:
+                return EventKeyMap.from_dict(data)
+            except ValueError as exc:
+                log.warning("ignoring saved event keys: %s", exc)
+        return EventKeyMap()
 
     def _on_display_changed(self) -> None:
         for a in self.window_group.actions():
@@ -433,7 +475,8 @@ class MainWindow(QMainWindow):
         from .qt_review import open_scoring_session
 
         note = ""
-        kwargs = {"key_map": self._key_map()}
+        kwargs = {"key_map": self._key_map(),
+                  "scorer": str(self.settings.value("scoring/scorer", "") or "")}
         paired = manual is None
         pairing = None
         if paired:
@@ -533,6 +576,7 @@ class MainWindow(QMainWindow):
             return True
         if self.session is not None:
             self.settings.set_json("scoring/keys", self.session.key_map.to_dict())
+            self.settings.set_json("scoring/event_keys", self.trace.event_keys.to_dict())
         if self.session is not None and self.headless:
             self.session.close()  # unsaved scoring stays in its autosave
         elif self.session is not None:
@@ -781,6 +825,149 @@ class MainWindow(QMainWindow):
                                     f"Report written to {p}", 5000),
                                 error_title="Cannot write the report")
 
+    # ------------------------------------------------------------------ scored events
+    def create_event(self, start: float, stop: float, row: str, kind: str) -> Any:
+        """Score an event by hand on ``start``..``stop`` (s) of row ``row`` (``""``: no
+        channel); it is selected, undoable and autosaved. None (status message) when it cannot
+        be."""
+        if self.session is None:
+            return None
+        channels: tuple[str, ...] = ()
+        if row:
+            r = self.trace.model.row(row)
+            channels = (r.label,) if r.is_derived else (r.plus,)
+        try:
+            event = self.session.create_event(start, stop - start, kind, channels)
+        except ValueError as exc:
+            self.statusBar().showMessage(f"Event not scored: {exc}", 5000)
+            return None
+        self.study.display.select_event(event.id)
+        return event
+
+    def edit_event(self, event_id: str, **changes: Any) -> bool:
+        """Change a scored event (type, onset, duration); automatic and imported events are
+        accepted first (they change only once scored)."""
+        if self.session is None:
+            return False
+        if event_id not in self.session.events:
+            found = self.study.display.find_event(event_id)
+            if found is None:
+                return False
+            self.session.accept_events([found[1]])
+        try:
+            self.session.update_event(event_id, **changes)
+        except ValueError as exc:
+            self.statusBar().showMessage(f"Event not changed: {exc}", 5000)
+            return False
+        return True
+
+    def delete_event(self, event_id: str) -> bool:
+        """Delete a scored event (undoable); False for an event that is not scored."""
+        if self.session is None or event_id not in self.session.events:
+            self.statusBar().showMessage("Only scored events can be deleted; hide a layer in "
+                                         "the Events panel", 5000)
+            return False
+        self.session.remove_event(event_id)
+        self.study.display.select_event(None)
+        return True
+
+    def accept_events(self, ids: Any) -> int:
+        """Accept the automatic events with these ids (one undoable edit)."""
+        if self.session is None:
+            return 0
+        found = [self.study.display.find_event(i) for i in ids]
+        n = self.session.accept_events([f[1] for f in found if f is not None])
+        self.statusBar().showMessage(f"Accepted {n} automatic event(s)", 4000)
+        return n
+
+    def accept_all_events(self, layer: str | None = None) -> int:
+        """Accept every automatic event (of ``layer``, else of every detector layer) that the
+        events panel shows."""
+        from sleepfm_engine.study import SCORING_LAYER
+
+        hidden_types = self.study.display.hidden_types
+        ids = [e.id for e, s in self.study.events
+               if s != SCORING_LAYER and e.source.kind == "detector"
+               and (layer is None or s == layer)
+               and s not in self.study.display.hidden_layers and e.type not in hidden_types]
+        return self.accept_events(ids)
+
+    def _selected_event(self) -> Any:
+        found = self.study.display.find_event(self.study.display.selected_event or "")
+        return None if found is None else found[1]
+
+    def _delete_selected(self) -> None:
+        e = self._selected_event()
+        if e is not None:
+            self.delete_event(e.id)
+
+    def _accept_selected(self) -> None:
+        e = self._selected_event()
+        if e is not None and e.source.kind == "detector":
+            self.accept_events([e.id])
+
+    def undo(self) -> None:
+        self.review.undo()
+
+    def redo(self) -> None:
+        self.review.redo()
+
+    def _update_edit_menu(self) -> None:
+        s = self.session
+        self.undo_action.setEnabled(s is not None and s.can_undo)
+        self.redo_action.setEnabled(s is not None and s.can_redo)
+        self.undo_action.setText(f"&Undo {s.undo_label}" if s is not None and s.can_undo
+                                 else "&Undo")
+        self.redo_action.setText(f"&Redo {s.redo_label}" if s is not None and s.can_redo
+                                 else "&Redo")
+        e = self._selected_event()
+        self.delete_event_action.setEnabled(e is not None and s is not None and e.id in s.events)
+        self.accept_event_action.setEnabled(e is not None and e.source.kind == "detector")
+
+    def jump_event(self, direction: int, *, same_type: bool = False,
+                   unreviewed: bool = False) -> Any:
+        """Go to the next (previous) event after the selected one (else the page start): of
+        the selected event's type, or the next automatic event not yet accepted; it becomes
+        selected. None when there is none."""
+        current = self._selected_event()
+        t = current.onset if current is not None else self.trace.start
+        kind = current.type if (same_type and current is not None) else None
+        found = self.study.next_event(t, direction, kind=kind, unreviewed=unreviewed)
+        if found is None:
+            self.statusBar().showMessage("No further event", 3000)
+            return None
+        event = found[0]
+        self.trace.go_to(event.onset, align=True)
+        self.study.display.select_event(event.id)
+        return event
+
+    def handle_event_key(self, text: str) -> bool:
+        """Event keys: with a dragged span an event key scores it; with an event selected an
+        event key changes its type, Del deletes it, Enter accepts it, Esc deselects."""
+        display = self.study.display
+        kind = self.trace.event_keys.type_for(text)
+        if display.span is not None:
+            if kind is not None:
+                return self.trace.create_event_on_span(kind)
+            if text == "Esc":
+                display.clear_span()
+                return True
+            return False
+        e = self._selected_event()
+        if e is None:
+            return False
+        if kind is not None:
+            return self.edit_event(e.id, type=kind.value)
+        if text in ("Del", "Backspace"):
+            return self.delete_event(e.id)
+        if text in ("Return", "Enter"):
+            self._accept_selected()
+            return True
+        if text == "Esc":
+            display.select_event(None)
+            return True
+        return False
+
     # ------------------------------------------------------------------ analysis
     def edit_analysis_settings(self) -> bool:
         from .dialogs.analysis_settings import AnalysisSettingsDialog
@@ -954,7 +1141,13 @@ class MainWindow(QMainWindow):
                 "<br>I: invert · H: hide · Shift+H: show all<br><br><b>Scoring</b><br>"
                 "0 W · 1 N1 · 2 N2 · 3 N3 · 4 or 5 REM · 6 artefact · Del unscored<br>A: accept "
                 "the automatic stage · N or Tab: next epoch to review (Shift: previous)<br>"
-                "Ctrl+Z / Ctrl+Y: undo / redo · Ctrl+S: save")
+                "Ctrl+Z / Ctrl+Y: undo / redo · Ctrl+S: save<br><br><b>Events</b><br>Drag across a "
+                "trace (or the band above the rows), then O obstructive · C central · M mixed · "
+                "H hypopnea · A arousal · D desaturation · L limb movement · X artefact (or "
+                "right-click) · click an event to select it: a letter changes its type, Del "
+                "deletes, Enter accepts an automatic one, drag its edges to resize · ] / [ next "
+                "/ previous event of its type · U / Shift+U next / previous unreviewed automatic "
+                "event")
         QMessageBox.information(self, "Keys", text)
 
     def show_about(self) -> None:
@@ -999,12 +1192,33 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ keys and closing
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
         """Scoring keys reach the review panel wherever the focus is (except text fields)."""
-        if ev.type() == QEvent.KeyPress and self.session is not None and not self._closing:
+        kind = ev.type()
+        if kind in (QEvent.KeyPress, QEvent.ShortcutOverride) and self.session is not None \
+                and not self._closing:
             w = obj if isinstance(obj, QWidget) else None
             if w is not None and w.window() is self and not _is_text_entry(QApplication.focusWidget()):
+                from .qt_review import key_string
+
+                text = key_string(ev)
+                if kind == QEvent.ShortcutOverride:
+                    # An event key on a span or a selected event wins over a shortcut
+                    # (H hides a channel): take it as a key press.
+                    if text and self._wants_event_key(text):
+                        ev.accept()
+                        return True
+                    return False
+                if text and self.handle_event_key(text):
+                    return True
                 if self.review.handle_key(ev):
                     return True
         return False
+
+    def _wants_event_key(self, text: str) -> bool:
+        display = self.study.display
+        if display.span is None and display.selected_event is None:
+            return False
+        return (self.trace.event_keys.type_for(text) is not None
+                or text in ("Del", "Backspace", "Return", "Enter", "Esc"))
 
     def closeEvent(self, ev):  # noqa: N802
         if self._closing:

@@ -33,6 +33,8 @@ from sleepfm_engine.contract import EPOCH_SECONDS
 from sleepfm_engine.display import Derivation, DisplayChannel, FilterSpec, PageSource
 from sleepfm_engine.display_model import (GAIN_STEP, LABEL_ZONE, MAINS_FREQUENCIES, DisplayEvent,
                                           DisplayModel, EventMark, RowState)
+from sleepfm_engine.event_keys import EventKeyMap
+from sleepfm_engine.events import EVENT_TYPES, FAMILIES, EventType, family
 
 from .qt_axes import ChannelAxis, ClockAxis, EpochAxis, clock_text
 from .qt_label_holder import LabelHolder
@@ -125,6 +127,8 @@ class _TraceViewBox(pg.ViewBox):
     #: A left-button drag: (x at its start, y at its start, x now, phase) with phase
     #: "start", "move" or "finish".
     dragged = Signal(float, float, float, str)
+    #: A right click: (x, y, screen position).
+    contextRequested = Signal(float, float, object)
 
     def __init__(self):
         super().__init__(enableMouse=False, enableMenu=False, defaultPadding=0.0)
@@ -133,6 +137,8 @@ class _TraceViewBox(pg.ViewBox):
         p = self.mapSceneToView(ev.scenePos())
         ev.accept()
         self.clicked.emit(p.x(), p.y(), ev.button())
+        if ev.button() == Qt.RightButton:
+            self.contextRequested.emit(p.x(), p.y(), QPointF(ev.screenPos()))
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802
         if ev.button() != Qt.LeftButton:
@@ -312,6 +318,17 @@ class TraceView(QWidget):
         A row was selected (its key; ``""`` when the selection was cleared).
     displayChanged()
         A display setting changed (gain, polarity, visibility, filters, window, derivations).
+    eventCreateRequested(float, float, str, str)
+        Score an event on the dragged span: start, stop (s), the row's key (``""`` for the
+        page band: no channel) and the type's value.
+    eventEditRequested(str, float, float)
+        Move or resize the event with this id to onset, duration (s).
+    eventTypeRequested(str, str)
+        Change the type of the event with this id (the type's value).
+    eventDeleteRequested(str)
+        Delete the event with this id.
+    eventAcceptRequested(str)
+        Accept the automatic event with this id.
     """
 
     pageChanged = Signal(float, float)
@@ -319,6 +336,11 @@ class TraceView(QWidget):
     currentEpochChanged = Signal(int)
     channelSelected = Signal(str)
     displayChanged = Signal()
+    eventCreateRequested = Signal(float, float, str, str)
+    eventEditRequested = Signal(str, float, float)
+    eventTypeRequested = Signal(str, str)
+    eventDeleteRequested = Signal(str)
+    eventAcceptRequested = Signal(str)
 
     def __init__(self, parent=None, model: DisplayModel | None = None):
         super().__init__(parent)
@@ -329,6 +351,10 @@ class TraceView(QWidget):
         #: Prepare the neighbouring pages while idle (benchmarks turn it off to time cold pages).
         self.prefetch = True
         self._pens: dict[str, QPen] = {}
+        #: Keys that score an event on the dragged span (the window sets the user's).
+        self.event_keys = EventKeyMap()
+        # What a left-button drag does: ("span", row key) or ("start"/"end"/"move", event).
+        self._drag: tuple[str, Any] | None = None
 
         self._build_ui()
         self._build_actions()
@@ -412,6 +438,8 @@ class TraceView(QWidget):
         self.plot.setMenuEnabled(False)
         self.viewbox.disableAutoRange()
         self.viewbox.clicked.connect(self._on_plot_click)
+        self.viewbox.dragged.connect(self._on_drag)
+        self.viewbox.contextRequested.connect(self._on_context)
         self.viewbox.wheeled.connect(self._on_wheel)
         self.graphics.addItem(self.plot, row=0, col=0)
         # Its labels change only with the rows; a page flip repaints the axes beside it.
@@ -1027,16 +1055,119 @@ class TraceView(QWidget):
             self._empty_text.setPos(0.5, -0.5)
 
     # ------------------------------------------------------------------ mouse
+    def _row_at(self, y: float) -> int | None:
+        """Visible row under plot y; None above the rows (the page band)."""
+        row = int(round(-y))
+        return row if 0 <= row < len(self.model.visible_rows) else None
+
+    def _pixel_seconds(self) -> float:
+        return self.model.window / max(self.viewbox.width() or 1.0, 1.0)
+
     def _on_plot_click(self, x: float, y: float, button) -> None:
         if self.rec is None:
             return
         self.setFocus(Qt.MouseFocusReason)
-        row = int(round(-y))
-        if 0 <= row < len(self.model.visible_rows):
+        row = self._row_at(y)
+        if row is not None:
             self.select_channel(self.model.visible_rows[row].key)
+        hit = self.model.event_at(x, row, tolerance=3 * self._pixel_seconds())
+        self.model.select_event(hit[1].id if hit is not None else None)
+        if button == Qt.LeftButton:
+            self.model.clear_span()
         if button == Qt.LeftButton and 0 <= x <= self.duration:
             epoch = min(self.n_epochs - 1, int(x // self.model.epoch_length))
             self.model.select_epoch(epoch)
+
+    def _on_drag(self, x0: float, y0: float, x: float, phase: str) -> None:
+        """A drag across a trace (or the band above the rows) marks a span to score; a drag
+        on the edge of the selected event resizes it, inside it moves it."""
+        m = self.model
+        if m.rec is None:
+            return
+        if phase == "start":
+            self.setFocus(Qt.MouseFocusReason)
+            row = self._row_at(y0)
+            self._drag = ("span", m.visible_rows[row].key if row is not None else None)
+            found = m.find_event(m.selected_event) if m.selected_event else None
+            if found is not None:
+                e = found[1]
+                near = 4 * self._pixel_seconds()
+                if abs(x0 - e.onset) <= near:
+                    self._drag = ("start", e)
+                elif abs(x0 - e.end) <= near:
+                    self._drag = ("end", e)
+                elif e.onset < x0 < e.end:
+                    self._drag = ("move", e)
+        if self._drag is None:
+            return
+        mode, what = self._drag
+        if mode == "span":
+            m.set_span(x0, x, what)
+            if phase == "finish":
+                self._drag = None
+            return
+        e = what
+        a, b = e.onset, e.end
+        if mode == "start":
+            a = min(x, b)
+        elif mode == "end":
+            b = max(x, a)
+        else:
+            a, b = a + (x - x0), b + (x - x0)
+        a, b = max(0.0, a), min(self.duration, b)
+        keys = [r.key for r in m.visible_rows]
+        rows = m.event_rows(e)
+        m.set_span(a, b, keys[rows[0]] if rows else None)
+        if phase == "finish":
+            self._drag = None
+            m.clear_span()
+            if (a, b) != (e.onset, e.end):
+                self.eventEditRequested.emit(e.id, a, b - a)
+
+    def create_event_on_span(self, kind: EventType | str) -> bool:
+        """Ask for an event of ``kind`` on the dragged span; False when no span is marked."""
+        span = self.model.span
+        if span is None:
+            return False
+        a, b, key = span
+        self.model.clear_span()
+        self.eventCreateRequested.emit(a, b, key or "", EventType(kind).value)
+        return True
+
+    def _on_context(self, x: float, y: float, screen: QPointF) -> None:
+        menu = self.event_menu()
+        if menu is not None:
+            menu.exec(screen.toPoint())
+
+    def event_menu(self) -> QMenu | None:
+        """The context menu of the traces: score the dragged span as a type, or change,
+        delete or accept the selected event; None when there is nothing to act on."""
+        m = self.model
+        found = m.find_event(m.selected_event) if m.selected_event else None
+        if m.span is None and found is None:
+            return None
+        menu = QMenu(self)
+        if m.span is not None:
+            self._type_menu(menu.addMenu("Score as"), self.create_event_on_span)
+        if found is not None:
+            e = found[1]
+            self._type_menu(menu.addMenu("Change type to"),
+                            lambda t, i=e.id: self.eventTypeRequested.emit(i, EventType(t).value))
+            menu.addAction("Delete (Del)", lambda i=e.id: self.eventDeleteRequested.emit(i))
+            if e.source.kind == "detector":
+                menu.addAction("Accept (Enter)", lambda i=e.id: self.eventAcceptRequested.emit(i))
+        return menu
+
+    def _type_menu(self, menu: QMenu, act) -> None:
+        """The types with a key first (the key shown), then every type by family."""
+        keyed = {t: k for k, t in reversed(self.event_keys.items())}
+        for t, k in keyed.items():
+            menu.addAction(f"{EVENT_TYPES[t].label}\t{k}", lambda t=t: act(t))
+        for fam in FAMILIES:
+            sub = menu.addMenu(fam.capitalize())
+            for t in EventType:
+                if family(t) == fam:
+                    sub.addAction(EVENT_TYPES[t].label, lambda t=t: act(t))
 
     def _on_label_click(self, row: int, button, screen_pos: QPointF) -> None:
         key = self.model.visible_rows[row].key

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from edf_factory import Sig, write_edf
 from sleepfm_engine.channels import ChannelMap
 from sleepfm_engine.display_model import DisplayModel
+from sleepfm_engine.event_keys import EventKeyMap
 from sleepfm_engine.events import Event, EventSet, EventSource, EventType
 from sleepfm_engine.hypnogram import Hypnogram
 from sleepfm_engine.recording import open_recording
@@ -138,3 +139,114 @@ def test_the_page_shows_the_scored_stages_of_the_current_epoch_not_a_file_note(r
     assert study.display.stage_caption().startswith("Manual ?")
     study.close()
     assert study.display.stage_caption() == ""
+
+
+# ------------------------------------------------------------------ event keys
+def test_event_keys_default_to_the_usual_letters_and_round_trip():
+    keys = EventKeyMap()
+    assert keys.type_for("o") == EventType.apnea_obstructive
+    assert [keys.type_for(k).value for k in "CMHADLX"] == [
+        "apnea_central", "apnea_mixed", "hypopnea", "arousal", "desaturation",
+        "limb_movement", "artefact"]
+    assert keys.type_for("Q") is None and keys.type_for("") is None
+    keys.bind("shift+r", "rera")
+    keys.unbind("X")
+    assert keys.type_for("Shift+R") == EventType.rera and keys.type_for("X") is None
+    assert EventKeyMap.from_dict(keys.to_dict()) == keys
+    with pytest.raises(ValueError):
+        keys.bind("Y", "not a type")
+
+
+# ------------------------------------------------------------------ editing events
+@pytest.fixture
+def session(rec, tmp_path):
+    s = ScoringSession.for_recording(rec, scorer="J. Doe", autosave_delay=3600,
+                                     load_saved=False)
+    yield s
+    s.close(keep_autosave=False)
+
+
+def test_event_edits_are_undone_and_redone_with_the_stage_edits(session):
+    seen = []
+    session.add_listener(seen.append)
+    session.score(0, "N2")
+    e = session.create_event(40.0, 12.0, "apnea_obstructive", ["Airflow"])
+    assert e.source == EventSource.manual("J. Doe") and session.events[e.id] == e
+    assert (seen[-1].kind, seen[-1].start, seen[-1].stop) == ("events", 1, 2)
+    old = session.update_event(e.id, type="apnea_central", duration=15.0)
+    assert old == e
+    assert session.events[e.id].type == EventType.apnea_central
+    session.remove_event(e.id)
+    assert len(session.events) == 0 and session.is_modified
+    assert session.undo_label == "Delete apnea central"
+    session.undo()
+    assert session.events[e.id].duration == 15.0
+    session.undo()
+    assert session.events[e.id] == e
+    session.undo()
+    assert len(session.events) == 0
+    session.undo()  # the stage
+    assert session.stage(0) == -1 and not session.is_modified
+    for _ in range(4):
+        session.redo()
+    assert session.stage(0) == 2 and len(session.events) == 0
+    extra = session.create_event(1.0, 1.0, "arousal")
+    with pytest.raises(ValueError):
+        session.update_event(extra.id, duration=-1)
+    assert session.events[extra.id] == extra
+    with pytest.raises(KeyError):
+        session.remove_event("nope")
+
+
+def test_scored_events_are_saved_and_read_back_identically(session, rec):
+    a = session.create_event(3.5, 10.25, "hypopnea", ["Airflow", "Thor"])
+    session.accept_events([Event(60.0, 20.0, "desaturation", ("SpO2",),
+                                 EventSource.detector("psgscoring", "0.37", {"profile": "x"}),
+                                 confidence=0.75, attributes={"rule": "3 % drop"}, id="det1")])
+    path = session.save()
+    assert not session.is_modified
+    back = ScoringSession.for_recording(rec, autosave=False)
+    assert back.events == session.events
+    assert back.events["det1"].attributes["accepted_by"] == "J. Doe"
+    assert back.events[a.id] == a and path.exists()
+
+
+def test_unsaved_events_are_recovered_after_a_crash(session, rec):
+    from sleepfm_engine.scoring_store import find_recovery
+
+    session.save()
+    e = session.create_event(100.0, 3.0, "arousal", ["C4-M1"])
+    session.flush_autosave()
+    info = find_recovery(rec.path)
+    assert info is not None and info.n_changed == 0 and info.n_events_changed == 1
+    assert "1 event(s)" in info.describe()
+    recovered = ScoringSession.for_recording(rec, recover=info, autosave=False)
+    assert recovered.events[e.id] == e and recovered.is_modified
+
+
+def test_accepting_keeps_the_detector_source_and_a_rerun_never_touches_scored_events(rec):
+    study = Study()
+    study.open(rec, ChannelMap.from_recording(rec))
+    session = ScoringSession.for_recording(rec, autosave=False, load_saved=False, scorer="R")
+    study.set_session(session)
+    det = EventSource.detector("psgscoring", "0.37")
+    auto = [Event(10.0, 12.0, "apnea_obstructive", source=det, confidence=0.9, id="a1"),
+            Event(50.0, 12.0, "hypopnea", source=det, confidence=0.4, id="a2")]
+    manual = session.create_event(20.0, 5.0, "arousal")
+    study.set_events(EventSet(auto), "psgscoring")
+    assert study.next_event(0.0, unreviewed=True)[0].id == "a1"
+    assert session.accept_events([auto[0]]) == 1
+    assert session.accept_events([auto[0]]) == 0  # already scored
+    # Accepted once, shown once (as scored); the next unreviewed one is a2.
+    assert [(e.id, s) for e, s in study.events] == [("a1", "scoring"), (manual.id, "scoring"),
+                                                    ("a2", "psgscoring")]
+    assert study.next_event(0.0, unreviewed=True)[0].id == "a2"
+    assert study.next_event(10.0, kind=EventType.hypopnea)[0].id == "a2"
+    assert study.next_event(50.0, -1)[0].id == manual.id
+    # A new detector run replaces its own layer only.
+    study.set_events(EventSet([Event(70.0, 10.0, "hypopnea", source=det, id="b1")]),
+                     "psgscoring")
+    assert {e.id for e in session.events} == {"a1", manual.id}
+    with pytest.raises(ValueError, match="scoring session"):
+        study.set_events([], "scoring")
+    study.close()

@@ -111,3 +111,109 @@ def test_the_events_panel_filters_what_the_traces_draw(qtbot, window, tmp_path):
     assert [m.event.id for m in window.trace.event_marks()] == ["ar"]
     window.events.set_type_filter(None)
     assert [m.event.id for m in window.trace.event_marks()] == ["ca", "ar"]
+
+
+# ------------------------------------------------------------------ create, edit, undo
+def _scene_point(win, t: float, y: float):
+    """Viewport pixel of plot point (t, y)."""
+    scene = win.trace.viewbox.mapViewToScene(QPointF(t, y))
+    return win.trace.graphics.mapFromScene(scene)
+
+
+def _drag(qtbot, win, t0: float, t1: float, y: float) -> None:
+    vp = win.trace.graphics.viewport()
+    a, b = _scene_point(win, t0, y), _scene_point(win, t1, y)
+    qtbot.mousePress(vp, Qt.LeftButton, pos=a)
+    for k in range(1, 6):
+        qtbot.mouseMove(vp, pos=a + (b - a) * (k / 5))
+    qtbot.mouseRelease(vp, Qt.LeftButton, pos=b)
+
+
+def _click(qtbot, win, t: float, y: float, button=Qt.LeftButton) -> None:
+    qtbot.mouseClick(win.trace.graphics.viewport(), button, pos=_scene_point(win, t, y))
+
+
+@pytest.fixture
+def opened(qtbot, window, tmp_path):
+    window.settings.set_value("scoring/scorer", "J. Doe")
+    _open(qtbot, window, make_edf_plus(tmp_path / "night.edf"))
+    return window
+
+
+def test_drag_across_a_trace_then_a_key_scores_an_event_there_undoably(qtbot, opened):
+    win = opened
+    y = -_row(win, "Airflow")
+    _drag(qtbot, win, 4.0, 16.0, y)
+    a, b, key = win.study.display.span
+    assert key == "Airflow" and a == pytest.approx(4.0, abs=0.2) and b == pytest.approx(16, abs=0.2)
+    with qtbot.waitSignal(win.trace.pagePainted, timeout=5000, raising=False):
+        qtbot.keyClick(win.trace, Qt.Key_O)
+    (event,) = list(win.session.events)
+    assert event.type == EventType.apnea_obstructive and event.channels == ("Airflow",)
+    assert event.source == EventSource("manual", "J. Doe")
+    assert win.study.display.span is None and win.study.display.selected_event == event.id
+    assert [m.event.id for m in win.trace.event_marks()] == [event.id]
+    qtbot.keyClick(win.trace, Qt.Key_Z, Qt.ControlModifier)
+    assert len(win.session.events) == 0 and win.trace.event_marks() == []
+    qtbot.keyClick(win.trace, Qt.Key_Y, Qt.ControlModifier)
+    assert list(win.session.events) == [event]
+
+
+def test_h_on_a_span_scores_a_hypopnea_instead_of_hiding_the_channel(qtbot, opened):
+    win = opened
+    n = len(win.trace.visible_channels)
+    _drag(qtbot, win, 2.0, 12.0, -_row(win, "Thor"))
+    qtbot.keyClick(win.trace, Qt.Key_H)
+    assert [e.type for e in win.session.events] == [EventType.hypopnea]
+    assert len(win.trace.visible_channels) == n
+
+
+def test_a_selected_event_changes_type_resizes_and_deletes_with_undo(qtbot, opened):
+    win = opened
+    e = win.create_event(5.0, 15.0, "Airflow", "hypopnea")
+    win.study.display.select_event(None)
+    y = -_row(win, "Airflow")
+    _click(qtbot, win, 10.0, y)
+    assert win.study.display.selected_event == e.id
+    qtbot.keyClick(win.trace, Qt.Key_C)
+    assert win.session.events[e.id].type == EventType.apnea_central
+    # Drag its end from 15 s to 20 s.
+    _drag(qtbot, win, 15.0, 20.0, y)
+    assert win.session.events[e.id].end == pytest.approx(20.0, abs=0.2)
+    assert win.session.events[e.id].onset == 5.0
+    qtbot.keyClick(win.trace, Qt.Key_Delete)
+    assert e.id not in win.session.events
+    # The stage of the epoch was not touched by Del: it went to the event.
+    assert win.session.stage(0) == -1
+    for expected in (pytest.approx(20.0, abs=0.2), 15.0):
+        win.undo()
+        assert win.session.events[e.id].end == expected
+    win.undo()
+    assert win.session.events[e.id].type == EventType.hypopnea
+
+
+def test_the_context_menu_scores_the_span_as_any_type(qtbot, opened):
+    win = opened
+    win.study.display.set_span(3.0, 9.0, None)
+    menu = win.trace.event_menu()
+    score_as = next(a.menu() for a in menu.actions() if a.text() == "Score as")
+    rera = next(a for m in [score_as] + [a.menu() for a in score_as.actions() if a.menu()]
+                for a in m.actions() if a.text() == "RERA")
+    rera.trigger()
+    (event,) = list(win.session.events)
+    assert event.type == EventType.rera and event.channels == ()
+    assert (event.onset, event.duration) == (3.0, 6.0)
+
+
+def test_unsaved_events_are_recovered_when_the_recording_is_opened_again(qtbot, window,
+                                                                       tmp_path):
+    path = make_edf_plus(tmp_path / "night.edf")
+    _open(qtbot, window, path)
+    e = window.create_event(30.0, 40.0, "SpO2", "desaturation")
+    window.session.flush_autosave()
+    window.headless = True  # closes like a crash would leave it: the autosave stays
+    assert window.close_recording()
+    window.headless = False
+    _open(qtbot, window, path)
+    assert window.session.events[e.id] == e
+    assert window.session.is_modified
