@@ -275,8 +275,9 @@ def load_model(path: str | Path, device: "str | torch.device | None" = None) -> 
     Raises
     ------
     ModelError
-        Missing or malformed config, unknown model, missing or unsafe weights file, or weights
-        that do not match the config (every offending key is named, with both shapes).
+        Missing or malformed config, unknown model, missing or unsafe weights file, weights
+        that do not match the config (every offending key is named, with both shapes), or
+        weights that are NaN or infinite (the keys are named).
     """
     folder = _folder_of(path)
     config = load_config(folder)
@@ -288,8 +289,9 @@ def load_model(path: str | Path, device: "str | torch.device | None" = None) -> 
 
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        warnings.warn(f"{folder}: {weights.name} holds non-finite values in {_listing(bad)}",
-                      RuntimeWarning, stacklevel=2)
+        # A model with NaN or infinite weights runs and labels every epoch alike: refuse it.
+        raise ModelError(folder, f"{weights.name} holds non-finite values in {_listing(bad)}; "
+                                 "the model cannot be used")
     model.load_state_dict(state, strict=True)
     return _to_device(model.eval(), device)
 

@@ -36,7 +36,7 @@ from .jobs import TaskState
 from .recording import Recording, open_recording
 
 __all__ = ["preprocess_signal", "preprocess", "iter_preprocessed", "preprocess_to_hdf5",
-           "PreprocessWarning", "hdf5_dataset_name"]
+           "PreprocessWarning", "hdf5_dataset_name", "no_data_windows"]
 
 try:
     # ISA-L's deflate writes the same zlib streams as zlib, an order of magnitude faster.
@@ -53,6 +53,25 @@ class PreprocessWarning(UserWarning):
     """A channel needed special handling (gaps filled, flat signal)."""
 
 
+def no_data_windows(gaps: Sequence[tuple[float, float]], window_s: float, n: int) -> np.ndarray:
+    """Which of ``n`` consecutive windows of ``window_s`` seconds (from 0 s) touch a gap.
+
+    A window with any gap in it is "no data": its samples were filled in (see
+    :func:`preprocess_signal`), so nothing computed from it may stand for the recording.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool (n,), True for windows without (complete) data.
+    """
+    out = np.zeros(n, dtype=bool)
+    for start, stop in gaps:
+        first = max(0, int(np.floor(start / window_s + 1e-9)))
+        last = min(n, int(np.ceil(stop / window_s - 1e-9)))
+        out[first:last] = True
+    return out
+
+
 def _lowpass_coefficients(rate: float) -> tuple[np.ndarray, np.ndarray]:
     nyquist = rate / 2.0
     wn = min(LOWPASS_HZ, nyquist) / nyquist
@@ -66,7 +85,9 @@ def preprocess_signal(x: np.ndarray, rate: float, *, dtype=np.float32, label: st
     ----------
     x : numpy.ndarray
         Samples at ``rate`` Hz (any physical unit: the z-score removes it). NaN samples (gaps
-        of a discontinuous recording) are replaced by the channel mean before filtering.
+        of a discontinuous recording) are replaced by the channel mean before filtering; the
+        z-score is taken over the real samples only. What is computed over gaps is no data
+        (see :func:`no_data_windows`).
     rate : float
         Native sampling rate in Hz.
     dtype : numpy dtype
@@ -84,7 +105,8 @@ def preprocess_signal(x: np.ndarray, rate: float, *, dtype=np.float32, label: st
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[-1]
     finite = np.isfinite(x)
-    if not finite.all():
+    gaps = not finite.all()
+    if gaps:
         if not finite.any():
             warnings.warn(f"channel {label!r} holds no samples (only gaps); output is zeros",
                           PreprocessWarning, stacklevel=2)
@@ -107,8 +129,14 @@ def preprocess_signal(x: np.ndarray, rate: float, *, dtype=np.float32, label: st
         t_in = np.linspace(0.0, duration, n, endpoint=False)
         t_out = np.linspace(0.0, duration, n_out, endpoint=False)
         x = np.interp(t_out, t_in, x)
-    mean = x.mean() if x.size else 0.0
-    std = x.std() if x.size else 0.0
+    real = x
+    if gaps and finite.any() and x.size:
+        # Statistics of the real samples: the filled-in constant would shrink the std and so
+        # inflate every real sample's z-score.
+        pick = np.minimum((np.arange(x.size) * (n / x.size)).astype(np.int64), n - 1)
+        real = x[finite[pick]] if finite[pick].any() else x
+    mean = real.mean() if real.size else 0.0
+    std = real.std() if real.size else 0.0
     x = x - mean
     if std != 0:
         x /= std

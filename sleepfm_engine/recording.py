@@ -614,6 +614,16 @@ class Recording:
     def is_discontinuous(self) -> bool:
         return self._record_onsets is not None
 
+    @property
+    def gaps(self) -> list[tuple[float, float]]:
+        """Spans ``(start_s, stop_s)`` between the data records of an EDF+D file, where the
+        recording has no data (:meth:`read` gives NaN there); empty for a continuous file."""
+        if self._record_onsets is None:
+            return []
+        ends = self._record_onsets[:-1] + self._record_duration
+        nexts = self._record_onsets[1:]
+        return [(float(a), float(b)) for a, b in zip(ends, nexts) if b - a > 1e-9]
+
     def channel(self, key: str | int) -> Channel:
         """Return the channel with this label or index.
 

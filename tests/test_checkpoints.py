@@ -385,11 +385,11 @@ def test_a_folder_with_no_models_is_not_a_release(tmp_path):
         load_release(tmp_path)
 
 
-def test_non_finite_weights_load_with_a_warning_naming_the_key(staging_copy):
+def test_non_finite_weights_are_a_model_error_naming_the_key(staging_copy):
     state = torch.load(staging_copy / "best.pth", weights_only=True)
     state["module.fc.bias"][0] = float("nan")
     torch.save(state, staging_copy / "best.pth")
-    with pytest.warns(RuntimeWarning, match=r"non-finite values in fc\.bias"):
+    with pytest.raises(ModelError, match=r"non-finite values in fc\.bias"):
         load_model(staging_copy)
 
 

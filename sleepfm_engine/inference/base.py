@@ -314,7 +314,11 @@ def embed_inputs(inputs: Mapping[str, ModalityInput], base_model: Any, *, device
     first = next(iter(inputs.values()))
     from ..contract import SAMPLING_RATE_HZ, TOKEN_SECONDS
 
-    return Embeddings(
+    no_data = np.zeros(n_tok, dtype=bool)
+    for inp in inputs.values():
+        if inp.no_data is not None:
+            no_data |= np.asarray(inp.no_data[:n_tok], dtype=bool)
+    return Embeddings(no_data=no_data,
         tokens=tokens_out, chunks=chunks_out, channels={m: list(inputs[m].channels) for m in mods},
         start=start, duration_s=float(duration_s if duration_s is not None
                                       else first.n_samples / SAMPLING_RATE_HZ),

@@ -41,6 +41,10 @@ class Embeddings:
     precision : str
         ``"fp32"`` or ``"bf16"``.
     engine_version : str
+    no_data : numpy.ndarray
+        bool (n_tokens,): True for tokens where the recording has no data (gaps of an EDF+D
+        file). Their embeddings were computed from filled-in samples and stand for nothing:
+        no stage, no statistic and no training example comes from them.
     """
 
     tokens: dict[str, np.ndarray]
@@ -54,6 +58,7 @@ class Embeddings:
     source: str = ""
     precision: str = "fp32"
     engine_version: str = ""
+    no_data: np.ndarray | None = None
 
     def __post_init__(self):
         if not self.tokens:
@@ -75,6 +80,12 @@ class Embeddings:
         self.chunks = {m: self.chunks[m] for m in order}
         self.channels = {m: list(self.channels[m]) for m in order}
         self.chunk_starts_s = np.asarray(self.chunk_starts_s, dtype=np.float64)
+        n_tok = next(iter(lengths.values()))
+        self.no_data = (np.zeros(n_tok, dtype=bool) if self.no_data is None
+                        else np.asarray(self.no_data, dtype=bool).copy())
+        if self.no_data.shape != (n_tok,):
+            raise ValueError(f"no_data must have one flag per token ({n_tok}), got shape "
+                             f"{self.no_data.shape}")
         if not self.engine_version:
             from .. import __version__
 

@@ -71,6 +71,7 @@ def write_embeddings_hdf5(emb: "Embeddings", path: str | os.PathLike) -> Path:
             f.attrs["channels"] = json.dumps(emb.channels)
             f.attrs["source_file"] = emb.source
             f.attrs["precision"] = emb.precision
+            f.attrs["no_data_tokens"] = np.flatnonzero(emb.no_data).astype(np.int64)
             f.attrs["created_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             for m in emb.modalities:
                 ds = f.create_dataset(m, data=np.asarray(emb.tokens[m], dtype=np.float32))
@@ -134,7 +135,12 @@ def read_embeddings_hdf5(path: str | os.PathLike) -> "Embeddings":
         channels = json.loads(channels_attr) if channels_attr else {}
         start_text = _attr(f, "start", "")
         n_tok = tokens[mods[0]].shape[0]
-        return Embeddings(
+        no_data = np.zeros(n_tok, dtype=bool)
+        flagged = np.asarray(f.attrs.get("no_data_tokens", []), dtype=np.int64)
+        if flagged.size and (flagged.min() < 0 or flagged.max() >= n_tok):
+            raise ValueError(f"{path}: no_data_tokens names tokens outside 0..{n_tok - 1}")
+        no_data[flagged] = True
+        return Embeddings(no_data=no_data,
             tokens=tokens, chunks=chunks, channels={m: list(channels.get(m, [])) for m in mods},
             start=_dt.datetime.fromisoformat(start_text) if start_text else None,
             duration_s=float(_attr(f, "duration_s", n_tok * TOKEN_SECONDS)),

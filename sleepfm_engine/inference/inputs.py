@@ -43,12 +43,16 @@ class ModalityInput:
         float32 (C, T) at 128 Hz, each row z-scored over the whole recording.
     source_rates : list of float
         Native rate of each channel.
+    no_data : numpy.ndarray, optional
+        bool per whole 5-s token: True where the recording has no data (a gap of an EDF+D
+        file, filled in to keep the time line). None: every token has data.
     """
 
     name: str
     channels: list[str]
     data: np.ndarray
     source_rates: list[float] = field(default_factory=list)
+    no_data: np.ndarray | None = None
 
     def __post_init__(self):
         if self.name not in MODALITIES:
@@ -158,7 +162,7 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
         When no channel maps to a SleepFM modality, or the recording is shorter than one
         5-s token.
     """
-    from ..preprocessing import iter_preprocessed
+    from ..preprocessing import iter_preprocessed, no_data_windows
 
     recording = rec if isinstance(rec, Recording) else open_recording(rec)
     if channel_map is not None:
@@ -201,7 +205,8 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
         data = np.empty((len(labels), n), dtype=np.float32)
         for i, label in enumerate(labels):
             data[i] = done.pop(label)[:n]
-        out[m] = ModalityInput(m, list(labels), data, [rates[label] for label in labels])
+        out[m] = ModalityInput(m, list(labels), data, [rates[label] for label in labels],
+                               no_data_windows(recording.gaps, TOKEN_SECONDS, n // PATCH_SIZE))
     return out
 
 

@@ -8,15 +8,20 @@ night fits, this is exactly one pass of the head over the whole night.
 
 The per-token probabilities are then averaged over 30-s epochs aligned with the recording
 start (tokens ``6 e .. 6 e + 5`` make epoch ``e``); a last epoch with fewer than six tokens is
-averaged over the tokens it has. The stage of an epoch is its most probable class.
+averaged over the tokens it has (with a warning), or left unscored when it holds less than
+half an epoch. Tokens without data (gaps of an EDF+D file, see ``Embeddings.no_data``) are
+left out of the average, and an epoch without any data is unscored: no data, no stage. The
+stage of an epoch is its most probable class. Non-finite model outputs are refused.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ..contract import EPOCH_SECONDS, TOKENS_PER_EPOCH
+from ..contract import EPOCH_SECONDS, TOKEN_SECONDS, TOKENS_PER_EPOCH
+from ..hypnogram import UNSCORED
 from ..devices import check_precision, inference_context
 from ..jobs import TaskState
 from .base import resolve_device
@@ -116,15 +121,25 @@ def token_probabilities(embeddings: Embeddings, staging_model: Any, *, device=No
     return (total / counts[:, None]).astype(np.float32)
 
 
-def epoch_probabilities(token_probs: np.ndarray, tokens_per_epoch: int = TOKENS_PER_EPOCH) -> np.ndarray:
-    """Average token probabilities over consecutive epochs of ``tokens_per_epoch`` tokens."""
+def epoch_probabilities(token_probs: np.ndarray, tokens_per_epoch: int = TOKENS_PER_EPOCH,
+                        no_data: np.ndarray | None = None) -> np.ndarray:
+    """Average token probabilities over consecutive epochs of ``tokens_per_epoch`` tokens.
+
+    Tokens flagged in ``no_data`` (bool per token) are left out of the average; an epoch
+    with no token of data gets a row of NaN (no stage).
+    """
     n = token_probs.shape[0]
     if n == 0:
         return np.zeros((0, token_probs.shape[1]), dtype=np.float32)
+    has_data = np.ones(n, dtype=bool) if no_data is None else ~np.asarray(no_data, dtype=bool)
+    probs = np.where(has_data[:, None], token_probs.astype(np.float64), 0.0)
     edges = np.arange(0, n, tokens_per_epoch)
-    sums = np.add.reduceat(token_probs.astype(np.float64), edges, axis=0)
-    sizes = np.diff(np.append(edges, n))
-    return (sums / sizes[:, None]).astype(np.float32)
+    sums = np.add.reduceat(probs, edges, axis=0)
+    sizes = np.add.reduceat(has_data.astype(np.float64), edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums / sizes[:, None]
+    out[sizes == 0] = np.nan
+    return out.astype(np.float32)
 
 
 def stage_recording(embeddings: Embeddings, staging_model: Any, *, device=None,
@@ -160,7 +175,28 @@ def stage_recording(embeddings: Embeddings, staging_model: Any, *, device=None,
                                       f"{handle.module.num_classes}")
     probs = token_probabilities(embeddings, handle, device=device, state=state, precision=precision,
                                 window=window, overlap=overlap)
-    epochs = epoch_probabilities(probs)
-    return Hypnogram(epochs.argmax(axis=1).astype(np.int8), float(EPOCH_SECONDS), start=embeddings.start,
+    no_data = embeddings.no_data.copy()
+    bad = ~np.isfinite(probs).all(axis=1) & ~no_data
+    if bad.any():
+        from ..errors import ModelError
+
+        raise ModelError(handle.path, f"the staging model gave non-finite probabilities for "
+                                      f"{int(bad.sum())} of {len(bad)} tokens (are its weights "
+                                      "finite?); no hypnogram is written from them")
+    last_tokens = len(no_data) % TOKENS_PER_EPOCH
+    if last_tokens and 2 * last_tokens < TOKENS_PER_EPOCH:
+        # A trailing piece shorter than half an epoch is not staged as if it were a whole one.
+        no_data[len(no_data) - last_tokens:] = True
+        warnings.warn(f"{embeddings.source or 'recording'}: the last epoch holds only "
+                      f"{last_tokens * TOKEN_SECONDS} s of recording; it is left unscored",
+                      RuntimeWarning, stacklevel=2)
+    elif last_tokens:
+        warnings.warn(f"{embeddings.source or 'recording'}: the last epoch is partial "
+                      f"({last_tokens * TOKEN_SECONDS} of {EPOCH_SECONDS} s); its stage is from "
+                      "those seconds", RuntimeWarning, stacklevel=2)
+    epochs = epoch_probabilities(probs, no_data=no_data)
+    stages = np.where(np.isnan(epochs).any(axis=1), UNSCORED,
+                      np.nan_to_num(epochs, nan=-1.0).argmax(axis=1)).astype(np.int8)
+    return Hypnogram(stages, float(EPOCH_SECONDS), start=embeddings.start,
                      offset=0.0, scorer=f"SleepFM {handle.model_id}", probabilities=epochs,
                      source=embeddings.source, automatic=True)
