@@ -163,25 +163,26 @@ def test_deidentified_report_pdf_holds_no_identifying_string(night, tmp_path):
 
 
 def test_hypnogram_files_and_folders_named_after_the_patient_are_not_shown(tmp_path):
+    from sleepfm_engine.errors import HypnogramError
     from sleepfm_engine.formats import read_hypnogram, write_hypnogram
 
     folder = tmp_path / "Zwanenburg_W"
     folder.mkdir()
     n = write_night(folder / "psg.edf", hours=1.0, seed=3)
-    late = n.manual.copy()
-    late.start = START + dt.timedelta(days=2)  # scored on another night: warned, with its path
-    write_hypnogram(late, folder / "MRN-99812345_scoring.csv")
+    write_hypnogram(n.manual, folder / "MRN-99812345_scoring.csv")
     manual = read_hypnogram(folder / "MRN-99812345_scoring.csv")
-    with pytest.warns(UserWarning) as caught:
-        model = build_report(n.path, manual=manual, auto=n.auto, deidentify=True)
-    assert all("Zwanenburg" not in str(w.message) for w in caught)
+    model = build_report(n.path, manual=manual, auto=n.auto, deidentify=True)
     assert model.hypnograms["manual"].source == "deidentified"
-    assert any("does not overlap" in w for w in model.warnings)
+    assert all("Zwanenburg" not in w for w in model.warnings)
     pdf = write_report_pdf(model, tmp_path / "r.pdf")
     assert leaks(pdf_everything(pdf), extra=("Zwanenburg_W", str(folder), "scoring.csv")) == []
-    with pytest.warns(UserWarning) as caught:  # not de-identified: the path shows
-        build_report(n.path, manual=manual, auto=n.auto)
-    assert any("Zwanenburg_W" in str(w.message) for w in caught)
+    # Scored on another night: refused, naming the file (to the user, never in a report).
+    late = n.manual.copy()
+    late.start = START + dt.timedelta(days=2)
+    write_hypnogram(late, folder / "MRN-99812345_scoring.csv")
+    with pytest.raises(HypnogramError, match="does not belong to this recording"):
+        build_report(n.path, manual=read_hypnogram(folder / "MRN-99812345_scoring.csv"), auto=n.auto,
+                     deidentify=True)
 
 
 def test_identified_report_does_show_the_patient(night, tmp_path):
