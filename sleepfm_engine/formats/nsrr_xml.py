@@ -21,6 +21,7 @@ from pathlib import Path
 
 import datetime as _dt
 import re
+import warnings
 
 from ..errors import EventsError, HypnogramError, NoStagesError
 from ..events import EVENT_TYPES, EventSet, is_stage_label
@@ -86,6 +87,10 @@ def read(path: Path, epoch_length: float | None = None, root: Node | None = None
         dur = parse_float(dur_node.text.strip(), path, dur_node.line, "Duration")
         if dur < 0:
             raise HypnogramError(path, f"negative Duration {dur:g}", dur_node.line)
+        if start < 0:
+            # Starts are seconds from the recording start: a stage before it scores nothing.
+            raise HypnogramError(path, f"negative Start {start:g} (stage events start at 0 s or "
+                                       "later, from the recording start)", start_node.line)
         onsets.append(start)
         durations.append(dur)
         codes.append(code)
@@ -97,9 +102,16 @@ def read(path: Path, epoch_length: float | None = None, root: Node | None = None
         grid = parse_float(epoch_node.text.strip(), path, epoch_node.line, "EpochLength")
         if grid <= 0:
             raise HypnogramError(path, f"EpochLength must be positive, got {grid:g}", epoch_node.line)
-        # Keep the file's grid only if the events sit on it.
+        # Keep the file's grid only if the events sit on it; otherwise the events are re-epoched
+        # onto the declared length (never onto a grid of their own, say 45 s, silently).
         first = min(onsets)
-        if any(abs(((o - first) / grid) - round((o - first) / grid)) * grid > 1e-3 for o in onsets):
+        off = [o for o in onsets
+               if abs(((o - first) / grid) - round((o - first) / grid)) * grid > 1e-3]
+        if off:
+            warnings.warn(f"{path}: {len(off)} stage events are off the declared {grid:g}-s "
+                          f"epochs (first at {off[0]:g} s); re-epoched to {grid:g} s by majority",
+                          UserWarning, stacklevel=3)
+            epoch_length = grid if epoch_length is None else epoch_length
             grid = None
     try:
         return Hypnogram.from_events(onsets, durations, codes, None, epoch_length, grid=grid,
