@@ -280,6 +280,19 @@ class Study:
             return next(((e, s) for e, s in pool if e.onset > t + 1e-9), None)
         return next(((e, s) for e, s in reversed(pool) if e.onset < t - 1e-9), None)
 
+    def indices(self) -> Any:
+        """The night's indices (:func:`~sleepfm_engine.indices.compute_indices`) of the scored
+        events over the manual scoring, else the automatic staging; None without a session."""
+        from .indices import compute_indices
+
+        if self.session is None:
+            return None
+        s = self.session
+        hyp = self.scored_manual()
+        if hyp is None and s.auto is not None:
+            hyp = s.auto
+        return compute_indices(s.events, hyp)
+
     # ------------------------------------------------------------------ derived views
     def scored_manual(self) -> Any:
         """The manual hypnogram when at least one epoch is scored as a sleep stage, else None."""

@@ -12,8 +12,9 @@ parent talks to it over a pipe:
   training event), ``("done", id, result)``, ``("failed", id, error_type, message,
   traceback_text)``, ``("cancelled", id)``.
 
-Fine-tuning runs here too (tasks ``scan`` and ``train``): every torch job of the application
-lives in this one process, under one thread policy (:func:`analysis_threads`).
+Fine-tuning runs here too (tasks ``scan`` and ``train``), and the event detectors (task
+``detect``): every torch job of the application lives in this one process, under one thread
+policy (:func:`analysis_threads`).
 
 Exceptions cross as text: the message is what :func:`sleepfm_gui.errors.describe_exception`
 made of them in the child, the traceback goes to the parent's log.
@@ -113,10 +114,27 @@ def _train(analyser, state, kwargs: dict, emit) -> Any:
     return run(config, state=state, callbacks=[emit])
 
 
+def _detect(analyser, state, kwargs: dict, emit) -> Any:
+    """Score the night's events with a registered detector (``detector``, ``hypnogram``,
+    ``overrides``, ``settings``); returns its :class:`~sleepfm_engine.detectors.Detection`."""
+    from sleepfm_engine.channels import ChannelMap
+    from sleepfm_engine.detectors import get_detector
+    from sleepfm_engine.recording import open_recording
+
+    detector = get_detector(kwargs["detector"])
+    with open_recording(kwargs["recording"]) as rec:
+        cmap = ChannelMap.from_recording(rec, overrides=dict(kwargs.get("overrides") or {}))
+        detection = detector.detect(rec, kwargs.get("hypnogram"), state=state, channel_map=cmap,
+                                    **dict(kwargs.get("settings") or {}))
+    # The library's own result is for audit in-process; it need not pickle to the window.
+    detection.library_result = None
+    return detection
+
+
 #: Tasks the child runs: name -> ``fn(analyser, state, kwargs, emit_event)``.
 _HANDLERS: dict[str, Callable[..., Any]] = {
     **{task: _night_task(task) for task in _NIGHT_PRODUCTS},
-    "warmup": _warm_up, "scan": _scan, "train": _train}
+    "warmup": _warm_up, "scan": _scan, "train": _train, "detect": _detect}
 TASKS: tuple[str, ...] = tuple(_HANDLERS)
 
 

@@ -72,10 +72,13 @@ class MainWindow(QMainWindow):
         A recording was opened (its path).
     stagingFinished(object)
         A staging job delivered its hypnogram.
+    detectionFinished(object)
+        An event detector delivered its :class:`~sleepfm_engine.detectors.Detection`.
     """
 
     recordingOpened = Signal(str)
     stagingFinished = Signal(object)
+    detectionFinished = Signal(object)
 
     def __init__(self, settings: Settings | None = None, model_dir: str | None = None,
                  parent: QWidget | None = None):
@@ -277,6 +280,10 @@ class MainWindow(QMainWindow):
                                    "Stage the night with SleepFM (a job: progress and cancel in "
                                    "the Jobs panel)")
         self.risk_action = action(an, "Run disease &risk (research only)", self.start_risk)
+        self.detect_action = action(an, "Score &events automatically (psgscoring)",
+                                    lambda: self.start_event_detection("psgscoring"),
+                                    tip="AASM respiratory, SpO2, arousal and limb-movement events "
+                                        "into their own layer; accept them one by one or all")
         self.get_weights_action = action(an, "Get SleepFM weights…", self.get_official_weights,
                                          tip="Download the released SleepFM models (after asking), "
                                              "verify them and use them")
@@ -299,6 +306,7 @@ class MainWindow(QMainWindow):
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
         self.events.eventActivated.connect(self.study.display.select_event)
         self.events.filtersChanged.connect(self._on_event_filters)
+        self.events.acceptAllRequested.connect(lambda: self.accept_all_events())
         self.trace.eventCreateRequested.connect(self.create_event)
         self.trace.eventEditRequested.connect(
             lambda i, onset, duration: self.edit_event(i, onset=onset, duration=duration))
@@ -562,7 +570,11 @@ class MainWindow(QMainWindow):
         self.study.set_events(events, "file")
 
     def _refresh_events(self) -> None:
-        self.events.set_events(self.study.events, self.rec.start if self.rec is not None else None)
+        rejected = [(r.event, name, r.reason) for name, layer in self.study.layers.items()
+                    for r in layer.rejected]
+        self.events.set_events(self.study.events, self.rec.start if self.rec is not None else None,
+                               rejected)
+        self.events.set_indices(self.study.indices())
         self._on_event_filters()
 
     def _on_event_filters(self) -> None:
@@ -588,7 +600,7 @@ class MainWindow(QMainWindow):
             except (SleepFMError, OSError, ValueError) as exc:
                 errors.report_exception(self, "Cannot save the scoring", exc)
                 return False
-        for key in ("events", "overview", "staging", "risk", "embeddings"):
+        for key in ("events", "overview", "staging", "risk", "embeddings", "detect"):
             for w in self.jobs.running(key):
                 w.disconnect_all()
                 w.cancel()
@@ -1030,6 +1042,34 @@ class MainWindow(QMainWindow):
         return self._remote(f"Sleep staging of {Path(kwargs['recording']).name}", "staging",
                             kwargs, "staging", done, "Sleep staging failed")
 
+    def start_event_detection(self, detector: str = "psgscoring", **settings: Any):
+        """Score the night's events with a registered detector as a job in the analysis
+        process; they arrive as a layer named after the detector (a rerun replaces that layer
+        only: scored events are never touched). Sleep stages: the manual scoring, else the
+        automatic staging, else none."""
+        if self.rec is None:
+            errors.show_error(self, "Event detection", "Open a recording first.")
+            return None
+        hyp = self.study.scored_manual()
+        if hyp is None and self.session is not None:
+            hyp = self.session.auto
+        kwargs = {"recording": str(self.rec.path), "detector": detector, "hypnogram": hyp,
+                  "overrides": dict(self.cmap.overrides) if self.cmap is not None else {},
+                  "settings": settings}
+
+        def done(detection) -> None:
+            self.study.set_events(detection.events, detector)
+            self.events_dock.raise_()
+            skipped = "; ".join(f"{part}: {why}" for part, why in detection.not_scored.items())
+            self.statusBar().showMessage(
+                f"{detector}: {len(detection.events)} events, "
+                f"{len(detection.events.rejected)} rejected candidates"
+                + (f" · not scored: {skipped}" if skipped else ""), 8000)
+            self.detectionFinished.emit(detection)
+
+        return self._remote(f"Events of {self.rec.path.name} ({detector})", "detect", kwargs,
+                            "detect", done, "Event detection failed")
+
     def start_risk(self):
         """Run the disease-risk head as a job (needs age and sex)."""
         kwargs = self._analysis_kwargs()
@@ -1176,7 +1216,7 @@ class MainWindow(QMainWindow):
                   self.save_scoring_action, self.export_manual_action, self.export_events_action,
                   self.export_embeddings_action, self.export_report_action, self.info_action,
                   self.close_action, self.filters_action, self.derivation_action,
-                  self.stage_action, self.risk_action):
+                  self.stage_action, self.risk_action, self.detect_action):
             a.setEnabled(has)
         self.export_auto_action.setEnabled(has and self.auto_hypnogram is not None)
 

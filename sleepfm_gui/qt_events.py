@@ -12,17 +12,17 @@ from typing import Any, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView,
+                               QLabel, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from sleepfm_engine.events import EVENT_TYPES, Event, EventType
 
 from .qt_axes import clock_text
 
-__all__ = ["EventsModel", "EventsPanel", "MANUAL_LAYER"]
+__all__ = ["EventsModel", "EventsPanel", "INDICES_SHOWN"]
 
-#: Name of the layer of the events a person scored (kept by the scoring session).
-MANUAL_LAYER = "manual"
+#: The indices the panel shows (keys of :data:`sleepfm_engine.indices.INDEX_DEFINITIONS`).
+INDICES_SHOWN: tuple[str, ...] = ("AHI", "ODI3", "ArI", "PLMSI")
 
 
 class EventsModel(QAbstractTableModel):
@@ -34,12 +34,16 @@ class EventsModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[tuple[Event, str]] = []
         self._start: _dt.datetime | None = None
+        self._reasons: dict[str, str] = {}
 
-    def set_rows(self, rows: Sequence[tuple[Event, str]], start: _dt.datetime | None) -> None:
-        """``rows``: (event, layer) pairs, already sorted by onset."""
+    def set_rows(self, rows: Sequence[tuple[Event, str]], start: _dt.datetime | None,
+                 reasons: dict[str, str] | None = None) -> None:
+        """``rows``: (event, layer) pairs, already sorted by onset; ``reasons``: why each
+        rejected candidate (by id) was rejected."""
         self.beginResetModel()
         self._rows = list(rows)
         self._start = start
+        self._reasons = dict(reasons or {})
         self.endResetModel()
 
     def row(self, i: int) -> tuple[Event, str]:
@@ -77,7 +81,9 @@ class EventsModel(QAbstractTableModel):
             if col == 5:
                 return "" if event.confidence is None else f"{event.confidence:.0%}"
             if col == 6:
-                return str(event.attributes.get("rule", ""))
+                reason = self._reasons.get(event.id)
+                return f"rejected: {reason}" if reason is not None \
+                    else str(event.attributes.get("rule", ""))
         if role == Qt.ToolTipRole:
             return event.label or info.label
         if role == Qt.DecorationRole and col == 2:
@@ -96,6 +102,8 @@ class EventsPanel(QWidget):
     -------
     timeActivated(float)
         An event was double-clicked (its onset, s from the recording start).
+    acceptAllRequested()
+        Accept every automatic event the filters show.
     eventActivated(str)
         Its id.
     filtersChanged()
@@ -105,10 +113,12 @@ class EventsPanel(QWidget):
     timeActivated = Signal(float)
     eventActivated = Signal(str)
     filtersChanged = Signal()
+    acceptAllRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[tuple[Event, str]] = []
+        self._rejected: list[tuple[Event, str, str]] = []
         self._start: _dt.datetime | None = None
         self.type_combo = QComboBox()
         self.type_combo.setToolTip("Show events of one type")
@@ -117,6 +127,15 @@ class EventsPanel(QWidget):
         for combo in (self.type_combo, self.source_combo):
             combo.setFocusPolicy(Qt.ClickFocus)
             combo.currentIndexChanged.connect(self._on_filter)
+        self.rejected_check = QCheckBox("Rejected candidates")
+        self.rejected_check.setToolTip("List what the detectors considered and did not score, "
+                                       "with the reason")
+        self.rejected_check.setFocusPolicy(Qt.ClickFocus)
+        self.rejected_check.toggled.connect(lambda _on: self._apply())
+        self.accept_button = QPushButton("Accept shown")
+        self.accept_button.setToolTip("Accept every automatic event the filters show")
+        self.accept_button.setFocusPolicy(Qt.ClickFocus)
+        self.accept_button.clicked.connect(self.acceptAllRequested)
         self.counts_label = QLabel()
         self.counts_label.setWordWrap(True)
         self.indices_label = QLabel()
@@ -138,40 +157,43 @@ class EventsPanel(QWidget):
         filters = QHBoxLayout()
         filters.addWidget(self.type_combo, 1)
         filters.addWidget(self.source_combo, 1)
+        actions = QHBoxLayout()
+        actions.addWidget(self.rejected_check)
+        actions.addStretch(1)
+        actions.addWidget(self.accept_button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(filters)
+        lay.addLayout(actions)
         lay.addWidget(self.counts_label)
         lay.addWidget(self.indices_label)
         lay.addWidget(self.table, 1)
         self._fill_combos()
 
     # ------------------------------------------------------------------ content
-    def set_events(self, rows: Sequence[tuple[Event, str]], start: _dt.datetime | None) -> None:
-        """Every event of the study as (event, layer) pairs sorted by onset."""
+    def set_events(self, rows: Sequence[tuple[Event, str]], start: _dt.datetime | None,
+                   rejected: Sequence[tuple[Event, str, str]] = ()) -> None:
+        """Every event of the study as (event, layer) pairs sorted by onset, and the
+        candidates the detectors rejected as (event, layer, reason)."""
         self._rows = list(rows)
+        self._rejected = list(rejected)
         self._start = start
         self._fill_combos()
         self._apply()
 
     def set_indices(self, table: Any) -> None:
-        """Show the night's indices (an :class:`~sleepfm_engine.indices.IndexTable`; None
-        clears them)."""
+        """Show the night's indices of the scored events (an
+        :class:`~sleepfm_engine.indices.IndexTable`; None clears them)."""
         if table is None:
             self.indices_label.clear()
             return
-        parts = []
-        for key in ("AHI", "RDI", "ODI3", "PLMSI", "ArI"):
-            value = table.get(key) if hasattr(table, "get") else None
-            if value is None:
-                continue
-            figure = getattr(value, "value", value)
-            parts.append(f"<b>{key}</b> {'—' if figure is None else f'{figure:.1f}'}")
-        self.indices_label.setText(" · ".join(parts) + " /h")
+        parts = [f"<b>{key}</b> {table.format(key)}" for key in INDICES_SHOWN]
+        self.indices_label.setText("Scored: " + " · ".join(parts) + " /h")
 
     def _fill_combos(self) -> None:
         types = sorted({e.type for e, _ in self._rows}, key=list(EventType).index)
-        layers = list(dict.fromkeys(layer for _, layer in self._rows))
+        layers = list(dict.fromkeys([layer for _, layer in self._rows]
+                                    + [layer for _, layer, _ in self._rejected]))
         for combo, items, every in ((self.type_combo, [(EVENT_TYPES[t].label, t) for t in types],
                                      "All types"),
                                     (self.source_combo, [(n, n) for n in layers], "All sources")):
@@ -193,14 +215,25 @@ class EventsPanel(QWidget):
         kind, layer = self.type_combo.currentData(), self.source_combo.currentData()
         shown = [(e, s) for e, s in self._rows
                  if (kind is None or e.type == kind) and (layer is None or s == layer)]
-        self.model.set_rows(shown, self._start)
+        reasons: dict[str, str] = {}
+        if self.rejected_check.isChecked():
+            rejected = [(e, s, r) for e, s, r in self._rejected
+                        if (kind is None or e.type == kind) and (layer is None or s == layer)]
+            reasons = {e.id: r for e, _, r in rejected}
+            listed = shown + [(e, s) for e, s, _ in rejected]
+            self.model.set_rows(sorted(listed, key=lambda es: (es[0].onset, es[0].id)),
+                                self._start, reasons)
+        else:
+            self.model.set_rows(shown, self._start)
         tally: dict[EventType, int] = {}
         for e, _ in shown:
             tally[e.type] = tally.get(e.type, 0) + 1
         text = ", ".join(f"{EVENT_TYPES[t].code} {n}" for t, n in
                          sorted(tally.items(), key=lambda tn: list(EventType).index(tn[0])))
         self.counts_label.setText(f"{len(shown)} of {len(self._rows)} events"
-                                  + (f": {text}" if text else ""))
+                                  + (f": {text}" if text else "")
+                                  + (f"; {len(reasons)} rejected candidates listed"
+                                     if reasons else ""))
 
     # ------------------------------------------------------------------ filters
     def hidden_types(self) -> set[EventType]:

@@ -217,3 +217,125 @@ def test_unsaved_events_are_recovered_when_the_recording_is_opened_again(qtbot, 
     _open(qtbot, window, path)
     assert window.session.events[e.id] == e
     assert window.session.is_modified
+
+
+# ------------------------------------------------------------------ automatic events
+class _Detector:
+    """A detector that scores two apneas, a desaturation and rejects a hypopnea."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.calls = []
+
+    def detect(self, recording, hypnogram=None, *, state=None, channel_map=None, **settings):
+        from sleepfm_engine.detectors import Detection
+        from sleepfm_engine.events import RejectedCandidate
+
+        self.calls.append((recording.path, hypnogram, channel_map))
+        src = EventSource.detector("fake", "1.0")
+        events = EventSet([
+            Event(40.0, 12.0, "apnea_obstructive", source=src, confidence=0.9,
+                  attributes={"rule": "AASM apnea: flow drop >= 90 %"}, id="d-oa"),
+            Event(100.0, 15.0, "apnea_central", source=src, confidence=0.55,
+                  attributes={"rule": "no effort"}, id="d-ca"),
+            Event(60.0, 30.0, "desaturation", source=src, confidence=0.8, id="d-de")],
+            rejected=[RejectedCandidate(Event(200.0, 12.0, "hypopnea", source=src, id="d-rej"),
+                                        "flow reduced only 20 %")])
+        return Detection(events, not_scored={"limb_movements": "no leg EMG"})
+
+
+class _InProcessServer:
+    """The analysis process's handlers run on a thread of this process (tests only)."""
+
+    running = False
+
+    def submit(self, task, kwargs, on_event):
+        import threading
+
+        from sleepfm_engine.jobs import TaskState
+        from sleepfm_gui.analysis_server import _HANDLERS
+
+        def run():
+            on_event("done", _HANDLERS[task](None, TaskState(), kwargs, lambda payload: None))
+
+        threading.Thread(target=run).start()
+        return 1
+
+    def cancel(self, job_id):
+        pass
+
+    def close(self, timeout=10.0):
+        pass
+
+
+@pytest.fixture
+def detector(monkeypatch):
+    det = _Detector()
+    monkeypatch.setattr("sleepfm_engine.detectors.get_detector", lambda name: det)
+    return det
+
+
+def _detect(qtbot, win):
+    win.analysis = _InProcessServer()
+    with qtbot.waitSignal(win.detectionFinished, timeout=20000):
+        assert win.start_event_detection("fake") is not None
+
+
+def test_automatic_events_arrive_in_their_own_layer_and_never_touch_scored_ones(
+        qtbot, opened, detector):
+    win = opened
+    win.session.score_range(0, win.session.n_epochs, "N2")
+    mine = win.create_event(40.0, 52.0, "Airflow", "hypopnea")
+    _detect(qtbot, win)
+    (path, hyp, cmap), = detector.calls
+    assert path == win.rec.path and np.all(hyp.stages == 2) and cmap is not None
+    assert set(win.study.layers) == {"scoring", "fake"}
+    assert list(win.session.events) == [mine]
+    rows = {win.events.model.row(i)[0].id: i for i in range(win.events.model.rowCount())}
+    assert set(rows) == {mine.id, "d-oa", "d-ca", "d-de"}
+    i = rows["d-oa"]
+    model = win.events.model
+    assert model.index(i, 5).data() == "90%"
+    assert model.index(i, 6).data() == "AASM apnea: flow drop >= 90 %"
+    # The rejected candidate is listed with its reason on demand.
+    win.events.rejected_check.setChecked(True)
+    texts = [model.index(r, 6).data() for r in range(model.rowCount())]
+    assert "rejected: flow reduced only 20 %" in texts
+    # A rerun replaces the detector's layer only.
+    _detect(qtbot, win)
+    assert list(win.session.events) == [mine]
+
+
+def test_accepting_one_then_all_updates_the_indices(qtbot, opened, detector):
+    win = opened
+    win.session.score_range(0, win.session.n_epochs, "N2")  # 5 min of sleep
+    _detect(qtbot, win)
+    assert "AHI</b> 0.0" in win.events.indices_label.text()
+    # U goes to the first unreviewed automatic event and selects it; Enter accepts it.
+    win.trace.setFocus()
+    qtbot.keyClick(win.trace, Qt.Key_U)
+    assert win.study.display.selected_event == "d-oa" and win.trace.start == 30.0
+    qtbot.keyClick(win.trace, Qt.Key_Return)
+    assert "d-oa" in win.session.events
+    assert win.session.events["d-oa"].source.kind == "detector"
+    assert "AHI</b> 12.0" in win.events.indices_label.text()  # 1 apnea in 5 min of sleep
+    qtbot.keyClick(win.trace, Qt.Key_U)
+    assert win.study.display.selected_event == "d-de"  # next in time, after the accepted one
+    win.events.acceptAllRequested.emit()
+    assert {e.id for e in win.session.events} == {"d-oa", "d-ca", "d-de"}
+    assert "AHI</b> 24.0" in win.events.indices_label.text()
+    win.undo()
+    assert {e.id for e in win.session.events} == {"d-oa"}
+
+
+def test_next_event_of_this_type_skips_other_types(qtbot, opened):
+    win = opened
+    a = win.create_event(10.0, 20.0, "Airflow", "hypopnea")
+    win.create_event(40.0, 50.0, "Airflow", "apnea_central")
+    c = win.create_event(130.0, 140.0, "Airflow", "hypopnea")
+    win.study.display.select_event(a.id)
+    qtbot.keyClick(win.trace, Qt.Key_BracketRight)
+    assert win.study.display.selected_event == c.id and win.trace.start == 120.0
+    qtbot.keyClick(win.trace, Qt.Key_BracketLeft)
+    assert win.study.display.selected_event == a.id
