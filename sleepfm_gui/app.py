@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sleepfm-studio",
                                 description="SleepFM Studio: review polysomnograms, score sleep "
                                             "and run SleepFM.")
+    from sleepfm_engine import __version__
+
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("recording", nargs="?", help="EDF, EDF+ or BDF file to open")
     p.add_argument("--model", metavar="DIR", help="SleepFM model folder (release layout)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or mps")

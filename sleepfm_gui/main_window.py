@@ -412,9 +412,18 @@ class MainWindow(QMainWindow):
         from sleepfm_engine.channels import ChannelMap, ChannelMapError
         from sleepfm_engine.recording import open_recording
 
+        from sleepfm_engine.contract import EPOCH_SECONDS
+        from sleepfm_engine.errors import RecordingError
+
         path = Path(path)
         try:
             rec = open_recording(path)
+            if rec.duration < EPOCH_SECONDS:
+                # Nothing to score or stage: refused before the open recording is closed.
+                rec.close()
+                raise RecordingError(path, f"{rec.duration:g} s long, shorter than one "
+                                           f"{EPOCH_SECONDS:g}-s scoring epoch: there is "
+                                           "nothing to score or stage")
         except (SleepFMError, OSError, ValueError) as exc:
             errors.report_exception(self, "Cannot open the recording", exc)
             if isinstance(exc, (SleepFMError, OSError)) and not path.exists():

@@ -394,3 +394,40 @@ def test_derivation_dialog_refuses_channels_of_different_rates(qtbot, tmp_path):
             dlg.derivations()
         dlg.minus.setCurrentIndex(dlg.minus.findData("M1"))
         assert [d.label for d in dlg.derivations()] == ["C4-M1"]
+
+
+def test_a_recording_shorter_than_one_epoch_is_refused_and_the_open_one_stays(
+        qtbot, window, dialogs, tmp_path):
+    first = make_psg(tmp_path / "night.edf")
+    _open(qtbot, window, first)
+    session, rows = window.session, [r.key for r in window.trace.visible_channels]
+    short = make_psg(tmp_path / "short.edf", minutes=29 / 60)
+    assert not window.open_recording_file(short)
+    title, text = dialogs[-1]
+    assert title == "Cannot open the recording"
+    assert "short.edf" in text and "shorter than one 30-s scoring epoch" in text
+    # The previous recording is still open, whole: traces, scoring and panels.
+    assert window.rec.path == first and window.study.display.rec is window.rec
+    assert window.session is session and [r.key for r in window.trace.visible_channels] == rows
+    assert window.windowTitle().startswith("night.edf")
+    assert window.channels.isEnabled() and window.close_action.isEnabled()
+
+
+def test_screenshot_of_a_too_short_recording_is_one_error_line(qtbot, tmp_path, capsys):
+    from sleepfm_gui.app import main
+
+    short = make_psg(tmp_path / "short.edf", minutes=10 / 60)
+    assert main([str(short), "--screenshot", str(tmp_path / "s.png")]) == 1
+    err = capsys.readouterr().err
+    assert "shorter than one 30-s scoring epoch" in err and "Traceback" not in err
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_version_is_printed(capsys):
+    from sleepfm_engine import __version__
+    from sleepfm_gui.app import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sleepfm-studio {__version__}"
