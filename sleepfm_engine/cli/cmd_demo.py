@@ -48,9 +48,12 @@ def run(args: argparse.Namespace) -> int:
         print("demo model not shipped: staging skipped")
         return 0
     from ..analysis import Analyser, NightRequest
+    from ..jobs import ConsoleProgress, Job
 
     t = time.perf_counter()
-    auto = Analyser().run(None, NightRequest(str(path), str(model))).hypnogram
+    job = Job("demo staging", lambda state: Analyser().run(state, NightRequest(str(path), str(model))))
+    job.add_progress_callback(ConsoleProgress("staging"))
+    auto = job.run().hypnogram
     agree = truth.agreement(auto)
     print(f"staged with the demo model (synthetic training data, demonstration only): "
           f"accuracy {agree['accuracy']:.2f}, kappa {agree['kappa']:.2f} "
