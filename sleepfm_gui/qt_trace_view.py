@@ -526,6 +526,7 @@ class TraceView(QWidget):
             self._on_recording()
         elif kind == "rows":
             self._refresh_visible()
+            self._draw_events()  # events sit on rows by index
             self._request_render()
             self.displayChanged.emit()
         elif kind == "row":

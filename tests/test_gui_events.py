@@ -339,3 +339,14 @@ def test_next_event_of_this_type_skips_other_types(qtbot, opened):
     assert win.study.display.selected_event == c.id and win.trace.start == 120.0
     qtbot.keyClick(win.trace, Qt.Key_BracketLeft)
     assert win.study.display.selected_event == a.id
+
+
+def test_hiding_a_row_moves_its_events_with_the_rows(qtbot, opened):
+    win = opened
+    e = win.create_event(5.0, 15.0, "SpO2", "desaturation")
+    before = {m.event.id: m.rows for m in win.trace.event_marks()}[e.id]
+    win.trace.set_channel_visible("Chin1-Chin2", False)
+    after = {m.event.id: m.rows for m in win.trace.event_marks()}[e.id]
+    assert after == (before[0] - 1,) == (_row(win, "SpO2"),)
+    win.trace.set_channel_visible("SpO2", False)
+    assert {m.event.id: m.rows for m in win.trace.event_marks()}[e.id] == ()
