@@ -166,6 +166,9 @@ class ScoringSession:
         Edits kept on the undo stack.
     """
 
+    #: Epochs unlike the staging model's training data (:meth:`set_ood_epochs`); None: unknown.
+    _ood_epochs: np.ndarray | None = None
+
     def __init__(self, n_epochs: int, *, epoch_length: float = float(EPOCH_SECONDS),
                  start: _dt.datetime | None = None, offset: float = 0.0,
                  manual: Hypnogram | None = None, auto: Hypnogram | None = None,
@@ -433,6 +436,20 @@ class ScoringSession:
         ok = np.all(np.isfinite(p), axis=1)
         out[ok] = p[ok].max(axis=1)
         return out
+
+    def set_ood_epochs(self, epochs: np.ndarray | None) -> None:
+        """Mark the automatic hypnogram's out-of-distribution epochs (``OODResult.epoch_ood``,
+        from the recording start; None clears). Review counts them as unsure whatever their
+        probability, since a model outside its training data can be sure and wrong."""
+        with self._lock:
+            if epochs is None:
+                self._ood_epochs = None
+            else:
+                mask = np.zeros(self._n, dtype=bool)
+                flags = np.asarray(epochs, dtype=bool)[: self._n]
+                mask[: len(flags)] = flags
+                self._ood_epochs = mask
+            self._review_anchor = None
 
     def set_auto(self, hyp: Hypnogram | None) -> None:
         """Replace the automatic hypnogram (None removes it). Not an undoable edit."""
@@ -725,7 +742,8 @@ class ScoringSession:
         Modes
         -----
         ``"uncertain"``
-            automatic max probability below :attr:`review_threshold`;
+            automatic max probability below :attr:`review_threshold`, or out of the model's
+            training distribution (:meth:`set_ood_epochs`);
         ``"disagree"``
             manual and automatic stages are both W..R and differ;
         ``"review"`` (default)
@@ -743,6 +761,8 @@ class ScoringSession:
         conf = self.confidence()
         with np.errstate(invalid="ignore"):
             unsure = conf < self.review_threshold
+        if self._ood_epochs is not None:
+            unsure = unsure | self._ood_epochs
         if self._auto is None:
             disagree = np.zeros(self._n, dtype=bool)
         else:
@@ -767,8 +787,9 @@ class ScoringSession:
             The epoch shown now.
         mode : str
             See :meth:`review_mask`. In ``"lowest"`` mode epochs come in order of increasing
-            automatic confidence (ties by time) and ``current`` is ignored: each call continues
-            from the epoch the previous call returned, so the lowest-confidence epochs come first.
+            automatic confidence, out-of-distribution epochs first (ties by time), and
+            ``current`` is ignored: each call continues from the epoch the previous call
+            returned, so the lowest-confidence epochs come first.
         direction : int
             +1 forwards in time (or to higher confidence), -1 backwards.
         wrap : bool
@@ -803,6 +824,9 @@ class ScoringSession:
         if idx.size == 0:
             return None
         conf = self.confidence()[idx]
+        if self._ood_epochs is not None:
+            # Out-of-distribution epochs first: their confidence says nothing.
+            conf = np.where(self._ood_epochs[idx], -np.inf, conf)
         order = np.lexsort((idx, conf))  # by confidence, then time
         keys = [(float(conf[i]), int(idx[i])) for i in order]
         anchor = self._review_anchor
