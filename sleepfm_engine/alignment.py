@@ -108,7 +108,8 @@ def fit_to_recording(hyp: Hypnogram, recording: Any) -> Hypnogram:
     hyp : Hypnogram
         A hypnogram paired with the recording (by name, by the user, or scored on it).
     recording : Recording
-        Anything with ``duration`` (seconds) and ``start`` (datetime or None).
+        Anything with ``duration`` (seconds) and ``start`` (datetime or None). A recording
+        without signal channels (an annotation-only EDF+) bounds nothing: ``hyp`` is returned.
 
     Returns
     -------
@@ -127,6 +128,10 @@ def fit_to_recording(hyp: Hypnogram, recording: Any) -> Hypnogram:
     HypnogramAlignmentWarning
         When epochs outside the recording were dropped; says both durations and how many.
     """
+    if getattr(recording, "channels", None) == []:
+        # An annotation-only EDF+ (a hypnogram file read for its header) has no time of its
+        # own for the hypnogram to fit into.
+        return hyp
     fit = hypnogram_fit(hyp, recording)
     if fit.fits:
         return hyp

@@ -99,5 +99,16 @@ class DownloadError(SleepFMError):
         super().__init__(f"{prefix}{problem}")
 
 
+class OutputError(SleepFMError, ValueError):
+    """An output cannot be written where asked: it is an input, a folder, exists without
+    permission to replace it, or its folder is not writable. Names the file and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{problem}")
+
+
 class JobCancelled(SleepFMError):
     """Raised inside a job when the user asked it to stop; the job's last good output is kept."""

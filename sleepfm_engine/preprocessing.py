@@ -32,6 +32,7 @@ from . import __version__
 from .atomic import atomic_path
 from .contract import (CHUNK_SAMPLES, LOWPASS_HZ, LOWPASS_ORDER, SAMPLING_RATE_HZ,
                        contract_dict)
+from .errors import RecordingError
 from .jobs import TaskState
 from .recording import Recording, open_recording
 
@@ -177,7 +178,12 @@ def iter_preprocessed(recording: Recording, channels: Sequence[str] | None = Non
 
 
 def _channels(recording: Recording, channels):
-    return [recording.channel(c) for c in (channels if channels is not None else recording.labels)]
+    wanted = channels if channels is not None else recording.labels
+    missing = [c for c in wanted if isinstance(c, str) and c not in recording.labels]
+    if missing:
+        raise RecordingError(recording.path, f"no channel {', '.join(map(repr, missing))}; its "
+                                             f"channels are {', '.join(recording.labels)}")
+    return [recording.channel(c) for c in wanted]
 
 
 def default_workers() -> int:

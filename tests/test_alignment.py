@@ -102,3 +102,8 @@ def test_discovery_given_the_recording_fits_the_pair_the_same_way(short_recordin
         hyp, found = find_manual_hypnogram(rec_path, fit_to=rec)
     assert found == hyp_path
     assert hyp.n_epochs == 50
+
+
+def test_an_annotation_only_file_bounds_nothing():
+    hyp = _six_hours()
+    assert fit_to_recording(hyp, SimpleNamespace(start=START, duration=0.0, channels=[])) is hyp

@@ -124,13 +124,9 @@ def _check_output(out: Path, fmt: str | None, inputs: list[Path], overwrite: boo
     """Why events must not be written to ``out`` (in ``fmt``, else the format its name picks),
     or None. Checked before any work, so a long detection never ends in a refusal."""
     from ..formats import event_format_for_path, event_write_formats, registered_formats
+    from . import guard_output
 
-    if any(out.resolve() == p.resolve() for p in inputs):
-        return f"{out}: the output would replace its own input"
-    if out.is_dir():
-        return f"{out}: is a folder; name the events file to write"
-    if out.exists() and not overwrite:
-        return f"{out} exists (use --overwrite to replace it)"
+    guard_output(out, inputs, overwrite=overwrite)
     if fmt is None and event_format_for_path(out) is None:
         endings = ", ".join(f.event_save_suffix for f in registered_formats()
                             if f.write_events is not None and f.event_save_suffix)

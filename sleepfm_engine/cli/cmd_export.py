@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..formats import format_for_suffix, write_formats
 from ..recording import RECORDING_SUFFIXES
+from . import guard_output
 from ._output import output_path as _output, shown_name, status_stream, to_stdout as _to_stdout
 
 #: Statistics file formats, picked by ``--format`` or the output's suffix.
@@ -168,12 +169,9 @@ def _target(args, formats: tuple[str, ...], format_of) -> tuple[Path, str] | int
                       f"({', '.join(formats)})")
     if _to_stdout(out):
         return out, fmt
-    if out.exists() and out.is_dir():
-        return _error(f"{out} is a folder; give a file name")
-    if out.exists() and out.resolve() == args.input.resolve():
-        return _error(f"{out} is the input file; write elsewhere")
-    if out.exists() and not args.overwrite:
-        return _error(f"{out} exists (use --overwrite to replace it)")
+    guard_output(out, [p for p in (args.input, getattr(args, "hypnogram", None),
+                                   getattr(args, "recording", None)) if p is not None],
+                 overwrite=args.overwrite)
     return out, fmt
 
 

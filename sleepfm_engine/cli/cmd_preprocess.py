@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from . import guard_output
 from ._output import output_path, shown_name, status_stream, to_stdout
 
 
@@ -26,9 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from ..preprocessing import preprocess_to_hdf5
     from ..recording import open_recording
 
-    if not to_stdout(args.output) and args.output.exists() and not args.overwrite:
-        print(f"error: {args.output} exists (use --overwrite to replace it)", file=sys.stderr)
-        return 1
+    if not to_stdout(args.output):
+        guard_output(args.output, [args.recording], overwrite=args.overwrite)
     rec = open_recording(args.recording)
     cmap = ChannelMap.from_recording(rec)
     modalities = {lbl: cmap.modality_of(lbl) for lbl in rec.labels}

@@ -15,6 +15,7 @@ import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
+from . import guard_output
 from ._output import output_path, shown_name, status_stream, to_stdout
 
 SUMMARY_NAME = "summary.csv"
@@ -187,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
             out = out / (("deidentified" if args.deidentify else args.input.stem) + ".pdf")
         if out.suffix.lower() != ".pdf":
             return _error(f"{out}: the report must be a .pdf file (or an existing folder)")
-        if out.exists() and not args.overwrite:
-            return _error(f"{out} exists (use --overwrite to replace it)")
+        guard_output(out, [p for p in (args.input, args.hypnogram, args.events) if p is not None],
+                     overwrite=args.overwrite)
     # With -o -, what the report says on the way goes to stderr: stdout carries only the PDF.
     with output_path(out, "report.pdf") as path, redirect_stdout(status_stream(out)):
         _one(args.input, path, args, None)

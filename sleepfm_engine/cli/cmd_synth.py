@@ -37,6 +37,8 @@ def register(subparsers) -> None:
         description="Generate a seeded, physiologically plausible polysomnogram and write it as "
                     "EDF+ (stages and events as annotations) with <stem>.hypnogram.csv beside it.")
     p.add_argument("-o", "--output", type=Path, required=True, help="EDF file to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output (and its hypnogram and events files)")
     p.add_argument("--hours", type=_positive_hours, default=8.0,
                    help="recording length in hours (default 8)")
     p.add_argument("--seed", type=int, default=0, help="night seed (default 0)")
@@ -83,12 +85,16 @@ def run(args: argparse.Namespace) -> int:
     from ..jobs import ConsoleProgress, Job
     from ..synthetic import make_night, write_night
     from ..synthetic.edf import events_sidecar, hypnogram_sidecar
+    from . import guard_output
 
     t0 = time.perf_counter()
     try:
         severity = _severity(args)
     except ValueError as exc:
         args.synth_parser.error(str(exc))
+    # Checked before the night is generated: all three files it writes.
+    for out in (args.output, hypnogram_sidecar(args.output), events_sidecar(args.output)):
+        guard_output(out, overwrite=args.overwrite)
     job = Job("synth", lambda state: make_night(args.hours, seed=args.seed,
                                                  montage=args.montage, apnea=args.apnea,
                                                  severity=severity, state=state))

@@ -7,6 +7,7 @@ an argument (default 30 s). Lines starting with ``#`` are comments.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -42,9 +43,11 @@ def read(path: Path, epoch_length: float | None = None) -> Hypnogram:
     stages = []
     for line, text in check_one_value_lines(lines, 0, path):
         if _INT.match(text):
-            value = int(float(text))
+            number = float(text)
+            # A huge number (one 5-MB line of digits) is inf as a float: no code, not a crash.
+            value = int(number) if math.isfinite(number) else None
             if value not in CODES:
-                raise HypnogramError(path, f"{value} is not a YASA stage code (0 W, 1 N1, 2 N2, "
+                raise HypnogramError(path, f"{value if value is not None else text[:40] + '...'} is not a YASA stage code (0 W, 1 N1, 2 N2, "
                                            "3 N3, 4 R, -1 artefact, -2 unscored)", line)
             stages.append(CODES[value])
         else:
