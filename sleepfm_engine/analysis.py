@@ -73,14 +73,19 @@ class NightResult:
         SleepFM staging (30-s epochs with probabilities), when asked for.
     risk : RiskTable or None
         Disease log-hazards, when asked for.
+    ood : OODResult or None
+        With staging: the night against the staging model's training data
+        (:mod:`sleepfm_engine.ood`), or which checks the model does not allow.
     written : tuple of Path
-        Output files written, the provenance file last.
+        Output files written, then the provenance file and, with staging, the night's
+        out-of-distribution record.
     """
 
     provenance: Provenance
     embeddings: Any = None
     hypnogram: Any = None
     risk: Any = None
+    ood: Any = None
     written: tuple[Path, ...] = ()
 
     def without_embeddings(self) -> "NightResult":
@@ -165,7 +170,8 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
         Product -> file to write it to (atomically).
     provenance_file : path, optional
         Where to record the provenance of every output written (see
-        :func:`sleepfm_engine.provenance.write_provenance_file`).
+        :func:`sleepfm_engine.provenance.write_provenance_file`). With staging, the night's
+        out-of-distribution record goes beside it (:func:`sleepfm_engine.ood.ood_path`).
     log : callable, optional
         Told one line when saved channel overrides are used.
 
@@ -179,6 +185,12 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
         For an unknown product, risk without age and sex, or not exactly one night given.
     ModelError
         When the release lacks a model a product needs.
+
+    Warns
+    -----
+    OODWarning
+        With staging, when the night is unlike the staging model's training data or no check
+        is possible.
     """
     from .inference.handles import resolve_model
 
@@ -206,13 +218,15 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
                                           heads), embeddings=embeddings)
     at = embed_stop
     if "hypnogram" in heads:
-        from .inference.staging import stage_recording
+        from .inference.staging import stage_night
+        from .ood import warn_if_flagged
 
         state.check_cancelled()
         state.set_status("staging")
-        hyp = stage_recording(embeddings, heads["hypnogram"], device=device, precision=precision,
-                              state=state.sub(at, at + 0.15))
-        result, at = replace(result, hypnogram=hyp), at + 0.15
+        hyp, ood = stage_night(embeddings, heads["hypnogram"], device=device, precision=precision,
+                               state=state.sub(at, at + 0.15))
+        warn_if_flagged(ood, embeddings.source, heads["hypnogram"].model_id)
+        result, at = replace(result, hypnogram=hyp, ood=ood), at + 0.15
     if "risk" in heads:
         from .inference.risk import risk_recording
 
@@ -230,6 +244,12 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
     if provenance_file is not None and written:
         written.append(write_provenance_file(provenance_file,
                                              {p: result.provenance for p in written}))
+        if result.ood is not None and "stage" in outputs:
+            from .ood import ood_path, write_ood_file
+
+            # Beside the provenance: what the hypnogram's model made of the night.
+            written.append(write_ood_file(ood_path(provenance_file), result.ood,
+                                          heads["hypnogram"].model_id))
     state.set_progress(1.0)
     return replace(result, written=tuple(written))
 

@@ -29,7 +29,8 @@ from .embeddings import Embeddings
 from .handles import resolve_model
 from .heads import stack_tokens
 
-__all__ = ["stage_recording", "token_probabilities", "epoch_probabilities", "plan_windows"]
+__all__ = ["stage_recording", "stage_night", "token_probabilities", "epoch_probabilities",
+           "plan_windows"]
 
 
 def _head_forward(model, x, mask):
@@ -70,11 +71,17 @@ def plan_windows(n_tokens: int, window: int, overlap: int) -> list[int]:
 def token_probabilities(embeddings: Embeddings, staging_model: Any, *, device=None,
                         state: TaskState | None = None, precision: str = "fp32",
                         window: int | None = None, overlap: int | None = None,
-                        windows_per_batch: int | None = None) -> np.ndarray:
+                        windows_per_batch: int | None = None, temperature: float = 1.0,
+                        return_logits: bool = False):
     """Stage probabilities of every 5-s token, float32 (n_tokens, n_classes).
 
     Parameters
     ----------
+    temperature : float
+        The logits are divided by it before the softmax (temperature scaling; 1: none).
+    return_logits : bool
+        Also return the token logits (averaged over the windows holding each token, before
+        any temperature), for the out-of-distribution check.
     window : int, optional
         Tokens per head pass (default and maximum: the head's ``max_seq_length``).
     overlap : int, optional
@@ -101,6 +108,7 @@ def token_probabilities(embeddings: Embeddings, staging_model: Any, *, device=No
     per_batch = windows_per_batch or (8 if dev.type == "cuda" else 1)
     x_all, mask_all = stack_tokens(embeddings, handle.max_channels)
     total = np.zeros((n, model.num_classes), dtype=np.float64)
+    total_logits = np.zeros_like(total) if return_logits else None
     counts = np.zeros(n, dtype=np.int64)
     with inference_context(dev, precision):
         x_dev = torch.from_numpy(x_all).to(dev)
@@ -110,15 +118,21 @@ def token_probabilities(embeddings: Embeddings, staging_model: Any, *, device=No
             x = torch.cat([x_dev[..., s:s + length, :] for s in group])
             mask = torch.cat([mask_dev[..., s:s + length] for s in group])
             logits = _head_forward(model, x, mask)
-            probs = torch.softmax(logits.float(), dim=-1).to("cpu").numpy()
-            for p, s in zip(probs, group):
+            probs = torch.softmax(logits.float() / float(temperature), dim=-1).to("cpu").numpy()
+            raw = logits.float().to("cpu").numpy() if return_logits else None
+            for k, (p, s) in enumerate(zip(probs, group)):
                 total[s:s + length] += p
                 counts[s:s + length] += 1
+                if raw is not None:
+                    total_logits[s:s + length] += raw[k]
             if state is not None:
                 state.set_progress(min(1.0, (b0 + len(group)) / len(starts)))
                 state.set_status(f"staging: window {b0 + len(group)}/{len(starts)}")
                 state.check_cancelled()
-    return (total / counts[:, None]).astype(np.float32)
+    probs = (total / counts[:, None]).astype(np.float32)
+    if return_logits:
+        return probs, (total_logits / counts[:, None]).astype(np.float32)
+    return probs
 
 
 def epoch_probabilities(token_probs: np.ndarray, tokens_per_epoch: int = TOKENS_PER_EPOCH,
@@ -145,7 +159,20 @@ def epoch_probabilities(token_probs: np.ndarray, tokens_per_epoch: int = TOKENS_
 def stage_recording(embeddings: Embeddings, staging_model: Any, *, device=None,
                     state: TaskState | None = None, precision: str = "fp32",
                     window: int | None = None, overlap: int | None = None):
-    """Score a night in 30-s epochs with the SleepFM staging head.
+    """Score a night in 30-s epochs with the SleepFM staging head (see :func:`stage_night`).
+
+    Returns
+    -------
+    Hypnogram
+    """
+    return stage_night(embeddings, staging_model, device=device, state=state, precision=precision,
+                       window=window, overlap=overlap)[0]
+
+
+def stage_night(embeddings: Embeddings, staging_model: Any, *, device=None,
+                state: TaskState | None = None, precision: str = "fp32",
+                window: int | None = None, overlap: int | None = None):
+    """Score a night in 30-s epochs and compare it with the model's training data.
 
     Parameters
     ----------
@@ -161,11 +188,16 @@ def stage_recording(embeddings: Embeddings, staging_model: Any, *, device=None,
 
     Returns
     -------
-    Hypnogram
+    hypnogram : Hypnogram
         30-s epochs from the recording start, stages ``W N1 N2 N3 R`` (codes 0..4) with their
-        probabilities (n_epochs, 5); ``scorer`` is ``"SleepFM <model id>"``.
+        probabilities (n_epochs, 5), calibrated by the temperature of the model's metadata when
+        it has one; ``scorer`` is ``"SleepFM <model id>"``.
+    ood : OODResult
+        The night against the model's training statistics (:func:`sleepfm_engine.ood.assess_night`);
+        says which checks are not available for a model without them.
     """
     from ..hypnogram import Hypnogram
+    from ..ood import Calibration, assess_night
 
     handle = resolve_model(staging_model, "staging")
     if handle.module.num_classes != 5:
@@ -173,30 +205,12 @@ def stage_recording(embeddings: Embeddings, staging_model: Any, *, device=None,
 
         raise ModelError(handle.path, f"a staging head has 5 classes (W, N1, N2, N3, R); this one has "
                                       f"{handle.module.num_classes}")
-    probs = token_probabilities(embeddings, handle, device=device, state=state, precision=precision,
-                                window=window, overlap=overlap)
-    no_data = embeddings.no_data.copy()
-    bad = ~np.isfinite(probs).all(axis=1) & ~no_data
-    if bad.any():
-        from ..errors import ModelError
-
-        raise ModelError(handle.path, f"the staging model gave non-finite probabilities for "
-                                      f"{int(bad.sum())} of {len(bad)} tokens (are its weights "
-                                      "finite?); no hypnogram is written from them")
-    last_tokens = len(no_data) % TOKENS_PER_EPOCH
-    if last_tokens and 2 * last_tokens < TOKENS_PER_EPOCH:
-        # A trailing piece shorter than half an epoch is not staged as if it were a whole one.
-        no_data[len(no_data) - last_tokens:] = True
-        warnings.warn(f"{embeddings.source or 'recording'}: the last epoch holds only "
-                      f"{last_tokens * TOKEN_SECONDS} s of recording; it is left unscored",
-                      RuntimeWarning, stacklevel=2)
-    elif last_tokens:
-        warnings.warn(f"{embeddings.source or 'recording'}: the last epoch is partial "
-                      f"({last_tokens * TOKEN_SECONDS} of {EPOCH_SECONDS} s); its stage is from "
-                      "those seconds", RuntimeWarning, stacklevel=2)
-    epochs = epoch_probabilities(probs, no_data=no_data)
-    stages = np.where(np.isnan(epochs).any(axis=1), UNSCORED,
-                      np.nan_to_num(epochs, nan=-1.0).argmax(axis=1)).astype(np.int8)
-    return Hypnogram(stages, float(EPOCH_SECONDS), start=embeddings.start,
-                     offset=0.0, scorer=f"SleepFM {handle.model_id}", probabilities=epochs,
-                     source=embeddings.source, automatic=True)
+    calibration = Calibration.from_metadata(handle.metadata, handle.path)
+    probs, logits = token_probabilities(embeddings, handle, device=device, state=state, precision=precision,
+                                        window=window, overlap=overlap, return_logits=True,
+                                        temperature=calibration.temperature if calibration else 1.0)
+    epochs = epoch_probabilities(probs)
+    hyp = Hypnogram(epochs.argmax(axis=1).astype(np.int8), float(EPOCH_SECONDS), start=embeddings.start,
+                    offset=0.0, scorer=f"SleepFM {handle.model_id}", probabilities=epochs,
+                    source=embeddings.source, automatic=True)
+    return hyp, assess_night(embeddings, handle.metadata, logits, handle.path)

@@ -271,7 +271,11 @@ def _patient(seed: int, subject) -> dict:
             "name": "Synthetic_Sleeper", "additional": ["SleepFM_Studio_synthetic"]}
 
 
+#: The EDF+ equipment code of every generated night: how a reader tells one from a real recording.
+GENERATED_EQUIPMENT = "SleepFM_Studio_synth"
+
+
 def _recording(seed: int, subject) -> dict:
     return {"startdate": subject.lights_off.date(), "admin_code": f"PSG{seed:05d}",
-            "technician": "SYN", "equipment": "SleepFM_Studio_synth",
+            "technician": "SYN", "equipment": GENERATED_EQUIPMENT,
             "additional": ["full_PSG_type_1"]}

@@ -41,8 +41,9 @@ def staging_config(embed_dim: int, overrides: dict | None = None) -> dict:
 
 
 def predict_tokens(head: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, device: torch.device,
-                   precision: str = "auto") -> np.ndarray:
-    """Stage probabilities (S, 5) of one night: ``x`` (1, C, S, E), ``mask`` (1, C, S).
+                   precision: str = "auto", raw_logits: bool = False) -> np.ndarray:
+    """Stage probabilities (S, 5) of one night: ``x`` (1, C, S, E), ``mask`` (1, C, S); the
+    logits instead with ``raw_logits``.
 
     Nights longer than the head's positional table run in consecutive windows.
     """
@@ -52,7 +53,8 @@ def predict_tokens(head: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, d
     with torch.no_grad():
         for a in range(0, s, limit):
             logits, _ = head(x[:, :, a:a + limit].to(device).float(), mask[:, :, a:a + limit].to(device))
-            out.append(torch.softmax(logits.float(), dim=-1)[0].cpu().numpy())
+            out.append((logits.float() if raw_logits else torch.softmax(logits.float(), dim=-1))[0]
+                       .cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 5), np.float32)
 
 
@@ -268,7 +270,49 @@ class StagingTask(Task):
             self.module.base.load_state_dict(load_model(self.folder(BASE_KIND)).state_dict())
         self.head.to(self.dist.device)
         self.module.to(self.dist.device)
-        return self.evaluate("test") if self.parts.get("test") else {}
+        test = self.evaluate("test") if self.parts.get("test") else {}
+        self._fit_trust(folder)
+        return test
+
+    def _fit_trust(self, folder: Path) -> None:
+        """Training statistics (out-of-distribution checks) and the validation temperature into
+        the head's metadata; the reliability diagram beside the other training plots."""
+        from ..ood import (CALIBRATION_KEY, OOD_KEY, Calibration, TrainingStatistics, epoch_predictions,
+                           plot_reliability, update_metadata)
+        from .api import WORK_FOLDER
+
+        self.module.eval()
+        train = [self._night_outputs(item, prepared) for item, prepared in self.parts["train"]]
+        entries = {OOD_KEY: TrainingStatistics.fit(
+            [tok for tok, _ in train], [lg for _, lg in train],
+            source=f"{len(train)} training nights of {self.config.data}").to_dict()}
+        if self.has_validation():
+            nights = [(self._night_outputs(item, prepared)[1], item.labels)
+                      for item, prepared in self.parts["validation"]]
+            calibration = Calibration.fit(nights)
+            entries[CALIBRATION_KEY] = calibration.to_dict()
+            if self.config.plots:
+                before, labels = epoch_predictions(nights)
+                after, _ = epoch_predictions(nights, calibration.temperature)
+                plot_reliability(before, after, labels, self.out / WORK_FOLDER / "reliability.png")
+        self.module.train()
+        update_metadata(folder, **entries)
+
+    def _night_outputs(self, item, prepared) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A night's 5-s token embeddings per modality and the head's token logits."""
+        from .cache import embed_prepared
+        from .data import read_embeddings
+
+        if self.end_to_end:
+            emb = embed_prepared(prepared, self.module.base, self.dist.device,
+                                 precision="bf16" if self.config.precision in ("auto", "bf16") else "fp32")
+        else:
+            emb = read_embeddings(item.embeddings)
+        present = head_order(emb)
+        n = min(emb[m].shape[0] for m in present)
+        batch = collate_nights([{"id": item.id, "x": np.stack([emb[m][:n] for m in present]), "start": 0}])
+        logits = predict_tokens(self.head, batch["x"], batch["mask"], self.dist.device, raw_logits=True)
+        return {m: np.asarray(emb[m][:n], dtype=np.float32) for m in present}, logits
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod

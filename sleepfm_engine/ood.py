@@ -1,0 +1,753 @@
+"""Is this night like the model's training data, and how far can its probabilities be trusted?
+
+A model this project trains keeps, in its ``metadata.json``, compact statistics of its training
+data (:class:`TrainingStatistics`, key :data:`OOD_KEY`) and a temperature fitted on the
+validation split (:class:`Calibration`, key :data:`CALIBRATION_KEY`). At inference
+:meth:`TrainingStatistics.score` turns a night's 5-s embeddings (and the staging head's logits)
+into an :class:`OODResult`: per 30-s epoch a distance from the training data, per night a
+verdict with reasons a user understands.
+
+Embeddings
+    Per modality, a PCA of the training epochs' embeddings (the mean of an epoch's six 5-s
+    token embeddings, as the staging head sees them): the mean, the leading
+    :data:`N_COMPONENTS` directions with their variances and the mean variance left over. An
+    epoch's squared Mahalanobis distance under that model (probabilistic PCA) is divided by the
+    training epochs' :data:`EPOCH_QUANTILE` quantile of the same distance: a score above 1 means
+    further out than all but 0.5 % of the training epochs.
+Head
+    The energy ``-logsumexp(logits)`` of an epoch's mean logits, against the training epochs'
+    0.5 % and 99.5 % quantiles: an energy outside them (the head far less, or far more, sure of
+    itself than it ever was in training) marks the epoch.
+Night
+    A night is unlike the training data when more than :data:`NIGHT_FRACTION` of its epochs
+    are marked.
+
+The module needs numpy only (scipy for the temperature fit, matplotlib for the diagram); it
+imports nothing from training and no Qt.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .contract import MODALITIES, TOKENS_PER_EPOCH
+from .errors import ModelError
+
+__all__ = ["OOD_KEY", "CALIBRATION_KEY", "SYNTHETIC_ONLY_KEY", "N_COMPONENTS", "EPOCH_QUANTILE",
+           "NIGHT_FRACTION", "ECE_BINS", "OODWarning", "PCAStatistics", "LogitStatistics",
+           "TrainingStatistics", "Calibration", "OODResult", "epoch_means", "energy",
+           "softmax", "fit_temperature", "epoch_predictions", "expected_calibration_error", "reliability",
+           "plot_reliability", "assess_night", "warn_if_flagged", "is_generated", "update_metadata",
+           "write_ood_file", "read_ood_file", "ood_path"]
+
+#: metadata.json key of the training statistics.
+OOD_KEY = "ood_statistics"
+#: metadata.json key of the temperature scaling.
+CALIBRATION_KEY = "calibration"
+#: metadata.json key saying the model saw generated nights only.
+SYNTHETIC_ONLY_KEY = "synthetic_only"
+#: PCA directions kept per modality: enough for the structure, small enough for metadata.json.
+N_COMPONENTS = 16
+#: Training quantile of the epoch distance that an epoch must exceed to be marked.
+EPOCH_QUANTILE = 0.995
+#: Energy quantiles kept (the outer two bound the head's training range).
+ENERGY_QUANTILES = (0.005, 0.05, 0.5, 0.95, 0.995)
+#: Share of marked epochs above which a night is unlike the training data.
+NIGHT_FRACTION = 0.25
+#: Equal-width confidence bins of the expected calibration error and reliability diagram.
+ECE_BINS = 15
+_FORMAT = "sleepfm-studio ood"
+_FORMAT_VERSION = 1
+
+
+class OODWarning(RuntimeWarning):
+    """A night is unlike the model's training data, or cannot be checked against it."""
+
+
+# Each staged night is told, not only the first one of a session ("warns every time").
+warnings.simplefilter("always", OODWarning)
+
+
+# ------------------------------------------------------------------------------- helpers
+def epoch_means(tokens: np.ndarray, tokens_per_epoch: int = TOKENS_PER_EPOCH) -> np.ndarray:
+    """Mean of consecutive groups of ``tokens_per_epoch`` rows (a trailing partial group too)."""
+    t = np.asarray(tokens, dtype=np.float64)
+    if t.shape[0] == 0:
+        return np.zeros((0,) + t.shape[1:])
+    edges = np.arange(0, t.shape[0], tokens_per_epoch)
+    sums = np.add.reduceat(t, edges, axis=0)
+    sizes = np.diff(np.append(edges, t.shape[0]))
+    return sums / sizes.reshape((-1,) + (1,) * (t.ndim - 1))
+
+
+def energy(logits: np.ndarray) -> np.ndarray:
+    """``-logsumexp(logits)`` per row: lower means the head is surer of some class."""
+    z = np.asarray(logits, dtype=np.float64)
+    m = z.max(axis=-1, keepdims=True)
+    return -(m[..., 0] + np.log(np.exp(z - m).sum(axis=-1)))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Softmax of ``logits / temperature`` along the last axis."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    z = logits / temperature
+    m = z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
+    return float(np.mean(lse - z[np.arange(len(labels)), labels]))
+
+
+def _scored(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if z.ndim != 2 or y.shape != (z.shape[0],):
+        raise ValueError(f"logits must be (n, K) and labels (n,); got {z.shape} and {y.shape}")
+    keep = (y >= 0) & (y < z.shape[1]) & np.all(np.isfinite(z), axis=1)
+    return z[keep], y[keep]
+
+
+def fit_temperature(logits: Any, labels: Any) -> float:
+    """The one temperature T minimising the negative log-likelihood of ``softmax(logits / T)``.
+
+    Rows with a label outside ``0..K-1`` (unscored) are left out.
+
+    Raises
+    ------
+    ValueError
+        Without a scored row.
+    """
+    from scipy.optimize import minimize_scalar
+
+    z, y = _scored(logits, labels)
+    if len(y) == 0:
+        raise ValueError("no scored epoch to fit a temperature on")
+    # log T keeps T positive; e^-5..e^5 covers any temperature worth applying.
+    res = minimize_scalar(lambda lt: _nll(z, y, math.exp(lt)), bounds=(-5.0, 5.0), method="bounded",
+                          options={"xatol": 1e-5})
+    return float(math.exp(res.x))
+
+
+def epoch_predictions(nights: Sequence[tuple[np.ndarray, np.ndarray]], temperature: float = 1.0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """30-s epoch probabilities (mean of the tokens' ``softmax(logits / T)``) and labels (the
+    epoch rule of :func:`sleepfm_engine.training.metrics.tokens_to_epochs`) over nights."""
+    from .training.metrics import tokens_to_epochs
+
+    probs, labels = [], []
+    for lg, lb in nights:
+        n = min(len(lg), len(lb))
+        el, ep = tokens_to_epochs(np.asarray(lb)[:n], softmax(np.asarray(lg)[:n], temperature))
+        probs.append(ep)
+        labels.append(el)
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def reliability(probs: Any, labels: Any, bins: int = ECE_BINS) -> dict:
+    """Per confidence bin: mean confidence, accuracy, count (scored rows only)."""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    keep = (y >= 0) & (y < p.shape[1])
+    p, y = p[keep], y[keep]
+    conf = p.max(axis=1) if len(p) else np.zeros(0)
+    correct = (p.argmax(axis=1) == y) if len(p) else np.zeros(0, bool)
+    # Bin k holds confidences in (k/bins, (k+1)/bins]; a confidence of 0 goes to the first.
+    idx = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(idx, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count
+        acc = np.bincount(idx, weights=correct.astype(np.float64), minlength=bins) / count
+    return {"edges": np.linspace(0, 1, bins + 1), "confidence": mean_conf, "accuracy": acc,
+            "count": count, "n": int(len(y))}
+
+
+def expected_calibration_error(probs: Any, labels: Any, bins: int = ECE_BINS) -> float:
+    """Σ_bins (n_bin / n) · |accuracy_bin − mean confidence_bin| over equal-width bins of the
+    top probability. NaN without a scored row."""
+    r = reliability(probs, labels, bins)
+    if r["n"] == 0:
+        return float("nan")
+    ok = r["count"] > 0
+    return float(np.sum(r["count"][ok] / r["n"] * np.abs(r["accuracy"][ok] - r["confidence"][ok])))
+
+
+def plot_reliability(probs_before: Any, probs_after: Any, labels: Any, path: str | Path,
+                     bins: int = ECE_BINS) -> Path:
+    """Reliability diagram (accuracy against confidence) before and after temperature scaling."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=120)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfect calibration")
+    for probs, name, colour in ((probs_before, "before", "#d62728"), (probs_after, "after", "#1f77b4")):
+        r = reliability(probs, labels, bins)
+        ok = r["count"] > 0
+        ece = expected_calibration_error(probs, labels, bins)
+        ax.plot(r["confidence"][ok], r["accuracy"][ok], "o-", color=colour, ms=3,
+                label=f"{name} temperature scaling (ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top stage probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability, validation 30-s epochs", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------- statistics
+def _floats(values: Any) -> list:
+    return np.asarray(values, dtype=np.float64).round(7).tolist()
+
+
+@dataclass(frozen=True)
+class PCAStatistics:
+    """A probabilistic PCA of one modality's training epoch embeddings.
+
+    Attributes
+    ----------
+    mean : ndarray (E,)
+    components : ndarray (k, E)
+        Orthonormal leading directions.
+    variances : ndarray (k,)
+        Variance along each.
+    residual : float
+        Mean variance of the other E − k directions.
+    threshold : float
+        :data:`EPOCH_QUANTILE` quantile of the training epochs' squared distance.
+    n : int
+        Training epochs fitted.
+    """
+
+    mean: np.ndarray
+    components: np.ndarray
+    variances: np.ndarray
+    residual: float
+    threshold: float
+    n: int
+
+    @classmethod
+    def fit(cls, x: Any, n_components: int = N_COMPONENTS, quantile: float = EPOCH_QUANTILE
+            ) -> "PCAStatistics":
+        """Fit on ``x`` (n, E); needs more rows than directions kept."""
+        x = np.asarray(x, dtype=np.float64)
+        x = x[np.all(np.isfinite(x), axis=1)]
+        n, e = x.shape
+        k = min(int(n_components), e - 1)
+        if n <= k + 1:
+            raise ValueError(f"{n} epochs are too few to fit {k} directions")
+        mean = x.mean(axis=0)
+        _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+        var = s ** 2 / (n - 1)
+        floor = max(float(var[0]) * 1e-6, 1e-12)   # a constant direction must not divide by 0
+        residual = max(float(var[k:].sum()) / max(e - k, 1), floor)
+        stats = cls(mean, vt[:k], np.maximum(var[:k], floor), residual, 1.0, n)
+        threshold = float(np.quantile(stats.distance2(x), quantile))
+        return cls(mean, vt[:k], stats.variances, residual, max(threshold, 1e-12), n)
+
+    def distance2(self, x: Any) -> np.ndarray:
+        """Squared Mahalanobis distance of each row of ``x`` under the PCA model."""
+        d = np.asarray(x, dtype=np.float64) - self.mean
+        z = d @ self.components.T
+        rest = np.maximum((d * d).sum(axis=1) - (z * z).sum(axis=1), 0.0)
+        return (z * z / self.variances).sum(axis=1) + rest / self.residual
+
+    def score(self, x: Any) -> np.ndarray:
+        """Distance over the training threshold: above 1 is further out than 99.5 % of training."""
+        return self.distance2(x) / self.threshold
+
+    def to_dict(self) -> dict:
+        return {"mean": _floats(self.mean), "components": _floats(self.components),
+                "variances": _floats(self.variances), "residual": float(self.residual),
+                "threshold": float(self.threshold), "n": int(self.n)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "PCAStatistics":
+        comp = np.asarray(data["components"], dtype=np.float64)
+        mean = np.asarray(data["mean"], dtype=np.float64)
+        var = np.asarray(data["variances"], dtype=np.float64)
+        if comp.ndim != 2 or comp.shape[1] != mean.shape[0] or var.shape != (comp.shape[0],):
+            raise ValueError(f"PCA shapes disagree: mean {mean.shape}, components {comp.shape}, "
+                             f"variances {var.shape}")
+        return cls(mean, comp, var, float(data["residual"]), float(data["threshold"]), int(data["n"]))
+
+
+@dataclass(frozen=True)
+class LogitStatistics:
+    """Quantiles of the head's per-epoch energy on the training epochs."""
+
+    quantiles: tuple[tuple[float, float], ...]
+    n: int
+
+    @classmethod
+    def fit(cls, logits: Any) -> "LogitStatistics":
+        en = energy(logits)
+        en = en[np.isfinite(en)]
+        if en.size == 0:
+            raise ValueError("no finite logits to fit")
+        return cls(tuple((q, float(np.quantile(en, q))) for q in ENERGY_QUANTILES), int(en.size))
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The energy range of all but the outer 1 % of training epochs."""
+        return self.quantiles[0][1], self.quantiles[-1][1]
+
+    def outside(self, logits: Any) -> np.ndarray:
+        """Per row: is its energy outside :attr:`bounds`?"""
+        lo, hi = self.bounds
+        en = energy(logits)
+        return (en < lo) | (en > hi)
+
+    def to_dict(self) -> dict:
+        return {"energy_quantiles": {f"{q:g}": round(v, 6) for q, v in self.quantiles}, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "LogitStatistics":
+        q = tuple(sorted((float(k), float(v)) for k, v in dict(data["energy_quantiles"]).items()))
+        if len(q) < 2:
+            raise ValueError("energy_quantiles needs at least two quantiles")
+        return cls(q, int(data["n"]))
+
+
+@dataclass(frozen=True)
+class TrainingStatistics:
+    """What inference compares a night with: per-modality PCAs and the head's energy range.
+
+    Attributes
+    ----------
+    modalities : dict
+        Modality -> :class:`PCAStatistics`.
+    logits : LogitStatistics or None
+        Of the staging head, when fitted with its logits.
+    night_fraction : float
+        Share of marked epochs above which a night is flagged.
+    n_nights : int
+    source : str
+        What it was fitted on, in words.
+    """
+
+    modalities: dict[str, PCAStatistics]
+    logits: LogitStatistics | None = None
+    night_fraction: float = NIGHT_FRACTION
+    n_nights: int = 0
+    source: str = ""
+
+    @classmethod
+    def fit(cls, nights: Sequence[Mapping[str, np.ndarray]], logits: Sequence[np.ndarray] | None = None,
+            n_components: int = N_COMPONENTS, source: str = "") -> "TrainingStatistics":
+        """Fit on training nights.
+
+        Parameters
+        ----------
+        nights : sequence of mapping
+            Per night, modality -> 5-s token embeddings (S, E).
+        logits : sequence of array, optional
+            Per night, the head's token logits (S, K).
+        """
+        per_mod: dict[str, list[np.ndarray]] = {}
+        for night in nights:
+            for m, tok in night.items():
+                per_mod.setdefault(m, []).append(epoch_means(tok))
+        if not per_mod:
+            raise ValueError("no night to fit training statistics on")
+        mods = {m: PCAStatistics.fit(np.concatenate(per_mod[m]), n_components)
+                for m in MODALITIES if m in per_mod}
+        head = None
+        if logits:
+            head = LogitStatistics.fit(np.concatenate([epoch_means(z) for z in logits]))
+        return cls(mods, head, NIGHT_FRACTION, len(nights), source)
+
+    def to_dict(self) -> dict:
+        return {"format": _FORMAT, "format_version": _FORMAT_VERSION,
+                "epoch_quantile": EPOCH_QUANTILE, "night_fraction": self.night_fraction,
+                "n_nights": self.n_nights, "source": self.source,
+                "modalities": {m: s.to_dict() for m, s in self.modalities.items()},
+                "logits": None if self.logits is None else self.logits.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "TrainingStatistics":
+        """Read :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            When it is not training statistics or is malformed.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
+            raise ValueError(f"not training statistics (no format {_FORMAT!r})")
+        try:
+            mods = {str(m): PCAStatistics.from_dict(s) for m, s in dict(data["modalities"]).items()}
+            head = None if data.get("logits") is None else LogitStatistics.from_dict(data["logits"])
+            return cls(mods, head, float(data["night_fraction"]), int(data["n_nights"]),
+                       str(data.get("source", "")))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed training statistics ({exc!r})") from exc
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping | None, folder: Any = None) -> "TrainingStatistics | None":
+        """The statistics a model's metadata holds; None when it holds none.
+
+        Raises
+        ------
+        ModelError
+            When the metadata's statistics are malformed.
+        """
+        data = (metadata or {}).get(OOD_KEY)
+        if data is None:
+            return None
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ModelError(folder, f"metadata.json: {OOD_KEY}: {exc}") from exc
+
+    def score(self, tokens: Mapping[str, np.ndarray], logits: np.ndarray | None = None) -> "OODResult":
+        """Compare one night with the training data.
+
+        Parameters
+        ----------
+        tokens : mapping
+            Modality -> 5-s token embeddings (S, E).
+        logits : array (S, K), optional
+            The staging head's token logits.
+        """
+        checked = [m for m in tokens if m in self.modalities]
+        n_epochs = max((math.ceil(len(t) / TOKENS_PER_EPOCH) for t in tokens.values()), default=0)
+        per_mod = {m: self.modalities[m].score(epoch_means(tokens[m]))[:n_epochs] for m in checked}
+        scores = np.zeros(n_epochs)
+        worst = np.full(n_epochs, "", dtype=object)
+        for m, s in per_mod.items():
+            s = np.pad(s, (0, n_epochs - len(s)))
+            better = s > scores
+            scores[better], worst[better] = s[better], m
+        head = np.zeros(n_epochs, dtype=bool)
+        if logits is not None and self.logits is not None:
+            out = self.logits.outside(epoch_means(logits))[:n_epochs]
+            head[:len(out)] = out
+        marked = (scores > 1.0) | head
+        unavailable = []
+        missing = [m for m in tokens if m not in self.modalities]
+        if missing:
+            unavailable.append(f"embedding check of {', '.join(missing)} (no training statistics "
+                               f"for {'it' if len(missing) == 1 else 'them'})")
+        if self.logits is None:
+            unavailable.append("head energy check (no training statistics of the head's logits)")
+        return OODResult(scores, marked, head, tuple(worst.tolist()), self.night_fraction,
+                         tuple(checked), tuple(unavailable))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Temperature scaling fitted on the validation split, with what it changed."""
+
+    temperature: float
+    ece_before: float
+    ece_after: float
+    nll_before: float
+    nll_after: float
+    n_epochs: int
+
+    @classmethod
+    def fit(cls, nights: Sequence[tuple[np.ndarray, np.ndarray]]) -> "Calibration":
+        """Fit on the validation nights.
+
+        The temperature is fitted on every scored 5-s token (the head's own output); the
+        calibration errors are of 30-s epochs as inference makes them (the mean of an epoch's
+        token probabilities), before and after.
+
+        Parameters
+        ----------
+        nights : sequence of (logits (S, K), labels (S,)) with -1 for unscored tokens.
+        """
+        if not nights:
+            raise ValueError("no validation night to fit a temperature on")
+        z = np.concatenate([np.asarray(lg, dtype=np.float64) for lg, _ in nights])
+        y = np.concatenate([np.asarray(lb, dtype=np.int64)[: len(lg)] for lg, lb in nights])
+        t = fit_temperature(z, y)
+        before, labels = epoch_predictions(nights, 1.0)
+        after, _ = epoch_predictions(nights, t)
+        zs, ys = _scored(z, y)
+        return cls(t, expected_calibration_error(before, labels), expected_calibration_error(after, labels),
+                   _nll(zs, ys, 1.0), _nll(zs, ys, t), int(np.sum(labels >= 0)))
+
+    def to_dict(self) -> dict:
+        return {"method": "temperature scaling (validation split, 30-s epochs)",
+                "temperature": self.temperature, "ece_before": self.ece_before,
+                "ece_after": self.ece_after, "nll_before": self.nll_before,
+                "nll_after": self.nll_after, "n_epochs": self.n_epochs, "ece_bins": ECE_BINS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Calibration":
+        t = float(data["temperature"])
+        if not (math.isfinite(t) and t > 0):
+            raise ValueError(f"temperature must be a positive number, got {t}")
+        return cls(t, float(data["ece_before"]), float(data["ece_after"]), float(data["nll_before"]),
+                   float(data["nll_after"]), int(data["n_epochs"]))
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping | None, folder: Any = None) -> "Calibration | None":
+        """The calibration a model's metadata holds; None when it holds none.
+
+        Raises
+        ------
+        ModelError
+            When it is malformed.
+        """
+        data = (metadata or {}).get(CALIBRATION_KEY)
+        if data is None:
+            return None
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(folder, f"metadata.json: {CALIBRATION_KEY}: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class OODResult:
+    """One night against the training data.
+
+    Attributes
+    ----------
+    epoch_scores : ndarray (n_epochs,)
+        Largest embedding score over the modalities checked (above 1: unlike training).
+    epoch_ood : ndarray of bool
+        Epochs marked: embedding score above 1 or head energy outside its training range.
+    head_ood : ndarray of bool
+        Epochs marked by the head's energy.
+    epoch_modality : tuple of str
+        The modality furthest out per epoch ("" when none was checked).
+    night_fraction : float
+        The share of marked epochs that flags the night.
+    checked : tuple of str
+        Modalities compared.
+    unavailable : tuple of str
+        Checks that could not be made, in words.
+    notes : tuple of str
+        Further findings that make the night untrustworthy whatever the scores (e.g. a
+        synthetic-only model on a real recording).
+    """
+
+    epoch_scores: np.ndarray
+    epoch_ood: np.ndarray
+    head_ood: np.ndarray
+    epoch_modality: tuple[str, ...]
+    night_fraction: float = NIGHT_FRACTION
+    checked: tuple[str, ...] = ()
+    unavailable: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def not_available(cls, n_epochs: int, unavailable: Sequence[str]) -> "OODResult":
+        """A night no check could be made on (a release without statistics): ``unavailable``
+        says which checks, in words."""
+        return cls(np.full(n_epochs, np.nan), np.zeros(n_epochs, bool), np.zeros(n_epochs, bool),
+                   ("",) * n_epochs, NIGHT_FRACTION, (), tuple(unavailable))
+
+    @property
+    def fraction(self) -> float:
+        """Share of the night's epochs marked."""
+        return float(self.epoch_ood.mean()) if len(self.epoch_ood) else 0.0
+
+    @property
+    def available(self) -> bool:
+        return bool(self.checked)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the night is unlike the training data (or a note makes it untrustworthy)."""
+        return bool(self.notes) or (self.available and self.fraction > self.night_fraction)
+
+    @property
+    def verdict(self) -> str:
+        if self.flagged:
+            return "unlike the training data"
+        return "like the training data" if self.available else "not checked"
+
+    def reasons(self) -> list[str]:
+        """What a user is told, one sentence each."""
+        out = list(self.notes)
+        if self.available:
+            n, k = len(self.epoch_ood), int(self.epoch_ood.sum())
+            line = (f"{k} of {n} 30-s epochs ({100 * self.fraction:.0f} %) lie outside the range of "
+                    f"the model's training data (flagged above {100 * self.night_fraction:.0f} %)")
+            if k:
+                mods = [m for m in self.epoch_modality if m]
+                emb = self.epoch_ood & ~self.head_ood
+                if mods and emb.any():
+                    top = max(set(mods), key=mods.count)
+                    line += (f"; the embeddings are furthest out in {top} (median "
+                             f"{np.nanmedian(self.epoch_scores):.1f}x the training threshold)")
+                if self.head_ood.any():
+                    line += (f"; the staging head is unusually sure or unsure of itself in "
+                             f"{int(self.head_ood.sum())} epochs")
+            out.append(line)
+        out += [f"not available: {u}" for u in self.unavailable]
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-able record (per-epoch scores included), read back by :meth:`from_dict`."""
+        return {"format": _FORMAT + " result", "format_version": _FORMAT_VERSION,
+                "verdict": self.verdict, "flagged": self.flagged, "fraction": self.fraction,
+                "night_fraction": self.night_fraction, "checked": list(self.checked),
+                "unavailable": list(self.unavailable), "notes": list(self.notes),
+                "reasons": self.reasons(),
+                "epoch_scores": [None if not math.isfinite(v) else round(float(v), 6)
+                                 for v in self.epoch_scores],
+                "epoch_ood": self.epoch_ood.astype(int).tolist(),
+                "head_ood": self.head_ood.astype(int).tolist(),
+                "epoch_modality": list(self.epoch_modality)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "OODResult":
+        if not isinstance(data, Mapping) or data.get("format") != _FORMAT + " result":
+            raise ValueError("not an OOD result")
+        return cls(np.array([np.nan if v is None else v for v in data["epoch_scores"]], dtype=np.float64),
+                   np.asarray(data["epoch_ood"], dtype=bool), np.asarray(data["head_ood"], dtype=bool),
+                   tuple(str(m) for m in data["epoch_modality"]), float(data["night_fraction"]),
+                   tuple(data["checked"]), tuple(data["unavailable"]), tuple(data["notes"]))
+
+    def with_notes(self, *notes: str) -> "OODResult":
+        """This result with further notes (empty ones ignored)."""
+        return replace(self, notes=self.notes + tuple(n for n in notes if n))
+
+
+# ------------------------------------------------------------------------------- inference
+def is_generated(recording: Any) -> bool:
+    """Whether a recording is a night :mod:`sleepfm_engine.synthetic` wrote (its EDF+ equipment code)."""
+    from .synthetic.night import GENERATED_EQUIPMENT
+
+    info = getattr(recording, "recording_info", None) or {}
+    return info.get("equipment") == GENERATED_EQUIPMENT
+
+
+def _source_is_generated(source: str) -> bool | None:
+    """Whether the recording at ``source`` is generated; None when it cannot be opened."""
+    from .errors import RecordingError
+    from .recording import open_recording
+
+    if not source or not Path(source).is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            # Reading the header again: its faults were told when the night was read.
+            warnings.simplefilter("ignore")
+            with open_recording(source) as rec:
+                return is_generated(rec)
+    except (RecordingError, OSError):
+        return None
+
+
+def assess_night(embeddings: Any, metadata: Mapping | None, logits: np.ndarray | None = None,
+                 folder: Any = None) -> OODResult:
+    """Compare a night's embeddings (and head logits) with a model's training statistics.
+
+    Parameters
+    ----------
+    embeddings : Embeddings
+    metadata : mapping or None
+        The staging head's ``metadata.json`` (None for an official folder).
+    logits : array (S, K), optional
+    folder : path, optional
+        The model folder, named in errors.
+
+    Returns
+    -------
+    OODResult
+        With ``unavailable`` saying which checks the model's metadata does not allow, and a
+        note when a synthetic-only model meets a recording that is not a generated night.
+    """
+    stats = TrainingStatistics.from_metadata(metadata, folder)
+    no_temperature = (("calibrated probabilities (the model's metadata holds no temperature)",)
+                      if Calibration.from_metadata(metadata, folder) is None else ())
+    if stats is None:
+        missing = "out-of-distribution check (the model's metadata holds no training statistics)"
+        result = OODResult.not_available(math.ceil(embeddings.n_tokens / TOKENS_PER_EPOCH),
+                                         (missing,) + no_temperature)
+    else:
+        result = stats.score(embeddings.tokens, logits)
+        result = replace(result, unavailable=result.unavailable + no_temperature)
+    if (metadata or {}).get(SYNTHETIC_ONLY_KEY):
+        generated = _source_is_generated(embeddings.source)
+        if generated is not True:
+            what = ("is not a generated night" if generated is False
+                    else "cannot be checked for being a generated night")
+            result = result.with_notes(f"the model was trained on generated (synthetic) nights only and "
+                                       f"this recording {what}: its stages mean nothing")
+    return result
+
+
+def warn_if_flagged(result: OODResult, source: str, model: str) -> None:
+    """Warn (:class:`OODWarning`) when the night is flagged or no check was possible."""
+    name = Path(source).name if source else "the night"
+    if result.flagged:
+        warnings.warn(OODWarning(f"{name}: unlike the training data of {model}: "
+                                 + "; ".join(result.reasons())), stacklevel=2)
+    elif result.unavailable:
+        warnings.warn(OODWarning(f"{name}: {model}: " + "; ".join(result.reasons())), stacklevel=2)
+
+
+# ------------------------------------------------------------------------------- files
+def update_metadata(folder: str | Path, **entries: Any) -> Path:
+    """Add ``entries`` (JSON-able) to a model folder's ``metadata.json``, atomically.
+
+    Raises
+    ------
+    ModelError
+        When the folder has no readable ``metadata.json``.
+    """
+    from .atomic import write_text_atomic
+    from .checkpoints import METADATA_FILE
+
+    path = Path(folder) / METADATA_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(folder, f"no readable {METADATA_FILE} ({exc})") from exc
+    meta.update(entries)
+    return write_text_atomic(path, json.dumps(meta, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def ood_path(provenance_file: str | Path) -> Path:
+    """The OOD record beside a night's provenance file: ``x.provenance.json`` -> ``x.ood.json``."""
+    p = Path(provenance_file)
+    name = p.name[: -len(".provenance.json")] if p.name.endswith(".provenance.json") else p.stem
+    return p.with_name(name + ".ood.json")
+
+
+def write_ood_file(path: str | Path, result: OODResult, model: str = "") -> Path:
+    """Write a night's :class:`OODResult` (atomically) with the model it was judged against."""
+    from .atomic import write_text_atomic
+
+    data = dict(result.to_dict(), model=model)
+    return write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
+
+
+def read_ood_file(path: str | Path) -> OODResult:
+    """Read :func:`write_ood_file`'s file.
+
+    Raises
+    ------
+    ModelError
+        When it is not such a file.
+    """
+    try:
+        return OODResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(path, f"not a readable OOD record ({exc})") from exc
