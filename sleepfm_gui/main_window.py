@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self._update_actions()
+        self._say_where_weights_come_from()
         QApplication.instance().installEventFilter(self)
 
     # ------------------------------------------------------------------ the study shown
@@ -331,6 +332,16 @@ class MainWindow(QMainWindow):
         except (ImportError, OSError):
             p = None
         return str(p) if p is not None else ""
+
+    def _say_where_weights_come_from(self) -> None:
+        """Without the official weights (no model, or the demo model) say where they come from."""
+        demo = self._default_model_dir()
+        if self.model_dir and (not demo or Path(self.model_dir).resolve() != Path(demo).resolve()):
+            return
+        using = ("the demo model (trained on generated nights, for demonstration only)"
+                 if self.model_dir else "no SleepFM model")
+        self.statusBar().showMessage(f"Using {using}. The official SleepFM weights: Analysis ▸ Get "
+                                     "SleepFM weights… (zou-group/sleepfm-clinical, MIT)", 30000)
 
     def _restore_settings(self) -> None:
         geo = self.settings.value("window/geometry")
@@ -1014,8 +1025,9 @@ class MainWindow(QMainWindow):
             return None
         if not self.model_dir:
             errors.show_error(self, "Analysis", "Choose a model folder first (Analysis ▸ Model "
-                                                "and device): the official SleepFM release or "
-                                                "one of yours.")
+                                                "and device): the official SleepFM release "
+                                                "(Analysis ▸ Get SleepFM weights… downloads it) "
+                                                "or one of yours.")
             return None
         return {"recording": str(self.rec.path), "model": str(self.model_dir),
                 "device": self.device,

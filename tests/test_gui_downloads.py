@@ -65,3 +65,16 @@ def test_a_failed_download_is_shown_as_an_error(qtbot, window, server):
     title, text = window.shown_errors[0]
     assert "does not match its pinned git blob SHA-1" in text
     assert list_models() == []
+
+
+def test_first_start_with_the_demo_model_says_where_real_weights_come_from(qtbot, window):
+    assert "demo" in window.model_dir
+    message = window.statusBar().currentMessage()
+    assert "Using the demo model" in message and "Analysis ▸ Get SleepFM weights…" in message
+
+
+def test_a_chosen_model_gets_no_weights_hint(qtbot, tmp_path):
+    win = MainWindow(model_dir=str(TINY))
+    qtbot.addWidget(win)
+    assert "Get SleepFM weights" not in win.statusBar().currentMessage()
+    win.close()
