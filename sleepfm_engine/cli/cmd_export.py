@@ -267,7 +267,7 @@ def run_embeddings(args: argparse.Namespace) -> int:
     from ..deidentify import Deidentifier, deidentify_hdf5
     from ..devices import select_device
     from ..errors import ModelError
-    from ..inference import embed_recording
+    from ..analysis import analyse_night
     from ..jobs import ConsoleProgress, Job
     from ..recording import open_recording
     from ..registry import resolve_model
@@ -283,7 +283,10 @@ def run_embeddings(args: argparse.Namespace) -> int:
     release = load_release(folder, device=device, kinds=["base"])
     with open_recording(args.input) as rec:
         deid = Deidentifier.from_recording(rec, enabled=args.deidentify, shift_days=args.shift_days)
-        job = Job("embed", lambda state: embed_recording(rec, release, device=device, state=state))
+        # The one night analysis: the same channel overrides and embedding path as `sleepfm embed`.
+        job = Job("embed", lambda state: analyse_night(state, release, device=device, products=("embed",),
+                                                       recording=rec,
+                                                       log=lambda line: print(line, file=status_stream(out))).embeddings)
         job.add_progress_callback(ConsoleProgress("embed"))
         emb = job.run()
     with _output(out) as path:
