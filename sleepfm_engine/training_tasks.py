@@ -37,8 +37,9 @@ __all__ = ["TrainingTask", "TrainingOption", "COMMANDS", "LABEL_KINDS", "BASE_KI
 #: ``sleepfm pretrain``).
 COMMANDS = ("finetune", "pretrain")
 #: What cohort discovery needs beside each recording: a hypnogram file, a row of the survival
-#: tables (``is_event.csv`` / ``time_to_event.csv``), or nothing.
-LABEL_KINDS = ("hypnogram", "survival", "none")
+#: tables (``is_event.csv`` / ``time_to_event.csv``), a hypnogram and a scored-events file, or
+#: nothing.
+LABEL_KINDS = ("hypnogram", "survival", "events", "none")
 #: The model kind of the base encoder: every head reads its embeddings, so a release lists it
 #: first and fine-tuning copies it beside the head.
 BASE_KIND = "base"
@@ -308,5 +309,26 @@ register(TrainingTask(
         TrainingOption(("--tokenizer-precision",), "tokenizer_precision",
                        {"choices": ("fp32", "bf16"), "default": "fp32",
                         "help": "fp32: the convolutional tokenizer outside bf16 autocast (default, faster)"}),
+    ),
+))
+
+register(TrainingTask(
+    name="events",
+    description="an event head (apneas, hypopneas, arousals, limb movements, desaturations per 5-s "
+                "token) on the base model's embeddings, from each night's scored events and hypnogram",
+    command="finetune",
+    dialog_label="Event head (apneas, hypopneas, arousals, limb movements, desaturations)",
+    model_kind="events",
+    release_folder="model_events",
+    model_classes=("SleepEventMultiLabelHead",),
+    task_class="sleepfm_engine.training.events:EventsTask",
+    labels="events",
+    options=(
+        TrainingOption(("--labels-dir",), "labels_dir",
+                       {"help": "another folder holding the hypnograms and events files"}),
+        TrainingOption(("--event-classes",), "event_classes",
+                       {"nargs": "+", "metavar": "CLASS",
+                        "help": "train these event classes only (default: every class the training "
+                                "nights have; sleepfm_engine.training.event_labels.EVENT_CLASSES)"}),
     ),
 ))

@@ -39,11 +39,12 @@ def _finetune_choices() -> list[str]:
 # ----------------------------------------------------------------------------- built-in tasks
 def test_builtin_tasks_give_the_released_layout_and_kinds():
     assert dict(release_folder_names()) == {"base": "model_base", "staging": "model_sleep_staging",
-                                            "diagnosis": "model_diagnosis"}
+                                            "diagnosis": "model_diagnosis", "events": "model_events"}
     assert list(release_folder_names())[0] == BASE_KIND
     assert dict(model_kinds()) == {"SetTransformer": "base", "SleepEventLSTMClassifier": "staging",
                                    "DiagnosisFinetuneFullLSTMCOXPH": "diagnosis",
-                                   "DiagnosisFinetuneFullLSTMCOXPHWithDemo": "diagnosis"}
+                                   "DiagnosisFinetuneFullLSTMCOXPHWithDemo": "diagnosis",
+                                   "SleepEventMultiLabelHead": "events"}
     assert checkpoints.model_kind("SleepEventLSTMClassifier") == "staging"
 
 
@@ -53,7 +54,7 @@ def test_builtin_task_classes_import_and_carry_the_registered_name():
 
 
 def test_cli_offers_the_finetune_tasks_and_a_sub_command_per_pretrain_task():
-    assert _finetune_choices() == [t.name for t in registered_tasks("finetune")] == ["staging", "diagnosis"]
+    assert _finetune_choices() == [t.name for t in registered_tasks("finetune")] == ["staging", "diagnosis", "events"]
     args = build_parser().parse_args(["pretrain", "--data", "d", "-o", "o", "--mode", "pairwise"])
     assert args.training_task == "pretrain" and args.mode == "pairwise" and args.epochs == 10
 
@@ -94,7 +95,7 @@ def test_a_registered_tasks_options_reach_its_config_and_only_its_config(toy, mo
     base = ["--data", "d", "--base", "b", "-o", str(tmp_path), "-q"]
     assert main(["finetune", "toy", "--labels-dir", "L", *base]) == 0
     assert (seen[0].task, seen[0].labels_dir) == ("toy", "L")
-    with pytest.raises(SystemExit, match="^error: --labels-dir applies to staging and toy only, not diagnosis$"):
+    with pytest.raises(SystemExit, match="^error: --labels-dir applies to staging and events and toy only, not diagnosis$"):
         main(["finetune", "diagnosis", "--labels-dir", "L", *base])
     with pytest.raises(SystemExit, match="^error: --window-chunks applies to staging only, not toy$"):
         main(["finetune", "toy", "--window-chunks", "5", *base])
@@ -142,7 +143,7 @@ def test_register_refuses_a_task_that_clashes_with_a_registered_one(changes, mes
 
 @pytest.mark.parametrize("changes, message", [
     (dict(name="Toy"), "lower case"), (dict(command="train"), "command must be one of"),
-    (dict(labels="events"), "labels must be one of"), (dict(task_class="tests.toy.ToyTask"), "module:Class"),
+    (dict(labels="sleep-diary"), "labels must be one of"), (dict(task_class="tests.toy.ToyTask"), "module:Class"),
     (dict(model_classes=()), "model_classes is empty"), (dict(min_modalities=0), "min_modalities"),
 ])
 def test_a_malformed_task_entry_is_refused(changes, message):

@@ -9,9 +9,11 @@ Forward signatures (1 = padding in every mask):
 - ``SleepEventLSTMClassifier(x (B, C, S, E), mask (B, C, S)) -> (logits (B, S, K), mask[:, 0, :])``
 - ``DiagnosisFinetuneFullLSTMCOXPH(x, mask) -> hazards (B, K)``
 - ``DiagnosisFinetuneFullLSTMCOXPHWithDemo(x, mask, demo_features (B, 2)) -> hazards (B, K)``
+- ``SleepEventMultiLabelHead(x (B, C, S, E), mask (B, C, S)) -> (event logits (B, S, K), mask[:, 0, :])``
 """
 from __future__ import annotations
 
+from .event_head import SleepEventMultiLabelHead, event_bce_loss
 from .heads import (DiagnosisFinetuneFullLSTMCOXPH, DiagnosisFinetuneFullLSTMCOXPHWithDemo,
                     SleepEventLSTMClassifier)
 from .layers import AttentionPooling, PositionalEncoding, Tokenizer
@@ -25,11 +27,13 @@ MODEL_CLASSES: dict[str, type] = {
     "SleepEventLSTMClassifier": SleepEventLSTMClassifier,
     "DiagnosisFinetuneFullLSTMCOXPH": DiagnosisFinetuneFullLSTMCOXPH,
     "DiagnosisFinetuneFullLSTMCOXPHWithDemo": DiagnosisFinetuneFullLSTMCOXPHWithDemo,
+    "SleepEventMultiLabelHead": SleepEventMultiLabelHead,
 }
 
 __all__ = [
     "Tokenizer", "AttentionPooling", "PositionalEncoding", "SetTransformer",
     "SleepEventLSTMClassifier", "DiagnosisFinetuneFullLSTMCOXPH",
     "DiagnosisFinetuneFullLSTMCOXPHWithDemo", "cox_ph_loss", "staging_cross_entropy",
-    "contrastive_loss", "STAGING_CLASS_WEIGHTS", "MODEL_CLASSES",
+    "contrastive_loss", "STAGING_CLASS_WEIGHTS", "MODEL_CLASSES", "SleepEventMultiLabelHead",
+    "event_bce_loss",
 ]

@@ -56,6 +56,9 @@ class CohortRecord:
     recording : Path
     labels : Path or None
         The label file (the recording itself for an EDF+ with stage annotations).
+    events : Path or None
+        The scored-events file, for tasks whose labels are events (the recording itself for an
+        EDF+ with event annotations).
     subject : str
         Who was recorded (EDF patient code, ``subjects.csv``, or the study ID).
     modalities : dict
@@ -75,10 +78,12 @@ class CohortRecord:
     duration_s: float
     n_chunks: int
     note: str = ""
+    events: Path | None = None
 
     def to_dict(self) -> dict:
         return {"id": self.id, "recording": str(self.recording),
                 "labels": None if self.labels is None else str(self.labels),
+                "events": None if self.events is None else str(self.events),
                 "subject": self.subject, "modalities": self.modalities,
                 "duration_s": self.duration_s, "n_chunks": self.n_chunks, "note": self.note}
 
@@ -385,8 +390,10 @@ def discover_cohort(data_dir: str | Path, task: str = "staging", *,
     task : str
         A registered training task (:mod:`sleepfm_engine.training_tasks`); its ``labels`` and
         ``min_modalities`` say what a recording needs: staging a hypnogram per recording,
-        diagnosis survival labels (and demographics when given), pretraining at least two
-        modalities.
+        events a hypnogram and a scored-events file (any format
+        :func:`sleepfm_engine.formats.read_events` reads, matched by name, else the
+        recording's own event annotations), diagnosis survival labels (and demographics when
+        given), pretraining at least two modalities.
     channel_overrides : mapping or JSON path, optional
         ``{label: modality}`` applied to every recording that has the label.
     labels_dir : path, optional
@@ -480,8 +487,9 @@ def _examine(path: Path, study_id: str, spec: TrainingTask, cohort: Cohort, over
             return None, (f"only {_WORDS[len(mods)]} modalit{'y' if len(mods) == 1 else 'ies'} "
                           f"({', '.join(mods)}); {spec.name} needs at least "
                           f"{_WORDS[spec.min_modalities]}"), ""
-        labels, note = None, ""
-        if spec.labels == "hypnogram":
+        labels, note, events = None, "", None
+        # Events are learnt in sleep only: an events cohort needs the hypnogram too.
+        if spec.labels in ("hypnogram", "events"):
             folders = [path.parent] + ([Path(labels_dir)] if labels_dir else [])
             cands = label_candidates(path, folders)
             if not cands and any("sleep stage" in a.description.lower() for a in rec.annotations[:5000]):
@@ -494,6 +502,13 @@ def _examine(path: Path, study_id: str, spec: TrainingTask, cohort: Cohort, over
                 return None, problem, ""
             if len(cands) > 1:
                 note = "other label files not used: " + ", ".join(c.name for c in cands[1:])
+        if spec.labels == "events":
+            from .event_labels import find_events_file
+
+            events, problem = find_events_file(path, [path.parent] + ([Path(labels_dir)] if labels_dir else []),
+                                               rec)
+            if events is None:
+                return None, problem, ""
         if spec.labels == "survival":
             surv = cohort.survival
             if study_id not in surv.is_event or study_id not in surv.time_to_event:
@@ -502,7 +517,7 @@ def _examine(path: Path, study_id: str, spec: TrainingTask, cohort: Cohort, over
                 return None, f"no demographics (Study ID {study_id!r} not in the demographics table)", ""
         code = str(rec.patient.get("code", "") or "").strip()
         record = CohortRecord(study_id, path, labels, study_id, mods, float(rec.duration),
-                              int(rec.duration // CHUNK_SECONDS), note)
+                              int(rec.duration // CHUNK_SECONDS), note, events)
         return record, "", code
 
 

@@ -166,6 +166,9 @@ class FinetuneConfig(TrainConfig):
         Where to find labels (defaults: next to the recordings / in the data folder).
     phecodes : list of str or None
         Train on these phecode columns only (default: all).
+    event_classes : list of str or None
+        Events task: train these event classes only (default: every class the training nights
+        have; :data:`sleepfm_engine.training.event_labels.EVENT_CLASSES`).
     """
 
     task: str = "staging"
@@ -181,6 +184,7 @@ class FinetuneConfig(TrainConfig):
     events: str | None = None
     times: str | None = None
     phecodes: list[str] | None = None
+    event_classes: list[str] | None = None
 
     def validate(self) -> None:
         super().validate()
