@@ -1,8 +1,9 @@
 """``sleepfm events detect|stats|convert``: score clinical events, print their indices, convert
 event files.
 
-- ``detect RECORDING [--hypnogram H] [--detector D] [--profile P] -o OUT``: run an event
-  detector (:mod:`sleepfm_engine.detectors`) on a recording and write the scored events.
+- ``detect RECORDING [--hypnogram H] [--detector D] [--profile P] [--model RELEASE] -o OUT``:
+  run an event detector (:mod:`sleepfm_engine.detectors`) on a recording and write the scored
+  events; ``--model`` picks the SleepFM event head of a release.
 - ``stats EVENTS|RECORDING [--hypnogram H] [--json]``: the indices
   (:data:`sleepfm_engine.indices.INDEX_DEFINITIONS`) of an events file, or of a recording's own
   EDF+ event annotations with its SpO2, heart-rate and position channels.
@@ -11,10 +12,15 @@ event files.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+
+#: The detector ``detect --model RELEASE`` uses when no ``--detector`` is named.
+MODEL_DETECTOR = "sleepfm-head"
 
 
 def _error(message: str) -> int:
@@ -71,8 +77,11 @@ def register(subparsers) -> None:
                    help="manual hypnogram (default: paired by name, else inside the recording)")
     d.add_argument("--no-hypnogram", action="store_true",
                    help="score without sleep stages (what the detector can do without them)")
-    d.add_argument("--detector", choices=detectors, default=detectors[0] if detectors else None,
-                   help=f"event detector (default {detectors[0] if detectors else 'none'})")
+    d.add_argument("--detector", choices=detectors, default=None,
+                   help=f"event detector (default {MODEL_DETECTOR} with --model, else "
+                        f"{detectors[0] if detectors else 'none'})")
+    d.add_argument("--model", metavar="RELEASE",
+                   help=f"SleepFM release with an event head (model_events/) for {MODEL_DETECTOR}")
     d.add_argument("--profile", default=None,
                    help="the detector's scoring profile (default: the detector's own; an "
                         "unknown name prints the detector's profiles)")
@@ -158,12 +167,14 @@ def _hypnogram_for(path: Path, given: Path | None, *, recording: bool):
 def run_detect(args: argparse.Namespace) -> int:
     """Score the recording's events and write them; returns 0, or 1 on bad input."""
     from ..alignment import fit_to_recording
-    from ..detectors import detection_job, get_detector
+    from ..detectors import DETECTORS, detection_job, get_detector
     from ..formats import read_hypnogram, write_events
     from ..formats.discover import find_manual_hypnogram
     from ..jobs import ConsoleProgress
     from ..recording import open_recording
 
+    if args.detector is None:
+        args.detector = MODEL_DETECTOR if args.model is not None else min(DETECTORS, default=None)
     if args.detector is None:
         return _error("no event detector is registered")
     if not args.recording.is_file():
@@ -174,7 +185,14 @@ def run_detect(args: argparse.Namespace) -> int:
     if problem:
         return _error(problem)
     detector = get_detector(args.detector)
-    settings = {"position_table_name": args.position_table}
+    # Each detector gets the settings its detect() takes (a position table means nothing to a
+    # model; a model nothing to a rule-based scorer).
+    accepted = inspect.signature(detector.detect).parameters
+    settings = {k: v for k, v in {"position_table_name": args.position_table}.items() if k in accepted}
+    if args.model is not None:
+        if "model" not in accepted:
+            return _error(f"detector {detector.name} takes no --model")
+        settings["model"] = args.model
     if args.profile is not None:
         profiles = getattr(detector, "profiles", None)
         if profiles is None:

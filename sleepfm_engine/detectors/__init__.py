@@ -58,6 +58,10 @@ register_detector(DetectorEntry(
     "psgscoring", "sleepfm_engine.detectors.psgscoring",
     "AASM respiratory, SpO2, arousal, PLM and heart-rate scoring by the psgscoring library",
     "events"))
+register_detector(DetectorEntry(
+    "sleepfm-head", "sleepfm_engine.detectors.sleepfm_head",
+    "the event head of a SleepFM release (model_events/): apneas, hypopneas, arousals, limb "
+    "movements, desaturations from the base model's embeddings", ""))
 
 __all__ = ["DETECTORS", "Detection", "Detector", "DetectorEntry", "detection_job",
            "get_detector", "register_detector"]
