@@ -417,7 +417,8 @@ class TrainingStatistics:
         except ValueError as exc:
             raise ModelError(folder, f"metadata.json: {OOD_KEY}: {exc}") from exc
 
-    def score(self, tokens: Mapping[str, np.ndarray], logits: np.ndarray | None = None) -> "OODResult":
+    def score(self, tokens: Mapping[str, np.ndarray], logits: np.ndarray | None = None,
+              skip: np.ndarray | None = None) -> "OODResult":
         """Compare one night with the training data.
 
         Parameters
@@ -426,6 +427,8 @@ class TrainingStatistics:
             Modality -> 5-s token embeddings (S, E).
         logits : array (S, K), optional
             The staging head's token logits.
+        skip : array of bool (n_epochs,), optional
+            Epochs without data (no stage): not scored, not marked, not counted.
         """
         checked = [m for m in tokens if m in self.modalities]
         n_epochs = max((math.ceil(len(t) / TOKENS_PER_EPOCH) for t in tokens.values()), default=0)
@@ -441,6 +444,10 @@ class TrainingStatistics:
             out = self.logits.outside(epoch_means(logits))[:n_epochs]
             head[:len(out)] = out
         marked = (scores > 1.0) | head
+        if skip is not None:
+            gone = np.zeros(n_epochs, dtype=bool)
+            gone[: len(skip)] = np.asarray(skip, dtype=bool)[:n_epochs]
+            scores[gone], marked[gone], head[gone] = np.nan, False, False
         unavailable = []
         missing = [m for m in tokens if m not in self.modalities]
         if missing:
@@ -561,9 +568,14 @@ class OODResult:
                    ("",) * n_epochs, NIGHT_FRACTION, (), tuple(unavailable))
 
     @property
+    def n_scored(self) -> int:
+        """Epochs scored (those with data)."""
+        return int(np.isfinite(self.epoch_scores).sum())
+
+    @property
     def fraction(self) -> float:
-        """Share of the night's epochs marked."""
-        return float(self.epoch_ood.mean()) if len(self.epoch_ood) else 0.0
+        """Share of the night's scored epochs marked."""
+        return float(self.epoch_ood.sum()) / self.n_scored if self.n_scored else 0.0
 
     @property
     def available(self) -> bool:
@@ -584,7 +596,7 @@ class OODResult:
         """What a user is told, one sentence each."""
         out = list(self.notes)
         if self.available:
-            n, k = len(self.epoch_ood), int(self.epoch_ood.sum())
+            n, k = self.n_scored, int(self.epoch_ood.sum())
             line = (f"{k} of {n} 30-s epochs ({100 * self.fraction:.0f} %) lie outside the range of "
                     f"the model's training data (flagged above {100 * self.night_fraction:.0f} %)")
             if k:
@@ -655,7 +667,7 @@ def _source_is_generated(source: str) -> bool | None:
 
 
 def assess_night(embeddings: Any, metadata: Mapping | None, logits: np.ndarray | None = None,
-                 folder: Any = None) -> OODResult:
+                 folder: Any = None, skip: np.ndarray | None = None) -> OODResult:
     """Compare a night's embeddings (and head logits) with a model's training statistics.
 
     Parameters
@@ -666,6 +678,8 @@ def assess_night(embeddings: Any, metadata: Mapping | None, logits: np.ndarray |
     logits : array (S, K), optional
     folder : path, optional
         The model folder, named in errors.
+    skip : array of bool, optional
+        Epochs without data (see :meth:`TrainingStatistics.score`).
 
     Returns
     -------
@@ -681,7 +695,7 @@ def assess_night(embeddings: Any, metadata: Mapping | None, logits: np.ndarray |
         result = OODResult.not_available(math.ceil(embeddings.n_tokens / TOKENS_PER_EPOCH),
                                          (missing,) + no_temperature)
     else:
-        result = stats.score(embeddings.tokens, logits)
+        result = stats.score(embeddings.tokens, logits, skip)
         result = replace(result, unavailable=result.unavailable + no_temperature)
     if (metadata or {}).get(SYNTHETIC_ONLY_KEY):
         generated = _source_is_generated(embeddings.source)

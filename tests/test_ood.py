@@ -52,6 +52,18 @@ def test_ood_score_keeps_in_distribution_epochs_below_the_threshold_and_flags_a_
     assert any("furthest out in BAS" in r for r in shifted.reasons())
 
 
+def test_epochs_without_data_are_neither_scored_nor_marked_nor_counted():
+    rng = np.random.default_rng(7)
+    stats = _stats(rng, nights=3)
+    night = _night(rng, shift=50.0)                     # every epoch far out
+    skip = np.zeros(100, dtype=bool)
+    skip[:80] = True
+    result = stats.score({"BAS": night, "EKG": night}, skip=skip)
+    assert not result.epoch_ood[:80].any() and np.isnan(result.epoch_scores[:80]).all()
+    assert result.n_scored == 20 and result.fraction == 1.0
+    assert "20 of 20 30-s epochs" in result.reasons()[0]
+
+
 def test_a_modality_without_statistics_is_said_to_be_unchecked():
     rng = np.random.default_rng(1)
     stats = TrainingStatistics.fit([{"BAS": _night(rng)} for _ in range(3)])

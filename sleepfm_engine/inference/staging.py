@@ -209,8 +209,30 @@ def stage_night(embeddings: Embeddings, staging_model: Any, *, device=None,
     probs, logits = token_probabilities(embeddings, handle, device=device, state=state, precision=precision,
                                         window=window, overlap=overlap, return_logits=True,
                                         temperature=calibration.temperature if calibration else 1.0)
-    epochs = epoch_probabilities(probs)
-    hyp = Hypnogram(epochs.argmax(axis=1).astype(np.int8), float(EPOCH_SECONDS), start=embeddings.start,
+    no_data = embeddings.no_data.copy()
+    bad = ~np.isfinite(probs).all(axis=1) & ~no_data
+    if bad.any():
+        from ..errors import ModelError
+
+        raise ModelError(handle.path, f"the staging model gave non-finite probabilities for "
+                                      f"{int(bad.sum())} of {len(bad)} tokens (are its weights "
+                                      "finite?); no hypnogram is written from them")
+    last_tokens = len(no_data) % TOKENS_PER_EPOCH
+    if last_tokens and 2 * last_tokens < TOKENS_PER_EPOCH:
+        # A trailing piece shorter than half an epoch is not staged as if it were a whole one.
+        no_data[len(no_data) - last_tokens:] = True
+        warnings.warn(f"{embeddings.source or 'recording'}: the last epoch holds only "
+                      f"{last_tokens * TOKEN_SECONDS} s of recording; it is left unscored",
+                      RuntimeWarning, stacklevel=3)
+    elif last_tokens:
+        warnings.warn(f"{embeddings.source or 'recording'}: the last epoch is partial "
+                      f"({last_tokens * TOKEN_SECONDS} of {EPOCH_SECONDS} s); its stage is from "
+                      "those seconds", RuntimeWarning, stacklevel=3)
+    epochs = epoch_probabilities(probs, no_data=no_data)
+    stages = np.where(np.isnan(epochs).any(axis=1), UNSCORED,
+                      np.nan_to_num(epochs, nan=-1.0).argmax(axis=1)).astype(np.int8)
+    hyp = Hypnogram(stages, float(EPOCH_SECONDS), start=embeddings.start,
                     offset=0.0, scorer=f"SleepFM {handle.model_id}", probabilities=epochs,
                     source=embeddings.source, automatic=True)
-    return hyp, assess_night(embeddings, handle.metadata, logits, handle.path)
+    return hyp, assess_night(embeddings, handle.metadata, logits, handle.path,
+                             skip=np.isnan(epochs).any(axis=1))
