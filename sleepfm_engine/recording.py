@@ -58,6 +58,8 @@ _UNTERMINATED_TIMEKEEPING = re.compile(rb"^([+-]\d+(?:\.\d*)?\x14\x14)(?=[+-]\d)
 # 1e300 s) is a corrupt header, and passing it on would give infinite or empty time axes.
 _MAX_RATE_HZ = 1e6
 _MAX_DURATION_S = 366 * 24 * 3600.0
+# The largest integer an 8-character header field can spell without an exponent.
+_MAX_HEADER_INT = 99_999_999
 
 
 class RecordingWarning(UserWarning):
@@ -204,7 +206,8 @@ class Recording:
                     value = float(text)
                 except ValueError:
                     value = None
-                if value is not None and value.is_integer():
+                # "1e30" in an 8-character field: a number, but no count or level a file has.
+                if value is not None and value.is_integer() and abs(value) <= _MAX_HEADER_INT:
                     return int(value)
             raise self._fail(f"header field '{what}' is not a number: {text!r}") from None
 
@@ -392,6 +395,9 @@ class Recording:
         if self.format.endswith("+D"):
             self._record_onsets = self._read_record_onsets()
             self.duration = float(self._record_onsets[-1] + record_duration)
+            if not self.duration <= _MAX_DURATION_S:
+                raise self._fail(f"the EDF+D record times end {self.duration:g} s after the "
+                                 "start; the annotation channel is corrupt")
         else:
             self.duration = float(self._n_records * record_duration)
         if self._annotation_indices:
@@ -407,9 +413,14 @@ class Recording:
             # signals are still good, so say what is lost and keep them.
             self._warn(f"{exc.problem}; the start time is the header's, to the whole second")
             return
-        self._start_offset = tals[0][0]
-        if self._start_offset:
-            self.start += _dt.timedelta(seconds=self._start_offset)
+        offset = tals[0][0]
+        if not abs(offset) < _MAX_DURATION_S:
+            self._warn(f"the first data record's time-keeping onset ({offset:g} s) is not a "
+                       "plausible start; the start time is the header's")
+            return
+        self._start_offset = offset
+        if offset:
+            self.start += _dt.timedelta(seconds=offset)
 
     @property
     def _annotation_label(self) -> str:

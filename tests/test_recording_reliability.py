@@ -159,3 +159,29 @@ def test_first_annotation_channel_still_needs_its_time_keeping_tal(tmp_path):
     rec = open_recording(path)
     with pytest.raises(RecordingError, match="data record 4: no time-keeping annotation"):
         rec.annotations
+
+
+def test_an_integer_field_spelled_with_a_huge_exponent_is_a_recording_error(tmp_path):
+    path = write_edf(tmp_path / "a.edf", [_eeg()])
+    raw = bytearray(path.read_bytes())
+    raw[252:256] = b"1e30"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(RecordingError, match="number of signals"):
+        open_recording(path)
+
+
+def test_an_implausible_first_time_keeping_onset_keeps_the_header_start_with_a_warning(tmp_path):
+    records = [f"+{99999999 + r}\x14\x14".encode() for r in range(N_REC)]
+    path = write_edf(tmp_path / "a.edf", [_eeg(), _tal_bytes_signal(records, 10, "EDF Annotations", False)],
+                     reserved="EDF+C")
+    rec, said = _open_warned(path)
+    assert rec.start == dt.datetime(2003, 11, 17, 22, 15, 0)
+    assert any("not a plausible start" in m for m in said)
+
+
+def test_edf_plus_d_record_times_beyond_a_year_are_a_recording_error(tmp_path):
+    records = [f"+{r if r < N_REC - 1 else 99999999}\x14\x14".encode() for r in range(N_REC)]
+    path = write_edf(tmp_path / "a.edf", [_eeg(), _tal_bytes_signal(records, 10, "EDF Annotations", False)],
+                     reserved="EDF+D")
+    with pytest.raises(RecordingError, match="annotation channel is corrupt"):
+        open_recording(path)
