@@ -167,6 +167,13 @@ def _strip_prefixes(key: str) -> str:
     return key
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """Whether a file opens as torch.save writes: a zip archive, or a pickle (protocol 2+)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
 def read_state_dict(weights: str | Path) -> dict[str, "torch.Tensor"]:
     """Read a weights file safely and return its state dict with wrapper prefixes removed.
 
@@ -185,6 +192,10 @@ def read_state_dict(weights: str | Path) -> dict[str, "torch.Tensor"]:
 
     path = Path(weights)
     folder = path.parent
+    if path.is_file() and not _is_empty(path) and not _looks_like_torch_file(path):
+        # Random bytes or a text file renamed: not something that could run code either.
+        raise ModelError(folder, f"{path.name} is not a PyTorch weights file (neither a torch "
+                                 "zip archive nor a pickle)")
     try:
         with warnings.catch_warnings():
             # torch notes unusual pickle protocols before refusing or accepting; the outcome
@@ -192,12 +203,17 @@ def read_state_dict(weights: str | Path) -> dict[str, "torch.Tensor"]:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if re.search(r"Unsupported operand|invalid load key", str(exc)):
+            # Not a pickle stream at all: nothing here could run code, so do not say it might.
+            raise ModelError(folder, f"{path.name} is not a PyTorch weights file (its bytes are "
+                                     "not a pickle)") from exc
         reason = re.search(r"(unsupported GLOBAL[^\n]*|Unsupported [^\n]*)", str(exc), re.IGNORECASE)
         raise ModelError(folder, f"{path.name} is not a plain weights file: unpickling it would create "
                                  f"Python objects other than tensors, which could run code, so it "
                                  f"was refused and not loaded"
                                  + (f" ({reason.group(1).strip()})" if reason else "")) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        # KeyError/IndexError: torch's weights-only unpickler on a damaged pickle stream.
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(folder, f"{path.name} cannot be read as PyTorch weights "
                                  f"({'the file is empty' if _is_empty(path) else detail})") from exc
@@ -447,6 +463,10 @@ class Release:
             raise ValueError(f"kind must be one of {', '.join(folders)}, not {kind!r}")
         model = self.models.get(kind)
         if model is None:
+            sub = Path(self.path) / folders[kind]
+            if sub.is_dir() and not (sub / CONFIG_FILE).is_file():
+                raise ModelError(sub, f"holds no {CONFIG_FILE}, so its {kind} model cannot be "
+                                      "built (copy the release's config.json into it)")
             raise ModelError(self.path, f"holds no {kind} model (expected a {folders[kind]}/ "
                                         f"folder beside the others)")
         return model
