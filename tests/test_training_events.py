@@ -178,7 +178,7 @@ def test_a_tiny_event_head_trains_saves_its_postprocessing_and_evaluates(cohort,
     found = discover_cohort(cohort["data"], "events")
     assert [r.id for r in found.records] == ["night0", "night1", "night2", "night3"]
     assert [(s.path.name, s.reason.split(" (")[0]) for s in found.skipped] == [("plain.edf", "no scored events")]
-    assert found.records[0].events.name == "night0.events.json"
+    assert found.records[0].events.name == "night0.events.json" and found.records[0].note == ""
 
     out = tmp_path / "out"
     cfg = FinetuneConfig(task="events", output=str(out), data=str(cohort["data"]), base=str(cohort["base"]),
@@ -206,6 +206,18 @@ def test_a_tiny_event_head_trains_saves_its_postprocessing_and_evaluates(cohort,
     assert rc == 0 and "events model" in text and "apnea" in text and "AHI" in text
     m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert m["kind"] == "events" and m["n_recordings"] == 4 and m["postprocessing"] == meta["postprocessing"]
+    assert m["postprocessing_source"] == "saved with the model"
+    assert (tmp_path / "eval" / "event_f1.png").is_file() and (tmp_path / "eval" / "indices.png").is_file()
+
+    # beside a staging head, --task picks the event head
+    from sleepfm_engine.checkpoints import build_model, save_model
+    from sleepfm_engine.training.staging import staging_config
+
+    staging = staging_config(16, dict(TINY_HEAD))
+    save_model(build_model(staging), staging, out / "model_sleep_staging")
+    rc = main(["evaluate", "--data", str(cohort["data"]), "--model", str(out), "--cache-dir", str(cohort["cache"]),
+               "--device", "cpu", "--task", "events", "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["kind"] == "events"
 
 
 def test_an_unknown_or_absent_event_class_is_a_one_line_error(cohort, tmp_path, capsys):

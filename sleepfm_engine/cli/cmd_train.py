@@ -5,8 +5,12 @@
 - ``sleepfm finetune diagnosis --data DIR --base MODEL -o OUT``: a CoxPH disease head
   (``is_event.csv``, ``time_to_event.csv``, optional ``demographics.csv``).
 - ``sleepfm pretrain --data DIR -o OUT``: contrastive pretraining of the base model.
-- ``sleepfm evaluate --data DIR --model DIR``: accuracy, kappa, F1, confusion (staging) or
-  Harrell's C (disease) of a model on a cohort.
+- ``sleepfm finetune events --data DIR --base MODEL -o OUT``: an event head (apneas,
+  hypopneas, arousals, limb movements, desaturations per 5-s token) from each night's scored
+  events file and hypnogram.
+- ``sleepfm evaluate --data DIR --model DIR [--task T]``: accuracy, kappa, F1, confusion
+  (staging), Harrell's C (disease) or event F1 and index agreement (events) of a model on a
+  cohort.
 
 All of them run data-parallel when started by ``torchrun``, e.g.
 ``torchrun --nproc-per-node 2 -m sleepfm_engine.cli finetune staging ...``. Ctrl-C stops
@@ -69,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--device", default="auto")
     ev.add_argument("--cache-dir")
     ev.add_argument("--channel-map", help="JSON {label: modality} overrides")
+    ev.add_argument("--task", choices=[t.name for t in heads],
+                    help="the head to evaluate when the release has several (default: the first)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.set_defaults(func=run_evaluate_cmd)
 
@@ -276,7 +282,7 @@ def run_evaluate_cmd(args: argparse.Namespace) -> int:
     try:
         metrics = run_evaluate(args.data, args.model, output=args.output, split=args.split, part=args.part,
                                device=args.device, cache_dir=args.cache_dir, channel_map=args.channel_map,
-                               state=TaskState([ConsoleProgress("evaluate")]))
+                               state=TaskState([ConsoleProgress("evaluate")]), task=args.task)
     except ValueError as exc:
         # As for training: the cohort and split checks say what is wrong in their message.
         print(f"error: {exc}", file=sys.stderr)

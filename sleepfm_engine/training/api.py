@@ -405,7 +405,7 @@ def run_pretrain(config: PretrainConfig, state: TaskState | None = None,
 def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: str | os.PathLike | None = None,
                  split: str | os.PathLike | None = None, part: str = "all", device: str = "auto",
                  cache_dir: str | None = None, channel_map: str | None = None,
-                 state: TaskState | None = None) -> dict:
+                 state: TaskState | None = None, task: str | None = None) -> dict:
     """Evaluate a head (staging, disease... of a release folder with its base) on a cohort.
 
     Parameters
@@ -415,13 +415,15 @@ def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: s
     model : path
         A release folder (``model_base`` + a head folder such as ``model_sleep_staging`` or
         ``model_diagnosis``), or a registry name. With several heads, the first registered
-        ``finetune`` task's (staging) is evaluated.
+        ``finetune`` task's (staging) is evaluated, unless ``task`` names one.
     output : path, optional
         Folder for ``metrics.json`` and plots.
     split : path, optional
         Split JSON; with ``part`` ("test", "validation", "train") only those nights count.
     part : str
         ``all`` (default) or a split part.
+    task : str, optional
+        The ``finetune`` task whose head to evaluate (default: the first the release has).
 
     Returns
     -------
@@ -442,6 +444,8 @@ def run_evaluate(data: str | os.PathLike, model: str | os.PathLike, *, output: s
         path = get_model_path(str(model))
     folders = release_folders(path)
     heads = registered_tasks("finetune")
+    if task is not None:
+        heads = [get_task(task)]
     spec = next((t for t in heads if t.model_kind in folders), None)
     if spec is None or BASE_KIND not in folders:
         raise ModelError(path, f"evaluation needs a release folder with {release_folder_names()[BASE_KIND]}/ "

@@ -509,6 +509,9 @@ def _examine(path: Path, study_id: str, spec: TrainingTask, cohort: Cohort, over
                                                rec)
             if events is None:
                 return None, problem, ""
+            # The events file chosen is not a hypnogram left unused.
+            unused = [c for c in cands[1:] if c != events]
+            note = ("other label files not used: " + ", ".join(c.name for c in unused)) if unused else ""
         if spec.labels == "survival":
             surv = cohort.survival
             if study_id not in surv.is_event or study_id not in surv.time_to_event:

@@ -16,6 +16,7 @@ agreement.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -32,7 +33,8 @@ __all__ = ["MIN_OVERLAP", "match_events", "event_counts", "prf", "icc_a1", "seve
 #: Fraction of the shorter event two events must share to match.
 MIN_OVERLAP = 0.5
 #: The post-processing settings tried per class: thresholds, minimum durations (s), merge gaps (s).
-TUNING_GRID = (tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05)), (0.0, 5.0, 10.0), (0.0, 5.0, 10.0))
+TUNING_GRID = (tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05)), (0.0, 10.0, 15.0, 20.0),
+               (0.0, 5.0, 10.0))
 #: Indices compared per night, and the class each needs.
 INDEX_CLASSES = {"AHI": ("apnea", "hypopnea"), "ArI": ("arousal",), "PLMSI": ("limb_movement",)}
 _SEVERITIES = ("normal", "mild", "moderate", "severe")
@@ -276,3 +278,52 @@ def tune_postprocessing(nights: Sequence[Mapping], classes: Sequence[str],
         out[c] = best
     return out
 
+
+
+# ------------------------------------------------------------------------------------- plots
+def plot_event_f1(per_class: Mapping[str, Mapping], path, title: str = "Event F1 per class"):
+    """Bar chart of each class's event-level F1, in its event type's colour."""
+    from ..atomic import atomic_path
+    from ..events import EVENT_TYPES
+    from .metrics import _pyplot
+
+    plt = _pyplot()
+    names = list(per_class)
+    vals = [np.nan if per_class[n]["f1"] is None else per_class[n]["f1"] for n in names]
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(names)), 3), dpi=120)
+    ax.bar(names, vals, color=[EVENT_TYPES[EVENT_CLASSES[n].output].colour for n in names])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"F1 (>= {int(MIN_OVERLAP * 100)} % overlap)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_indices(indices: Mapping[str, Mapping], path, title: str = "Indices per night"):
+    """Predicted against scored values per night of each index of :data:`INDEX_CLASSES`, with
+    the identity line and the ICC."""
+    from ..atomic import atomic_path
+    from .metrics import _pyplot
+
+    keys = [k for k in INDEX_CLASSES if k in indices]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(3.2 * max(1, len(keys)), 3.2), dpi=120,
+                             squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        v = indices[key]
+        ax.scatter(v["scored"], v["predicted"], s=14, color="#1f77b4")
+        top = max([1.0, *v["scored"], *v["predicted"]])
+        ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--")
+        icc = v["icc"]
+        ax.set_title(f"{key} (ICC {'-' if icc is None else f'{icc:.2f}'})", fontsize=9)
+        ax.set_xlabel("scored (/h)")
+        ax.set_ylabel("predicted (/h)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

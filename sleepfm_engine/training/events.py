@@ -172,10 +172,12 @@ class EventsTask(Task):
         if part == "validation" and not self.tuned:
             params = tune_postprocessing(nights, self.classes)
             self._candidate = params
+            where = "tuned on these nights"
         else:
             params = self.postprocessing
+            where = "saved with the model"
         report = events_report(nights, self.classes, params)
-        report["postprocessing_tuned"] = part == "validation" or self.tuned
+        report["postprocessing_source"] = where
         return report
 
     def save_best(self, epoch: int, metrics: dict) -> None:
@@ -313,14 +315,15 @@ class EventsTask(Task):
 
     @classmethod
     def plot_metrics(cls, metrics: dict, folder: Path, part: str | None = None) -> None:
-        from .metrics import plot_f1
+        from .event_metrics import plot_event_f1, plot_indices
 
         per_class = metrics.get("events")
         if not per_class:
             return
-        suffix = f"_{part}" if part else ""
-        title = f"Event F1 per class, {part}" if part else "Event F1 per class"
-        plot_f1({c: v["f1"] for c, v in per_class.items()}, folder / f"event_f1{suffix}.png", title=title)
+        suffix, where = (f"_{part}", f", {part}") if part else ("", "")
+        plot_event_f1(per_class, folder / f"event_f1{suffix}.png", title=f"Event F1 per class{where}")
+        if metrics.get("indices"):
+            plot_indices(metrics["indices"], folder / f"indices{suffix}.png", title=f"Indices per night{where}")
 
     @classmethod
     def metrics_lines(cls, metrics: dict) -> list[str]:
