@@ -50,6 +50,10 @@ except ImportError:  # no ISA-L wheel for this platform: plain zlib, the referen
     GZIP_LEVEL = 4
 
 
+# A standard deviation this small relative to the channel's level is rounding, not signal.
+_FLAT_RELATIVE = 1e-9
+
+
 class PreprocessWarning(UserWarning):
     """A channel needed special handling (gaps filled, flat signal)."""
 
@@ -139,8 +143,12 @@ def preprocess_signal(x: np.ndarray, rate: float, *, dtype=np.float32, label: st
     mean = real.mean() if real.size else 0.0
     std = real.std() if real.size else 0.0
     x = x - mean
-    if std != 0:
+    # A flat channel comes out of the low-pass with rounding noise (std ~1e-16 of its level);
+    # dividing by that would make it ±1 in one path and 0 in another. Flat is flat: zeros.
+    if std > _FLAT_RELATIVE * max(abs(mean), np.finfo(np.float64).tiny):
         x /= std
+    else:
+        x[:] = 0.0
     return x.astype(dtype, copy=False)
 
 

@@ -1,0 +1,31 @@
+"""Preprocessing gives one answer for one signal: a flat channel is zeros whatever its rate;
+a channel asked for by a name the recording lacks is a RecordingError listing its channels."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sleepfm_engine.errors import RecordingError
+from sleepfm_engine.preprocessing import preprocess, preprocess_signal
+from sleepfm_engine.recording import open_recording
+
+from edf_factory import Sig, write_edf
+
+
+@pytest.mark.parametrize("rate", [1.0, 100.0, 128.0, 200.0, 256.0, 500.0])
+@pytest.mark.parametrize("level", [0.0, 3.7e-5, -80.0, 95.0])
+def test_a_flat_channel_is_zeros_at_every_rate(rate, level):
+    out = preprocess_signal(np.full(int(rate * 60), level), rate)
+    assert out.size == 60 * 128
+    assert not np.any(out)
+
+
+def test_a_quiet_but_real_signal_is_still_scaled_to_unit_variance():
+    x = np.random.default_rng(0).standard_normal(256 * 60) * 1e-7 + 2e-3
+    assert preprocess_signal(x, 256.0).astype(np.float64).std() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_asking_for_a_missing_channel_is_a_recording_error_listing_the_channels(tmp_path):
+    path = write_edf(tmp_path / "a.edf", [Sig("C3-M2", 64, np.zeros(640, dtype=int))])
+    with pytest.raises(RecordingError, match=r"no channel 'Fpz'; its channels are C3-M2"):
+        preprocess(open_recording(path), ["Fpz"])
