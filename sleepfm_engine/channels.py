@@ -249,7 +249,10 @@ EXPLICIT_RULES: tuple[_Rule, ...] = tuple(
     + _rules("Embla", OTHER, "body position or activity, not physiological", "Body",
              "Activity", "Accelerometer")
     + _rules("EDF+", OTHER, "annotation channel, not a signal", "EDF Annotations",
-             "BDF Annotations", "Annotations", "Marker", "Status", "Trigger", "Events")
+             "BDF Annotations", "Annotations")
+    # BDF's Status and amplifiers' trigger lines are signals (listed, shown) of digital codes.
+    + _rules("BDF", OTHER, "trigger, marker or status codes, not physiological", "Marker",
+             "Status", "Trigger", "Events")
 )
 
 

@@ -29,3 +29,12 @@ def test_asking_for_a_missing_channel_is_a_recording_error_listing_the_channels(
     path = write_edf(tmp_path / "a.edf", [Sig("C3-M2", 64, np.zeros(640, dtype=int))])
     with pytest.raises(RecordingError, match=r"no channel 'Fpz'; its channels are C3-M2"):
         preprocess(open_recording(path), ["Fpz"])
+
+
+@pytest.mark.parametrize("label", ["Trigger", "Status", "Marker"])
+def test_a_trigger_or_status_signal_is_not_called_an_annotation_channel(label):
+    from sleepfm_engine.channels import classify_channel
+
+    modality, reason = classify_channel(label, rate=256.0, unit="")
+    assert modality == "other"
+    assert "annotation channel" not in reason and "trigger, marker or status" in reason
