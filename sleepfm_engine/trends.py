@@ -5,7 +5,7 @@ A night's level signals are found and read once by
 ranges and position tables as the report and the indices), then reduced to fixed bins
 (:func:`bin_level`, :func:`bin_position`) so that a whole night is a few thousand points
 whatever the sampling rate. Event density (:func:`event_density`) needs no signal and is
-recomputed from an :class:`~sleepfm_engine.events.EventSet` whenever the events change.
+recomputed from the events whenever they change.
 :func:`trends_job` wraps the reading as a :class:`~sleepfm_engine.jobs.Job` with progress and
 cancellation, so a viewer computes trends off its first page.
 
@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
-from .events import EVENT_TYPES, EventSet, EventType
+from .events import EVENT_TYPES, Event, EventType
 from .indices import HR_VALID_RANGE, SPO2_VALID_RANGE
 from .jobs import Job, TaskState
 from .position import POSITIONS, UNKNOWN_POSITION, BodyPosition
@@ -211,7 +211,7 @@ def bin_position(position: BodyPosition, duration: float,
     return out
 
 
-def event_density(events: EventSet, duration: float,
+def event_density(events: Iterable[Event], duration: float,
                   bin_minutes: float = DEFAULT_DENSITY_MINUTES,
                   families: tuple[str, ...] = DENSITY_FAMILIES) -> EventDensity:
     """Count the events of ``families`` per type in bins of ``bin_minutes`` (by onset).
@@ -235,7 +235,7 @@ def event_density(events: EventSet, duration: float,
     return EventDensity(bin_seconds, counts)
 
 
-def compute_trends(recording: Any, channel_map: Any = None, events: EventSet | None = None,
+def compute_trends(recording: Any, channel_map: Any = None, events: Iterable[Event] | None = None,
                    state: TaskState | None = None, *,
                    bin_seconds: float = DEFAULT_BIN_SECONDS,
                    density_minutes: float = DEFAULT_DENSITY_MINUTES,
@@ -248,8 +248,8 @@ def compute_trends(recording: Any, channel_map: Any = None, events: EventSet | N
         Read from (a worker should pass its own handle, ``recording.clone()``).
     channel_map : ChannelMap, optional
         The user's modalities, which steer the channel roles.
-    events : EventSet, optional
-        Events whose density is binned (None: no density).
+    events : iterable of Event, optional
+        Events whose density is binned (an EventSet or a list; None: no density).
     state : TaskState, optional
         Progress and cancellation.
     bin_seconds : float
@@ -303,7 +303,7 @@ def compute_trends(recording: Any, channel_map: Any = None, events: EventSet | N
     return Trends(duration, levels["spo2"], levels["heart_rate"], position, density, tuple(notes))
 
 
-def trends_job(recording: Any, channel_map: Any = None, events: EventSet | None = None,
+def trends_job(recording: Any, channel_map: Any = None, events: Iterable[Event] | None = None,
                **kwargs: Any) -> Job:
     """A :class:`~sleepfm_engine.jobs.Job` computing :func:`compute_trends` on its own handle.
 

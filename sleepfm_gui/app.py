@@ -110,6 +110,8 @@ def _open_for_script(app, win, args) -> bool:
 
 
 def _wait_jobs(app, win) -> None:
+    # Jobs started from a zero timer after the open (the trends) must be running to be waited on.
+    app.processEvents()
     while win.jobs.running():
         app.processEvents()
         time.sleep(0.01)

@@ -31,6 +31,7 @@ from .paths import find_overrides, overrides_target
 from .qt_channels import ChannelPanel
 from .qt_events import EventsPanel
 from .qt_jobs import JobManager, JobsPanel
+from .qt_trends import TrendsPanel
 from .qt_trace_view import WINDOW_PRESETS, TraceView
 from .workers import RemoteJobWorker
 from .settings import Settings
@@ -176,6 +177,10 @@ class MainWindow(QMainWindow):
         self.jobs_dock = dock("Jobs", self.jobs_panel, Qt.RightDockWidgetArea, "jobs")
         self.tabifyDockWidget(self.channels_dock, self.events_dock)
         self.tabifyDockWidget(self.events_dock, self.jobs_dock)
+        # Below the hypnogram, across the same width: the two time axes line up.
+        self.trends = TrendsPanel(self)
+        self.trends_dock = dock("Trends", self.trends, Qt.BottomDockWidgetArea, "trends")
+        self.splitDockWidget(self.review_dock, self.trends_dock, Qt.Vertical)
         self.channels_dock.raise_()
         # The bottom dock spans the width; the traces keep most of the height.
         self.setCorner(Qt.BottomRightCorner, Qt.BottomDockWidgetArea)
@@ -315,6 +320,7 @@ class MainWindow(QMainWindow):
         self.trace.eventDeleteRequested.connect(self.delete_event)
         self.trace.eventAcceptRequested.connect(lambda i: self.accept_events([i]))
         self.study.add_listener(self._on_study_event)
+        self.trends.epochClicked.connect(self.review.go_to_epoch)
 
     def _on_study_event(self, event: Any) -> None:
         """Show what changed in the study: its events and its risk result."""
@@ -322,6 +328,10 @@ class MainWindow(QMainWindow):
             self._refresh_events()
         if event.kind in ("risk", "closed"):
             self.review.set_risk(self.study.risk)
+        if event.kind == "events":
+            self.trends.set_events([e for e, _ in self.study.events])
+        elif event.kind == "closed":
+            self.trends.clear()
 
     # ------------------------------------------------------------------ settings
     def _default_model_dir(self) -> str:
@@ -365,7 +375,8 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._default_layout)
 
     def _default_layout(self) -> None:
-        self.resizeDocks([self.review_dock], [int(self.height() * 0.36)], Qt.Vertical)
+        self.resizeDocks([self.review_dock, self.trends_dock],
+                         [int(self.height() * 0.3), int(self.height() * 0.16)], Qt.Vertical)
         self.resizeDocks([self.channels_dock], [int(self.width() * 0.27)], Qt.Horizontal)
 
     def _save_settings(self) -> None:
@@ -470,6 +481,8 @@ class MainWindow(QMainWindow):
         self._status.setText(msg)
         self._update_actions()
         self._start_background_reads(path)
+        # After the first page is on screen: the trends never delay it.
+        QTimer.singleShot(0, self._load_trends)
         self.recordingOpened.emit(str(path))
         return True
 
@@ -586,6 +599,15 @@ class MainWindow(QMainWindow):
                              on_success=self.trace.set_envelope,
                              error_title="Cannot draw the night overview")
 
+    def _load_trends(self) -> None:
+        """Whole-night trends of the open recording, read by a job on its own handle."""
+        if self.rec is None or self.session is None:
+            return
+        s = self.session
+        self.trends.set_geometry(s.n_epochs, s.epoch_length, s.offset, s.start)
+        self.trends.set_current_epoch(self.review.current_epoch)
+        self.trends.load(self.jobs, self.rec, self.cmap, [e for e, _ in self.study.events])
+
     def _on_file_events(self, events: Any) -> None:
         self.study.set_events(events, "file")
 
@@ -620,7 +642,7 @@ class MainWindow(QMainWindow):
             except (SleepFMError, OSError, ValueError) as exc:
                 errors.report_exception(self, "Cannot save the scoring", exc)
                 return False
-        for key in ("events", "overview", "staging", "risk", "embeddings", "detect"):
+        for key in ("events", "overview", "trends", "staging", "risk", "embeddings", "detect"):
             for w in self.jobs.running(key):
                 w.disconnect_all()
                 w.cancel()
@@ -1222,9 +1244,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ synchronisation
     def _on_trace_epoch(self, epoch: int) -> None:
         self.review.set_current_epoch(epoch)
+        self.trends.set_current_epoch(epoch)
 
     def _on_review_epoch(self, epoch: int) -> None:
         self.trace.set_current_epoch(epoch)
+        self.trends.set_current_epoch(epoch)
 
     def _on_modalities_changed(self, modalities: dict) -> None:
         self.trace.set_modalities(modalities)
