@@ -87,7 +87,7 @@ def load_config(path: str | Path) -> dict:
         raise ModelError(folder, f"{cfg_path.name} must hold a JSON object, not {type(config).__name__}")
     name = config.get("model")
     kinds = _model_kinds()
-    if name not in kinds:
+    if not isinstance(name, str) or name not in kinds:
         raise ModelError(folder, f"{cfg_path.name} names model {name!r}; known models: "
                                  f"{', '.join(sorted(kinds))}")
     return config

@@ -260,3 +260,91 @@ def test_mutated_hypnogram_files_of_every_written_format_read_or_raise_naming_th
 
     check()
     assert tally["inputs"] >= 1
+
+
+# ------------------------------------------------------------------------------ events files
+def _events_seeds(folder: Path) -> dict[str, Path]:
+    from sleepfm_engine.events import Event, EventSet, EventType as T
+    from sleepfm_engine.formats import event_write_formats, get_format, write_events
+
+    events = EventSet([Event(12.25, 10.0, T.apnea_obstructive, ("Flow",)),
+                       Event(40.0, 3.5, T.arousal, ("C3", "C4")), Event(50.0, 0.0, T.lights_on)],
+                      start=dt.datetime(2024, 3, 1, 22, 0))
+    out = {}
+    for fmt in event_write_formats():
+        suffix = get_format(fmt).event_save_suffix
+        out[fmt] = write_events(events, folder / f"seed-{fmt}{suffix}", fmt=fmt)
+    return out
+
+
+def test_mutated_event_files_of_every_written_format_read_or_raise_naming_the_file(tmp_path):
+    from sleepfm_engine.errors import EventsError
+    from sleepfm_engine.formats import read_events
+
+    seeds = {fmt: p.read_bytes() for fmt, p in _events_seeds(tmp_path).items()}
+    names = {fmt: p.name.replace("seed-", "fuzzed-") for fmt, p in _events_seeds(tmp_path).items()}
+    tally = _TALLY["events"]
+
+    @FUZZ
+    @given(st.sampled_from(sorted(seeds)).flatmap(
+        lambda fmt: st.tuples(st.just(fmt), byte_mutations(seeds[fmt]))))
+    def check(case):
+        fmt, data = case
+        path = tmp_path / names[fmt]
+        path.write_bytes(data)
+        tally["inputs"] += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                read_events(path)
+                tally["read"] += 1
+            except (EventsError, HypnogramError) as exc:
+                assert exc.path == path, f"the error names {exc.path}, not {path}"
+                tally["typed_error"] += 1
+
+    check()
+    assert tally["inputs"] >= 1
+
+
+# ------------------------------------------------------------------------------ model config
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 300) | st.text(max_size=8)
+    | st.sampled_from([float("nan"), float("inf"), 0.5, -1.0, 1e-9]),
+    lambda inner: st.lists(inner, max_size=3), max_leaves=4)
+
+
+def test_mutated_model_config_json_loads_or_raises_a_model_error_naming_the_folder(tmp_path):
+    import shutil
+
+    from sleepfm_engine.checkpoints import load_model
+    from sleepfm_engine.errors import ModelError
+
+    from inference_helpers import TINY
+
+    folder = Path(shutil.copytree(TINY / "model_sleep_staging", tmp_path / "staging"))
+    config = json.loads((folder / "config.json").read_text())
+    tally = _TALLY["model-config"]
+
+    @FUZZ
+    @given(st.lists(st.tuples(st.sampled_from(sorted(config) + ["extra"]), _JSON_VALUES),
+                    min_size=1, max_size=3), st.booleans())
+    def check(changes, drop):
+        mutated = dict(config)
+        for key, value in changes:
+            if drop:
+                mutated.pop(key, None)
+            else:
+                mutated[key] = value
+        (folder / "config.json").write_text(json.dumps(mutated))
+        tally["inputs"] += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                load_model(folder)
+                tally["read"] += 1
+            except ModelError as exc:
+                assert exc.path == folder, f"the error names {exc.path}, not {folder}"
+                tally["typed_error"] += 1
+
+    check()
+    assert tally["inputs"] >= 1
