@@ -353,7 +353,7 @@ def child_baseline(args) -> dict:
 def child_cohort(args) -> dict:
     from sleepfm_engine.checkpoints import load_release
     from sleepfm_engine.devices import describe_device, select_device
-    from sleepfm_engine.inference.pipeline import plan_outputs, run_files
+    from sleepfm_engine.batch import plan_outputs, run_files
 
     dev = select_device(args.device)
     release = load_release(args.release, device=dev)
@@ -375,7 +375,7 @@ def child_cohort(args) -> dict:
     summary = run_files(tasks, release, device=dev, batch_size=batch, workers=args.workers,
                         log=lambda s: None)
     seconds = time.perf_counter() - t
-    from sleepfm_engine.inference.pipeline import _channel_threads
+    from sleepfm_engine.batch import _channel_threads
 
     return {"device": describe_device(dev), "nights": args.cohort, "workers": args.workers,
             "channel_threads_per_night": _channel_threads(args.workers),

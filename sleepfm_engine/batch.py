@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..errors import JobCancelled
-from ..formats.discover import AUTOMATIC_HYPNOGRAM_SUFFIX
-from ..jobs import TaskState
-from ..recording import RECORDING_SUFFIXES
+from .errors import JobCancelled
+from .formats.discover import AUTOMATIC_HYPNOGRAM_SUFFIX
+from .jobs import TaskState
+from .recording import RECORDING_SUFFIXES
 
 __all__ = ["OUTPUT_SUFFIXES", "FileTask", "RunSummary", "plan_outputs", "run_files", "EMBEDDING_SUFFIXES"]
 
@@ -51,7 +51,7 @@ class FileTask:
     @property
     def provenance_file(self) -> Path:
         """The file recording where each output of this input came from."""
-        from ..provenance import PROVENANCE_SUFFIX
+        from .provenance import PROVENANCE_SUFFIX
 
         return self.output_for("embed").with_name(Path(self.name).name + PROVENANCE_SUFFIX)
 
@@ -133,7 +133,7 @@ def _finished(task: FileTask, config_hash: str | None) -> bool:
         if not path.is_file():
             return False
         if kind == "embed" and config_hash:
-            from .embeddings_io import embeddings_attrs
+            from .inference.embeddings_io import embeddings_attrs
 
             try:
                 if embeddings_attrs(path).get("config_hash") != config_hash:
@@ -189,11 +189,11 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
     -------
     RunSummary
     """
-    from ..analysis import analyse_night
-    from ..channels import ChannelMap
-    from .embeddings_io import read_embeddings_hdf5
-    from ..recording import open_recording
-    from .inputs import prepare_modalities, saved_channel_map
+    from .analysis import analyse_night
+    from .channels import ChannelMap
+    from .inference.embeddings_io import read_embeddings_hdf5
+    from .recording import open_recording
+    from .inference.inputs import prepare_modalities, saved_channel_map
 
     t_start = time.perf_counter()
     summary = RunSummary()

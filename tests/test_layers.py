@@ -40,10 +40,6 @@ BENIGN_CIRCLES: dict[frozenset[str], str] = {
         "sleep_stats needs the stage vocabulary (module level); Hypnogram.statistics() and "
         ".agreement() delegate to sleep_stats through imports inside those methods, so neither "
         "module needs the other while it is being imported",
-    frozenset({"analysis", "inference"}):
-        "analysis.analyse_night uses the inference steps, and inference/pipeline.py (the cohort "
-        "pipeline, an orchestrator above analysis) calls analyse_night inside run_files; moving "
-        "pipeline.py out of the inference package ends it: drop this entry then",
 }
 
 

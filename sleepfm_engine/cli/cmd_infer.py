@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..checkpoints import load_release
     from ..devices import describe_device, device_for_shard, shard_from_env
-    from ..inference.pipeline import plan_outputs, run_files
+    from ..batch import plan_outputs, run_files
     from ..jobs import ConsoleProgress, TaskState
     from ..registry import resolve_model
 
