@@ -281,6 +281,24 @@ _EOG = r"eog\w*|loc|roc|heog\w*|veog\w*|e1|e2"
 ELECTRODE_HEADS = r"fp|af|fc|ft|cp|tp|po|f|c|t|p|o|a|m|i|e"
 _ELECTRODE = rf"(?:{ELECTRODE_HEADS})(?:z|\d{{1,2}})"
 _ELECTRODE_PAIR = re.compile(rf"^(?:eeg |eog )?{_ELECTRODE}(?: {_ELECTRODE})*$")
+_ONE_ELECTRODE = re.compile(rf"^({ELECTRODE_HEADS})(z|\d{{1,2}})$")
+#: The highest number each head has in the 10-10 system (10-20 and its intermediate sites, ear
+#: and mastoid references, E1-E4 for the eyes). "C7", "C16" or "A5" name no site on a head:
+#: they are an amplifier's input numbers and say nothing about what was recorded.
+_ELECTRODE_MAX_NUMBER: dict[str, int] = {
+    "fp": 2, "af": 10, "f": 10, "fc": 6, "ft": 10, "c": 6, "t": 10, "cp": 6, "tp": 10, "p": 10,
+    "po": 10, "o": 2, "a": 2, "m": 2, "i": 2, "e": 4}
+
+
+def _is_electrode_pair(words: str) -> bool:
+    """Whether a label's words are 10-10 electrode sites (``c3 m2``, ``eeg fpz cz``)."""
+    if not _ELECTRODE_PAIR.match(words):
+        return False
+    for token in words.split(" "):
+        m = _ONE_ELECTRODE.match(token)
+        if m and m.group(2) != "z" and not 0 < int(m.group(2)) <= _ELECTRODE_MAX_NUMBER[m.group(1)]:
+            return False
+    return True
 
 
 def label_says(pattern: re.Pattern, label: str) -> bool:
@@ -348,7 +366,7 @@ def _heuristic(label: str, rate: float | None, unit: str | None) -> tuple[str, s
     words = label_words(label)
     if not words:
         return None
-    if _ELECTRODE_PAIR.match(words):
+    if _is_electrode_pair(words):
         found = ("BAS", f"10-20 electrode pattern: {label!r} → BAS")
     else:
         for pattern, modality, what in _KEYWORDS:
@@ -362,10 +380,6 @@ def _heuristic(label: str, rate: float | None, unit: str | None) -> tuple[str, s
     if modality in ("BAS", "EKG", "EMG"):
         if _unit_kind(unit) == "other":
             return OTHER, f"{reason}, but unit {unit.strip()!r} is not a voltage → {OTHER}"
-        if modality != "EMG" and rate is not None and 0 < rate < MIN_WAVEFORM_HZ:
-            # EMG envelopes at 1 Hz exist (Sleep-EDF); EEG/ECG waveforms do not.
-            return OTHER, (f"{reason}, but {rate:g} Hz is too slow for a {modality} waveform "
-                           f"→ {OTHER}")
     return modality, reason
 
 
@@ -391,6 +405,16 @@ def _unknown(label: str, unit: str | None) -> tuple[str, str]:
 
 @functools.lru_cache(maxsize=4096)
 def _classify(label: str, rate: float | None, unit: str | None) -> tuple[str, str]:
+    modality, reason = _classify_label(label, rate, unit)
+    if modality in ("BAS", "EKG") and rate is not None and 0 < rate < MIN_WAVEFORM_HZ:
+        # Whatever the name says (the reference lists 'C3' and 'A1'), a 1-Hz channel holds
+        # no EEG or ECG waveform: a level or a trend recorded under that name. EMG envelopes at
+        # 1 Hz exist (Sleep-EDF), so EMG keeps its name.
+        return OTHER, f"{reason}, but {rate:g} Hz is too slow for a {modality} waveform → {OTHER}"
+    return modality, reason
+
+
+def _classify_label(label: str, rate: float | None, unit: str | None) -> tuple[str, str]:
     tables = _tables()
     text = label.strip()
     modality = tables.exact.get(text)

@@ -38,3 +38,27 @@ def test_a_trigger_or_status_signal_is_not_called_an_annotation_channel(label):
     modality, reason = classify_channel(label, rate=256.0, unit="")
     assert modality == "other"
     assert "annotation channel" not in reason and "trigger, marker or status" in reason
+
+
+@pytest.mark.parametrize("label", ["C3", "A1", "C4-M1", "ECG"])
+@pytest.mark.parametrize("rate", [1.0, 2.0])
+def test_a_one_or_two_hertz_channel_is_no_eeg_or_ecg_whatever_its_name(label, rate):
+    from sleepfm_engine.channels import classify_channel
+
+    modality, reason = classify_channel(label, rate=rate, unit="uV")
+    assert modality == "other" and "too slow" in reason
+
+
+@pytest.mark.parametrize("label", ["C7", "C16", "A5", "A16", "O9", "Fp3"])
+def test_numbers_no_head_has_are_not_ten_twenty_electrodes(label):
+    from sleepfm_engine.channels import classify_channel
+
+    modality, reason = classify_channel(label, rate=256.0, unit="uV")
+    assert modality == "other" and "10-20" not in reason
+
+
+@pytest.mark.parametrize("label", ["C5", "T8", "FT10", "P10", "Fpz", "O2", "A2", "M1", "F8-T8"])
+def test_real_ten_ten_sites_stay_eeg(label):
+    from sleepfm_engine.channels import classify_channel
+
+    assert classify_channel(label, rate=256.0, unit="uV")[0] == "BAS"
