@@ -838,14 +838,23 @@ class MainWindow(QMainWindow):
         return out
 
     def choose_export_report(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export report",
-                                              str(Path(self._folder()) / f"{self._stem()}.report.pdf"),
-                                              "PDF (*.pdf)")
-        if path:
-            self.export_report(path)
+        """File ▸ Export report: the dialog of the report's contents, then the job."""
+        from .dialogs.export_report import ExportReportDialog
 
-    def export_report(self, path: str | os.PathLike):
-        """Write the sleep study report (PDF) as a job; returns its worker."""
+        if self.rec is None or self.session is None:
+            errors.show_error(self, "Export report", "Open a recording first.")
+            return
+        dlg = ExportReportDialog(self.study, str(Path(self._folder()) / f"{self._stem()}.report.pdf"),
+                                 self)
+        if dlg.exec():
+            self.export_report(dlg.output_path(), dlg.choices())
+
+    def export_report(self, path: str | os.PathLike, choices: Any = None):
+        """Write the sleep study report (PDF) as a job; returns its worker.
+
+        ``choices`` (:class:`~sleepfm_gui.dialogs.export_report.ReportChoices`) default to
+        those of ``sleepfm report`` for this night.
+        """
         if self.rec is None or self.session is None:
             errors.show_error(self, "Export report", "Open a recording first.")
             return None
@@ -854,13 +863,12 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             errors.show_error(self, "Export report", f"Reports are not available: {exc}")
             return None
-        study = self.study
-        manual = study.scored_manual()
-        auto, risk, cmap, rec_path = study.session.auto, study.risk, study.channel_map, self.rec.path
-        from sleepfm_engine.provenance import combine
+        from .dialogs.export_report import ReportChoices
 
-        provenance = combine(study.auto_provenance if auto is not None else None,
-                             study.risk_provenance if risk is not None else None)
+        choices = choices or ReportChoices.defaults(self.study)
+        # Taken now, on this thread: the job reports the night as it is at the click.
+        kwargs = choices.build_kwargs(self.study)
+        rec_path, paper = self.rec.path, choices.paper
         out = Path(path)
 
         def write(state):
@@ -868,11 +876,10 @@ class MainWindow(QMainWindow):
 
             state.set_status("building the report")
             with open_recording(rec_path) as r:
-                model = build_report(r, manual=manual, auto=auto, risk=risk,
-                                     provenance=provenance, channel_map=cmap)
+                model = build_report(r, **kwargs)
             state.check_cancelled()
             state.set_status(f"writing {out.name}")
-            return write_report_pdf(model, out)
+            return write_report_pdf(model, out, paper=paper)
 
         return self.jobs.submit(Job("Report", write), key="report",
                                 on_success=lambda p: self.statusBar().showMessage(
