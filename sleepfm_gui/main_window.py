@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -500,14 +501,19 @@ class MainWindow(QMainWindow):
         if path is None or find_saved(path) is not None or find_recovery(path) is not None:
             return None, None, ""
         try:
-            hyp, source = find_paired_hypnogram(path)
+            # Checked against the recording (the report's check): cut to it with a warning, or
+            # refused when it was scored on another night.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                hyp, source = find_paired_hypnogram(path, fit_to=rec)
         except (SleepFMError, OSError, ValueError) as exc:
             # A broken neighbouring file must not stop the recording from opening.
             log.warning("paired hypnogram not loaded: %s", exc)
             return None, None, f"paired hypnogram unreadable: {exc}"
         if hyp is None:
             return None, None, ""
-        return hyp, source, f"manual scoring from {source.name}"
+        said = "".join(f"; {w.message}" for w in caught)
+        return hyp, source, f"manual scoring from {source.name}{said}"
 
     def _start_session(self, rec: Any, manual: Any) -> str:
         """Open the scoring session of ``rec``; returns a note for the status bar (or "")."""
