@@ -72,6 +72,11 @@ def test_the_head_scores_events_in_sleep_epochs_with_its_probability(night, tmp_
     sleep_h = sum(d for _, d in _sleep_runs(3)) / 3600
     assert result.summary["AI"] == pytest.approx(len(events) / sleep_h)
     assert result.provenance["event_classes"] == ["apnea", "desaturation"] and not result.fallbacks
+    # what the detector scored is written and read back identically
+    from sleepfm_engine.formats import read_events, write_events
+
+    back = read_events(write_events(result.events, tmp_path / "head.events.json"))
+    assert back == result.events and [e.source for e in back] == [e.source for e in result.events]
 
 
 def test_without_a_hypnogram_or_staging_head_the_whole_night_is_scored_and_said(night, tmp_path):

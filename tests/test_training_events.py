@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from training_helpers import TINY_HEAD, make_base
 from training_helpers import write_night as write_tiny_night
@@ -229,3 +231,33 @@ def test_an_unknown_or_absent_event_class_is_a_one_line_error(cohort, tmp_path, 
     assert main(args + ["-o", str(tmp_path / "a"), "--event-classes", "snoring"]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: unknown event class 'snoring'; classes: apnea, hypopnea, arousal, limb_movement, desaturation"]
+
+
+# ------------------------------------------------------------------------------- properties
+
+_interval = st.tuples(st.floats(0, 500, allow_nan=False), st.floats(0, 60, allow_nan=False)).map(
+    lambda t: (t[0], t[0] + t[1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_interval, max_size=12), st.lists(_interval, max_size=12))
+def test_matches_are_one_to_one_and_each_shares_half_of_the_shorter_event(pred, ref):
+    pairs = match_events(pred, ref)
+    assert len({i for i, _ in pairs}) == len({j for _, j in pairs}) == len(pairs) <= min(len(pred), len(ref))
+    for i, j in pairs:
+        (a, b), (c, d) = pred[i], ref[j]
+        shorter = min(b - a, d - c)
+        assert min(b, d) - max(a, c) >= 0.5 * shorter - 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=60),
+       st.sampled_from([0.3, 0.5, 0.8]), st.sampled_from([0.0, 10.0]), st.sampled_from([0.0, 5.0, 10.0]))
+def test_runs_hold_only_tokens_above_threshold_at_their_ends_and_never_overlap(probs, thr, min_dur, gap):
+    p = np.array(probs)
+    runs = class_runs(p, PostProcessing(thr, min_dur, gap))
+    for (a, b, conf), nxt in zip(runs, runs[1:] + [None]):
+        assert p[a] >= thr and p[b - 1] >= thr and (b - a) * 5.0 >= min_dur
+        assert conf == p[a:b].max()
+        if nxt is not None:
+            assert (nxt[0] - b) * 5.0 > gap
