@@ -114,6 +114,10 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
             prefix=f".{target.name}.{_HOST}-{os.getpid()}.",
             suffix=suffix if suffix is not None else "".join(target.suffixes) + ".part",
             dir=target.parent)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((a for a in target.parents if a.exists() and not a.is_dir()), target.parent)
+        raise OutputError(target, f"cannot write in {target.parent}: {blocker} is a file, not a "
+                                  "folder") from exc
     except OSError as exc:
         raise OutputError(target, f"cannot write in {target.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
