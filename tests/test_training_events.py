@@ -261,3 +261,30 @@ def test_runs_hold_only_tokens_above_threshold_at_their_ends_and_never_overlap(p
         assert conf == p[a:b].max()
         if nxt is not None:
             assert (nxt[0] - b) * 5.0 > gap
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_cohort_scoring_only_some_event_types_trains_only_those(cohort, tmp_path):
+    import shutil
+
+    from sleepfm_engine.checkpoints import load_config
+    from sleepfm_engine.formats import read_events, write_events
+    from sleepfm_engine.training.api import run_finetune
+    from sleepfm_engine.training.config import FinetuneConfig
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(4):
+        for suffix in (".edf", ".hypnogram.csv"):
+            shutil.copy(cohort["data"] / f"night{i}{suffix}", data / f"night{i}{suffix}")
+        scored = read_events(cohort["data"] / f"night{i}.events.json")
+        kept = EventSet([e for e in scored if e.type in (EventType.arousal_spontaneous, EventType.desaturation)],
+                        start=scored.start)
+        write_events(kept, data / f"night{i}.events.json")
+    out = tmp_path / "out"
+    result = run_finetune(FinetuneConfig(task="events", output=str(out), data=str(data), base=str(cohort["base"]),
+                                         epochs=1, batch_size=2, head=dict(TINY_HEAD), cache_dir=str(cohort["cache"]),
+                                         fractions=[0.5, 0.25, 0.25], device="cpu", plots=False))
+    assert load_config(out / "model_events")["event_classes"] == ["arousal", "desaturation"]
+    assert set(result.validation["events"]) == {"arousal", "desaturation"}
+    assert set(result.validation["indices"]) == {"ArI", "arousal_per_h", "desaturation_per_h"}
