@@ -288,3 +288,12 @@ def test_a_cohort_scoring_only_some_event_types_trains_only_those(cohort, tmp_pa
     assert load_config(out / "model_events")["event_classes"] == ["arousal", "desaturation"]
     assert set(result.validation["events"]) == {"arousal", "desaturation"}
     assert set(result.validation["indices"]) == {"ArI", "arousal_per_h", "desaturation_per_h"}
+
+
+def test_the_event_classes_option_names_exactly_the_head_classes():
+    from sleepfm_engine.training.event_labels import EVENT_CLASSES
+    from sleepfm_engine.training_tasks import get_task
+
+    option = next(o for o in get_task("events").options if o.dest == "event_classes")
+    listed = option.kwargs["help"].split(": ", 1)[1].split(" (")[0].split()
+    assert listed == list(EVENT_CLASSES)
