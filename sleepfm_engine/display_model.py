@@ -641,10 +641,11 @@ class DisplayModel:
         out.sort(key=lambda le: (le[1].onset, le[1].id))
         return out
 
-    def event_rows(self, event: Any) -> tuple[int, ...]:
+    def event_rows(self, event: Any, index: Mapping[str, int] | None = None) -> tuple[int, ...]:
         """Visible rows (indices, top first) an event was scored on; () when it names no
-        channel shown (then it is a time span across the page)."""
-        index = self._row_index()
+        channel shown (then it is a time span across the page). ``index``: a
+        :meth:`_row_index` to reuse over many events."""
+        index = self._row_index() if index is None else index
         rows = {index[c.casefold()] for c in event.channels if c.casefold() in index}
         return tuple(sorted(rows))
 
@@ -680,9 +681,10 @@ class DisplayModel:
         free: dict[int, list[float]] = {}     # row (-1: the page band) -> end of each lane
         marks = []
         a, b = self._start, self.stop
+        index = self._row_index()
         for layer, e in self.visible_events():
             info = EVENT_TYPES[e.type]
-            rows = self.event_rows(e)
+            rows = self.event_rows(e, index)
             x0, x1 = max(e.onset, a), min(e.end, b)
             home = rows[0] if rows else -1
             ends = free.setdefault(home, [-math.inf] * (lanes if rows else band_lanes))

@@ -39,6 +39,9 @@ from .settings import Settings
 
 log = logging.getLogger("sleepfm_gui")
 
+# Delay (ms) from an events change to the panels that list and count the events.
+_EVENT_VIEWS_DELAY_MS = 60
+
 
 def _is_text_entry(w: QWidget | None) -> bool:
     if w is None:
@@ -76,11 +79,14 @@ class MainWindow(QMainWindow):
         A staging job delivered its hypnogram.
     detectionFinished(object)
         An event detector delivered its :class:`~sleepfm_engine.detectors.Detection`.
+    eventsShown()
+        The events panel, indices and trends show the study's events after they changed.
     """
 
     recordingOpened = Signal(str)
     stagingFinished = Signal(object)
     detectionFinished = Signal(object)
+    eventsShown = Signal()
 
     def __init__(self, settings: Settings | None = None, model_dir: str | None = None,
                  parent: QWidget | None = None):
@@ -320,19 +326,31 @@ class MainWindow(QMainWindow):
         self.trace.eventTypeRequested.connect(lambda i, t: self.edit_event(i, type=t))
         self.trace.eventDeleteRequested.connect(self.delete_event)
         self.trace.eventAcceptRequested.connect(lambda i: self.accept_events([i]))
+        self._events_timer = QTimer(self)
+        self._events_timer.setSingleShot(True)
+        self._events_timer.setInterval(_EVENT_VIEWS_DELAY_MS)
+        self._events_timer.timeout.connect(self._show_events)
         self.study.add_listener(self._on_study_event)
         self.trends.epochClicked.connect(self.review.go_to_epoch)
 
     def _on_study_event(self, event: Any) -> None:
         """Show what changed in the study: its events and its risk result."""
-        if event.kind in ("opened", "events", "closed"):
+        if event.kind == "events":
+            # The traces redraw at once; the lists, indices and density follow once the page
+            # is painted, once for a burst of edits (accepting, undoing).
+            self._events_timer.start()
+        elif event.kind in ("opened", "closed"):
+            self._events_timer.stop()
             self._refresh_events()
         if event.kind in ("risk", "closed"):
             self.review.set_risk(self.study.risk)
-        if event.kind == "events":
-            self.trends.set_events([e for e, _ in self.study.events])
-        elif event.kind == "closed":
+        if event.kind == "closed":
             self.trends.clear()
+
+    def _show_events(self) -> None:
+        self._refresh_events()
+        self.trends.set_events([e for e, _ in self.study.events])
+        self.eventsShown.emit()
 
     # ------------------------------------------------------------------ settings
     def _default_model_dir(self) -> str:
@@ -377,7 +395,7 @@ class MainWindow(QMainWindow):
 
     def _default_layout(self) -> None:
         self.resizeDocks([self.review_dock, self.trends_dock],
-                         [int(self.height() * 0.3), int(self.height() * 0.16)], Qt.Vertical)
+                         [int(self.height() * 0.45), int(self.height() * 0.15)], Qt.Vertical)
         self.resizeDocks([self.channels_dock], [int(self.width() * 0.27)], Qt.Horizontal)
 
     def _save_settings(self) -> None:
@@ -567,6 +585,9 @@ class MainWindow(QMainWindow):
             self.trace.set_hypnogram(None)
             return
         self.trace.set_hypnogram(*shown)
+        # The same rule as Study.overview_stages: the automatic staging when nothing is scored.
+        auto_shown = self.session.auto is not None and self.study.scored_manual() is None
+        self.trace.overview.set_stage_source("automatic" if auto_shown else "manual")
 
     def _start_background_reads(self, path: Path) -> None:
         """Events of an EDF+ file and the overview envelope, read on worker threads.

@@ -21,6 +21,8 @@ from .qt_axes import clock_text
 
 __all__ = ["EventsModel", "EventsPanel", "INDICES_SHOWN"]
 
+# Rows sampled to size the columns.
+_SIZE_ROWS = 50
 #: The indices the panel shows (keys of :data:`sleepfm_engine.indices.INDEX_DEFINITIONS`).
 INDICES_SHOWN: tuple[str, ...] = ("AHI", "ODI3", "ArI", "PLMSI")
 
@@ -150,6 +152,9 @@ class EventsPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        # Sizing columns to every row would ask a 10,000-event table for all its cells on each
+        # edit; the first rows tell the widths well enough.
+        self.table.horizontalHeader().setResizeContentsPrecision(_SIZE_ROWS)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(self._on_double_click)
         self.table.setFocusPolicy(Qt.ClickFocus)

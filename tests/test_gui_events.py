@@ -59,6 +59,12 @@ def _open(qtbot, win, path) -> None:
     qtbot.waitUntil(lambda: not win.jobs.running(), timeout=20000)
 
 
+def _shown(qtbot, win, action) -> None:
+    """Run ``action`` and wait until the events panel and indices show its result."""
+    with qtbot.waitSignal(win.eventsShown, timeout=5000):
+        action()
+
+
 def _row(win, key: str) -> int:
     return [r.key for r in win.trace.visible_channels].index(key)
 
@@ -69,7 +75,7 @@ def test_file_events_sit_on_their_rows_and_its_stage_notes_give_way_to_the_scori
     path = make_edf_plus(tmp_path / "night.edf", annotations=[
         (0, 30, "Sleep stage N2"), (4, 12, "Obstructive apnea@@Airflow"),
         (4, 12, "Obstructive apnea@@Thor"), (20, 0, "Lights off")])
-    _open(qtbot, window, path)
+    _shown(qtbot, window, lambda: _open(qtbot, window, path))
     # The stage note is the file's hypnogram, not an event.
     assert sorted(e.type.value for e, _ in window.study.events) == ["apnea_obstructive",
                                                                      "lights_off"]
@@ -103,8 +109,9 @@ def test_labels_on_the_page_never_overlap_each_other(qtbot, window, tmp_path):
 
 def test_the_events_panel_filters_what_the_traces_draw(qtbot, window, tmp_path):
     _open(qtbot, window, make_edf_plus(tmp_path / "night.edf"))
-    window.study.set_events([Event(2.0, 10.0, "apnea_central", id="ca"),
-                             Event(5.0, 3.0, "arousal", id="ar")], "script")
+    _shown(qtbot, window, lambda: window.study.set_events(
+        [Event(2.0, 10.0, "apnea_central", id="ca"), Event(5.0, 3.0, "arousal", id="ar")],
+        "script"))
     assert "2 of 2 events" in window.events.counts_label.text()
     window.events.set_type_filter(EventType.arousal)
     assert window.events.model.rowCount() == 1
@@ -278,7 +285,7 @@ def detector(monkeypatch):
 
 def _detect(qtbot, win):
     win.analysis = _InProcessServer()
-    with qtbot.waitSignal(win.detectionFinished, timeout=20000):
+    with qtbot.waitSignals([win.detectionFinished, win.eventsShown], timeout=20000):
         assert win.start_event_detection("fake") is not None
 
 
@@ -316,13 +323,13 @@ def test_accepting_one_then_all_updates_the_indices(qtbot, opened, detector):
     win.trace.setFocus()
     qtbot.keyClick(win.trace, Qt.Key_U)
     assert win.study.display.selected_event == "d-oa" and win.trace.start == 30.0
-    qtbot.keyClick(win.trace, Qt.Key_Return)
+    _shown(qtbot, win, lambda: qtbot.keyClick(win.trace, Qt.Key_Return))
     assert "d-oa" in win.session.events
     assert win.session.events["d-oa"].source.kind == "detector"
     assert "AHI</b> 12.0" in win.events.indices_label.text()  # 1 apnea in 5 min of sleep
     qtbot.keyClick(win.trace, Qt.Key_U)
     assert win.study.display.selected_event == "d-de"  # next in time, after the accepted one
-    win.events.acceptAllRequested.emit()
+    _shown(qtbot, win, win.events.acceptAllRequested.emit)
     assert {e.id for e in win.session.events} == {"d-oa", "d-ca", "d-de"}
     assert "AHI</b> 24.0" in win.events.indices_label.text()
     win.undo()

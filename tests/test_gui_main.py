@@ -146,8 +146,9 @@ def test_events_given_to_the_study_are_shown_and_cleared_on_close(qtbot, window,
     from sleepfm_engine.events import Event
 
     _open(qtbot, window, make_psg(tmp_path / "night.edf"))
-    window.study.set_events([Event(20.0, 5.0, "arousal", id="b"),
-                             Event(5.0, 2.0, "note", label="Spindle", id="a")], "script")
+    with qtbot.waitSignal(window.eventsShown, timeout=5000):
+        window.study.set_events([Event(20.0, 5.0, "arousal", id="b"),
+                                 Event(5.0, 2.0, "note", label="Spindle", id="a")], "script")
     assert window.events.model.rowCount() == 2
     assert [m.event.id for m in window.trace.event_marks()] == ["a", "b"]
     window.close_recording()
@@ -169,7 +170,8 @@ def test_import_and_export_events(qtbot, window, tmp_path):
     events = tmp_path / "events.csv"
     events.write_text("onset,duration,description\n12.5,10,Arousal\n"
                       "60,15,Obstructive apnea\n")
-    assert window.import_events(events)
+    with qtbot.waitSignal(window.eventsShown, timeout=5000):
+        assert window.import_events(events)
     assert window.events.model.rowCount() == 2
     assert [e.onset for e, _ in window.study.events] == [12.5, 60.0]
     assert [m.event.onset for m in window.trace.event_marks()] == [12.5]
