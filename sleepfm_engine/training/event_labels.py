@@ -43,26 +43,23 @@ class EventClass(NamedTuple):
         Scored types that are positives of the class.
     output : EventType
         Type of the events the head predicts for it.
-    index : str
-        Key of :data:`sleepfm_engine.indices.INDEX_DEFINITIONS` the class chiefly feeds.
     """
 
     name: str
     types: frozenset
     output: EventType
-    index: str
 
 
 #: The head's classes, in output order. Periodic limb movements are limb movements (a file may
 #: score them as their own type); the head's limb movements become periodic by the AASM series
 #: rule (:func:`sleepfm_engine.inference.event_head.mark_periodic`).
 EVENT_CLASSES: Mapping[str, EventClass] = MappingProxyType({c.name: c for c in (
-    EventClass("apnea", frozenset(APNEA_TYPES), EventType.apnea_unclassified, "AI"),
-    EventClass("hypopnea", frozenset(HYPOPNEA_TYPES), EventType.hypopnea, "HI"),
-    EventClass("arousal", frozenset(AROUSAL_TYPES), EventType.arousal, "ArI"),
+    EventClass("apnea", frozenset(APNEA_TYPES), EventType.apnea_unclassified),
+    EventClass("hypopnea", frozenset(HYPOPNEA_TYPES), EventType.hypopnea),
+    EventClass("arousal", frozenset(AROUSAL_TYPES), EventType.arousal),
     EventClass("limb_movement", frozenset(LIMB_MOVEMENT_TYPES | {EventType.periodic_limb_movement}),
-               EventType.limb_movement, "PLMSI"),
-    EventClass("desaturation", frozenset({EventType.desaturation}), EventType.desaturation, "ODI3"),
+               EventType.limb_movement),
+    EventClass("desaturation", frozenset({EventType.desaturation}), EventType.desaturation),
 )})
 
 
