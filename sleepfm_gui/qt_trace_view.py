@@ -546,6 +546,7 @@ class TraceView(QWidget):
         elif kind == "epoch":
             self._update_epoch_mark()
             self._update_position_label()
+            self._draw_caption()
             if ev.announce:
                 self.currentEpochChanged.emit(self.model.current_epoch)
         elif kind == "selection":

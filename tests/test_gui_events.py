@@ -357,3 +357,15 @@ def test_hiding_a_row_moves_its_events_with_the_rows(qtbot, opened):
     assert after == (before[0] - 1,) == (_row(win, "SpO2"),)
     win.trace.set_channel_visible("SpO2", False)
     assert {m.event.id: m.rows for m in win.trace.event_marks()}[e.id] == ()
+
+
+def test_the_stage_caption_follows_the_current_epoch_on_a_long_page(qtbot, opened):
+    win = opened
+    win.session.score(1, "N3")
+    win.trace.set_window(120.0)
+    win.trace.go_to_epoch(0)
+    assert win.trace.events_item._caption == "Manual ?"
+    qtbot.keyClick(win.trace, Qt.Key_Right)
+    assert win.trace.current_epoch == 1 and win.trace.start == 0.0
+    assert win.trace.events_item._caption == "Manual N3"
+    assert win.trace.events_item._caption_x == 30.0
