@@ -196,8 +196,8 @@ class FinetuneDialog(QDialog):
 
         # The form starts from the engine's own defaults, so the dialog and the CLI agree.
         ft = FinetuneConfig()
-        self._default_batch = {"staging": ft.batch_size, "diagnosis": ft.batch_size,
-                               "pretraining": PretrainConfig().batch_size}
+        self._default_batch = {t.dialog_key: (PretrainConfig() if t.command == "pretrain" else ft).batch_size
+                               for t in registered_tasks()}
         page = QWidget()
         # -- data
         self.cohort_edit = QLineEdit()
@@ -913,6 +913,15 @@ class FinetuneDialog(QDialog):
             f1t = (test.get("epoch") or {}).get("f1") or {}
             for stage in f1v or f1t:
                 rows.append((f"F1 {stage}", f1v.get(stage), f1t.get(stage)))
+            rows.append(("Nights", val.get("n_nights"), test.get("n_nights")))
+        elif kind == "events":
+            rows.append(("Mean event F1", val.get("macro_f1"), test.get("macro_f1")))
+            ev, et = val.get("events") or {}, test.get("events") or {}
+            for name in ev or et:
+                rows.append((f"Event F1 {name}", (ev.get(name) or {}).get("f1"), (et.get(name) or {}).get("f1")))
+            iv, it = val.get("indices") or {}, test.get("indices") or {}
+            for key in iv or it:
+                rows.append((f"{key} ICC", (iv.get(key) or {}).get("icc"), (it.get(key) or {}).get("icc")))
             rows.append(("Nights", val.get("n_nights"), test.get("n_nights")))
         elif kind == "diagnosis":
             rows.append(("Mean C-index (Harrell)", val.get("mean_c_index"), test.get("mean_c_index")))
