@@ -297,3 +297,28 @@ def test_the_event_classes_option_names_exactly_the_head_classes():
     option = next(o for o in get_task("events").options if o.dest == "event_classes")
     listed = option.kwargs["help"].split(": ", 1)[1].split(" (")[0].split()
     assert listed == list(EVENT_CLASSES)
+
+
+def test_events_are_found_in_any_events_format_by_name_else_in_the_recordings_annotations(cohort, tmp_path):
+    import shutil
+
+    from sleepfm_engine.formats import read_events, write_events
+    from sleepfm_engine.recording import open_recording
+    from sleepfm_engine.training.event_labels import find_events_file, read_night_events
+
+    edf = tmp_path / "night0.edf"
+    shutil.copy(cohort["data"] / "night0.edf", edf)
+    shutil.copy(cohort["data"] / "night0.hypnogram.csv", tmp_path / "night0.hypnogram.csv")
+    truth = read_events(cohort["data"] / "night0.events.json")
+    with open_recording(edf) as rec:
+        # no events file: the EDF+ event annotations the synthetic night carries
+        assert find_events_file(edf, [tmp_path], rec) == (edf, "")
+        from_edf = read_night_events(edf, rec)
+        write_events(truth, tmp_path / "night0.annotations.csv", "mne-csv")
+        assert find_events_file(edf, [tmp_path], rec) == (tmp_path / "night0.annotations.csv", "")
+        from_csv = read_night_events(tmp_path / "night0.annotations.csv", rec)
+    for found in (from_edf, from_csv):
+        assert sorted((round(e.onset, 2), e.type) for e in found if e.type in {
+            EventType.apnea_obstructive, EventType.hypopnea, EventType.desaturation}) == sorted(
+            (round(e.onset, 2), e.type) for e in truth if e.type in {
+                EventType.apnea_obstructive, EventType.hypopnea, EventType.desaturation})
