@@ -7,7 +7,8 @@ Prints JSON with:
 - ``open_to_first_page_s``: ``open_recording_file`` to the painted page, in a running window;
 - page flips (PgDn key to painted page, 30-s page): ``warm`` with the viewer's idle prefetch
   (a reader who looks at each page for a moment) and ``cold`` (prefetch off, every page read,
-  filtered and decimated on the key press), with and without 10,000 events loaded;
+  filtered and decimated on the key press), with none, 2,000 and 10,000 typed events loaded
+  (spans on their channels); scoring an event (key on a dragged span) to its page painted;
 - memory: resident set before opening, after opening, after 200 pages, and the peak, against
   the EDF size;
 - event-loop stalls (longest gap of a 5-ms timer) while a CPU staging job runs, with the tiny
@@ -73,7 +74,7 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    from sleepfm_engine.recording import Annotation
+    from sleepfm_engine.events import Event, EventSet
     from sleepfm_gui.main_window import MainWindow
 
     win = MainWindow()
@@ -148,13 +149,39 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    onsets = np.sort(rng.uniform(0, view.duration, 10_000))
-    anns = [Annotation(float(t), float(rng.uniform(0, 20)), f"event {i}") for i, t in enumerate(onsets)]
-    t0 = time.perf_counter()
-    win.study.set_events(anns, "bench")  # the window shows them as the study announces them
-    res["load_10000_events_s"] = round(time.perf_counter() - t0, 4)
-    res["flip_warm_10000_events"] = flip_series(flips, True)
-    res["flip_cold_10000_events"] = flip_series(flips, False)
+    # Typed events on their channels (and some on none), as a scored night has them.
+    kinds = [("apnea_obstructive", ("Airflow", "Thor", "Abdo")), ("hypopnea", ("Airflow",)),
+             ("desaturation", ("SpO2",)), ("arousal", ("C4-M1",)), ("limb_movement", ("LLeg",)),
+             ("artefact", ())]
+    for n_events in (2_000, 10_000):
+        onsets = np.sort(rng.uniform(0, view.duration, n_events))
+        picks = rng.integers(0, len(kinds), n_events)
+        events = EventSet(Event(float(t), float(rng.uniform(3, 40)), kinds[k][0], kinds[k][1])
+                          for t, k in zip(onsets, picks))
+        t0 = time.perf_counter()
+        win.study.set_events(events, "bench")  # the window shows them as the study announces
+        res[f"load_{n_events}_events_s"] = round(time.perf_counter() - t0, 4)
+        res[f"flip_warm_{n_events}_events"] = flip_series(flips, True)
+        res[f"flip_cold_{n_events}_events"] = flip_series(flips, False)
+    # Scoring an event on a dragged span: key press to the page painted with it.
+    created: list[float] = []
+    repainted: list[float] = []
+    view.graphics.painted.connect(lambda: repainted.append(time.perf_counter()))
+    view.go_to(7200.0)
+    idle(0.3)
+    for i in range(20):
+        win.study.display.set_span(7205.0 + i, 7215.0 + i, None)
+        idle(0.05)
+        repainted.clear()
+        t0 = time.perf_counter()
+        QTest.keyClick(view, Qt.Key_H)
+        while not repainted:
+            app.processEvents()
+            if time.perf_counter() - t0 > 10.0:
+                raise RuntimeError("no paint")
+        created.append((repainted[0] - t0) * 1e3)
+    res["create_event_to_painted_ms"] = {"median": round(statistics.median(created), 2),
+                                         "max": round(max(created), 2), "n": len(created)}
     res["rss_peak_mb"] = _rss()["VmHWM"]
 
     if stage and model is not None:
