@@ -27,6 +27,11 @@ __all__ = ["PairedScoring", "SCORING_LAYER", "Study", "StudyEvent", "stage_capti
 SCORING_LAYER = "scoring"
 
 
+def _confidence_key(event: Event) -> tuple[float, float, str]:
+    conf = 2.0 if event.confidence is None else event.confidence
+    return (conf, event.onset, event.id)
+
+
 def stage_caption(session: Any, epoch: int) -> str:
     """The scored stages of ``epoch`` for the page: ``"Manual N2 · Automatic R 83 %"``.
 
@@ -279,6 +284,20 @@ class Study:
         if direction > 0:
             return next(((e, s) for e, s in pool if e.onset > t + 1e-9), None)
         return next(((e, s) for e, s in reversed(pool) if e.onset < t - 1e-9), None)
+
+    def next_by_confidence(self, after: Event | None = None) -> tuple[Event, str] | None:
+        """The automatic event not yet accepted that comes next in order of increasing
+        confidence (ties by time; events without a confidence last): the lowest when ``after``
+        is None or not in that order, else the one after it (wrapping)."""
+        pool = sorted(((e, s) for e, s in self.events
+                       if e.source.kind == "detector" and not self.is_reviewed(e)),
+                      key=lambda es: _confidence_key(es[0]))
+        if not pool:
+            return None
+        if after is not None:
+            key = _confidence_key(after)
+            return next(((e, s) for e, s in pool if _confidence_key(e) > key), pool[0])
+        return pool[0]
 
     def indices(self) -> Any:
         """The night's indices (:func:`~sleepfm_engine.indices.compute_indices`) of the scored

@@ -282,6 +282,8 @@ class MainWindow(QMainWindow):
                    lambda: self.jump_event(1, unreviewed=True), "U"),
             action(nav, "Previous unreviewed automatic event",
                    lambda: self.jump_event(-1, unreviewed=True), "Shift+U"),
+            action(nav, "Unreviewed automatic event, lowest confidence first",
+                   self.jump_lowest_confidence, "Ctrl+U"),
         ]
         ch = mb.addMenu("&Channels")
         for a in self.trace.channel_actions:
@@ -747,8 +749,11 @@ class MainWindow(QMainWindow):
         if self.session is None or self.rec is None:
             errors.show_error(self, "Import hypnogram", "Open a recording first.")
             return False
+        from sleepfm_engine.hypnogram import resample_notes
+
         try:
-            hyp = read_hypnogram(path, epoch_length=self.session.epoch_length)
+            with resample_notes() as merged:
+                hyp = read_hypnogram(path, epoch_length=self.session.epoch_length)
             hyp = hyp.align_to(self.rec)
             if as_auto:
                 from sleepfm_engine.provenance import Provenance
@@ -761,6 +766,8 @@ class MainWindow(QMainWindow):
             return False
         self.statusBar().showMessage(f"Imported {Path(path).name} as "
                                      f"{'automatic staging' if as_auto else 'manual scoring'}", 5000)
+        if merged:
+            errors.show_warning(self, "Hypnogram epochs merged", "\n".join(merged))
         return True
 
     def set_auto_hypnogram(self, hyp: Any, provenance: Any = None) -> None:
@@ -1029,6 +1036,18 @@ class MainWindow(QMainWindow):
         self.study.display.select_event(event.id)
         return event
 
+    def jump_lowest_confidence(self) -> Any:
+        """Go to the unreviewed automatic event of lowest confidence (after the selected one
+        in that order); it becomes selected. None when every automatic event is accepted."""
+        found = self.study.next_by_confidence(self._selected_event())
+        if found is None:
+            self.statusBar().showMessage("No unreviewed automatic event", 3000)
+            return None
+        event = found[0]
+        self.trace.go_to(event.onset, align=True)
+        self.study.display.select_event(event.id)
+        return event
+
     def handle_event_key(self, text: str) -> bool:
         """Event keys: with a dragged span an event key scores it; with an event selected an
         event key changes its type, Del deletes it, Enter accepts it, Esc deselects."""
@@ -1264,7 +1283,7 @@ class MainWindow(QMainWindow):
                 "right-click) · click an event to select it: a letter changes its type, Del "
                 "deletes, Enter accepts an automatic one, drag its edges to resize · ] / [ next "
                 "/ previous event of its type · U / Shift+U next / previous unreviewed automatic "
-                "event")
+                "event · Ctrl+U unreviewed automatic events, lowest confidence first")
         QMessageBox.information(self, "Keys", text)
 
     def show_about(self) -> None:

@@ -369,3 +369,17 @@ def test_the_stage_caption_follows_the_current_epoch_on_a_long_page(qtbot, opene
     assert win.trace.current_epoch == 1 and win.trace.start == 0.0
     assert win.trace.events_item._caption == "Manual N3"
     assert win.trace.events_item._caption_x == 30.0
+
+
+def test_ctrl_u_reviews_automatic_events_lowest_confidence_first(qtbot, opened, detector):
+    win = opened
+    _detect(qtbot, win)
+    qtbot.keyClick(win.trace, Qt.Key_U, Qt.ControlModifier)
+    assert win.study.display.selected_event == "d-ca"  # 55 %
+    qtbot.keyClick(win.trace, Qt.Key_U, Qt.ControlModifier)
+    assert win.study.display.selected_event == "d-de"  # 80 %
+    qtbot.keyClick(win.trace, Qt.Key_Return)  # accepted: out of the review order
+    qtbot.keyClick(win.trace, Qt.Key_U, Qt.ControlModifier)
+    assert win.study.display.selected_event == "d-oa"  # 90 %
+    qtbot.keyClick(win.trace, Qt.Key_U, Qt.ControlModifier)
+    assert win.study.display.selected_event == "d-ca"  # wraps
