@@ -251,6 +251,9 @@ class MainWindow(QMainWindow):
                                           self._accept_selected, tip="Enter")
         self.accept_all_action = action(e, "Accept all automatic events",
                                         self.accept_all_events)
+        e.addSeparator()
+        action(e, "Event &keys…", self.edit_event_keys,
+               tip="Which key scores which event type")
         e.aboutToShow.connect(self._update_edit_menu)
 
         v = mb.addMenu("&View")
@@ -1035,6 +1038,18 @@ class MainWindow(QMainWindow):
         self.trace.go_to(event.onset, align=True)
         self.study.display.select_event(event.id)
         return event
+
+    def edit_event_keys(self, dialog: Any = None) -> bool:
+        """Edit the event keys (a dialog); they are kept in the settings. ``dialog``: a
+        prepared :class:`~.qt_events.EventKeysDialog` (tests fill it in)."""
+        from .qt_events import EventKeysDialog
+
+        dlg = dialog if dialog is not None else EventKeysDialog(self.trace.event_keys, self)
+        if dlg.exec() != EventKeysDialog.Accepted or dlg.result_keys is None:
+            return False
+        self.trace.event_keys = dlg.result_keys
+        self.settings.set_json("scoring/event_keys", dlg.result_keys.to_dict())
+        return True
 
     def jump_lowest_confidence(self) -> Any:
         """Go to the unreviewed automatic event of lowest confidence (after the selected one

@@ -1,5 +1,6 @@
 """The events panel: every scored event of the study, filtered by type and source, with counts
-and the night's indices; double-click an event to go to it.
+and the night's indices; double-click an event to go to it. And the dialog that edits the
+event keys.
 
 A model/view table over the study's event layers, so ten thousand events cost nothing until
 they are scrolled into view. The filters also decide what the trace view draws (through the
@@ -12,14 +13,17 @@ from typing import Any, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView,
-                               QLabel, QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
+                               QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPushButton, QScrollArea, QTableView, QVBoxLayout, QWidget)
 
+from sleepfm_engine.event_keys import EventKeyMap
 from sleepfm_engine.events import EVENT_TYPES, Event, EventType
+from sleepfm_engine.scoring_keys import normalize_key
 
 from .qt_axes import clock_text
 
-__all__ = ["EventsModel", "EventsPanel", "INDICES_SHOWN"]
+__all__ = ["EventKeysDialog", "EventsModel", "EventsPanel", "INDICES_SHOWN"]
 
 # Rows sampled to size the columns.
 _SIZE_ROWS = 50
@@ -263,3 +267,85 @@ class EventsPanel(QWidget):
         event, _ = self.model.row(index.row())
         self.timeActivated.emit(event.onset)
         self.eventActivated.emit(event.id)
+
+
+class EventKeysDialog(QDialog):
+    """Edit which key scores which event type (one key per type, or none).
+
+    Parameters
+    ----------
+    keys : EventKeyMap
+        The bindings to start from.
+
+    Attributes
+    ----------
+    result_keys : EventKeyMap or None
+        The edited bindings once accepted.
+    """
+
+    def __init__(self, keys: EventKeyMap, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Event keys")
+        self.result_keys: EventKeyMap | None = None
+        first = {t: k for k, t in reversed(keys.items())}
+        self.edits: dict[EventType, QLineEdit] = {}
+        form = QFormLayout()
+        for t in EventType:
+            edit = QLineEdit(first.get(t, ""))
+            edit.setPlaceholderText("no key")
+            edit.setMaximumWidth(120)
+            self.edits[t] = edit
+            form.addRow(EVENT_TYPES[t].label, edit)
+        inner = QWidget()
+        inner.setLayout(form)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        self.message = QLabel("A key scores its type on a dragged span, or changes the type of "
+                              "the selected event.")
+        self.message.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel
+                                   | QDialogButtonBox.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.RestoreDefaults).clicked.connect(self._defaults)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.message)
+        lay.addWidget(scroll, 1)
+        lay.addWidget(buttons)
+        self.resize(380, 560)
+
+    def _defaults(self) -> None:
+        first = {t: k for k, t in reversed(EventKeyMap().items())}
+        for t, edit in self.edits.items():
+            edit.setText(first.get(t, ""))
+
+    def keys(self) -> EventKeyMap:
+        """The bindings typed in.
+
+        Raises
+        ------
+        ValueError
+            If a key cannot be read or is given to two types (the message names them).
+        """
+        out = EventKeyMap({})
+        owner: dict[str, EventType] = {}
+        for t, edit in self.edits.items():
+            text = edit.text().strip()
+            if not text:
+                continue
+            key = normalize_key(text)
+            if key in owner:
+                raise ValueError(f"{key} is given to both {EVENT_TYPES[owner[key]].label} and "
+                                 f"{EVENT_TYPES[t].label}")
+            owner[key] = t
+            out.bind(key, t)
+        return out
+
+    def accept(self) -> None:
+        try:
+            self.result_keys = self.keys()
+        except ValueError as exc:
+            self.message.setText(f"<span style='color:#B2182B'>{exc}</span>")
+            return
+        super().accept()

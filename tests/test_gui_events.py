@@ -383,3 +383,30 @@ def test_ctrl_u_reviews_automatic_events_lowest_confidence_first(qtbot, opened, 
     assert win.study.display.selected_event == "d-oa"  # 90 %
     qtbot.keyClick(win.trace, Qt.Key_U, Qt.ControlModifier)
     assert win.study.display.selected_event == "d-ca"  # wraps
+
+
+def test_event_keys_are_edited_in_the_application_and_kept(qtbot, opened):
+    from PySide6.QtCore import QTimer
+
+    from sleepfm_engine.event_keys import EventKeyMap
+    from sleepfm_gui.qt_events import EventKeysDialog
+
+    win = opened
+    dlg = EventKeysDialog(win.trace.event_keys, win)
+    qtbot.addWidget(dlg)
+    assert dlg.edits[EventType.apnea_obstructive].text() == "O"
+    dlg.edits[EventType.rera].setText("R")
+    dlg.edits[EventType.apnea_central].setText("O")  # taken by obstructive apnea
+    dlg.accept()
+    assert dlg.result_keys is None and "both" in dlg.message.text()
+    dlg.edits[EventType.apnea_central].setText("shift+c")
+    QTimer.singleShot(0, dlg.accept)
+    assert win.edit_event_keys(dlg)
+    assert win.trace.event_keys.type_for("R") == EventType.rera
+    assert win.trace.event_keys.type_for("Shift+C") == EventType.apnea_central
+    assert EventKeyMap.from_dict(win.settings.get_json("scoring/event_keys")) == \
+        win.trace.event_keys
+    # The new key scores on a span.
+    win.study.display.set_span(3.0, 9.0, "Airflow")
+    qtbot.keyClick(win.trace, Qt.Key_R)
+    assert [e.type for e in win.session.events] == [EventType.rera]
