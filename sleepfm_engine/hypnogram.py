@@ -15,7 +15,8 @@ import datetime as _dt
 import math
 import re
 import warnings
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -150,6 +151,51 @@ def _as_stage_codes(stages: Any) -> np.ndarray:
         bad = sorted({int(v) for v in np.unique(arr)} - set(CODE_NAMES))
         raise ValueError(f"invalid stage codes {bad}; valid codes are {sorted(CODE_NAMES)}")
     return arr.astype(np.int8, copy=True)
+
+
+class HypnogramResampleWarning(UserWarning):
+    """Epochs of a hypnogram were merged into longer ones; the message says how many mixed
+    stages (:meth:`Hypnogram.resample_report`)."""
+
+
+class ResampleReport(NamedTuple):
+    """What :meth:`Hypnogram.resample` does to a hypnogram.
+
+    Attributes
+    ----------
+    old_epoch_length, new_epoch_length : float
+    n_epochs : int
+        New epochs.
+    n_mixed : int
+        New epochs whose time held more than one code (stages, unscored or artefact) in the
+        original: their stage is the majority of time, the rest is lost.
+    """
+
+    old_epoch_length: float
+    new_epoch_length: float
+    n_epochs: int
+    n_mixed: int
+
+    def describe(self, source: str = "") -> str:
+        """One sentence for a reader."""
+        return (f"{source or 'hypnogram'}: {self.old_epoch_length:g}-s epochs merged into "
+                f"{self.n_epochs} {self.new_epoch_length:g}-s epochs; {self.n_mixed} of them "
+                "mixed two or more stages and take the stage of most of their time")
+
+
+@contextmanager
+def resample_notes() -> Iterator[list[str]]:
+    """Collect the messages of :class:`HypnogramResampleWarning` raised inside the block, for a
+    caller that shows them itself; every other warning is issued again as it came."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield notes
+    for w in caught:
+        if issubclass(w.category, HypnogramResampleWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 class Hypnogram:
@@ -469,7 +515,32 @@ class Hypnogram:
         n_new = int(math.floor(self.duration / epoch_length + 1e-9))
         stages, probs = _regrid(self.stages, self.probabilities, self.epoch_length, epoch_length,
                                 0.0, n_new)
+        if epoch_length > self.epoch_length:
+            # Merging loses the minority stages of mixed epochs: say how many (issue 12).
+            warnings.warn(self.resample_report(epoch_length).describe(self.source),
+                          HypnogramResampleWarning, stacklevel=2)
         return self._replace(stages=stages, epoch_length=epoch_length, probabilities=probs)
+
+    def resample_report(self, epoch_length: float = float(EPOCH_SECONDS)) -> ResampleReport:
+        """How many epochs :meth:`resample` to ``epoch_length`` gives, and how many of them mix
+        codes of the original (0 when the new epochs are no longer than the old)."""
+        epoch_length = float(epoch_length)
+        if not math.isfinite(epoch_length) or epoch_length <= 0:
+            raise ValueError(f"epoch_length must be a positive number of seconds, got {epoch_length}")
+        n_new = int(math.floor(self.duration / epoch_length + 1e-9))
+        old = self.epoch_length
+        n_old = self.stages.shape[0]
+        if epoch_length <= old or n_new == 0 or n_old == 0:
+            return ResampleReport(old, epoch_length, n_new, 0)
+        j = np.arange(n_new)
+        first = np.clip(np.floor(j * epoch_length / old + 1e-9).astype(np.int64), 0, n_old - 1)
+        last = np.clip(np.ceil((j + 1) * epoch_length / old - 1e-9).astype(np.int64) - 1, 0,
+                       n_old - 1)
+        # Changes of code before each old epoch, cumulated: a new epoch mixes when one lies
+        # inside its span.
+        changes = np.concatenate([[0], np.cumsum(np.diff(self.stages.astype(np.int64)) != 0)])
+        n_mixed = int(np.count_nonzero(changes[last] > changes[first]))
+        return ResampleReport(old, epoch_length, n_new, n_mixed)
 
     def regrid(self, epoch_length: float, offset: float, n_epochs: int) -> "Hypnogram":
         """The hypnogram on an arbitrary epoch grid (same time origin), by majority of time.

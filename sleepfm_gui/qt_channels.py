@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 
 from sleepfm_engine.channels import ALL_MODALITIES, ChannelMap
 from sleepfm_engine.contract import MODALITY_DESCRIPTIONS
-from sleepfm_engine.display import DisplayChannel, KIND_COLORS
+from sleepfm_engine.display import KIND_COLORS, DisplayChannel, display_scale
 
 from . import errors
 
@@ -117,17 +117,21 @@ class ChannelPanel(QWidget):
             self.table.setRowCount(len(ordered) if ordered else len(self.rec.channels))
             if not ordered:  # no trace view rows given: list the recording's channels
                 for i, c in enumerate(self.rec.channels):
-                    self._fill_row(i, c.label, c.label, c.rate, c.raw_unit, None, True, False)
+                    self._fill_row(i, c.label, c.label, c.rate, c.unit, None, True, False,
+                                   c.raw_unit)
             for i, r in enumerate(ordered):
-                unit = self.rec.channel(r.plus).raw_unit
-                self._fill_row(i, r.key, r.label, r.rate, unit, r, r.key not in hidden_set,
-                               r.is_derived)
+                raw = self.rec.channel(r.plus).raw_unit
+                self._fill_row(i, r.key, r.label, r.rate, r.unit, r, r.key not in hidden_set,
+                               r.is_derived, raw)
             self._update_summary()
         finally:
             self._updating = False
 
     def _fill_row(self, i: int, key: str, label: str, rate: float, unit: str,
-                  row: DisplayChannel | None, visible: bool, derived: bool) -> None:
+                  row: DisplayChannel | None, visible: bool, derived: bool,
+                  raw_unit: str = "") -> None:
+        """One row; ``unit`` is the engine's unit, shown as the traces show it
+        (:func:`~sleepfm_engine.display.display_scale`), the file's spelling in the tooltip."""
         show = QTableWidgetItem()
         show.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled | Qt.ItemIsSelectable)
         show.setCheckState(Qt.Checked if visible else Qt.Unchecked)
@@ -138,7 +142,9 @@ class ChannelPanel(QWidget):
             name.setForeground(QColor(KIND_COLORS[row.kind]))
         self.table.setItem(i, LABEL, name)
         self.table.setItem(i, RATE, QTableWidgetItem(f"{rate:g} Hz"))
-        self.table.setItem(i, UNIT, QTableWidgetItem(unit))
+        shown = QTableWidgetItem(display_scale(unit)[0])
+        shown.setToolTip(f"In the file: {raw_unit!r}" if raw_unit else "No unit in the file")
+        self.table.setItem(i, UNIT, shown)
         self.table.setItem(i, KIND, QTableWidgetItem(row.kind if row is not None else ""))
         if derived:
             self.table.setItem(i, MODALITY, QTableWidgetItem("(derived)"))

@@ -30,7 +30,9 @@ _DENSITY_ROWS = 64
 _LINE_COLOR = "#202020"
 _CURSOR_COLOR = "#00A651"
 _DISAGREE_COLOR = "#FF7F0E"
-_SELECT_COLOR = (0, 166, 81, 50)
+# A selection must read at a glance over black step lines and grey bands: a clear fill and edges.
+_SELECT_COLOR = (0, 166, 81, 95)
+_SELECT_EDGE = "#00753A"
 _LEFT_AXIS_WIDTH = 78
 
 
@@ -61,7 +63,6 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def density_image(probabilities: np.ndarray, rows: int = _DENSITY_ROWS) -> np.ndarray:
     """RGBA image (rows, n_epochs, 4), row 0 at the bottom, of stacked stage probabilities."""
     p = np.asarray(probabilities, dtype=np.float64)
-    n = p.shape[0]
     colors = np.array([QColor(STAGE_COLORS[STAGES[c]]).getRgb() for c in _DENSITY_ORDER]
                       + [QColor(STAGE_COLORS["?"]).getRgb()], dtype=np.uint8)
     ok = np.all(np.isfinite(p), axis=1)
@@ -85,6 +86,35 @@ def _cache(item: QGraphicsItem) -> None:
     item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
+def clock_ticks(t0: float, t1: float,
+                start: _dt.datetime | None) -> list[tuple[float, list[float]]]:
+    """Major and minor ticks over ``[t0, t1]`` seconds from the recording start, on clock-time
+    boundaries (whole hours, half hours or ten minutes by the span), as ``[(step, [seconds])]``.
+
+    Every whole-night view (hypnogram, trends, the traces' overview) ticks with this rule, so
+    that their ticks fall at the same clock times.
+    """
+    span_h = (t1 - t0) / 3600.0
+    if span_h <= 0:
+        return []
+    major_s = 3600.0 if span_h > 3 else 1800.0 if span_h > 1 else 600.0
+    minor_s = major_s / 2 if span_h <= 12 else major_s
+    origin = 0.0
+    if start is not None:
+        # Ticks on clock-time boundaries, not on whole hours after the start.
+        midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        origin = (start - midnight).total_seconds()
+    out = []
+    for step in (major_s, minor_s):
+        t = math.ceil((t0 + origin) / step - 1e-9) * step - origin
+        ts = []
+        while t <= t1 + 1e-9:
+            ts.append(t)
+            t += step
+        out.append((step, ts))
+    return out
+
+
 class TimeAxis(pg.AxisItem):
     """Bottom axis over epochs that prints clock times (or elapsed hours) on whole hours."""
 
@@ -103,26 +133,9 @@ class TimeAxis(pg.AxisItem):
         return self.offset + x * self.epoch_length
 
     def tickValues(self, minVal, maxVal, size):  # noqa: N802 (Qt naming)
-        span_h = (maxVal - minVal) * self.epoch_length / 3600.0
-        if span_h <= 0:
-            return []
-        major_s = 3600.0 if span_h > 3 else 1800.0 if span_h > 1 else 600.0
-        minor_s = major_s / 2 if span_h <= 12 else major_s
-        origin = 0.0
-        if self.start is not None:
-            # Place ticks on clock-time boundaries, not on whole hours after the start.
-            midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
-            origin = (self.start - midnight).total_seconds()
-        out = []
-        for step in (major_s, minor_s):
-            t0 = math.ceil((self._seconds(minVal) + origin) / step) * step - origin
-            xs = []
-            t = t0
-            while (t - self.offset) / self.epoch_length <= maxVal + 1e-9:
-                xs.append((t - self.offset) / self.epoch_length)
-                t += step
-            out.append((step / self.epoch_length, xs))
-        return out
+        return [(step / self.epoch_length, [(t - self.offset) / self.epoch_length for t in ts])
+                for step, ts in clock_ticks(self._seconds(minVal), self._seconds(maxVal),
+                                            self.start)]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802
         out = []
@@ -225,10 +238,18 @@ class HypnogramView(pg.GraphicsLayoutWidget):
         self._time_axes: list[TimeAxis] = []
         self.time_axis = TimeAxis(orientation="bottom")
         self.manual_plot = self._make_plot("Manual", StageAxis(orientation="left"), row=0)
-        self.auto_plot = self._make_plot("Automatic", StageAxis(orientation="left"), row=1)
+        # "Auto", not "Automatic": written upwards, the long word outgrew its track at the
+        # view's minimum height and ran into the titles above and below it.
+        self.auto_plot = self._make_plot("Auto", StageAxis(orientation="left"), row=1)
+        self.auto_plot.getAxis("left").setToolTip("Automatic staging (SleepFM)")
         self.density_plot = self._make_plot("Hypnodensity", None, row=2,
                                             bottom=self.time_axis)
-        self.density_plot.getAxis("left").setTicks([[], []])
+        # Named by a horizontal tick label, not a rotated title: the short strip has no room
+        # for "Hypnodensity" written upwards, which ran into the title of the track above.
+        self.density_plot.getAxis("left").showLabel(False)
+        self.density_plot.getAxis("left").setTicks([[(0.5, "Density")], []])
+        self.density_plot.getAxis("left").setToolTip(
+            "Hypnodensity: the automatic staging's probability of each stage, per epoch")
         self.density_plot.setYRange(0, 1, padding=0)
         self.density_image = pg.ImageItem(axisOrder="row-major")
         self.density_plot.addItem(self.density_image)
@@ -247,7 +268,8 @@ class HypnogramView(pg.GraphicsLayoutWidget):
             p.addItem(line, ignoreBounds=True)
             self._cursors.append(line)
             region = pg.LinearRegionItem(values=(0, 0), movable=False,
-                                         brush=pg.mkBrush(*_SELECT_COLOR))
+                                         brush=pg.mkBrush(*_SELECT_COLOR),
+                                         pen=pg.mkPen(_SELECT_EDGE, width=2))
             region.setZValue(15)
             region.hide()
             p.addItem(region, ignoreBounds=True)
@@ -256,7 +278,8 @@ class HypnogramView(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 3)
         self.ci.layout.setRowStretchFactor(2, 2)
-        self.setMinimumHeight(240)
+        # Low enough that the statistics table below keeps several rows in the default layout.
+        self.setMinimumHeight(180)
         self.set_geometry(1, 30.0, 0.0, None)
 
     # -- construction ------------------------------------------------------------------------
@@ -408,5 +431,5 @@ class HypnogramView(pg.GraphicsLayoutWidget):
         ev.ignore()  # the whole night is always shown; let the parent scroll
 
 
-__all__ = ["HypnogramView", "TimeAxis", "StageAxis", "stage_levels", "step_xy", "runs",
+__all__ = ["HypnogramView", "TimeAxis", "clock_ticks", "StageAxis", "stage_levels", "step_xy", "runs",
            "density_image"]

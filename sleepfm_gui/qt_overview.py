@@ -1,8 +1,11 @@
 """The overview strip under the traces: the whole night at a glance, clickable.
 
-It shows the hypnogram (stage colours from ``sleepfm_engine.hypnogram``), a per-epoch amplitude
-envelope of one channel, ticks for the events, the visible window (drag it) and the current
-epoch. A click centres the traces on that time.
+It shows the hypnogram (stage colours from ``sleepfm_engine.hypnogram``; the band's name says
+whether the colours are the manual scoring or the automatic staging), a per-epoch amplitude
+envelope of one channel, the events as a histogram of their onsets (a night of 1,000 events is
+a profile, not a solid bar), the visible window (drag it) and the current epoch. Its clock ticks
+follow :func:`~sleepfm_gui.qt_hypnogram.clock_ticks`, the hypnogram's rule, so both fall at the
+same clock times. A click centres the traces on that time.
 """
 from __future__ import annotations
 
@@ -16,11 +19,28 @@ from PySide6.QtWidgets import QGraphicsItem
 
 from sleepfm_engine.hypnogram import CODE_NAMES, STAGE_COLORS
 
-from .qt_axes import ClockAxis
+from .qt_axes import ClockAxis, clock_text
+from .qt_hypnogram import clock_ticks
 
 _STAGE_BAND = (0.5, 1.0)
-_ENVELOPE_BAND = (0.05, 0.45)
-_TICK_BAND = (0.0, 0.12)
+_ENVELOPE_BAND = (0.24, 0.48)
+_TICK_BAND = (0.0, 0.22)
+#: Bins of the event histogram over a night (at least one epoch wide).
+_EVENT_BINS = 480
+_MIN_EVENT_BIN_S = 30.0
+_EVENT_COLOR = "#C0501A"
+#: Name of the stage band by what colours it.
+STAGE_SOURCES = {"manual": "Stages: manual", "automatic": "Stages: automatic"}
+
+
+class _NightClockAxis(ClockAxis):
+    """The overview's clock axis: ticks by the hypnogram's rule, ``HH:MM`` labels."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
+        return clock_ticks(minVal, maxVal, self.start)
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        return [clock_text(self.start, v, with_seconds=False) for v in values]
 
 
 class _OverviewViewBox(pg.ViewBox):
@@ -54,7 +74,7 @@ class OverviewStrip(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.axis = ClockAxis("bottom")
+        self.axis = _NightClockAxis("bottom")
         self.viewbox = _OverviewViewBox()
         self.plot = pg.PlotItem(viewBox=self.viewbox, axisItems={"bottom": self.axis})
         self.plot.hideAxis("left")
@@ -62,7 +82,8 @@ class OverviewStrip(QObject):
         self.plot.setMenuEnabled(False)
         # Keep the strip's left edge under the traces' left edge.
         self.plot.showAxis("left")
-        self.plot.getAxis("left").setStyle(showValues=False, tickLength=0)
+        self.plot.getAxis("left").setStyle(tickLength=0, tickTextOffset=6)
+        self.plot.getAxis("left").setTextPen(pg.mkPen("#303030"))
         self.plot.getAxis("left").setWidth(150)
         self.plot.getAxis("left").setPen(pg.mkPen("#444444"))
         self.viewbox.clicked.connect(self._on_click)
@@ -75,8 +96,8 @@ class OverviewStrip(QObject):
         self.viewbox.addItem(self.stages)
         self.envelope = pg.PlotCurveItem(pen=pg.mkPen("#6E7781", width=1), antialias=False)
         self.viewbox.addItem(self.envelope)
-        self.ticks = pg.PlotCurveItem(pen=pg.mkPen("#C0501A", width=1), connect="pairs",
-                                      antialias=False)
+        self.ticks = pg.PlotCurveItem(pen=pg.mkPen(_EVENT_COLOR, width=1), antialias=False,
+                                      fillLevel=_TICK_BAND[0], brush=pg.mkBrush(_EVENT_COLOR))
         self.viewbox.addItem(self.ticks)
         # The whole-night items only change when a recording, stages or events are loaded, but a
         # page flip moves the region and the current line over them: cached, those repaints blit
@@ -94,6 +115,21 @@ class OverviewStrip(QObject):
         self.viewbox.addItem(self.current)
         self._window = (0.0, 30.0)
         self._setting = False
+        self.event_counts = np.zeros(0, dtype=np.int64)
+        self.stage_source = "manual"
+        self._name_bands()
+
+    def _name_bands(self) -> None:
+        self.plot.getAxis("left").setTicks([[
+            (sum(_STAGE_BAND) / 2, STAGE_SOURCES[self.stage_source]),
+            (sum(_TICK_BAND) / 2, "Events")], []])
+
+    def set_stage_source(self, source: str) -> None:
+        """Say what colours the stage band: ``"manual"`` or ``"automatic"`` (:data:`STAGE_SOURCES`)."""
+        if source not in STAGE_SOURCES:
+            raise ValueError(f"stage source must be one of {', '.join(STAGE_SOURCES)}, got {source!r}")
+        self.stage_source = source
+        self._name_bands()
 
     def set_recording(self, duration: float | None, start: _dt.datetime | None) -> None:
         self._duration = float(duration) if duration else 1.0
@@ -147,13 +183,25 @@ class OverviewStrip(QObject):
         x = (np.arange(v.size) + 0.5) * epoch_length
         self.envelope.setData(x, b0 + y * (b1 - b0), connect="finite")
 
+    def event_bin_seconds(self) -> float:
+        """Width of a bin of the event histogram for the night shown."""
+        return max(_MIN_EVENT_BIN_S, self._duration / _EVENT_BINS)
+
     def set_annotations(self, onsets: np.ndarray) -> None:
+        """Draw the events as a histogram of their onsets, the fullest bin the band's height."""
         onsets = np.asarray(onsets, dtype=np.float64)
+        onsets = onsets[np.isfinite(onsets) & (onsets >= 0) & (onsets <= self._duration)]
         if onsets.size == 0:
-            self.ticks.setData([], [])
+            self.event_counts = np.zeros(0, dtype=np.int64)
+            self.ticks.setData([], [], stepMode=None)  # no bins: no edges either
             return
+        width = self.event_bin_seconds()
+        n = int(np.ceil(self._duration / width))
+        counts = np.bincount(np.minimum((onsets / width).astype(np.int64), n - 1), minlength=n)
+        self.event_counts = counts
         lo, hi = _TICK_BAND
-        self.ticks.setData(np.repeat(onsets, 2), np.tile([lo, hi], onsets.size))
+        edges = np.arange(n + 1) * width
+        self.ticks.setData(edges, lo + (hi - lo) * counts / counts.max(), stepMode="center")
 
     def _on_click(self, x: float) -> None:
         self.timeRequested.emit(float(min(max(x, 0.0), self._duration)))

@@ -20,6 +20,9 @@ ROWS: tuple[str, ...] = ("TRT", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency"
                          "N1_min", "N2_min", "N3_min", "R_min", "N1_pct", "N2_pct", "N3_pct",
                          "R_pct", "unscored_min", "artefact_min", "awakenings", "stage_shifts")
 _UNITS = {"min": "min", "%": "%", "count": "", "epoch": "", "s": "s"}
+#: Rows of the statistics table that stay visible however small the panel (it scrolls for more).
+MIN_VISIBLE_ROWS = 5
+_ROW_HEIGHT = 20
 
 
 def row_label(key: str) -> str:
@@ -37,8 +40,14 @@ def _ro_table(rows: int, cols: int) -> QTableWidget:
     t.setSelectionMode(QAbstractItemView.NoSelection)
     t.setFocusPolicy(Qt.NoFocus)
     t.setAlternatingRowColors(True)
-    t.verticalHeader().setDefaultSectionSize(20)
+    t.verticalHeader().setDefaultSectionSize(_ROW_HEIGHT)
     return t
+
+
+def _rows_height(table: QTableWidget, rows: int) -> int:
+    """Height of ``table`` showing its header and ``rows`` rows."""
+    return (table.horizontalHeader().sizeHint().height() + rows * _ROW_HEIGHT
+            + 2 * table.frameWidth() + 2)
 
 
 class StatsView(QWidget):
@@ -60,6 +69,8 @@ class StatsView(QWidget):
                 item.setToolTip(tip)
                 self.table.setItem(r, c, item)
         self.table.setMinimumWidth(300)
+        # The splitter above would otherwise leave the table one row (issue 12).
+        self.table.setMinimumHeight(_rows_height(self.table, MIN_VISIBLE_ROWS))
 
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.RichText)
@@ -79,7 +90,9 @@ class StatsView(QWidget):
                 f = hdr.font()
                 f.setBold(True)
                 hdr.setFont(f)
-        self.confusion.setMinimumHeight(140)
+        # It scrolls when short: its minimum must not set the height of the whole panel, which
+        # the statistics table beside it needs more (issue 12).
+        self.confusion.setMinimumHeight(_rows_height(self.confusion, 2))
         self.confusion.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         axis_note = QLabel("Rows: manual (reference) \u00b7 columns: automatic")
         axis_note.setStyleSheet("color: #555;")
@@ -178,4 +191,4 @@ class StatsView(QWidget):
         return [[int(self.confusion.item(r, c).text() or 0) for c in range(n)] for r in range(n)]
 
 
-__all__ = ["StatsView", "ROWS", "row_label"]
+__all__ = ["StatsView", "ROWS", "MIN_VISIBLE_ROWS", "row_label"]

@@ -96,10 +96,11 @@ class TrendsView(_ClickableLayout):
         self._epoch_length = 30.0
         self._offset = 0.0
         self._time_axes: list[TimeAxis] = []
-        self.spo2_plot = self._make_plot("SpO2 %", 0)
-        self.hr_plot = self._make_plot("HR bpm", 1)
-        self.position_plot = self._make_plot("Position", 2)
-        self.density_plot = self._make_plot("Events/h", 3, last=True)
+        # Short titles: written upwards, a long one runs past a short row into its neighbour.
+        self.spo2_plot = self._make_plot("SpO2", 0, "SpO2 (%): mean line over the min-max band")
+        self.hr_plot = self._make_plot("HR", 1, "Heart rate (bpm): mean line over the min-max band")
+        self.position_plot = self._make_plot("Pos.", 2, "Body position")
+        self.density_plot = self._make_plot("Ev/h", 3, "Events per hour, per type", last=True)
         self.x_plot = self.spo2_plot
         self.spo2_plot.setYRange(*SPO2_AXIS, padding=0)
         self.hr_plot.setYRange(*_HR_AXIS, padding=0)
@@ -138,7 +139,8 @@ class TrendsView(_ClickableLayout):
         for row in range(4):
             self.ci.layout.setRowStretchFactor(row, 2 if row < 2 else 1)
         self.ci.layout.setRowStretchFactor(3, 2)
-        self.setMinimumHeight(200)
+        # Small enough to leave the hypnogram and its statistics room in the default layout.
+        self.setMinimumHeight(110)
         self.set_geometry(1, 30.0, 0.0, None)
 
     @staticmethod
@@ -146,7 +148,7 @@ class TrendsView(_ClickableLayout):
         # Supine on top: the position whose events matter most reads first.
         return float(len(POSITIONS) - 1 - code)
 
-    def _make_plot(self, title: str, row: int, last: bool = False) -> pg.PlotItem:
+    def _make_plot(self, title: str, row: int, tip: str, last: bool = False) -> pg.PlotItem:
         axis = TimeAxis(orientation="bottom")
         self._time_axes.append(axis)
         plot = self.addPlot(row=row, col=0, axisItems={"bottom": axis})
@@ -157,6 +159,7 @@ class TrendsView(_ClickableLayout):
         left = plot.getAxis("left")
         left.setWidth(_LEFT_AXIS_WIDTH)
         left.setLabel(title)
+        left.setToolTip(tip)
         left.setPen(pg.mkPen("#444444"))
         left.setTextPen(pg.mkPen("#202020"))
         left.setStyle(tickTextOffset=4)
@@ -312,7 +315,10 @@ class TrendsPanel(QWidget):
         self.view.epochClicked.connect(self.epochClicked)
         self.legend = QLabel()
         self.legend.setTextFormat(Qt.RichText)
-        self.legend.setWordWrap(True)
+        # One line whatever the number of types (the full list is its tooltip): the plots
+        # keep the height.
+        self.legend.setWordWrap(False)
+        self.legend.setMinimumWidth(1)
         self.notes = QLabel()
         self.notes.setStyleSheet(f"color: {_TEXT}")
         lay = QVBoxLayout(self)
@@ -399,4 +405,6 @@ class TrendsPanel(QWidget):
         chips = " ".join(
             f"<span style='color:{EVENT_TYPES[k].colour}'>■</span>&nbsp;{EVENT_TYPES[k].label} "
             f"({int(c.sum())})" for k, c in density.counts.items())
-        self.legend.setText(f"Events per hour, {density.bin_seconds / 60:g}-min bins: {chips}")
+        text = f"Events per hour, {density.bin_seconds / 60:g}-min bins: {chips}"
+        self.legend.setText(text)
+        self.legend.setToolTip(text)
