@@ -104,9 +104,9 @@ class TrendsView(_ClickableLayout):
         self.x_plot = self.spo2_plot
         self.spo2_plot.setYRange(*SPO2_AXIS, padding=0)
         self.hr_plot.setYRange(*_HR_AXIS, padding=0)
-        self.position_plot.setYRange(-0.5, len(POSITIONS) - 0.5, padding=0)
-        self.position_plot.getAxis("left").setTicks(
-            [[(self._position_level(i), name) for i, name in enumerate(POSITIONS)], []])
+        # Room above and below the outer levels, so that their labels are not cut.
+        self.position_plot.setYRange(-0.9, len(POSITIONS) - 0.1, padding=0)
+        self._label_positions(range(len(POSITIONS)))
 
         self._levels: dict[str, tuple[pg.PlotDataItem, pg.FillBetweenItem, pg.PlotDataItem,
                                       pg.PlotDataItem]] = {}
@@ -142,6 +142,11 @@ class TrendsView(_ClickableLayout):
         # Small enough to leave the hypnogram and its statistics room in the default layout.
         self.setMinimumHeight(110)
         self.set_geometry(1, 30.0, 0.0, None)
+
+    def _label_positions(self, codes) -> None:
+        # Only the positions of the night: five labels do not fit a short row.
+        self.position_plot.getAxis("left").setTicks(
+            [[(self._position_level(c), POSITIONS[c]) for c in sorted(codes)], []])
 
     @staticmethod
     def _position_level(code: int) -> float:
@@ -260,6 +265,8 @@ class TrendsView(_ClickableLayout):
         starts = np.arange(c.shape[0]) * float(bin_seconds)
         self.position_line.setData(*self._steps(starts, float(bin_seconds), levels))
         known = bool(np.any(c != UNKNOWN_POSITION))
+        self._label_positions({int(v) for v in np.unique(c) if v != UNKNOWN_POSITION}
+                              or range(len(POSITIONS)))
         self._say("position", "" if known else "position unknown all night",
                   (len(POSITIONS) - 1) / 2)
 
