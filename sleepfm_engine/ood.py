@@ -12,8 +12,9 @@ Embeddings
     token embeddings, as the staging head sees them): the mean, the leading
     :data:`N_COMPONENTS` directions with their variances and the mean variance left over. An
     epoch's squared Mahalanobis distance under that model (probabilistic PCA) is divided by the
-    training epochs' :data:`EPOCH_QUANTILE` quantile of the same distance: a score above 1 means
-    further out than all but 0.5 % of the training epochs.
+    training epochs' :data:`EPOCH_QUANTILE` quantile of the same distance, each night measured
+    under the model of the other nights (a new night is a new sleeper): a score above 1 means
+    further out than all but 0.5 % of the training epochs were from the other training nights.
 Head
     The energy ``-logsumexp(logits)`` of an epoch's mean logits, against the training epochs'
     0.5 % and 99.5 % quantiles: an energy outside them (the head far less, or far more, sure of
@@ -127,13 +128,18 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     ValueError
         Without a scored row.
     """
-    from scipy.optimize import minimize_scalar
-
     z, y = _scored(logits, labels)
     if len(y) == 0:
         raise ValueError("no scored epoch to fit a temperature on")
-    # log T keeps T positive; e^-5..e^5 covers any temperature worth applying.
-    res = minimize_scalar(lambda lt: _nll(z, y, math.exp(lt)), bounds=(-5.0, 5.0), method="bounded",
+    return _minimise_temperature(lambda t: _nll(z, y, t))
+
+
+def _minimise_temperature(nll) -> float:
+    """The temperature minimising ``nll(T)``, searched over log T (T stays positive)."""
+    from scipy.optimize import minimize_scalar
+
+    # e^-5..e^5 covers any temperature worth applying.
+    res = minimize_scalar(lambda lt: nll(math.exp(lt)), bounds=(-5.0, 5.0), method="bounded",
                           options={"xatol": 1e-5})
     return float(math.exp(res.x))
 
@@ -244,11 +250,32 @@ class PCAStatistics:
     n: int
 
     @classmethod
-    def fit(cls, x: Any, n_components: int = N_COMPONENTS, quantile: float = EPOCH_QUANTILE
-            ) -> "PCAStatistics":
-        """Fit on ``x`` (n, E); needs more rows than directions kept."""
+    def fit(cls, x: Any, n_components: int = N_COMPONENTS, quantile: float = EPOCH_QUANTILE,
+            groups: Any = None) -> "PCAStatistics":
+        """Fit on ``x`` (n, E); needs more rows than directions kept.
+
+        With ``groups`` (the night of each row, three nights or more) the threshold is the
+        quantile of each night's distances under the model fitted on the other nights: a new
+        night is a new sleeper, and distances of the data a model was fitted on understate how
+        far a new sleeper's epochs lie.
+        """
         x = np.asarray(x, dtype=np.float64)
-        x = x[np.all(np.isfinite(x), axis=1)]
+        finite = np.all(np.isfinite(x), axis=1)
+        x = x[finite]
+        model = cls._fit_model(x, n_components)
+        g = None if groups is None else np.asarray(groups)[finite]
+        if g is not None and len(np.unique(g)) >= 3:
+            d2 = np.concatenate([cls._fit_model(x[g != k], n_components).distance2(x[g == k])
+                                 for k in np.unique(g)])
+        else:
+            d2 = model.distance2(x)
+        threshold = float(np.quantile(d2, quantile))
+        return cls(model.mean, model.components, model.variances, model.residual, max(threshold, 1e-12),
+                   model.n)
+
+    @classmethod
+    def _fit_model(cls, x: np.ndarray, n_components: int) -> "PCAStatistics":
+        """The PCA model of ``x`` with a threshold of 1."""
         n, e = x.shape
         k = min(int(n_components), e - 1)
         if n <= k + 1:
@@ -258,9 +285,7 @@ class PCAStatistics:
         var = s ** 2 / (n - 1)
         floor = max(float(var[0]) * 1e-6, 1e-12)   # a constant direction must not divide by 0
         residual = max(float(var[k:].sum()) / max(e - k, 1), floor)
-        stats = cls(mean, vt[:k], np.maximum(var[:k], floor), residual, 1.0, n)
-        threshold = float(np.quantile(stats.distance2(x), quantile))
-        return cls(mean, vt[:k], stats.variances, residual, max(threshold, 1e-12), n)
+        return cls(mean, vt[:k], np.maximum(var[:k], floor), residual, 1.0, n)
 
     def distance2(self, x: Any) -> np.ndarray:
         """Squared Mahalanobis distance of each row of ``x`` under the PCA model."""
@@ -362,12 +387,16 @@ class TrainingStatistics:
             Per night, the head's token logits (S, K).
         """
         per_mod: dict[str, list[np.ndarray]] = {}
-        for night in nights:
+        night_of: dict[str, list[np.ndarray]] = {}
+        for i, night in enumerate(nights):
             for m, tok in night.items():
-                per_mod.setdefault(m, []).append(epoch_means(tok))
+                means = epoch_means(tok)
+                per_mod.setdefault(m, []).append(means)
+                night_of.setdefault(m, []).append(np.full(len(means), i))
         if not per_mod:
             raise ValueError("no night to fit training statistics on")
-        mods = {m: PCAStatistics.fit(np.concatenate(per_mod[m]), n_components)
+        mods = {m: PCAStatistics.fit(np.concatenate(per_mod[m]), n_components,
+                                     groups=np.concatenate(night_of[m]))
                 for m in MODALITIES if m in per_mod}
         head = None
         if logits:
@@ -474,9 +503,10 @@ class Calibration:
     def fit(cls, nights: Sequence[tuple[np.ndarray, np.ndarray]]) -> "Calibration":
         """Fit on the validation nights.
 
-        The temperature is fitted on every scored 5-s token (the head's own output); the
-        calibration errors are of 30-s epochs as inference makes them (the mean of an epoch's
-        token probabilities), before and after.
+        The temperature minimises the negative log-likelihood of the scored 30-s epochs'
+        probabilities as inference makes them (the mean of an epoch's token probabilities after
+        scaling), so it calibrates what the user sees; the calibration errors and likelihoods
+        are of the same epochs, before and after.
 
         Parameters
         ----------
@@ -484,17 +514,23 @@ class Calibration:
         """
         if not nights:
             raise ValueError("no validation night to fit a temperature on")
-        z = np.concatenate([np.asarray(lg, dtype=np.float64) for lg, _ in nights])
-        y = np.concatenate([np.asarray(lb, dtype=np.int64)[: len(lg)] for lg, lb in nights])
-        t = fit_temperature(z, y)
-        before, labels = epoch_predictions(nights, 1.0)
-        after, _ = epoch_predictions(nights, t)
-        zs, ys = _scored(z, y)
+        labels = epoch_predictions(nights, 1.0)[1]
+        scored = labels >= 0
+        if not scored.any():
+            raise ValueError("no scored epoch to fit a temperature on")
+        y = labels[scored]
+
+        def nll(t: float) -> float:
+            p = epoch_predictions(nights, t)[0][scored]
+            return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None))))
+
+        t = _minimise_temperature(nll)
+        before, after = epoch_predictions(nights, 1.0)[0], epoch_predictions(nights, t)[0]
         return cls(t, expected_calibration_error(before, labels), expected_calibration_error(after, labels),
-                   _nll(zs, ys, 1.0), _nll(zs, ys, t), int(np.sum(labels >= 0)))
+                   nll(1.0), nll(t), int(scored.sum()))
 
     def to_dict(self) -> dict:
-        return {"method": "temperature scaling (validation split, 30-s epochs)",
+        return {"method": "temperature scaling (validation split, 30-s epochs, NLL)",
                 "temperature": self.temperature, "ece_before": self.ece_before,
                 "ece_after": self.ece_after, "nll_before": self.nll_before,
                 "nll_after": self.nll_after, "n_epochs": self.n_epochs, "ece_bins": ECE_BINS}

@@ -52,6 +52,20 @@ def test_ood_score_keeps_in_distribution_epochs_below_the_threshold_and_flags_a_
     assert any("furthest out in BAS" in r for r in shifted.reasons())
 
 
+def test_the_threshold_measures_each_night_against_the_other_nights_so_a_new_sleeper_is_not_flagged():
+    from sleepfm_engine.ood import PCAStatistics, epoch_means
+
+    rng = np.random.default_rng(8)
+    sleeper = lambda: rng.normal(0, 0.6, size=24)   # noqa: E731 - each night its own offset
+    nights = [epoch_means(_night(rng, shift=sleeper())) for _ in range(8)]
+    groups = np.concatenate([np.full(len(n), i) for i, n in enumerate(nights)])
+    new = epoch_means(_night(rng, shift=sleeper()))
+    pooled = PCAStatistics.fit(np.concatenate(nights))
+    per_night = PCAStatistics.fit(np.concatenate(nights), groups=groups)
+    assert per_night.threshold > pooled.threshold
+    assert np.mean(per_night.score(new) > 1) < 0.05 < np.mean(pooled.score(new) > 1)
+
+
 def test_epochs_without_data_are_neither_scored_nor_marked_nor_counted():
     rng = np.random.default_rng(7)
     stats = _stats(rng, nights=3)
