@@ -88,8 +88,11 @@ class EventMark(NamedTuple):
         Visible rows it spans (top first); () for a span across the page.
     x0, x1 : float
         The span, clipped to the window (s).
+    label_row : int or None
+        The row whose label zone holds its label; None for the page band (an event on no row
+        shown, or rows too low for a label lane).
     lane : int or None
-        Label lane in its row (or the page band); None when its label has no room.
+        Label lane there; None when its label has no room.
     code : str
         Short label (the type's code).
     colour : str
@@ -102,6 +105,7 @@ class EventMark(NamedTuple):
     rows: tuple[int, ...]
     x0: float
     x1: float
+    label_row: int | None
     lane: int | None
     code: str
     colour: str
@@ -662,16 +666,16 @@ class DisplayModel:
 
         Spans sit on the rows the event was scored on (all rows when none is shown). Each
         label takes ``label_width`` seconds from the span's start in one of ``lanes`` label
-        lanes of its row (the page band for events without a row shown), the first lane free
-        there; a label that finds no free lane is not drawn (``lane`` None) rather than drawn
-        over another.
+        lanes of its top row (the page band for events without a row shown, and for all when
+        ``lanes`` is 0), the first lane free there; a label that finds no free lane is not
+        drawn (``lane`` None) rather than drawn over another.
 
         Parameters
         ----------
         label_width : float
             Seconds of the time axis one label takes (the view measures its text).
         lanes : int
-            Label lanes per row (0: rows too low for any label).
+            Label lanes per row (0: rows too low for any label; they go to the band).
         band_lanes : int, optional
             Label lanes in the page band (``lanes`` when omitted).
         """
@@ -686,13 +690,14 @@ class DisplayModel:
             info = EVENT_TYPES[e.type]
             rows = self.event_rows(e, index)
             x0, x1 = max(e.onset, a), min(e.end, b)
-            home = rows[0] if rows else -1
-            ends = free.setdefault(home, [-math.inf] * (lanes if rows else band_lanes))
+            # Rows too low for a label lane send their labels to the page band.
+            home = rows[0] if (rows and lanes) else -1
+            ends = free.setdefault(home, [-math.inf] * (lanes if home >= 0 else band_lanes))
             lane = next((k for k, end in enumerate(ends) if end <= x0), None)
             if lane is not None:
                 ends[lane] = x0 + max(label_width, x1 - x0)
-            marks.append(EventMark(e, layer, rows, x0, max(x1, x0), lane, info.code,
-                                   info.colour, e.id == self._selected_event))
+            marks.append(EventMark(e, layer, rows, x0, max(x1, x0), home if home >= 0 else None,
+                                   lane, info.code, info.colour, e.id == self._selected_event))
         return marks
 
     # ------------------------------------------------------------------ event selection

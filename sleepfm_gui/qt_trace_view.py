@@ -274,7 +274,7 @@ class _EventsItem(pg.GraphicsObject):
         for m in self._marks:
             if m.lane is None:
                 continue
-            top_y = (-m.rows[0] + 0.5) if m.rows else _BAND[1]
+            top_y = (-m.label_row + 0.5) if m.label_row is not None else _BAND[1]
             top = tr.map(QPointF(m.x0, top_y))
             box = QRectF(top.x() + 1, top.y() + m.lane * lane, self._label_px, lane - 1)
             c = self._colour(m.colour)

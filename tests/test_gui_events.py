@@ -93,18 +93,30 @@ def test_labels_on_the_page_never_overlap_each_other(qtbot, window, tmp_path):
     _open(qtbot, window, make_edf_plus(tmp_path / "night.edf"))
     events = [Event(float(t), 4.0, "hypopnea", channels=("Airflow",)) for t in range(0, 30, 1)]
     window.study.set_events(events, "script")
-    label_px, lane_px, lanes, _ = window.trace._label_geometry()
-    assert lanes >= 1, "a 1000-px window has room for a label lane on five rows"
-    boxes = []
-    for m in window.trace.event_marks():
-        if m.lane is None:
-            continue
-        x = window.trace.viewbox.mapViewToScene(QPointF(m.x0, 0)).x()
-        boxes.append((m.lane, x, x + label_px))
-    assert boxes
-    for i, (lane, a, b) in enumerate(boxes):
-        for lane2, a2, b2 in boxes[i + 1:]:
-            assert lane != lane2 or a2 >= b - 0.5 or b2 <= a + 0.5
+    label_px, lane_px, lanes, band_lanes = window.trace._label_geometry()
+
+    def check() -> None:
+        boxes = []
+        for m in window.trace.event_marks():
+            if m.lane is None:
+                continue
+            # In the row's label zone, or the band above the rows when the rows are too low.
+            assert m.label_row == (_row(window, "Airflow") if lanes else None)
+            x = window.trace.viewbox.mapViewToScene(QPointF(m.x0, 0)).x()
+            boxes.append((m.lane, x, x + label_px))
+        assert boxes
+        for i, (lane, a, b) in enumerate(boxes):
+            for lane2, a2, b2 in boxes[i + 1:]:
+                assert lane != lane2 or a2 >= b - 0.5 or b2 <= a + 0.5
+
+    check()
+    # Taller rows hold their labels themselves.
+    window.trends_dock.hide()
+    window.review_dock.hide()
+    qtbot.waitUntil(lambda: window.trace._label_geometry()[2] >= 1, timeout=5000)
+    label_px, lane_px, lanes, band_lanes = window.trace._label_geometry()
+    window.study.display.events_changed()
+    check()
 
 
 def test_the_events_panel_filters_what_the_traces_draw(qtbot, window, tmp_path):
