@@ -12,6 +12,12 @@ draws it and hands it what the user does.
 Keys (window-wide): PgDn/PgUp one page, Right/Left one epoch, Shift+Right/Left a tenth of a
 page, Home/End, Up/Down select a channel, +/− gain (selected channel, else all), * auto-scale,
 I invert, H hide, Ctrl+G go to a time or epoch.
+
+Events are drawn from the model's event layers (only the window's, see
+:meth:`DisplayModel.event_marks`): a coloured span on their rows with the type's code in the
+row's label zone. A drag across a trace marks a span, a click selects an event, a drag on the
+selected event's edge resizes it; what the user asks of events (score, edit, delete, accept)
+leaves the view as signals for the window to apply to the scoring session.
 """
 from __future__ import annotations
 
