@@ -1320,6 +1320,7 @@ class MainWindow(QMainWindow):
 
     def _on_modalities_changed(self, modalities: dict) -> None:
         self.trace.set_modalities(modalities)
+        self._load_trends()  # the channel roles (which is SpO2, which is position) follow them
         self._refresh_channel_rows()
         self.statusBar().showMessage("Channel assignment saved; analysis will use it", 4000)
 
