@@ -90,10 +90,6 @@ class PositionTrend:
     bin_seconds: float
     codes: np.ndarray
 
-    @property
-    def starts(self) -> np.ndarray:
-        return np.arange(self.codes.shape[0]) * self.bin_seconds
-
 
 @dataclass(frozen=True, eq=False)
 class EventDensity:

@@ -339,13 +339,11 @@ class TrendsPanel(QWidget):
         self._duration = 0.0
         # The latest events: those that arrive while the job runs are counted when it ends.
         self._events: list[Event] = []
-        self._worker = None
         self.clear()
 
     def clear(self) -> None:
         """No recording: nothing to show."""
         self.trends = None
-        self._worker = None
         self._events = []
         self.view.show_message("No recording")
         self.legend.setText("")
@@ -371,11 +369,9 @@ class TrendsPanel(QWidget):
         self._events = list(events or ())
         self.view.show_message("Loading trends…")
         self.notes.setText("")
-        worker = jobs.submit(trends_job(recording, channel_map, events), key="trends",
-                             on_success=self.set_trends, on_error=self._on_error,
-                             error_title="Cannot compute the trends", show_errors=False)
-        self._worker = worker
-        return worker
+        return jobs.submit(trends_job(recording, channel_map, events), key="trends",
+                           on_success=self.set_trends, on_error=self._on_error,
+                           error_title="Cannot compute the trends", show_errors=False)
 
     def _on_error(self, exc: BaseException) -> None:
         from .errors import describe_exception
