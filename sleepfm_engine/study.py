@@ -285,6 +285,19 @@ class Study:
             return next(((e, s) for e, s in pool if e.onset > t + 1e-9), None)
         return next(((e, s) for e, s in reversed(pool) if e.onset < t - 1e-9), None)
 
+    def unreviewed_between(self, start: float, stop: float) -> list[Event]:
+        """The automatic events not yet accepted that overlap ``start``..``stop`` (s) and are
+        shown (not hidden by the display's type and layer filters), by onset."""
+        display = self.display
+        out = []
+        for name, layer in self._layers.items():
+            if name in display.hidden_layers:
+                continue
+            out.extend(e for e in layer.overlapping(start, stop)
+                       if e.source.kind == "detector" and not self.is_reviewed(e)
+                       and e.type not in display.hidden_types)
+        return sorted(out, key=lambda e: (e.onset, e.id))
+
     def next_by_confidence(self, after: Event | None = None) -> tuple[Event, str] | None:
         """The automatic event not yet accepted that comes next in order of increasing
         confidence (ties by time; events without a confidence last): the lowest when ``after``

@@ -1064,13 +1064,19 @@ class MainWindow(QMainWindow):
         return event
 
     def handle_event_key(self, text: str) -> bool:
-        """Event keys: with a dragged span an event key scores it; with an event selected an
-        event key changes its type, Del deletes it, Enter accepts it, Esc deselects."""
+        """Event keys: with a dragged span an event key scores it and Enter accepts the
+        automatic events in it; with an event selected an event key changes its type, Del
+        deletes it, Enter accepts it, Esc deselects."""
         display = self.study.display
         kind = self.trace.event_keys.type_for(text)
         if display.span is not None:
             if kind is not None:
                 return self.trace.create_event_on_span(kind)
+            if text in ("Return", "Enter"):
+                a, b, _ = display.span
+                display.clear_span()
+                self.accept_events([e.id for e in self.study.unreviewed_between(a, b)])
+                return True
             if text == "Esc":
                 display.clear_span()
                 return True
@@ -1296,7 +1302,8 @@ class MainWindow(QMainWindow):
                 "trace (or the band above the rows), then O obstructive · C central · M mixed · "
                 "H hypopnea · A arousal · D desaturation · L limb movement · X artefact (or "
                 "right-click) · click an event to select it: a letter changes its type, Del "
-                "deletes, Enter accepts an automatic one, drag its edges to resize · ] / [ next "
+                "deletes, Enter accepts an automatic one (on a span: every one in it), drag its "
+                "edges to resize · ] / [ next "
                 "/ previous event of its type · U / Shift+U next / previous unreviewed automatic "
                 "event · Ctrl+U unreviewed automatic events, lowest confidence first")
         QMessageBox.information(self, "Keys", text)

@@ -422,3 +422,16 @@ def test_event_keys_are_edited_in_the_application_and_kept(qtbot, opened):
     win.study.display.set_span(3.0, 9.0, "Airflow")
     qtbot.keyClick(win.trace, Qt.Key_R)
     assert [e.type for e in win.session.events] == [EventType.rera]
+
+
+def test_enter_on_a_span_accepts_the_automatic_events_in_it(qtbot, opened, detector):
+    win = opened
+    _detect(qtbot, win)
+    win.trace.set_window(120.0)
+    _drag(qtbot, win, 45.0, 70.0, 0.8)  # the band above the rows: no channel
+    assert win.study.display.span[2] is None
+    _shown(qtbot, win, lambda: qtbot.keyClick(win.trace, Qt.Key_Return))
+    assert {e.id for e in win.session.events} == {"d-oa", "d-de"}
+    assert win.study.display.span is None
+    win.undo()
+    assert len(win.session.events) == 0
