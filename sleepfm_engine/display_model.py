@@ -695,7 +695,7 @@ class DisplayModel:
             ends = free.setdefault(home, [-math.inf] * (lanes if home >= 0 else band_lanes))
             lane = next((k for k, end in enumerate(ends) if end <= x0), None)
             if lane is not None:
-                ends[lane] = x0 + max(label_width, x1 - x0)
+                ends[lane] = x0 + label_width
             marks.append(EventMark(e, layer, rows, x0, max(x1, x0), home if home >= 0 else None,
                                    lane, info.code, info.colour, e.id == self._selected_event))
         return marks

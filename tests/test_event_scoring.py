@@ -92,7 +92,7 @@ def test_labels_in_one_row_never_overlap(model, spans, width, lanes):
         assert 0 <= m.lane < lanes
         home = m.label_row if m.label_row is not None else -1
         assert home == (m.rows[0] if (m.rows and lanes) else -1)
-        box = (m.x0, m.x0 + max(width, m.x1 - m.x0))
+        box = (m.x0, m.x0 + width)
         for a, b in placed.get((home, m.lane), []):
             assert box[0] >= b - 1e-9 or box[1] <= a + 1e-9
         placed.setdefault((home, m.lane), []).append(box)
