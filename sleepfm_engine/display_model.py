@@ -667,8 +667,8 @@ class DisplayModel:
         Spans sit on the rows the event was scored on (all rows when none is shown). Each
         label takes ``label_width`` seconds from the span's start in one of ``lanes`` label
         lanes of its top row (the page band for events without a row shown, and for all when
-        ``lanes`` is 0), the first lane free there; a label that finds no free lane is not
-        drawn (``lane`` None) rather than drawn over another.
+        ``lanes`` is 0), the first lane free there, the selected event's label first; a label
+        that finds no free lane is not drawn (``lane`` None) rather than drawn over another.
 
         Parameters
         ----------
@@ -682,22 +682,33 @@ class DisplayModel:
         label_width = max(float(label_width), 0.0)
         lanes = max(0, int(lanes))
         band_lanes = lanes if band_lanes is None else max(0, int(band_lanes))
-        free: dict[int, list[float]] = {}     # row (-1: the page band) -> end of each lane
-        marks = []
+        # row (-1: the page band) -> the label intervals taken in each lane
+        taken: dict[int, list[list[tuple[float, float]]]] = {}
         a, b = self._start, self.stop
         index = self._row_index()
+        placed = []
         for layer, e in self.visible_events():
-            info = EVENT_TYPES[e.type]
             rows = self.event_rows(e, index)
             x0, x1 = max(e.onset, a), min(e.end, b)
             # Rows too low for a label lane send their labels to the page band.
             home = rows[0] if (rows and lanes) else -1
-            ends = free.setdefault(home, [-math.inf] * (lanes if home >= 0 else band_lanes))
-            lane = next((k for k, end in enumerate(ends) if end <= x0), None)
-            if lane is not None:
-                ends[lane] = x0 + label_width
-            marks.append(EventMark(e, layer, rows, x0, max(x1, x0), home if home >= 0 else None,
-                                   lane, info.code, info.colour, e.id == self._selected_event))
+            placed.append([layer, e, rows, x0, max(x1, x0), home, None])
+        # The selected event's label is placed first, so it is never the one left out.
+        for item in sorted(placed, key=lambda it: it[1].id != self._selected_event):
+            x0, home = item[3], item[5]
+            lane_sets = taken.setdefault(home, [[] for _ in range(lanes if home >= 0
+                                                                 else band_lanes)])
+            box = (x0, x0 + label_width)
+            for k, used in enumerate(lane_sets):
+                if all(box[1] <= u0 or box[0] >= u1 for u0, u1 in used):
+                    used.append(box)
+                    item[6] = k
+                    break
+        marks = []
+        for layer, e, rows, x0, x1, home, lane in placed:
+            info = EVENT_TYPES[e.type]
+            marks.append(EventMark(e, layer, rows, x0, x1, home if home >= 0 else None, lane,
+                                   info.code, info.colour, e.id == self._selected_event))
         return marks
 
     # ------------------------------------------------------------------ event selection

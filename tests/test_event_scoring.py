@@ -251,3 +251,13 @@ def test_accepting_keeps_the_detector_source_and_a_rerun_never_touches_scored_ev
     with pytest.raises(ValueError, match="scoring session"):
         study.set_events([], "scoring")
     study.close()
+
+
+def test_the_selected_events_label_is_the_one_that_finds_room(model):
+    model.set_event_layers({"x": EventSet([Event(5.0, 20.0, "arousal", id="ar"),
+                                           Event(5.5, 10.0, "apnea_obstructive", id="oa")])})
+    lanes = {m.event.id: m.lane for m in model.event_marks(2.0, 1)}
+    assert lanes == {"ar": 0, "oa": None}
+    model.select_event("oa")
+    lanes = {m.event.id: m.lane for m in model.event_marks(2.0, 1)}
+    assert lanes == {"ar": None, "oa": 0}
