@@ -40,7 +40,7 @@ import numpy as np
 from .contract import MODALITIES, TOKENS_PER_EPOCH
 from .errors import ModelError
 
-__all__ = ["OOD_KEY", "CALIBRATION_KEY", "SYNTHETIC_ONLY_KEY", "N_COMPONENTS", "EPOCH_QUANTILE",
+__all__ = ["OOD_KEY", "CALIBRATION_KEY", "SYNTHETIC_ONLY_KEY", "N_COMPONENTS", "MIN_EPOCHS", "EPOCH_QUANTILE",
            "NIGHT_FRACTION", "ECE_BINS", "OODWarning", "PCAStatistics", "LogitStatistics",
            "TrainingStatistics", "Calibration", "OODResult", "epoch_means", "energy",
            "softmax", "fit_temperature", "epoch_predictions", "expected_calibration_error", "reliability",
@@ -55,6 +55,8 @@ CALIBRATION_KEY = "calibration"
 SYNTHETIC_ONLY_KEY = "synthetic_only"
 #: PCA directions kept per modality: enough for the structure, small enough for metadata.json.
 N_COMPONENTS = 16
+#: Fewest training epochs of a modality that statistics are fitted on.
+MIN_EPOCHS = 10
 #: Training quantile of the epoch distance that an epoch must exceed to be marked.
 EPOCH_QUANTILE = 0.995
 #: Energy quantiles kept (the outer two bound the head's training range).
@@ -252,7 +254,8 @@ class PCAStatistics:
     @classmethod
     def fit(cls, x: Any, n_components: int = N_COMPONENTS, quantile: float = EPOCH_QUANTILE,
             groups: Any = None) -> "PCAStatistics":
-        """Fit on ``x`` (n, E); needs more rows than directions kept.
+        """Fit on ``x`` (n, E): up to ``n_components`` directions, fewer when ``x`` has few rows
+        (at least :data:`MIN_EPOCHS`).
 
         With ``groups`` (the night of each row, three nights or more) the threshold is the
         quantile of each night's distances under the model fitted on the other nights: a new
@@ -264,7 +267,8 @@ class PCAStatistics:
         x = x[finite]
         model = cls._fit_model(x, n_components)
         g = None if groups is None else np.asarray(groups)[finite]
-        if g is not None and len(np.unique(g)) >= 3:
+        if g is not None and len(np.unique(g)) >= 3 and all(
+                np.sum(g != k) >= MIN_EPOCHS for k in np.unique(g)):
             d2 = np.concatenate([cls._fit_model(x[g != k], n_components).distance2(x[g == k])
                                  for k in np.unique(g)])
         else:
@@ -277,9 +281,10 @@ class PCAStatistics:
     def _fit_model(cls, x: np.ndarray, n_components: int) -> "PCAStatistics":
         """The PCA model of ``x`` with a threshold of 1."""
         n, e = x.shape
-        k = min(int(n_components), e - 1)
-        if n <= k + 1:
-            raise ValueError(f"{n} epochs are too few to fit {k} directions")
+        if n < MIN_EPOCHS:
+            raise ValueError(f"{n} epochs are too few to fit training statistics (at least {MIN_EPOCHS})")
+        # Directions beyond n - 2 would be fitted to single epochs.
+        k = min(int(n_components), e - 1, n - 2)
         mean = x.mean(axis=0)
         _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
         var = s ** 2 / (n - 1)
@@ -377,7 +382,8 @@ class TrainingStatistics:
     @classmethod
     def fit(cls, nights: Sequence[Mapping[str, np.ndarray]], logits: Sequence[np.ndarray] | None = None,
             n_components: int = N_COMPONENTS, source: str = "") -> "TrainingStatistics":
-        """Fit on training nights.
+        """Fit on training nights (modalities with fewer than :data:`MIN_EPOCHS` epochs are
+        left out).
 
         Parameters
         ----------
@@ -395,9 +401,12 @@ class TrainingStatistics:
                 night_of.setdefault(m, []).append(np.full(len(means), i))
         if not per_mod:
             raise ValueError("no night to fit training statistics on")
+        # A modality with too few epochs gets no statistics: inference says it is unchecked.
         mods = {m: PCAStatistics.fit(np.concatenate(per_mod[m]), n_components,
                                      groups=np.concatenate(night_of[m]))
-                for m in MODALITIES if m in per_mod}
+                for m in MODALITIES if m in per_mod and sum(map(len, per_mod[m])) >= MIN_EPOCHS}
+        if not mods:
+            raise ValueError(f"fewer than {MIN_EPOCHS} training epochs in every modality")
         head = None
         if logits:
             head = LogitStatistics.fit(np.concatenate([epoch_means(z) for z in logits]))
@@ -635,7 +644,7 @@ class OODResult:
             n, k = self.n_scored, int(self.epoch_ood.sum())
             line = (f"{k} of {n} 30-s epochs ({100 * self.fraction:.0f} %) lie outside the range of "
                     f"the model's training data (flagged above {100 * self.night_fraction:.0f} %)")
-            if k:
+            if k and self.flagged:
                 mods = [m for m in self.epoch_modality if m]
                 emb = self.epoch_ood & ~self.head_ood
                 if mods and emb.any():

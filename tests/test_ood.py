@@ -284,3 +284,14 @@ def test_synthetic_only_model_warns_on_every_real_recording_but_not_on_a_generat
     assert main(["synth", "-o", str(tmp_path / "gen.edf"), "--hours", "0.1", "--seed", "3"]) == 0
     messages = _stage_in_process(release, tmp_path / "gen.edf", tmp_path / "out_gen")
     assert not any("generated (synthetic) nights only" in m for m in messages)
+
+
+def test_few_training_epochs_fit_fewer_directions_and_a_modality_with_too_few_is_left_out():
+    from sleepfm_engine.ood import MIN_EPOCHS
+
+    rng = np.random.default_rng(9)
+    stats = TrainingStatistics.fit([{"BAS": _night(rng, n_tokens=6 * 12), "EKG": _night(rng, n_tokens=6 * 4)}])
+    assert stats.modalities["BAS"].components.shape[0] == 10 and "EKG" not in stats.modalities
+    assert any("embedding check of EKG" in u for u in stats.score({"BAS": _night(rng), "EKG": _night(rng)}).unavailable)
+    with pytest.raises(ValueError, match=f"fewer than {MIN_EPOCHS} training epochs"):
+        TrainingStatistics.fit([{"BAS": _night(rng, n_tokens=6 * 3)}])

@@ -4,7 +4,9 @@
 ``<name>.auto-hypnogram.csv`` (the engine's CSV hypnogram: one row per 30-s epoch with stage
 probabilities, marked ``# scoring: automatic``, read back by ``sleepfm hypnogram`` and never
 taken for the manual scoring), ``risk`` writes ``<name>.risk.csv`` (1065 conditions by
-log-hazard). Folders are searched recursively for EDF/BDF files; ``stage`` and
+log-hazard). ``stage`` also writes ``<name>.ood.json`` (the night against the model's training
+data, :mod:`sleepfm_engine.ood`) and prints a ``warning:`` line for a night unlike it, or saying
+which checks the model does not allow. Folders are searched recursively for EDF/BDF files; ``stage`` and
 ``risk`` also take embedding files written by ``embed``. Finished outputs are skipped unless
 ``--overwrite``; a file that fails is reported and the others go on; the exit code is 1 when any
 failed. Under ``torchrun --nproc-per-node N`` each process takes every N-th file and its own GPU.
