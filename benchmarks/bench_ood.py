@@ -91,9 +91,11 @@ def main() -> None:
     from sleepfm_engine.checkpoints import load_release
     from sleepfm_engine.devices import select_device
     from sleepfm_engine.formats import read_hypnogram
+    from sleepfm_engine.hypnogram import Hypnogram
+    from sleepfm_engine.inference.staging import epoch_probabilities
     from sleepfm_engine.ood import (CALIBRATION_KEY, OOD_KEY, SYNTHETIC_ONLY_KEY, Calibration,
                                     TrainingStatistics, epoch_predictions, expected_calibration_error,
-                                    update_metadata)
+                                    softmax, update_metadata)
     from sleepfm_engine.scoring import ScoringSession
     from sleepfm_engine.synthetic.edf import hypnogram_sidecar
 
@@ -143,10 +145,6 @@ def main() -> None:
         print(f"DREAMS excerpt 3: {'FLAGGED' if result.flagged else 'not flagged'} (target flagged); "
               + "; ".join(result.reasons()))
         manual = read_hypnogram(DREAMS / "Hypnogram_excerpt3.txt").resample(30)
-        from sleepfm_engine.inference.staging import epoch_probabilities
-        from sleepfm_engine.hypnogram import Hypnogram
-        from sleepfm_engine.ood import softmax
-
         probs = epoch_probabilities(softmax(logits, calibration.temperature).astype(np.float32))
         auto = Hypnogram(probs.argmax(axis=1), probabilities=probs, automatic=True)
         n = min(auto.n_epochs, manual.n_epochs)
