@@ -1,7 +1,7 @@
 """Build EDF/EDF+/BDF files byte by byte, so tests control every header field (and its faults)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

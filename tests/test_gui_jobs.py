@@ -115,6 +115,6 @@ def test_cancel_button_and_shutdown_wait_for_the_threads(qtbot):
         panel.row_for(a).cancel_button.click()
     assert b.is_running
     assert manager.shutdown(timeout=10)
-    assert not b.wait(0) is False and b.state == "cancelled"
+    assert b.wait(0) is not False and b.state == "cancelled"
     panel.clear_finished()
     assert panel.rows == []

@@ -257,7 +257,7 @@ def test_autosave_and_recovery_after_a_crash(qtbot, tmp_path):
     w.set_current_epoch(3)
     for key in (Qt.Key_1, Qt.Key_2, Qt.Key_2):
         qtbot.keyClick(w, key)
-    qtbot.waitUntil(lambda: s.autosave_path.exists() and not s.autosave_pending)
+    qtbot.waitUntil(lambda: s.autosave_path.exists() and not s.autosave_pending)  # noqa: F821 (`del s` below simulates the crash)
     # Crash: the window and the session vanish without closing or saving.
     w.set_session(None)
     del s

@@ -1,7 +1,6 @@
 """Preprocessing reproduces the reference numbers without the reference's defects."""
 from __future__ import annotations
 
-import warnings
 
 import h5py
 import numpy as np

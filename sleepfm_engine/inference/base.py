@@ -29,7 +29,7 @@ from ..errors import ModelError
 from ..jobs import TaskState
 from ..recording import Recording, open_recording
 from .embeddings import Embeddings
-from .handles import ModelHandle, resolve_model
+from .handles import resolve_model
 from .inputs import ModalityInput, prepare_modalities
 
 __all__ = ["ChunkPlan", "plan_chunks", "embed_recording", "embed_inputs", "resolve_device",

@@ -132,7 +132,6 @@ def _key_values(title: str, items: list[tuple[str, str]], width: float, styles):
 
 # ------------------------------------------------------------------------------------ sections
 def _identification(model: ReportModel, width: float, styles) -> list:
-    from reportlab.platypus import Table, TableStyle
 
     gap = 8.0
     half = (width - gap) / 2
@@ -216,7 +215,6 @@ def _events(model: ReportModel, width: float, styles) -> list:
 
 
 def _statistics(model: ReportModel, width: float, styles) -> list:
-    from reportlab.platypus import Table, TableStyle
 
     roles = model.roles
     out = _heading("Sleep statistics (AASM)", styles)
@@ -254,7 +252,6 @@ def _statistics(model: ReportModel, width: float, styles) -> list:
 
 def _transitions(model: ReportModel, width: float, styles) -> list:
     from reportlab.lib.colors import HexColor
-    from reportlab.platypus import Table, TableStyle
 
     roles = model.roles
     if not roles:

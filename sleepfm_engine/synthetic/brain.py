@@ -87,7 +87,7 @@ def generate_brain(tl: Timeline, labels: list[str], fs: int = RATE_HZ_DEFAULT,
         for r in regions:
             g = _GAIN[source][_COL[r]]
             if g:
-                acc[r] += np.float32(g) * x
+                acc[r] += np.float32(g) * x  # noqa: F821 (a closure; `del acc` below frees it after the last call)
 
     def modulate(name: str, sd: float, tau: float) -> np.ndarray:
         return np.exp(sd * ar1(tl.rng(name + "-mod"), tl.n_ctrl, tau)).astype(np.float32)
