@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import atomic_path, write_text_atomic
-from ..contract import CHUNK_SAMPLES, MODALITIES, contract_dict
+from ..contract import CHUNK_SAMPLES, MODALITIES, TOKENS_PER_CHUNK, contract_dict
 from ..jobs import TaskState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Environment variable naming the cache folder (else the platform's user cache folder).
 CACHE_ENV = "SLEEPFM_CACHE_DIR"
 #: Bump when what a preprocessed entry holds changes, so old entries are not reused.
-PREP_FORMAT = 1
+PREP_FORMAT = 2
 EMB_FORMAT = 1
 _INDEX_LOCK = threading.Lock()
 
@@ -137,12 +137,16 @@ class PreparedRecord:
     n_chunks : int
     channels : dict
         Modality → channel labels, for the modalities present.
+    no_data : numpy.ndarray
+        bool per 5-s token (``n_chunks`` · 60): True where the recording has no data (a gap
+        of an EDF+D file, filled in to keep the time line).
     """
 
     path: Path
     n_chunks: int
     channels: dict[str, list[str]]
     _offsets: dict[str, tuple[int, tuple[int, ...]]]
+    no_data: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _maps: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -167,7 +171,12 @@ class PreparedRecord:
                 if off is None or ds.compression is not None or ds.chunks is not None:
                     raise ValueError(f"{path}: dataset {m} is not contiguous and uncompressed")
                 offsets[m] = (int(off), tuple(int(s) for s in ds.shape))
-        return cls(path, n_chunks, channels, offsets)
+            no_data = np.zeros(n_chunks * TOKENS_PER_CHUNK, dtype=bool)
+            flagged = np.asarray(f.attrs["no_data_tokens"], dtype=np.int64)
+            if flagged.size and (flagged.min() < 0 or flagged.max() >= len(no_data)):
+                raise ValueError(f"{path}: no_data_tokens names tokens outside 0..{len(no_data) - 1}")
+            no_data[flagged] = True
+        return cls(path, n_chunks, channels, offsets, no_data=no_data)
 
     @property
     def modalities(self) -> list[str]:
@@ -188,16 +197,26 @@ class PreparedRecord:
 
 
 def write_prepared(path: Path, data: Mapping[str, np.ndarray], channels: Mapping[str, list[str]],
-                   attrs: Mapping[str, Any]) -> Path:
-    """Write a preprocessed entry: ``data[m]`` (C, T) at 128 Hz → (n_chunks, C, 38400) float16."""
+                   attrs: Mapping[str, Any], no_data: np.ndarray | None = None) -> Path:
+    """Write a preprocessed entry: ``data[m]`` (C, T) at 128 Hz → (n_chunks, C, 38400) float16.
+
+    ``no_data`` (bool per 5-s token, None: all have data) is kept as the indices of the tokens
+    without data, so training never takes a gap for signal.
+    """
     import h5py
 
     n_chunks = min(d.shape[-1] for d in data.values()) // CHUNK_SAMPLES
+    n_tok = n_chunks * TOKENS_PER_CHUNK
+    flags = np.zeros(n_tok, dtype=bool)
+    if no_data is not None:
+        given = np.asarray(no_data, dtype=bool)[:n_tok]
+        flags[:len(given)] = given
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver="latest") as f:
             for k, v in attrs.items():
                 f.attrs[k] = v
             f.attrs["n_chunks"] = n_chunks
+            f.attrs["no_data_tokens"] = np.flatnonzero(flags).astype(np.int64)
             f.attrs["channels"] = json.dumps({m: list(channels[m]) for m in data})
             f.attrs["contract"] = json.dumps(contract_dict())
             f.attrs["engine_version"] = __version__
@@ -241,8 +260,10 @@ def prepare_record(cache: TrainingCache, record: "CohortRecord", overrides: Mapp
         inputs = prepare_modalities(rec, cmap, max_channels=True, state=state)
     data = {m: inputs[m].data for m in MODALITIES if m in inputs}
     channels = {m: list(inputs[m].channels) for m in data}
+    flags = [inputs[m].no_data for m in data if inputs[m].no_data is not None]
+    no_data = np.logical_or.reduce(flags) if flags else None
     write_prepared(path, data, channels, {"source": str(record.recording), "study_id": record.id,
-                                          "prep_key": key})
+                                          "prep_key": key}, no_data=no_data)
     return PreparedRecord.open(path)
 
 
@@ -327,7 +348,8 @@ def embed_prepared(prepared: PreparedRecord, base: "torch.nn.Module", device: "t
     """5-s embeddings (n_chunks·60, E) float16 of every modality of a cached recording.
 
     Runs :func:`sleepfm_engine.inference.embed_inputs`, the inference path, so training sees
-    the embeddings that staging and risk see (bf16 autocast on CUDA, fp32 elsewhere).
+    the embeddings that staging and risk see (bf16 autocast on CUDA, fp32 elsewhere). The
+    entry's no-data tokens go with the inputs, as inference passes them.
     """
     from ..inference import ModalityInput, embed_inputs
 
@@ -336,7 +358,8 @@ def embed_prepared(prepared: PreparedRecord, base: "torch.nn.Module", device: "t
         arr = prepared.array(m)
         inputs[m] = ModalityInput(m, list(prepared.channels[m]),
                                   np.ascontiguousarray(arr.transpose(1, 0, 2).reshape(arr.shape[1], -1),
-                                                       dtype=np.float32))
+                                                       dtype=np.float32),
+                                  no_data=prepared.no_data)
     prec = precision if device.type == "cuda" else "fp32"
     emb = embed_inputs(inputs, base, device=device, batch_size=batch_size, precision=prec)
     return {m: np.asarray(v, dtype=np.float16) for m, v in emb.tokens.items()}

@@ -640,9 +640,13 @@ def token_labels(label_path: str | Path, recording, n_tokens: int) -> np.ndarray
 
     The hypnogram is placed on the recording's time line (start times, offsets) and each token
     takes the stage covering most of it. Artefact/movement epochs become -1: they are left
-    out of the loss and the metrics, never trained as Wake.
+    out of the loss and the metrics, never trained as Wake. Tokens that touch a gap of the
+    recording (no data, see :func:`sleepfm_engine.preprocessing.no_data_windows`) are -1 too,
+    whatever the hypnogram says: their samples were filled in, so they are neither a stage
+    nor a negative for any target.
     """
     from ..formats import read_hypnogram
+    from ..preprocessing import no_data_windows
 
     hyp = read_hypnogram(label_path)
     with warnings.catch_warnings():
@@ -650,5 +654,6 @@ def token_labels(label_path: str | Path, recording, n_tokens: int) -> np.ndarray
         aligned = hyp.align_to(recording)
     tokens = aligned.regrid(float(TOKEN_SECONDS), 0.0, int(n_tokens)).stages.astype(np.int8)
     tokens[tokens < 0] = -1
+    tokens[no_data_windows(recording.gaps, float(TOKEN_SECONDS), len(tokens))] = -1
     return tokens
 
