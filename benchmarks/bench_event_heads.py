@@ -42,7 +42,7 @@ from sleepfm_engine.contract import TOKEN_SECONDS
 from sleepfm_engine.events import EventSet
 from sleepfm_engine.hypnogram import SLEEP_CODES, Hypnogram
 from sleepfm_engine.indices import compute_indices
-from sleepfm_engine.training.event_labels import class_of
+from sleepfm_engine.event_classes import class_of
 from sleepfm_engine.training.event_metrics import (event_counts, icc_a1, prf, reference_intervals,
                                                    severity_agreement)
 

@@ -328,7 +328,7 @@ register(TrainingTask(
                        {"help": "another folder holding the hypnograms and events files"}),
         TrainingOption(("--event-classes",), "event_classes",
                        {"nargs": "+", "metavar": "CLASS",
-                        # the class names of sleepfm_engine.training.event_labels.EVENT_CLASSES
+                        # the class names of sleepfm_engine.event_classes.EVENT_CLASSES
                         # (kept equal by a test; this module imports no event vocabulary)
                         "help": "train these event classes only: apnea hypopnea arousal limb_movement "
                                 "desaturation (default: every class the training nights have)"}),

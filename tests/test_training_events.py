@@ -291,7 +291,7 @@ def test_a_cohort_scoring_only_some_event_types_trains_only_those(cohort, tmp_pa
 
 
 def test_the_event_classes_option_names_exactly_the_head_classes():
-    from sleepfm_engine.training.event_labels import EVENT_CLASSES
+    from sleepfm_engine.event_classes import EVENT_CLASSES
     from sleepfm_engine.training_tasks import get_task
 
     option = next(o for o in get_task("events").options if o.dest == "event_classes")

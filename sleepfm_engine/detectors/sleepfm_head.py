@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..contract import TOKEN_SECONDS
+from ..event_classes import EVENT_CLASSES
 from ..errors import DetectorError, ModelError
 from ..events import EventSource
 from ..hypnogram import SLEEP_CODES
@@ -74,7 +75,6 @@ class SleepFMHeadDetector:
         from ..inference.event_head import event_probabilities, postprocessing_from_metadata, probabilities_to_events
         from ..inference.handles import resolve_model
         from ..inference.heads import stack_tokens
-        from ..training.event_labels import EVENT_CLASSES
 
         state = state or TaskState()
         path = getattr(recording, "path", None)

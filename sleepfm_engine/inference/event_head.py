@@ -1,7 +1,7 @@
 """The SleepFM event head at inference: token probabilities, then events.
 
 The head gives, per 5-s token, the probability of each event class it was trained on
-(:data:`sleepfm_engine.training.event_labels.EVENT_CLASSES`, sigmoid outputs). Post-processing
+(:data:`sleepfm_engine.event_classes.EVENT_CLASSES`, sigmoid outputs). Post-processing
 turns one class's probabilities into events with three settings tuned on the validation nights
 and saved with the model (:class:`PostProcessing`): tokens at or above ``threshold`` form runs;
 runs separated by at most ``merge_gap_s`` seconds are joined; joined runs shorter than
@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..contract import TOKEN_SECONDS
+from ..event_classes import EVENT_CLASSES
 from ..events import Event, EventSet, EventSource, EventType
 
 __all__ = ["PostProcessing", "DEFAULT_POSTPROCESSING", "probabilities_to_events",
@@ -110,8 +111,6 @@ def probabilities_to_events(probs: np.ndarray, classes: Sequence[str],
     head class (``head_class``). Limb movements in an AASM series are typed
     ``periodic_limb_movement`` (:func:`mark_periodic`).
     """
-    from ..training.event_labels import EVENT_CLASSES
-
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != len(classes):
         raise ValueError(f"probabilities of shape {probs.shape} do not match {len(classes)} classes")

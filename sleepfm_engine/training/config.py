@@ -168,7 +168,7 @@ class FinetuneConfig(TrainConfig):
         Train on these phecode columns only (default: all).
     event_classes : list of str or None
         Events task: train these event classes only (default: every class the training nights
-        have; :data:`sleepfm_engine.training.event_labels.EVENT_CLASSES`).
+        have; :data:`sleepfm_engine.event_classes.EVENT_CLASSES`).
     """
 
     task: str = "staging"

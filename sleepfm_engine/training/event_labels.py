@@ -1,9 +1,8 @@
-"""What the SleepFM event head learns, and its per-token targets from scored events.
+"""The event head's per-token targets from scored events, and finding a night's events file.
 
 The head predicts, for every 5-s token, the presence of each *event class* of
-:data:`EVENT_CLASSES` (multi-label: a token may be in an apnea, a desaturation and an arousal at
-once). Each class gathers the scored event types it stands for and names the type its predicted
-events get. This module is torch-free: cohort discovery, the detector and the metrics read it.
+:data:`~sleepfm_engine.event_classes.EVENT_CLASSES` (multi-label: a token may be in an apnea, a
+desaturation and an arousal at once). This module is torch-free: cohort discovery reads it.
 
 A token is a positive of a class when an event of the class covers at least half of it, or
 holds the event's midpoint (so an event shorter than half a token still marks one token).
@@ -14,61 +13,21 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from types import MappingProxyType
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..contract import TOKEN_SECONDS
+from ..event_classes import EVENT_CLASSES, class_of
 from ..events import EventSet, EventType
-from ..events.vocabulary import APNEA_TYPES, AROUSAL_TYPES, HYPOPNEA_TYPES, LIMB_MOVEMENT_TYPES
 from ..hypnogram import SLEEP_CODES
 
-__all__ = ["EventClass", "EVENT_CLASSES", "MASKED", "class_of", "classes_present",
+__all__ = ["MASKED", "classes_present",
            "token_targets", "sleep_token_mask", "events_file_candidates", "find_events_file",
            "read_night_events"]
 
 #: Target of a masked token (outside sleep or unscored).
 MASKED = -1
-
-
-class EventClass(NamedTuple):
-    """One output of the event head.
-
-    Attributes
-    ----------
-    name : str
-        Stable name, written to model configs and metrics (``"apnea"``).
-    types : frozenset of EventType
-        Scored types that are positives of the class.
-    output : EventType
-        Type of the events the head predicts for it.
-    """
-
-    name: str
-    types: frozenset
-    output: EventType
-
-
-#: The head's classes, in output order. Periodic limb movements are limb movements (a file may
-#: score them as their own type); the head's limb movements become periodic by the AASM series
-#: rule (:func:`sleepfm_engine.inference.event_head.mark_periodic`).
-EVENT_CLASSES: Mapping[str, EventClass] = MappingProxyType({c.name: c for c in (
-    EventClass("apnea", frozenset(APNEA_TYPES), EventType.apnea_unclassified),
-    EventClass("hypopnea", frozenset(HYPOPNEA_TYPES), EventType.hypopnea),
-    EventClass("arousal", frozenset(AROUSAL_TYPES), EventType.arousal),
-    EventClass("limb_movement", frozenset(LIMB_MOVEMENT_TYPES | {EventType.periodic_limb_movement}),
-               EventType.limb_movement),
-    EventClass("desaturation", frozenset({EventType.desaturation}), EventType.desaturation),
-)})
-
-
-def class_of(event_type: EventType) -> str | None:
-    """The head class an event type belongs to, or None."""
-    for c in EVENT_CLASSES.values():
-        if event_type in c.types:
-            return c.name
-    return None
 
 
 def classes_present(event_sets: Iterable[EventSet]) -> list[str]:
@@ -195,6 +154,11 @@ def read_night_events(path: Path, rec) -> EventSet:
         When the file holds no scored events the engine reads.
     """
     from ..formats import read_events
-    from ..report.events import on_recording_timeline
 
-    return on_recording_timeline(read_events(path, start=rec.start), rec.start)
+    events = read_events(path, start=rec.start)
+    if events.start is None or rec.start is None or events.start == rec.start:
+        return events
+    # A file scored on a clock that starts elsewhere: onsets shifted onto the recording's.
+    shift = (events.start - rec.start).total_seconds()
+    return EventSet([e.replace(onset=e.onset + shift) for e in events], start=rec.start,
+                    source=events.source, file_format=events.file_format)

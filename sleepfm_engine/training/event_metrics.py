@@ -24,7 +24,7 @@ import numpy as np
 from ..contract import TOKEN_SECONDS
 from ..events import EventSet, EventType
 from ..inference.event_head import PostProcessing, class_runs, mark_periodic
-from .event_labels import EVENT_CLASSES
+from ..event_classes import EVENT_CLASSES
 
 __all__ = ["MIN_OVERLAP", "match_events", "event_counts", "prf", "icc_a1", "severity_agreement",
            "night_indices", "events_report", "tune_postprocessing", "reference_intervals",

@@ -3,7 +3,7 @@ trained on frozen base embeddings from a site's own scored events.
 
 The head (:class:`~sleepfm_engine.models.SleepEventMultiLabelHead`) predicts, for each token,
 the presence of each event class the training nights have
-(:data:`~sleepfm_engine.training.event_labels.EVENT_CLASSES`; ``event_classes`` picks some).
+(:data:`~sleepfm_engine.event_classes.EVENT_CLASSES`; ``event_classes`` picks some).
 Labels come from each night's events file and hypnogram (cohort label kind ``events``); tokens
 outside sleep are masked, never negatives. The loss is binary cross-entropy over the unmasked
 tokens with positives weighted by the training nights' negative/positive ratio per class.
@@ -28,7 +28,8 @@ from ..inference.event_head import (DEFAULT_POSTPROCESSING, PostProcessing, even
 from ..models import SleepEventMultiLabelHead, event_bce_loss
 from .config import FinetuneConfig
 from .data import NightDataset, ShardedBatchSampler, collate_nights, move, seed_worker
-from .event_labels import EVENT_CLASSES, classes_present, token_targets
+from ..event_classes import EVENT_CLASSES
+from .event_labels import classes_present, token_targets
 from .loop import DistContext, Task
 
 __all__ = ["EventsTask", "events_head_config", "RELEASED_EVENTS_HEAD", "MAX_POS_WEIGHT"]
