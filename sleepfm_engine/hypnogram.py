@@ -634,7 +634,8 @@ class Hypnogram:
         return float(t) - self.offset
 
     def statistics(self, lights_off: float | _dt.datetime | None = None,
-                   lights_on: float | _dt.datetime | None = None) -> dict:
+                   lights_on: float | _dt.datetime | None = None,
+                   no_data: np.ndarray | None = None) -> dict:
         """AASM sleep statistics (see :func:`sleepfm_engine.sleep_stats.sleep_statistics`).
 
         Parameters
@@ -642,11 +643,16 @@ class Hypnogram:
         lights_off, lights_on : float or datetime, optional
             Seconds from the time origin (the frame of :attr:`onsets`) or clock times. By
             default the whole hypnogram is the recording period.
+        no_data : numpy.ndarray, optional
+            bool per epoch, True where the recording has no data
+            (:func:`sleepfm_engine.sleep_stats.no_data_epochs` of an aligned hypnogram): left
+            out of every statistic.
         """
         from .sleep_stats import sleep_statistics
 
         return sleep_statistics(self.stages, self.epoch_length,
-                                self._relative_seconds(lights_off), self._relative_seconds(lights_on))
+                                self._relative_seconds(lights_off), self._relative_seconds(lights_on),
+                                no_data=no_data)
 
     def agreement(self, other: "Hypnogram") -> dict:
         """Epoch-by-epoch agreement with another hypnogram (self = reference, rows).

@@ -35,6 +35,8 @@ class StatisticDefinition(NamedTuple):
 
 #: Units that name a count of things rather than a measure, printed without a unit suffix.
 _UNITLESS = ("count", "epoch")
+#: Internal code of an epoch without data in :func:`sleep_statistics` (outside -2..4).
+_NO_DATA = ARTEFACT - 1
 #: What an undefined statistic (no sleep, no R, TST of 0...) prints as.
 MISSING = "\u2014"
 
@@ -58,15 +60,18 @@ def _epoch(definition: str) -> StatisticDefinition:
 #: What every key of :func:`sleep_statistics` means: key -> (unit, definition, decimals).
 STATISTICS_DEFINITIONS: dict[str, StatisticDefinition] = {
     "TRT": _min("Total recording time: lights out to lights on (AASM 'TRT'); the whole "
-                "hypnogram unless lights times are given"),
-    "TIB": _min("Time in bed; the same interval as TRT here"),
+                "hypnogram unless lights times are given. Epochs where the recording has no "
+                "data (gaps of an EDF+D file, see no_data_min) are not recording time and are "
+                "left out of every statistic"),
+    "TIB": _min("Time in bed; the same interval as TRT here, without its no-data epochs"),
     "TST": _min("Total sleep time: epochs of N1, N2, N3 or R within TRT (AASM 'TST')"),
     "SPT": _min("Sleep period time: from the start of the first sleep epoch (sleep onset) to "
                 "the end of the last sleep epoch (final awakening, or lights on if the record "
                 "ends asleep)"),
-    "SE": _pct("Sleep efficiency: 100 x TST / TRT (AASM 'percent sleep efficiency')"),
+    "SE": _pct("Sleep efficiency: 100 x TST / TRT (AASM 'percent sleep efficiency'); no-data "
+               "epochs are in neither"),
     "SOL": _min("Sleep onset latency: lights out to the first epoch of any sleep stage (AASM "
-                "'sleep latency'); None without sleep"),
+                "'sleep latency'), no-data epochs not counted; None without sleep"),
     "WASO": _min("Wake after sleep onset: W epochs within SPT. The AASM's TRT - SL - TST also "
                  "counts wake after the final awakening (see wake_after_final_awakening) and "
                  "unscored time"),
@@ -78,7 +83,12 @@ STATISTICS_DEFINITIONS: dict[str, StatisticDefinition] = {
     "N1_pct": _pct("N1 as percent of TST; None when TST is 0"),
     "N2_pct": _pct("N2 as percent of TST"), "N3_pct": _pct("N3 as percent of TST"),
     "R_pct": _pct("R as percent of TST"),
-    "unscored_min": _min("Unscored epochs within TRT: in no stage, not in TST, not in WASO"),
+    "unscored_min": _min("Unscored epochs within TRT (the recording has data, the scorer gave "
+                         "no stage): in no stage, not in TST, not in WASO"),
+    "no_data_min": _min("No-data epochs between lights out and lights on: the recording has no "
+                        "data there (gaps of an EDF+D file). Not in TRT, SE, TST, WASO, SOL, "
+                        "SPT or any stage, whatever a scorer labelled them; apart from "
+                        "unscored_min"),
     "artefact_min": _min("Movement time / artefact epochs within TRT: not in TST, not in WASO"),
     "wake_after_final_awakening": _min("W after the end of SPT, up to lights on"),
     "awakenings": _count("Number of awakenings: runs of one or more consecutive W epochs within "
@@ -98,7 +108,7 @@ STATISTICS_LABELS: dict[str, str] = {
     "WASO": "Wake after sleep onset", "REM_latency": "REM latency", "W_min": "Wake",
     "N1_min": "N1", "N2_min": "N2", "N3_min": "N3", "R_min": "REM", "N1_pct": "N1 (% TST)",
     "N2_pct": "N2 (% TST)", "N3_pct": "N3 (% TST)", "R_pct": "REM (% TST)",
-    "unscored_min": "Unscored", "artefact_min": "Artefact / movement",
+    "unscored_min": "Unscored", "no_data_min": "No data", "artefact_min": "Artefact / movement",
     "wake_after_final_awakening": "Wake after final awakening", "awakenings": "Awakenings",
     "stage_shifts": "Stage shifts", "sleep_onset_epoch": "Sleep onset epoch",
     "final_sleep_epoch": "Last sleep epoch", "epoch_length": "Epoch length",
@@ -155,8 +165,35 @@ def _codes(x: Any, name: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def no_data_epochs(gaps: Sequence[tuple[float, float]], epoch_length: float, n_epochs: int,
+                   offset: float = 0.0) -> np.ndarray:
+    """Which epochs of a hypnogram fall (partly) in a gap of its recording.
+
+    Parameters
+    ----------
+    gaps : sequence of (start_s, stop_s)
+        Spans without data, seconds from the recording start (``Recording.gaps``).
+    epoch_length : float
+    n_epochs : int
+    offset : float
+        Seconds from the recording start to epoch 0 (``Hypnogram.offset`` of an aligned
+        hypnogram).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool (n_epochs,), True for an epoch without (complete) data; the ``no_data`` of
+        :func:`sleep_statistics`.
+    """
+    from .preprocessing import no_data_windows
+
+    return no_data_windows([(a - offset, b - offset) for a, b in gaps], float(epoch_length),
+                           int(n_epochs))
+
+
 def sleep_statistics(stages: Sequence[int] | np.ndarray, epoch_length: float = EPOCH_SECONDS,
-                     lights_off: float | None = None, lights_on: float | None = None) -> dict:
+                     lights_off: float | None = None, lights_on: float | None = None,
+                     no_data: Sequence[bool] | np.ndarray | None = None) -> dict:
     """AASM sleep statistics of a hypnogram.
 
     Parameters
@@ -168,6 +205,10 @@ def sleep_statistics(stages: Sequence[int] | np.ndarray, epoch_length: float = E
     lights_off, lights_on : float, optional
         Seconds from the start of epoch 0, rounded to the nearest epoch boundary. By default the
         whole hypnogram is the recording period.
+    no_data : array-like of bool, optional
+        One flag per epoch, True where the recording has no data (:func:`no_data_epochs`).
+        Those epochs are not recording time: they are left out of every statistic (whatever
+        stage a scorer gave them) and counted apart as ``no_data_min``.
 
     Returns
     -------
@@ -189,6 +230,7 @@ def sleep_statistics(stages: Sequence[int] | np.ndarray, epoch_length: float = E
         W_min .. R_min             time in each stage within TRT
         N1_pct .. R_pct            stage time as % of TST
         unscored_min, artefact_min unscored / movement-artefact time, counted apart
+        no_data_min                time without data, outside every other figure
         wake_after_final_awakening W after SPT, up to lights on
         awakenings                 runs of >= 1 consecutive W epoch within SPT
                                    (unscored/artefact epochs skipped)
@@ -196,7 +238,8 @@ def sleep_statistics(stages: Sequence[int] | np.ndarray, epoch_length: float = E
         ========================== ====================================================
 
         Unscored and artefact epochs are never sleep: they count in TRT (so they lower SE) but
-        not in TST or WASO. WASO follows the definition "wake within SPT"; the AASM's
+        not in TST or WASO. No-data epochs are not recording time at all: they are in no
+        figure but ``no_data_min`` (so a gap neither lowers SE nor is staged). WASO follows the definition "wake within SPT"; the AASM's
         ``TRT - SL - TST`` equals ``WASO + wake_after_final_awakening + unscored/artefact time
         after sleep onset``. :data:`STATISTICS_DEFINITIONS` has the same text per key.
 
@@ -216,7 +259,14 @@ def sleep_statistics(stages: Sequence[int] | np.ndarray, epoch_length: float = E
     i_on = n if lights_on is None else int(min(n, max(0, round(float(lights_on) / epoch_length))))
     if i_on < i_off:
         raise ValueError(f"lights on ({lights_on} s) comes before lights off ({lights_off} s)")
-    win = codes[i_off:i_on]
+    gap = np.zeros(n, dtype=bool) if no_data is None else np.asarray(no_data, dtype=bool)
+    if gap.shape != (n,):
+        raise ValueError(f"no_data must have one flag per epoch ({n}), got shape {gap.shape}")
+    gap = gap[i_off:i_on]
+    # A no-data epoch takes a code that is no stage, not unscored and not artefact, so every
+    # figure below skips it; durations count only the epochs with data.
+    win = np.where(gap, _NO_DATA, codes[i_off:i_on])
+    with_data = np.concatenate([[0], np.cumsum(~gap)])
     to_min = epoch_length / 60.0
 
     def minutes(count: int | np.integer) -> float:
@@ -224,20 +274,20 @@ def sleep_statistics(stages: Sequence[int] | np.ndarray, epoch_length: float = E
 
     is_sleep = np.isin(win, SLEEP_CODES)
     tst_epochs = int(is_sleep.sum())
-    trt = minutes(win.shape[0])
+    trt = minutes(with_data[-1])
     tst = minutes(tst_epochs)
     counts = {code: int(np.sum(win == code)) for code in (*SCORED_CODES, UNSCORED, ARTEFACT)}
     sleep_idx = np.flatnonzero(is_sleep)
-    out: dict[str, Any] = {"epoch_length": epoch_length, "n_epochs": int(win.shape[0]),
+    out: dict[str, Any] = {"epoch_length": epoch_length, "n_epochs": int(with_data[-1]),
                            "TRT": trt, "TIB": trt, "TST": tst}
     if sleep_idx.size:
         s0, s1 = int(sleep_idx[0]), int(sleep_idx[-1])
         spt = win[s0:s1 + 1]
-        out["SPT"] = minutes(s1 + 1 - s0)
-        out["SOL"] = minutes(s0)
+        out["SPT"] = minutes(with_data[s1 + 1] - with_data[s0])
+        out["SOL"] = minutes(with_data[s0])
         out["WASO"] = minutes(int(np.sum(spt == 0)))
         rem = np.flatnonzero(win == 4)
-        out["REM_latency"] = minutes(int(rem[0]) - s0) if rem.size else None
+        out["REM_latency"] = minutes(with_data[int(rem[0])] - with_data[s0]) if rem.size else None
         scored_spt = spt[np.isin(spt, SCORED_CODES)]
         wake = scored_spt == 0
         out["awakenings"] = int(np.sum(wake[1:] & ~wake[:-1]) + (1 if wake.size and wake[0] else 0))
@@ -255,6 +305,7 @@ def sleep_statistics(stages: Sequence[int] | np.ndarray, epoch_length: float = E
             out[f"{name}_pct"] = 100.0 * counts[code] / tst_epochs if tst_epochs else None
     out["unscored_min"] = minutes(counts[UNSCORED])
     out["artefact_min"] = minutes(counts[ARTEFACT])
+    out["no_data_min"] = minutes(int(gap.sum()))
     scored = win[np.isin(win, SCORED_CODES)]
     out["stage_shifts"] = int(np.sum(scored[1:] != scored[:-1]))
     order = list(STATISTICS_DEFINITIONS)

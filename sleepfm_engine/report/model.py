@@ -16,13 +16,14 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..alignment import fit_to_recording
+from ..alignment import fit_to_recording, hypnogram_fit
 from ..contract import MAX_CHANNELS, MODALITIES, MODALITY_DESCRIPTIONS, OTHER
 from ..deidentify import AGE_TOP_CODE, Deidentifier
 from ..demographics import header_demographics
 from ..hypnogram import SCORED_CODES, STAGE_LONG_NAMES, STAGES, Hypnogram
 from ..provenance import Provenance
-from ..sleep_stats import MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, format_statistic
+from ..sleep_stats import (MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, format_statistic,
+                           no_data_epochs)
 from .events import (DEFAULT_POSITION_TABLE, EventsReport, build_events_report,
                      read_night_signals, recording_events, result_source)
 
@@ -584,7 +585,11 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                                                        else "SleepFM")
                 off = _in_frame(lights_off, hyp, rec_start)
                 on = _in_frame(lights_on, hyp, rec_start)
-                model.statistics[role] = hyp.statistics(lights_off=off, lights_on=on)
+                # Gaps of the recording are no recording time: never in TRT, SE or a stage.
+                gaps = (None if recording is None else
+                        no_data_epochs(rec.gaps, hyp.epoch_length, hyp.n_epochs,
+                                       hypnogram_fit(hyp, rec).first_s))
+                model.statistics[role] = hyp.statistics(lights_off=off, lights_on=on, no_data=gaps)
                 model.transitions[role] = transition_matrix(hyp, off, on)
             if manual is not None and auto is not None:
                 model.agreement = _agreement(rec if recording is not None else None, manual, auto)
