@@ -61,18 +61,27 @@ def severities(n: int, seed: int) -> list[tuple[int, float, float]]:
             for i, a in enumerate(rng.permutation(ahis))]
 
 
-def generate(folder: Path, nights: list[tuple[int, float, float]], hours: float) -> list[Path]:
+def _one_night(job: tuple[Path, int, float, float, float]) -> Path:
     from sleepfm_engine.synthetic import make_night, write_night
     from sleepfm_engine.synthetic.severity import Severity
 
+    path, seed, ahi, plmi, hours = job
+    if not path.is_file():
+        write_night(make_night(hours, seed=seed, severity=Severity(ahi=ahi, plmi=plmi)), path)
+    return path
+
+
+def generate(folder: Path, nights: list[tuple[int, float, float]], hours: float,
+             workers: int = 1) -> list[Path]:
+    """Write the nights (a process pool when ``workers`` > 1); their paths in order."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for seed, ahi, plmi in nights:
-        path = folder / f"night{seed}.edf"
-        if not path.is_file():
-            write_night(make_night(hours, seed=seed, severity=Severity(ahi=ahi, plmi=plmi)), path)
-        paths.append(path)
-    return paths
+    jobs = [(folder / f"night{seed}.edf", seed, ahi, plmi, hours) for seed, ahi, plmi in nights]
+    if workers <= 1:
+        return [_one_night(j) for j in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_one_night, jobs))
 
 
 def train(args, data: Path, base: str, n_train: int, n_val: int) -> dict:
@@ -205,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--workers", type=int, default=1, help="processes generating the nights")
     ap.add_argument("--no-psgscoring", action="store_true", help="measure the head only")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
@@ -221,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     train_nights = severities(args.train + args.validation, seed=1000)
     held = severities(args.held_out, seed=5000)
-    generate(args.work / "data", train_nights, args.hours)
-    held_paths = generate(args.work / "held_out", held, args.hours)
+    generate(args.work / "data", train_nights, args.hours, args.workers)
+    held_paths = generate(args.work / "held_out", held, args.hours, args.workers)
     print(f"generated {len(train_nights) + len(held)} nights in {time.perf_counter() - t0:.0f} s", flush=True)
     training = train(args, args.work / "data", base, args.train, args.validation)
     from sleepfm_engine.checkpoints import load_config
