@@ -158,6 +158,10 @@ class HypnogramResampleWarning(UserWarning):
     stages (:meth:`Hypnogram.resample_report`)."""
 
 
+class PartialEpochWarning(UserWarning):
+    """A scored epoch over the recording's last, partial epoch was left out when aligning."""
+
+
 class ResampleReport(NamedTuple):
     """What :meth:`Hypnogram.resample` does to a hypnogram.
 
@@ -587,6 +591,9 @@ class Hypnogram:
         -----
         UserWarning
             If the hypnogram and the recording do not overlap in time.
+        PartialEpochWarning
+            If the recording ends within a scored epoch: that epoch is left out (only whole
+            epochs are kept), and the warning names the recording and the seconds dropped.
         """
         L = self.epoch_length
         rec_start = getattr(recording, "start", None)
@@ -621,6 +628,14 @@ class Hypnogram:
         if abs(shift) > 86400:
             warnings.warn(f"{self.source or 'hypnogram'} starts {shift / 3600:.1f} h away from the "
                           "recording; check the dates", stacklevel=2)
+        tail = rec_duration - phase - n_new * L   # recording seconds after the last whole epoch
+        k = n_new - m                             # the old epoch over them
+        if tail > 1e-6 and 0 <= k < self.n_epochs and self.stages[k] != UNSCORED:
+            where = getattr(recording, "path", None) or "the recording"
+            warnings.warn(f"{where}: ends {tail:g} s into epoch {k + 1} of "
+                          f"{self.source or 'the hypnogram'} ({stage_name(int(self.stages[k]))}); "
+                          f"that partial epoch is dropped: {tail:g} s of scored recording are "
+                          "left out", PartialEpochWarning, stacklevel=2)
         return self._replace(stages=stages, start=rec_start, offset=phase, probabilities=probs)
 
     # -- statistics -------------------------------------------------------------------------
