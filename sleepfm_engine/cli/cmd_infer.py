@@ -88,6 +88,36 @@ def _demographics(args):
     return lambda task: (age, sex)
 
 
+def _guard_outputs(args: argparse.Namespace, tasks) -> None:
+    """Refuse, before any work, an output (product, saved embeddings, provenance record) that
+    is one of the inputs: ``stage data/ out/sub/x.hdf5 --save-embeddings -o out`` would write
+    the embeddings of data/sub/x.edf over the embedding file being staged, ``-o x.edf`` names
+    a recording as the output folder. Finished outputs are kept or redone as
+    ``--overwrite`` says (:func:`sleepfm_engine.batch.run_files`), so existing ones pass here.
+
+    Raises
+    ------
+    OutputError
+        Naming the output and the input.
+    """
+    from . import guard_output
+
+    guard_output(args.output_dir, [p for p in args.paths if not p.is_dir()], overwrite=True,
+                 folder_ok=True)
+    # Only an input of the same (resolved) name can be the same file: comparing each output
+    # with those alone keeps a cohort of thousands of files linear.
+    by_name: dict[str, list[Path]] = {}
+    for task in tasks:
+        by_name.setdefault(task.source.resolve().name, []).append(task.source)
+    save = getattr(args, "save_embeddings", False)
+    for task in tasks:
+        outputs = [*task.outputs.values(), task.provenance_file]
+        if save and not task.is_embeddings:
+            outputs.append(task.output_for("embed"))
+        for out in outputs:
+            guard_output(out, by_name.get(out.resolve().name, []), overwrite=True)
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
@@ -119,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     if not tasks:
         print("error: no recordings found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
+    _guard_outputs(args, tasks)
     tasks = shard.take(tasks)
     device = device_for_shard(args.device, shard)
     batch_size = args.batch_size or (256 if device.type == "cuda" else 32)

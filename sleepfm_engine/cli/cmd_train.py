@@ -214,6 +214,28 @@ def _state_with_sigint():
     return state, previous
 
 
+def _guard_run_output(args: argparse.Namespace, *inputs: str | None) -> None:
+    """Refuse an output folder that is one of the run's inputs (the cohort, the base or
+    evaluated model, the split, the channel map) or holds one: ``--overwrite``
+    empties the folders a run owns, which could delete the very model being fine-tuned.
+
+    Raises
+    ------
+    OutputError
+        Naming the output and the input.
+    """
+    from ..errors import OutputError
+    from . import guard_output
+
+    given = [Path(p) for p in inputs if p]
+    guard_output(args.output, given, overwrite=True, folder_ok=True)
+    out = Path(args.output).resolve()
+    for src in given:
+        if src.exists() and src.resolve().is_relative_to(out):
+            raise OutputError(args.output, f"holds an input of this command ({src}): the run would "
+                                           "write over it; choose another output folder")
+
+
 def _run_job(fn, config, args) -> int:
     from ..errors import JobCancelled
 
@@ -257,6 +279,7 @@ def run_finetune_cmd(args: argparse.Namespace) -> int:
     spec = get_task(args.task)
     kw = {k: v for k, v in _train_kwargs(args).items() if v is not None}
     options = _options_of(args, spec, registered_tasks("finetune"))
+    _guard_run_output(args, args.data, args.base, args.split, args.channel_map, args.head_init)
     config = FinetuneConfig(task=spec.name, base=args.base, max_tokens=args.max_tokens, head=args.head_params,
                             head_init=args.head_init, **options, **kw)
     return _run_job(run_finetune, config, args)
@@ -269,6 +292,7 @@ def run_pretrain_cmd(args: argparse.Namespace) -> int:
 
     spec = get_task(args.training_task)
     kw = {k: v for k, v in _train_kwargs(args).items() if v is not None}
+    _guard_run_output(args, args.data, args.split, args.channel_map)
     config = PretrainConfig(**_options_of(args, spec, []), **kw)
     return _run_job(run_pretrain, config, args)
 
@@ -278,6 +302,8 @@ def run_evaluate_cmd(args: argparse.Namespace) -> int:
     from ..training.api import run_evaluate
     from ..training_tasks import task_for_kind
 
+    if args.output:
+        _guard_run_output(args, args.data, args.model, args.split, args.channel_map)
     t0 = time.monotonic()
     try:
         metrics = run_evaluate(args.data, args.model, output=args.output, split=args.split, part=args.part,
