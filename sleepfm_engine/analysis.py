@@ -23,7 +23,7 @@ from .jobs import TaskState
 from .provenance import Provenance, ResultSource, write_provenance_file
 
 __all__ = ["PRODUCTS", "NightRequest", "NightResult", "ReleaseCache", "Analyser", "analyse_night",
-           "device_name", "night_provenance"]
+           "device_name", "night_provenance", "deidentified_result"]
 
 #: What a night's analysis can produce: product -> (result it fills, model kind it needs).
 PRODUCTS: dict[str, tuple[str, str]] = {"embed": ("embeddings", "base"),
@@ -129,6 +129,31 @@ def night_provenance(release: Any, device: Any, precision: str, embeddings: Any,
                    sources=tuple(sources.items())))
 
 
+def deidentified_result(result: NightResult, deid: Any) -> NightResult:
+    """A night's results safe to write under a study ID (:class:`~sleepfm_engine.deidentify.Deidentifier`).
+
+    The source path becomes the pseudonym everywhere it is kept (embeddings, hypnogram, risk
+    table, provenance), the start date is shifted when ``deid`` shifts dates, a file the
+    embeddings were read from is named by the pseudonym, and any identifying string left in
+    free text (a channel label, a scorer) is scrubbed.
+    """
+    if not deid.active:
+        return result
+    emb = result.embeddings
+    if emb is not None:
+        emb = replace(emb, source=deid.pseudonym if deid.enabled else emb.source,
+                      start=deid.date(emb.start),
+                      channels={m: [deid.text(c) for c in labels] for m, labels in emb.channels.items()})
+    hyp = None if result.hypnogram is None else deid.hypnogram(result.hypnogram, automatic=True)
+    risk = result.risk
+    if risk is not None and deid.enabled:
+        risk = replace(risk, source=deid.pseudonym)
+    sources = tuple((name, replace(src, name=deid.text(src.name)))
+                    for name, src in result.provenance.sources)
+    return replace(result, embeddings=emb, hypnogram=hyp, risk=risk,
+                   provenance=replace(result.provenance, sources=sources))
+
+
 def analyse_night(state: TaskState | None, release: Any, *, device: Any,
                   products: tuple[str, ...] | list[str] = ("stage",),
                   recording: Any = None, prepared: tuple[Any, Any] | None = None,
@@ -138,7 +163,8 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
                   age: float | None = None, sex: str | None = None,
                   outputs: Mapping[str, str | os.PathLike] | None = None,
                   provenance_file: str | os.PathLike | None = None,
-                  log: Callable[[str], None] | None = None) -> NightResult:
+                  log: Callable[[str], None] | None = None,
+                  deidentifier: Any = None) -> NightResult:
     """Analyse one night: embed it (unless given its embeddings), then stage and score risk.
 
     Give exactly one of ``recording``, ``prepared`` and ``embeddings``.
@@ -174,6 +200,9 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
         out-of-distribution record goes beside it (:func:`sleepfm_engine.ood.ood_path`).
     log : callable, optional
         Told one line when saved channel overrides are used.
+    deidentifier : Deidentifier, optional
+        What is written passes through it first (:func:`deidentified_result`): pseudonym for
+        source paths, dates shifted if it shifts them. The returned result is the written one.
 
     Returns
     -------
@@ -236,6 +265,8 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
                                precision=precision, label_mapping=release.label_mapping)
         result, at = replace(result, risk=table), at + 0.15
     state.set_progress(at)
+    if deidentifier is not None:
+        result = deidentified_result(result, deidentifier)
     written = []
     for product, path in outputs.items():
         state.check_cancelled()

@@ -20,7 +20,8 @@ from .formats.discover import AUTOMATIC_HYPNOGRAM_SUFFIX
 from .jobs import TaskState
 from .recording import RECORDING_SUFFIXES
 
-__all__ = ["OUTPUT_SUFFIXES", "FileTask", "RunSummary", "plan_outputs", "run_files", "EMBEDDING_SUFFIXES"]
+__all__ = ["OUTPUT_SUFFIXES", "FileTask", "RunSummary", "plan_outputs", "run_files", "EMBEDDING_SUFFIXES",
+           "pseudonymise"]
 
 #: What each product is written as, beside the recording's name (an automatic hypnogram's name
 #: never pairs it as the recording's manual scoring).
@@ -32,11 +33,16 @@ EMBEDDING_SUFFIXES: tuple[str, ...] = (".hdf5", ".h5")
 
 @dataclass
 class FileTask:
-    """One input and the outputs it should produce."""
+    """One input and the outputs it should produce.
+
+    ``pseudonym`` is the study ID of a de-identified task (:func:`pseudonymise`): its outputs
+    are named by it and what they hold is de-identified; None writes them as they are.
+    """
 
     source: Path
     name: str
     outputs: dict[str, Path]
+    pseudonym: str | None = None
 
     @property
     def is_embeddings(self) -> bool:
@@ -126,6 +132,48 @@ def plan_outputs(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
     return tasks
 
 
+def pseudonymise(tasks: list[FileTask], out_dir: str | os.PathLike,
+                 known: Mapping[str, str] | None = None) -> tuple[list[FileTask], dict[str, str]]:
+    """The tasks under pseudonymous study IDs (:mod:`sleepfm_engine.study_ids`).
+
+    Each task's outputs go straight into ``out_dir`` as ``<study ID><suffix>``: no file name,
+    and no sub-folder name (a folder per patient is common), of the source is kept. A source
+    in ``known`` keeps its ID, so a later run finds its finished outputs.
+
+    Returns
+    -------
+    tasks : list of FileTask
+    mapping : dict
+        Source (absolute path) -> study ID, ``known`` included: for the user's ID map only.
+    """
+    from .study_ids import assign_study_ids, source_key
+
+    out_dir = Path(out_dir)
+    mapping = assign_study_ids([t.source for t in tasks], known)
+    renamed = []
+    for t in tasks:
+        sid = mapping[source_key(t.source)]
+        renamed.append(FileTask(t.source, sid, {k: out_dir / (sid + OUTPUT_SUFFIXES[k]) for k in t.outputs},
+                                pseudonym=sid))
+    return renamed, mapping
+
+
+def _deidentifier(task: FileTask, prepared: Any, embeddings: Any, shift_days: int) -> Any:
+    """What de-identifies a task's outputs: its recording's header strings and file names, or
+    for an embedding file its own name and that of the recording it came from."""
+    from types import SimpleNamespace
+
+    from .deidentify import Deidentifier
+
+    if prepared is not None:
+        return Deidentifier.from_recording(prepared[0], shift_days=shift_days, pseudonym=task.pseudonym)
+    deid = Deidentifier.from_recording(SimpleNamespace(path=task.source, start=embeddings.start),
+                                       shift_days=shift_days, pseudonym=task.pseudonym)
+    if embeddings.source:
+        deid = deid.extended(Deidentifier.from_recording(SimpleNamespace(path=embeddings.source)))
+    return deid
+
+
 def _finished(task: FileTask, config_hash: str | None) -> bool:
     """All outputs exist (writes are atomic, so they are complete); an embedding file must
     also come from the same base model."""
@@ -158,7 +206,8 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
               channel_overrides: Mapping[str, str] | str | os.PathLike | None = None,
               save_embeddings: bool = False,
               progress: Callable[[int, int, FileTask], TaskState] | None = None,
-              log: Callable[[str], None] = print, verbose: bool = False) -> RunSummary:
+              log: Callable[[str], None] = print, verbose: bool = False,
+              shift_days: int = 0) -> RunSummary:
     """Run the products each task asks for; never stop at a failed file.
 
     Parameters
@@ -184,6 +233,8 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
         ``(index, total, task) -> TaskState`` for each file (progress bar, cancellation).
     log : callable
         Where one line per file goes.
+    shift_days : int
+        Whole days every date of a de-identified task (one with a ``pseudonym``) is shifted by.
 
     Returns
     -------
@@ -242,13 +293,15 @@ def run_files(tasks: list[FileTask], release: Any, *, device=None, batch_size: i
                 if "risk" in outputs and demographics is None:
                     raise ValueError("risk needs age and sex (--age/--sex or --demographics)")
                 age, sex = demographics(task) if "risk" in outputs else (None, None)
+                embeddings = read_embeddings_hdf5(task.source) if prepared is None else None
                 result = analyse_night(
                     state, release, device=device, products=tuple(outputs),
-                    prepared=prepared,
-                    embeddings=read_embeddings_hdf5(task.source) if prepared is None else None,
+                    prepared=prepared, embeddings=embeddings,
                     embeddings_file=task.source if prepared is None else None,
                     precision=precision, batch_size=batch_size, age=age, sex=sex,
-                    outputs=outputs, provenance_file=task.provenance_file)
+                    outputs=outputs, provenance_file=task.provenance_file,
+                    deidentifier=(None if task.pseudonym is None
+                                  else _deidentifier(task, prepared, embeddings, shift_days)))
                 del prepared
                 written = result.written
                 if state is not None:

@@ -314,7 +314,9 @@ def deidentify_hdf5(path: str | Path, deid: Deidentifier) -> int:
     Strings are scrubbed and ISO date-times shifted (:meth:`Deidentifier.value`), except that
     timestamps of the file itself (keys naming ``created``, ``generated``, ``modified``) are not
     shifted: they date the export, not the patient. Numeric attributes are left alone. Apply it to a temporary copy and rename it into place (see
-    :func:`sleepfm_engine.atomic.atomic_path`) for an atomic export.
+    :func:`sleepfm_engine.atomic.atomic_path`) for an atomic export. When anything changed the
+    file is then rewritten afresh (:func:`_repack_hdf5`): an attribute rewritten in place
+    leaves its old bytes in the file's free space, where anyone reading the bytes finds them.
 
     Returns
     -------
@@ -350,5 +352,26 @@ def deidentify_hdf5(path: str | Path, deid: Deidentifier) -> int:
     with h5py.File(path, "r+") as f:
         fix(f)
         f.visititems(lambda _name, obj: fix(obj))
+    if changed:
+        _repack_hdf5(Path(path))
     return changed
+
+
+def _repack_hdf5(path: Path) -> None:
+    """Copy every object and attribute of an HDF5 file into a new file that replaces it, so no
+    freed space keeps old contents."""
+    import os
+
+    import h5py
+
+    fresh = path.with_name(path.name + ".repack")
+    try:
+        with h5py.File(path, "r") as src, h5py.File(fresh, "w") as dst:
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+            for name in src:
+                src.copy(src[name], dst, name=name)
+        os.replace(fresh, path)
+    finally:
+        fresh.unlink(missing_ok=True)
 

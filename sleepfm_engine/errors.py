@@ -110,5 +110,15 @@ class OutputError(SleepFMError, ValueError):
         super().__init__(f"{where}{problem}")
 
 
+class IdMapError(SleepFMError, ValueError):
+    """A study-ID map (``--id-map``) cannot be read or used: not a map this engine wrote, or
+    two sources under one ID. Names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
 class JobCancelled(SleepFMError):
     """Raised inside a job when the user asked it to stop; the job's last good output is kept."""

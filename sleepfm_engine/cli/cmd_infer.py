@@ -44,6 +44,45 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel-map", type=Path, metavar="JSON",
                    help="channel → modality overrides {label: modality} applied to every recording")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
+    add_deidentify_options(p)
+
+
+def add_deidentify_options(p: argparse.ArgumentParser) -> None:
+    """``--deidentify``, ``--shift-days`` and ``--id-map`` of the commands writing per-recording
+    outputs."""
+    p.add_argument("--deidentify", action="store_true",
+                   help="name outputs by study IDs (study-0001...) and keep no source path, file "
+                        "name or header field of the recording in them")
+    p.add_argument("--shift-days", type=int, default=0, metavar="N",
+                   help="with --deidentify: shift every date by N days")
+    p.add_argument("--id-map", type=Path, metavar="FILE",
+                   help="with --deidentify: the CSV linking study IDs to source files (read and "
+                        "extended, so a recording keeps its ID); never written unless named, and "
+                        "not accepted inside the output folder")
+
+
+def check_deidentify_options(args: argparse.Namespace, output_dir: Path | None, inputs) -> None:
+    """Refuse ``--shift-days``/``--id-map`` without ``--deidentify``, and an ID map that is an
+    input or lies in the output folder (it would be shared with the outputs it de-identifies;
+    ``output_dir`` None: the output is a stream, not a folder).
+
+    Raises
+    ------
+    OutputError
+    """
+    from ..errors import OutputError
+    from . import guard_output
+
+    if not args.deidentify:
+        if args.shift_days or args.id_map is not None:
+            raise OutputError(None, "--shift-days and --id-map apply with --deidentify only")
+        return
+    if args.id_map is None:
+        return
+    guard_output(args.id_map, inputs, overwrite=True)
+    if output_dir is not None and args.id_map.resolve().parent.is_relative_to(output_dir.resolve()):
+        raise OutputError(args.id_map, "is inside the output folder: the map back to the source "
+                                       "files must be kept apart from the de-identified outputs")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -149,6 +188,15 @@ def run(args: argparse.Namespace) -> int:
     if not tasks:
         print("error: no recordings found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
+    check_deidentify_options(args, args.output_dir, [p for p in args.paths if not p.is_dir()])
+    if args.deidentify:
+        from ..batch import pseudonymise
+        from ..study_ids import read_id_map, write_id_map
+
+        tasks, mapping = pseudonymise(tasks, args.output_dir,
+                                      read_id_map(args.id_map) if args.id_map is not None else None)
+        if args.id_map is not None and shard.rank == 0:
+            write_id_map(args.id_map, mapping)
     _guard_outputs(args, tasks)
     tasks = shard.take(tasks)
     device = device_for_shard(args.device, shard)
@@ -170,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
                         workers=args.workers, overwrite=args.overwrite, demographics=demographics,
                         channel_overrides=args.channel_map,
                         save_embeddings=getattr(args, "save_embeddings", False), progress=progress,
-                        log=lambda line: print(line, file=sys.stderr), verbose=args.verbose)
+                        log=lambda line: print(line, file=sys.stderr), verbose=args.verbose,
+                        shift_days=args.shift_days)
     print(where + summary.text(), file=sys.stderr)
     return 0 if summary.ok else 1
