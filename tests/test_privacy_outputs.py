@@ -143,3 +143,14 @@ def test_id_map_options_need_deidentify(world, tmp_path, capsys):
     release, night, root = world
     code = main(["preprocess", str(night), "-o", str(tmp_path / "x.hdf5"), "--id-map", str(tmp_path / "m.csv")])
     assert code == 1 and "with --deidentify only" in capsys.readouterr().err
+
+
+def test_staging_an_identified_embedding_file_deidentified_leaks_nothing(world, tmp_path):
+    release, night, root = world
+    plain = tmp_path / "plain" / "Doe_Jane"
+    assert main(["embed", str(night), "--model", str(release), "-o", str(plain)]) == 0
+    out = tmp_path / "shared"
+    assert main(["stage", str(plain / "Doe_Jane_night.hdf5"), "--model", str(release), "-o", str(out),
+                 "--deidentify", "--shift-days", "30"]) == 0
+    assert (out / "study-0001.auto-hypnogram.csv").is_file()
+    assert _leaks(out) == []
