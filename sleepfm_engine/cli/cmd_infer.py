@@ -10,6 +10,10 @@ which checks the model does not allow. Folders are searched recursively for EDF/
 ``risk`` also take embedding files written by ``embed``. Finished outputs are skipped unless
 ``--overwrite``; a file that fails is reported and the others go on; the exit code is 1 when any
 failed. Under ``torchrun --nproc-per-node N`` each process takes every N-th file and its own GPU.
+
+``--deidentify`` names every output by a study ID (``study-0001.hdf5``...) and keeps no source
+path, file name or header field in it (dates shifted with ``--shift-days``); the map from IDs
+to source files is written only to ``--id-map FILE``, never inside the output folder.
 """
 from __future__ import annotations
 
