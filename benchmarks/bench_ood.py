@@ -66,15 +66,10 @@ def _outputs(release, path: Path, device, cache: Path):
     return emb.tokens, logits
 
 
-def _token_labels(hyp, n_tokens: int) -> np.ndarray:
-    from sleepfm_engine.contract import TOKENS_PER_EPOCH
-
+def _epoch_labels(hyp) -> np.ndarray:
+    """Stage codes W..R of a generated night's 30-s epochs, -1 for anything else."""
     codes = np.asarray(hyp.stages, dtype=np.int64)
-    labels = np.where((codes >= 0) & (codes <= 4), codes, -1)
-    out = np.full(n_tokens, -1, dtype=np.int64)
-    rep = np.repeat(labels, TOKENS_PER_EPOCH)[:n_tokens]
-    out[:len(rep)] = rep
-    return out
+    return np.where((codes >= 0) & (codes <= 4), codes, -1)
 
 
 def main() -> None:
@@ -114,7 +109,7 @@ def main() -> None:
         for seed in part_seeds:
             path = _night_file(args.work, seed, args.hours)
             tokens, logits = _outputs(release, path, device, args.work)
-            labels = _token_labels(read_hypnogram(hypnogram_sidecar(path)), len(logits))
+            labels = _epoch_labels(read_hypnogram(hypnogram_sidecar(path)))
             nights[part].append((tokens, logits, labels))
     print(f"{sum(len(v) for v in nights.values())} generated nights embedded and staged (or read back) "
           f"in {time.perf_counter() - t0:.0f} s")

@@ -148,16 +148,23 @@ def _minimise_temperature(nll) -> float:
 
 def epoch_predictions(nights: Sequence[tuple[np.ndarray, np.ndarray]], temperature: float = 1.0
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """30-s epoch probabilities (mean of the tokens' ``softmax(logits / T)``) and labels (the
-    epoch rule of :func:`sleepfm_engine.training.metrics.tokens_to_epochs`) over nights."""
-    from .training.metrics import tokens_to_epochs
+    """30-s epoch probabilities as inference makes them (the mean of the epoch's tokens'
+    ``softmax(logits / T)``) and the epochs' labels, over nights.
 
+    Parameters
+    ----------
+    nights : sequence of (token logits (S, K), epoch labels (n_epochs,))
+        Labels with -1 for unscored epochs (e.g. from
+        :func:`sleepfm_engine.training.metrics.tokens_to_epochs`); epochs beyond the shorter of
+        the two are left out.
+    temperature : float
+    """
     probs, labels = [], []
     for lg, lb in nights:
-        n = min(len(lg), len(lb))
-        el, ep = tokens_to_epochs(np.asarray(lb)[:n], softmax(np.asarray(lg)[:n], temperature))
-        probs.append(ep)
-        labels.append(el)
+        ep = epoch_means(softmax(np.asarray(lg), temperature))
+        n = min(len(ep), len(lb))
+        probs.append(ep[:n])
+        labels.append(np.asarray(lb, dtype=np.int64)[:n])
     return np.concatenate(probs), np.concatenate(labels)
 
 
@@ -519,7 +526,8 @@ class Calibration:
 
         Parameters
         ----------
-        nights : sequence of (logits (S, K), labels (S,)) with -1 for unscored tokens.
+        nights : sequence of (token logits (S, K), epoch labels (n_epochs,)), -1 unscored
+            (see :func:`epoch_predictions`).
         """
         if not nights:
             raise ValueError("no validation night to fit a temperature on")

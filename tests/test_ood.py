@@ -128,7 +128,7 @@ def test_calibration_lowers_the_ece_of_an_over_confident_head():
         # An epoch's six tokens share their logits and stage, as a stable stretch of sleep does.
         z = rng.normal(0, 1.5, size=(200, 5))
         y = np.array([rng.choice(5, p=p) for p in softmax(z)])
-        nights.append((np.repeat(z * 3.0, 6, axis=0), np.repeat(y, 6)))
+        nights.append((np.repeat(z * 3.0, 6, axis=0), y))
     cal = Calibration.fit(nights)
     assert cal.temperature == pytest.approx(3.0, rel=0.1)
     assert cal.ece_after < cal.ece_before and cal.nll_after < cal.nll_before

@@ -280,6 +280,7 @@ class StagingTask(Task):
         from ..ood import (CALIBRATION_KEY, OOD_KEY, Calibration, TrainingStatistics, epoch_predictions,
                            plot_reliability, update_metadata)
         from .api import WORK_FOLDER
+        from .metrics import tokens_to_epochs
 
         self.module.eval()
         train = [self._night_outputs(item, prepared) for item, prepared in self.parts["train"]]
@@ -287,7 +288,7 @@ class StagingTask(Task):
             [tok for tok, _ in train], [lg for _, lg in train],
             source=f"{len(train)} training nights of {self.config.data}").to_dict()}
         if self.has_validation():
-            nights = [(self._night_outputs(item, prepared)[1], item.labels)
+            nights = [(self._night_outputs(item, prepared)[1], tokens_to_epochs(item.labels)[0])
                       for item, prepared in self.parts["validation"]]
             calibration = Calibration.fit(nights)
             entries[CALIBRATION_KEY] = calibration.to_dict()
