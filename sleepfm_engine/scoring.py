@@ -29,6 +29,7 @@ from .events import Event, EventSet, EventSource, EventType
 from .hypnogram import (ARTEFACT, CODE_NAMES, SCORED_CODES, STAGE_CODES, STAGES, UNSCORED,
                         Hypnogram, parse_stage)
 from .scoring_keys import KeyMap
+from .sleep_stats import no_data_epochs
 from .scoring_store import (RecoveryInfo, Sidecar, find_recovery, find_saved, make_payload,
                             sidecar_candidates, sidecar_path, write_payload)
 
@@ -190,6 +191,8 @@ class ScoringSession:
         if int(max_undo) < 1:
             raise ValueError(f"max_undo must be at least 1, got {max_undo}")
         self._n = int(n_epochs)
+        # Epochs where the recording has no data (gaps of an EDF+D file): out of the statistics.
+        self._no_data = np.zeros(self._n, dtype=bool)
         self._epoch_length = epoch_length
         self._start = start
         self._offset = float(offset)
@@ -239,7 +242,8 @@ class ScoringSession:
         Parameters
         ----------
         recording : Recording
-            Anything with ``path``, ``start`` and ``duration`` (s).
+            Anything with ``path``, ``start`` and ``duration`` (s); its ``gaps``, when it has
+            them, are left out of the statistics.
         auto : Hypnogram, optional
             Automatic hypnogram to show beside the manual one.
         manual : Hypnogram, optional
@@ -260,6 +264,8 @@ class ScoringSession:
         path = getattr(recording, "path", None)
         session = cls(n, epoch_length=epoch_length, start=getattr(recording, "start", None),
                       recording_path=path, **kwargs)
+        session._no_data = no_data_epochs(getattr(recording, "gaps", ()), epoch_length, n,
+                                          session._offset)
         if manual is not None:
             session._load_manual(manual, None)
         elif load_saved and path is not None:
@@ -858,10 +864,11 @@ class ScoringSession:
             :meth:`Hypnogram.agreement`; None without an automatic hypnogram).
         """
         manual = self.manual
-        out: dict[str, Any] = {"manual": manual.statistics(), "auto": None, "agreement": None}
+        out: dict[str, Any] = {"manual": manual.statistics(no_data=self._no_data), "auto": None,
+                               "agreement": None}
         if self._auto is not None:
             auto = Hypnogram(self._auto.stages, self._epoch_length, self._start, self._offset)
-            out["auto"] = auto.statistics()
+            out["auto"] = auto.statistics(no_data=self._no_data)
             out["agreement"] = manual.agreement(auto)
         return out
 

@@ -81,3 +81,24 @@ def test_report_statistics_of_a_recording_with_a_gap_leave_the_gap_out(tmp_path)
     assert s["no_data_min"] == pytest.approx(2.0)
     assert s["TRT"] == pytest.approx(8.0) and s["TST"] == pytest.approx(8.0)
     assert s["SE"] == pytest.approx(100.0)
+
+
+def test_the_scoring_session_leaves_the_recording_gaps_out_as_the_report_does(tmp_path):
+    from sleepfm_engine.recording import open_recording
+    from sleepfm_engine.report.model import build_report
+    from sleepfm_engine.scoring import ScoringSession
+
+    onsets = list(range(0, 300)) + list(range(420, 600))
+    rng = np.random.default_rng(0)
+    path = write_edf(tmp_path / "gap.edf", [Sig("C3-M2", 128, rng.integers(-3000, 3000, 128 * len(onsets)))],
+                     reserved="EDF+D", annotation_records=[tal_record(s) for s in onsets])
+    hyp = Hypnogram(["N2"] * 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = open_recording(path)
+        session = ScoringSession.for_recording(rec, manual=hyp, autosave=False, load_saved=False)
+        report = build_report(rec, manual=hyp)
+    s = session.statistics()["manual"]
+    assert s["no_data_min"] == pytest.approx(2.0) and s["TRT"] == pytest.approx(8.0)
+    assert {k: s[k] for k in ("TRT", "TST", "SE", "no_data_min")} == {
+        k: report.statistics["manual"][k] for k in ("TRT", "TST", "SE", "no_data_min")}
