@@ -778,6 +778,7 @@ class MainWindow(QMainWindow):
         (a :class:`~sleepfm_engine.provenance.Provenance`; None: not known)."""
         # The scoring session fits it to its epochs first: a hypnogram it refuses is not kept.
         self.review.set_auto_hypnogram(hyp)
+        self.review.set_ood(None)  # an earlier staging's check does not describe this one
         self.study.set_auto(hyp, provenance)
         self._update_overview_stages()
         self._update_actions()
@@ -1152,6 +1153,7 @@ class MainWindow(QMainWindow):
         def done(result) -> None:
             hyp = result.hypnogram
             self.set_auto_hypnogram(hyp, result.provenance)
+            self.review.set_ood(result.ood)
             self.review_dock.raise_()
             self.statusBar().showMessage("Sleep staging finished", 5000)
             self.stagingFinished.emit(hyp)

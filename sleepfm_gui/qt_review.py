@@ -117,6 +117,14 @@ class ReviewPanel(QWidget):
         self.status.setTextFormat(Qt.RichText)
         self.legend = QLabel(self._legend_html())
         self.legend.setTextFormat(Qt.RichText)
+        # Shown above the automatic hypnogram when the night is unlike the staging model's
+        # training data (or no check was possible): a confident-looking hypnogram must say so.
+        self.ood_banner = QLabel()
+        self.ood_banner.setObjectName("oodBanner")
+        self.ood_banner.setWordWrap(True)
+        self.ood_banner.setStyleSheet("QLabel#oodBanner { background: #fff3cd; color: #664d03; "
+                                      "border: 1px solid #e0b252; padding: 3px; }")
+        self.ood_banner.hide()
         self.mode_combo = QComboBox()
         for mode, label in REVIEW_MODE_LABELS:
             self.mode_combo.addItem(label, mode)
@@ -153,6 +161,7 @@ class ReviewPanel(QWidget):
         ul.setContentsMargins(0, 0, 0, 0)
         ul.setSpacing(2)
         ul.addLayout(top)
+        ul.addWidget(self.ood_banner)
         ul.addWidget(self.legend)
         ul.addWidget(self.hypnogram, 1)
         self.splitter = QSplitter(Qt.Vertical)
@@ -201,6 +210,7 @@ class ReviewPanel(QWidget):
         The panel runs the session's autosave on the Qt event loop while it shows it, and hands
         it back to a timer thread when it lets go of it.
         """
+        self.ood_banner.hide()  # a check belongs to the night it was made on
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -233,6 +243,23 @@ class ReviewPanel(QWidget):
         else:
             self._auto_override = hyp
             self._redraw_all()
+
+    def set_ood(self, result: Any) -> None:
+        """Show a staging result's out-of-distribution check
+        (:class:`sleepfm_engine.ood.OODResult`; None clears it): a banner when the night is
+        flagged or could not be checked, and its marked epochs counted as unsure in review."""
+        if self._session is not None:
+            marked = None if result is None or not result.available else result.epoch_ood
+            self._session.set_ood_epochs(marked)
+        if result is None or not (result.flagged or result.unavailable):
+            self.ood_banner.hide()
+            self.ood_banner.clear()
+            return
+        head = ("Automatic staging: this night is unlike the model's training data — review it "
+                "epoch by epoch" if result.flagged else "Automatic staging: not checked against "
+                "the model's training data")
+        self.ood_banner.setText(f"<b>{head}.</b> " + " ".join(result.reasons()))
+        self.ood_banner.show()
 
     def set_risk(self, risk: Any) -> None:
         """Show a disease-risk result (a ``RiskTable``; None clears it)."""

@@ -214,6 +214,32 @@ def test_staging_with_the_tiny_golden_model_updates_the_hypnogram(qtbot, window,
     assert progress and max(progress) <= 1.0
     assert window.trace.overview.stages.isVisible()
     assert window.export_auto_action.isEnabled()
+    # The golden tiny model carries no training statistics: the hypnogram says it was not checked.
+    assert not window.review.ood_banner.isHidden()
+    assert "not checked" in window.review.ood_banner.text()
+
+
+def test_a_flagged_night_shows_a_banner_and_its_marked_epochs_come_first_in_review(qtbot, window,
+                                                                                  tmp_path):
+    from sleepfm_engine.ood import OODResult
+
+    _open(qtbot, window, make_psg(tmp_path / "night.edf", minutes=6))
+    n = len(window.session.stages)
+    probs = np.tile([0.02, 0.02, 0.92, 0.02, 0.02], (n, 1))
+    window.set_auto_hypnogram(Hypnogram(np.full(n, 2), probabilities=probs))
+    marked = np.zeros(n, dtype=bool)
+    marked[[4, 7, 9]] = True
+    scores = np.where(marked, 3.0, 0.2)
+    flagged = OODResult(scores, marked, np.zeros(n, bool), tuple("BAS" if m else "" for m in marked),
+                        night_fraction=0.1, checked=("BAS",))
+    window.review.set_ood(flagged)
+    assert not window.review.ood_banner.isHidden()
+    assert "unlike the model's training data" in window.review.ood_banner.text()
+    # Every automatic stage is confident (p = 0.92), yet the marked epochs are offered for review.
+    assert window.session.next_review_epoch(0, mode="lowest") == 4
+    assert window.session.review_mask("review")[[4, 7, 9]].all()
+    window.set_auto_hypnogram(Hypnogram(np.full(n, 2), probabilities=probs))
+    assert window.review.ood_banner.isHidden()
 
 
 def test_analysis_without_a_model_folder_explains_what_to_do(qtbot, window, dialogs, tmp_path):
