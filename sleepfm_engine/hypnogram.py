@@ -202,6 +202,39 @@ def resample_notes() -> Iterator[list[str]]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+#: YASA's label of every stage code. YASA's integers code unscored -2 and artefact -1 (the
+#: other way round from ours), so conversions go through these labels, never integers.
+YASA_LABELS: dict[int, str] = {0: "WAKE", 1: "N1", 2: "N2", 3: "N3", 4: "REM",
+                               UNSCORED: "UNS", ARTEFACT: "ART"}
+#: Description of every stage code in MNE annotations (EDF+ spelling; parsed back by
+#: :func:`parse_stage`).
+MNE_DESCRIPTIONS: dict[int, str] = {0: "Sleep stage W", 1: "Sleep stage N1", 2: "Sleep stage N2",
+                                    3: "Sleep stage N3", 4: "Sleep stage R",
+                                    UNSCORED: "Sleep stage ?", ARTEFACT: "Movement time"}
+#: The extra that installs the optional packages of the ecosystem's types (MNE, YASA).
+_INTEROP_EXTRA = "interop"
+
+
+def _optional_import(module: str, name: str) -> Any:
+    """Import an optional package, or raise an ImportError naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{name} is not installed; it is optional: pip install "
+                          f"'sleepfm-studio[{_INTEROP_EXTRA}]' (or pip install {module})") from exc
+
+
+def mne_date(when: _dt.datetime | None) -> _dt.datetime | None:
+    """A clock time as MNE wants it (UTC-aware); a naive time is read as UTC, as MNE reads EDF."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=_dt.timezone.utc)
+    return when.astimezone(_dt.timezone.utc)
+
+
 class Hypnogram:
     """A run of scored epochs of equal length.
 
@@ -637,6 +670,92 @@ class Hypnogram:
                           f"that partial epoch is dropped: {tail:g} s of scored recording are "
                           "left out", PartialEpochWarning, stacklevel=2)
         return self._replace(stages=stages, start=rec_start, offset=phase, probabilities=probs)
+
+    # -- the ecosystem's types (MNE, YASA; optional, imported on use) -----------------------
+    def to_mne_annotations(self) -> Any:
+        """The epochs as an :class:`mne.Annotations`, one per epoch, described as in EDF+.
+
+        Onsets are seconds from the time origin and ``orig_time`` is :attr:`start` (a naive
+        start is read as UTC, as :func:`mne.io.read_raw_edf` reads an EDF's start), so the
+        annotations can be set on the recording's :meth:`Recording.to_mne` raw.
+        The descriptions (``"Sleep stage W"``... ``"Sleep stage ?"``, ``"Movement time"``) parse
+        back with :func:`parse_stage`.
+
+        Raises
+        ------
+        ImportError
+            If MNE is not installed.
+        """
+        mne = _optional_import("mne", "MNE")
+        return mne.Annotations(onset=self.onsets, duration=np.full(self.n_epochs, self.epoch_length),
+                               description=[MNE_DESCRIPTIONS[int(c)] for c in self.stages],
+                               orig_time=mne_date(self.start))
+
+    def to_yasa(self) -> Any:
+        """The hypnogram as a :class:`yasa.Hypnogram` (5 stages, string-coded).
+
+        YASA's own integer codes put unscored and artefact the other way round from ours
+        (YASA: -2 unscored, -1 artefact); the conversion goes by stage, never by integer.
+        YASA's start is the clock time of epoch 0 (:attr:`epoch_start`). Probabilities are
+        passed when every epoch has them; YASA cannot hold rows of NaN, so otherwise they are
+        left out with a warning.
+
+        Raises
+        ------
+        ImportError
+            If YASA is not installed.
+        """
+        yasa = _optional_import("yasa", "YASA")
+        import pandas as pd
+
+        proba = None
+        if self.probabilities is not None:
+            if np.isfinite(self.probabilities).all():
+                proba = pd.DataFrame(self.probabilities.astype(np.float64),
+                                     columns=[YASA_LABELS[c] for c in SCORED_CODES])
+            else:
+                warnings.warn("stage probabilities with epochs of NaN cannot go into a "
+                              "yasa.Hypnogram; they are left out", stacklevel=2)
+        return yasa.Hypnogram([YASA_LABELS[int(c)] for c in self.stages], n_stages=len(STAGES),
+                              freq=f"{round(self.epoch_length * 1000)}ms",
+                              start=self.epoch_start, scorer=self.scorer or None, proba=proba)
+
+    @classmethod
+    def from_yasa(cls, hyp: Any, *, source: str = "", automatic: bool = False) -> "Hypnogram":
+        """Build a hypnogram from a 5-stage :class:`yasa.Hypnogram` (inverse of :meth:`to_yasa`).
+
+        Parameters
+        ----------
+        hyp : yasa.Hypnogram
+        source : str
+            Where it came from.
+        automatic : bool
+            Whether a model scored it (YASA does not record this).
+
+        Raises
+        ------
+        ValueError
+            If ``hyp`` holds stages other than YASA's five-stage labels (e.g. a 2-stage
+            ``SLEEP``/``WAKE`` hypnogram), which have no stage code here.
+        """
+        import pandas as pd
+
+        to_code = {label: code for code, label in YASA_LABELS.items()}
+        labels = [str(v) for v in hyp.hypno.to_numpy()]
+        unknown = sorted(set(labels) - set(to_code))
+        if unknown:
+            raise ValueError(f"yasa.Hypnogram stages {unknown} have no stage code here "
+                             f"(expected a 5-stage hypnogram: {sorted(to_code)})")
+        probs = None
+        if hyp.proba is not None:
+            columns = [YASA_LABELS[c] for c in SCORED_CODES]
+            probs = hyp.proba.reindex(columns=columns, fill_value=0.0).to_numpy(np.float64)
+        start = hyp.start
+        return cls([to_code[v] for v in labels],
+                   pd.Timedelta(hyp.freq).total_seconds(),
+                   None if start is None else pd.Timestamp(start).to_pydatetime(),
+                   0.0, "" if hyp.scorer is None else str(hyp.scorer), probs, source,
+                   automatic=automatic)
 
     # -- statistics -------------------------------------------------------------------------
     def _relative_seconds(self, t: float | _dt.datetime | None) -> float | None:
