@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from . import guard_output
-from .cmd_infer import add_deidentify_options, check_deidentify_options
+from ._deidentify import add_deidentify_options, check_deidentify_options
 from ._output import output_path, shown_name, status_stream, to_stdout
 
 
