@@ -84,3 +84,15 @@ def test_training_cache_entry_keeps_the_no_data_tokens_and_embeds_them_as_no_dat
     base = load_model(make_base(tmp_path / "base"))
     cache_mod.embed_prepared(again, base, torch.device("cpu"))
     assert seen and all(np.flatnonzero(f).tolist() == _GAP_TOKENS for f in seen[0].values())
+
+
+def test_the_partial_last_epoch_is_masked_when_the_tokens_reach_it(tmp_path):
+    rng = np.random.default_rng(1)
+    path = write_edf(tmp_path / "short.edf", [Sig("C3-M2", 128, rng.integers(-3000, 3000, 128 * 615))])
+    rows = ["onset,duration,stage"] + [f"{i * 30},30,N2" for i in range(21)]
+    (tmp_path / "short.hypnogram.csv").write_text("\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with open_recording(path) as rec:
+            tok = token_labels(tmp_path / "short.hypnogram.csv", rec, 123)
+    assert np.all(tok[:120] == 2) and np.all(tok[120:] == -1)
