@@ -60,6 +60,12 @@ _MAX_RATE_HZ = 1e6
 _MAX_DURATION_S = 366 * 24 * 3600.0
 # The largest integer an 8-character header field can spell without an exponent.
 _MAX_HEADER_INT = 99_999_999
+# MNE channel type of every modality of the channel map (BAS splits into EEG and EOG by label;
+# a channel that is not a voltage is 'misc', since MNE reads eeg/eog/emg/ecg data as volts).
+_MNE_TYPES = {"BAS": "eeg", "RESP": "resp", "EKG": "ecg", "EMG": "emg", "other": "misc"}
+_MNE_VOLTAGE_TYPES = frozenset({"eeg", "eog", "emg", "ecg"})
+# MNE's description of a span without data (EDF+D gaps), which its methods skip.
+_MNE_GAP_DESCRIPTION = "BAD_ACQ_SKIP"
 
 
 class RecordingWarning(UserWarning):
@@ -730,6 +736,67 @@ class Recording:
         values += ch._offset
         values *= ch._gain
         return values
+
+    # ----------------------------------------------------------------- the ecosystem's types
+    def to_mne(self, channels: Sequence[str | int] | None = None, channel_map=None):
+        """The recording as an :class:`mne.io.RawArray` (data read into memory).
+
+        Channel types come from the channel map: BAS is ``eeg`` (``eog`` when the label names
+        an EOG), RESP ``resp``, EKG ``ecg``, EMG ``emg``, anything else ``misc``; a channel whose
+        values are not volts is ``misc`` whatever its modality. Voltages are in volts, as MNE
+        expects. ``meas_date`` is the recording start (a naive start read as UTC, as
+        :func:`mne.io.read_raw_edf` reads it), the EDF+ annotations become the raw's
+        annotations, and the gaps of an EDF+D file are NaN under ``BAD_ACQ_SKIP`` annotations.
+
+        Parameters
+        ----------
+        channels : list of str or int, optional
+            Labels or indices; by default every channel. MNE holds one sampling rate, so the
+            channels must share theirs.
+        channel_map : ChannelMap, optional
+            The modalities (e.g. with the user's overrides); by default
+            :meth:`ChannelMap.from_recording`.
+
+        Raises
+        ------
+        ImportError
+            If MNE is not installed.
+        ValueError
+            If the channels have different sampling rates (the message lists them).
+        """
+        from .channels import EOG_WORDS, ChannelMap, label_says
+        from .hypnogram import _optional_import, mne_date
+
+        mne = _optional_import("mne", "MNE")
+        chans = self._resolve(channels)
+        if not chans:
+            raise ValueError(f"{self.path.name}: no signal channels to convert to MNE")
+        rates = sorted({c.rate for c in chans})
+        if len(rates) > 1:
+            by_rate = "; ".join(f"{r:g} Hz: " + ", ".join(c.label for c in chans if c.rate == r)
+                                for r in rates)
+            raise ValueError(f"{self.path.name}: MNE holds one sampling rate, these channels have "
+                             f"{len(rates)} ({by_rate}); pass channels= of one rate")
+        cmap = channel_map if channel_map is not None else ChannelMap.from_recording(self)
+        types = []
+        for c in chans:
+            kind = _MNE_TYPES[cmap[c.label].modality]
+            if kind == "eeg" and label_says(EOG_WORDS, c.original_label or c.label):
+                kind = "eog"
+            types.append(kind if c.is_voltage or kind not in _MNE_VOLTAGE_TYPES else "misc")
+        data = np.vstack(self.read(chans))
+        info = mne.create_info([c.label for c in chans], rates[0], types)
+        raw = mne.io.RawArray(data, info, verbose="error")
+        meas_date = mne_date(self.start)
+        raw.set_meas_date(meas_date)
+        anns = self.annotations
+        gaps = self.gaps
+        raw.set_annotations(mne.Annotations(
+            onset=[a.onset for a in anns] + [g[0] for g in gaps],
+            duration=[a.duration for a in anns] + [g[1] - g[0] for g in gaps],
+            description=[a.description for a in anns] + [_MNE_GAP_DESCRIPTION] * len(gaps),
+            orig_time=meas_date))
+        return raw
 
     # ----------------------------------------------------------------- lifecycle
     @property

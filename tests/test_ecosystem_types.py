@@ -97,3 +97,84 @@ def test_missing_optional_package_names_the_extra(monkeypatch, module, call):
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ImportError, match=r"sleepfm-studio\[interop\]"):
         call()
+
+
+# ---------------------------------------------------------------------------- Recording.to_mne
+def _edf(tmp_path, signals, n_rec=6, annotations=((1.5, 3, "Sleep stage W"), (4.0, 0, "Arousal"))):
+    from tests.edf_factory import tal_record, write_edf
+
+    records = [tal_record(r, [a for a in annotations if r <= a[0] < r + 1]) for r in range(n_rec)]
+    return write_edf(tmp_path / "night.edf", signals, reserved="EDF+C", annotation_records=records)
+
+
+def _signals(rate=64, n_rec=6):
+    from tests.edf_factory import Sig
+
+    rng = np.random.default_rng(1)
+    n = rate * n_rec
+    return [Sig("EEG C3-M2", rate, rng.integers(-3000, 3000, n)),
+            Sig("EOG E1-M2", rate, rng.integers(-3000, 3000, n)),
+            Sig("Chin EMG", rate, rng.integers(-3000, 3000, n)),
+            Sig("ECG", rate, rng.integers(-30000, 30000, n), unit="mV", pmin=-5, pmax=5),
+            Sig("Thorax", rate, rng.integers(-3000, 3000, n)),
+            Sig("SpO2", rate, rng.integers(900, 1000, n), unit="%", pmin=0, pmax=100, dmin=0,
+                dmax=1000)]
+
+
+def test_to_mne_matches_mnes_own_edf_reader(tmp_path):
+    from sleepfm_engine.recording import open_recording
+
+    path = _edf(tmp_path, _signals())
+    ours = open_recording(path).to_mne()
+    theirs = mne.io.read_raw_edf(path, preload=True, verbose="error")
+    assert isinstance(ours, mne.io.BaseRaw)
+    assert ours.ch_names == theirs.ch_names
+    assert ours.info["sfreq"] == theirs.info["sfreq"] == 64.0
+    assert ours.info["meas_date"] == theirs.info["meas_date"] == dt.datetime(
+        2003, 11, 17, 22, 15, tzinfo=dt.timezone.utc)
+    np.testing.assert_allclose(ours.get_data(), theirs.get_data(), rtol=1e-9, atol=1e-12)
+    assert list(ours.annotations.description) == list(theirs.annotations.description)
+    np.testing.assert_allclose(ours.annotations.onset, theirs.annotations.onset)
+    np.testing.assert_allclose(ours.annotations.duration, theirs.annotations.duration)
+    assert ours.annotations.orig_time == theirs.annotations.orig_time
+
+
+def test_to_mne_takes_channel_types_from_the_channel_map(tmp_path):
+    from sleepfm_engine.channels import ChannelMap
+    from sleepfm_engine.recording import open_recording
+
+    rec = open_recording(_edf(tmp_path, _signals()))
+    raw = rec.to_mne()
+    assert raw.get_channel_types() == ["eeg", "eog", "emg", "ecg", "resp", "resp"]
+    # A user override moves the channel, and a voltage type never holds a non-volt channel.
+    cmap = ChannelMap.from_recording(rec, overrides={"Thorax": "other", "SpO2": "EKG"})
+    assert rec.to_mne(channel_map=cmap).get_channel_types()[4:] == ["misc", "misc"]
+
+
+def test_to_mne_hypnogram_annotations_land_on_the_raw(tmp_path):
+    from sleepfm_engine.recording import open_recording
+
+    rec = open_recording(_edf(tmp_path, _signals(n_rec=90), n_rec=90, annotations=()))
+    raw = rec.to_mne()
+    raw.set_annotations(Hypnogram([0, 2, 4], 30.0, rec.start).to_mne_annotations())
+    assert list(raw.annotations.onset) == [0.0, 30.0, 60.0]
+
+
+def test_to_mne_refuses_channels_of_different_rates_and_names_them(tmp_path):
+    from tests.edf_factory import Sig
+    from sleepfm_engine.recording import open_recording
+
+    sigs = [Sig("C3", 64, np.zeros(64 * 6, int)), Sig("Thorax", 16, np.zeros(16 * 6, int))]
+    rec = open_recording(_edf(tmp_path, sigs))
+    with pytest.raises(ValueError, match=r"64 Hz: C3; 16 Hz: Thorax|16 Hz: Thorax; 64 Hz: C3"):
+        rec.to_mne()
+    assert rec.to_mne(channels=["Thorax"]).info["sfreq"] == 16.0
+
+
+def test_to_mne_without_mne_names_the_extra(tmp_path, monkeypatch):
+    from sleepfm_engine.recording import open_recording
+
+    rec = open_recording(_edf(tmp_path, _signals()))
+    monkeypatch.setitem(sys.modules, "mne", None)
+    with pytest.raises(ImportError, match=r"sleepfm-studio\[interop\]"):
+        rec.to_mne()
