@@ -21,6 +21,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from .contract import EPOCH_SECONDS
+from .interop import mne_date, optional_import
 
 #: The scored stages, in code order (code = index). Identical to SleepFM's staging classes.
 STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "R")
@@ -211,28 +212,6 @@ YASA_LABELS: dict[int, str] = {0: "WAKE", 1: "N1", 2: "N2", 3: "N3", 4: "REM",
 MNE_DESCRIPTIONS: dict[int, str] = {0: "Sleep stage W", 1: "Sleep stage N1", 2: "Sleep stage N2",
                                     3: "Sleep stage N3", 4: "Sleep stage R",
                                     UNSCORED: "Sleep stage ?", ARTEFACT: "Movement time"}
-#: The extra that installs the optional packages of the ecosystem's types (MNE, YASA).
-_INTEROP_EXTRA = "interop"
-
-
-def _optional_import(module: str, name: str) -> Any:
-    """Import an optional package, or raise an ImportError naming the extra that installs it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(f"{name} is not installed; it is optional: pip install "
-                          f"'sleepfm-studio[{_INTEROP_EXTRA}]' (or pip install {module})") from exc
-
-
-def mne_date(when: _dt.datetime | None) -> _dt.datetime | None:
-    """A clock time as MNE wants it (UTC-aware); a naive time is read as UTC, as MNE reads EDF."""
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        return when.replace(tzinfo=_dt.timezone.utc)
-    return when.astimezone(_dt.timezone.utc)
 
 
 class Hypnogram:
@@ -686,7 +665,7 @@ class Hypnogram:
         ImportError
             If MNE is not installed.
         """
-        mne = _optional_import("mne", "MNE")
+        mne = optional_import("mne", "MNE")
         return mne.Annotations(onset=self.onsets, duration=np.full(self.n_epochs, self.epoch_length),
                                description=[MNE_DESCRIPTIONS[int(c)] for c in self.stages],
                                orig_time=mne_date(self.start))
@@ -705,7 +684,7 @@ class Hypnogram:
         ImportError
             If YASA is not installed.
         """
-        yasa = _optional_import("yasa", "YASA")
+        yasa = optional_import("yasa", "YASA")
         import pandas as pd
 
         proba = None

@@ -765,9 +765,9 @@ class Recording:
             If the channels have different sampling rates (the message lists them).
         """
         from .channels import EOG_WORDS, ChannelMap, label_says
-        from .hypnogram import _optional_import, mne_date
+        from .interop import mne_date, optional_import
 
-        mne = _optional_import("mne", "MNE")
+        mne = optional_import("mne", "MNE")
         chans = self._resolve(channels)
         if not chans:
             raise ValueError(f"{self.path.name}: no signal channels to convert to MNE")
