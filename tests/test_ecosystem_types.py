@@ -178,3 +178,20 @@ def test_to_mne_without_mne_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mne", None)
     with pytest.raises(ImportError, match=r"sleepfm-studio\[interop\]"):
         rec.to_mne()
+
+
+def test_to_mne_marks_the_gaps_of_a_discontinuous_file_as_bad_acq_skip(tmp_path):
+    from tests.edf_factory import Sig, tal_record, write_edf
+    from sleepfm_engine.recording import open_recording
+
+    sig = Sig("C3", 8, np.arange(32) + 1)
+    anns = [tal_record(o) for o in (0, 1, 5, 6)]   # no data from 2 s to 5 s
+    rec = open_recording(write_edf(tmp_path / "d.edf", [sig], reserved="EDF+D",
+                                   annotation_records=anns, n_records=4))
+    raw = rec.to_mne()
+    assert list(raw.annotations.description) == ["BAD_ACQ_SKIP"]
+    assert raw.annotations.onset[0] == 2.0 and raw.annotations.duration[0] == 3.0
+    data = raw.get_data()[0]
+    assert np.isnan(data[16:40]).all() and np.isfinite(data[:16]).all()
+    # MNE's own methods skip the span: no NaN reaches what they return.
+    assert np.isfinite(raw.get_data(reject_by_annotation="omit")).all()
