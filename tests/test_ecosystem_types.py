@@ -6,6 +6,8 @@ import mne
 import numpy as np
 import pytest
 import yasa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sleepfm_engine.hypnogram import ARTEFACT, UNSCORED, Hypnogram, parse_stage
 
@@ -195,3 +197,16 @@ def test_to_mne_marks_the_gaps_of_a_discontinuous_file_as_bad_acq_skip(tmp_path)
     assert np.isnan(data[16:40]).all() and np.isfinite(data[:16]).all()
     # MNE's own methods skip the span: no NaN reaches what they return.
     assert np.isfinite(raw.get_data(reject_by_annotation="omit")).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(stages=st.lists(st.sampled_from([0, 1, 2, 3, 4, UNSCORED, ARTEFACT]), min_size=1,
+                       max_size=60),
+       epoch_length=st.sampled_from([1.0, 5.0, 20.0, 30.0, 2.5]))
+def test_any_hypnogram_round_trips_through_yasa_and_mne_annotations(stages, epoch_length):
+    ours = Hypnogram(stages, epoch_length, START, 0.0, "x")
+    assert Hypnogram.from_yasa(ours.to_yasa()) == ours
+    ann = ours.to_mne_annotations()
+    back = Hypnogram.from_events(ann.onset, ann.duration, [parse_stage(d) for d in ann.description],
+                                 epoch_length=epoch_length, start=START, scorer="x")
+    assert back == ours
