@@ -435,3 +435,19 @@ def agreement(a: Any, b: Any, labels: Sequence[int] | None = None) -> dict:
         "confusion_matrix": cm.tolist(),
         "labels": names,
     }
+
+
+def statistics_dataframe(stats: dict) -> Any:
+    """Sleep statistics as a pandas DataFrame, one row per statistic of
+    :data:`STATISTICS_DEFINITIONS` present in ``stats``: key, value, unit, definition.
+
+    Parameters
+    ----------
+    stats : dict
+        As returned by :func:`sleep_statistics` (or :meth:`Hypnogram.statistics`).
+    """
+    import pandas as pd  # optional heavy dependency: only this conversion needs it
+
+    rows = [{"key": k, "value": stats[k], "unit": d.unit, "definition": d.definition}
+            for k, d in STATISTICS_DEFINITIONS.items() if k in stats]
+    return pd.DataFrame(rows, columns=["key", "value", "unit", "definition"])

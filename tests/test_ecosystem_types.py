@@ -210,3 +210,17 @@ def test_any_hypnogram_round_trips_through_yasa_and_mne_annotations(stages, epoc
     back = Hypnogram.from_events(ann.onset, ann.duration, [parse_stage(d) for d in ann.description],
                                  epoch_length=epoch_length, start=START, scorer="x")
     assert back == ours
+
+
+def test_sleep_statistics_as_a_dataframe_keep_every_value_with_its_unit():
+    from sleepfm_engine.sleep_stats import STATISTICS_DEFINITIONS, statistics_dataframe
+
+    hyp = Hypnogram(np.array([0, 0, 1, 2, 2, 3, 3, 2, 4, 4, 0]))
+    stats = hyp.statistics()
+    df = statistics_dataframe(stats)
+    assert list(df.columns) == ["key", "value", "unit", "definition"]
+    shown = [k for k in STATISTICS_DEFINITIONS if k in stats]
+    assert list(df["key"]) == shown and len(shown) > 10
+    for row in df.itertuples():
+        assert row.value == stats[row.key] or (row.value != row.value and stats[row.key] != stats[row.key])
+        assert row.unit == STATISTICS_DEFINITIONS[row.key].unit
