@@ -54,6 +54,8 @@ __all__ = [
     "EXPLICIT_RULES",
     "LEVEL_UNITS",
     "LEVEL_WORDS",
+    "POSITION_WORDS",
+    "SATURATION_WORDS",
     "MIN_WAVEFORM_HZ",
     "MODALITY_PREFIX",
     "SNORE_WORDS",
@@ -313,6 +315,10 @@ def label_says(pattern: re.Pattern, label: str) -> bool:
 #: Words (of :func:`label_words`) naming a level or a rate rather than a waveform:
 #: oxygen saturation, heart/pulse/breathing rate, body position, a hypnogram stored as a signal.
 LEVEL_WORDS = re.compile(rf"\b({_SATURATION}|{_RATE}|{_POSITION}|hypnogram\w*)\b")
+#: Words naming an oxygen saturation channel.
+SATURATION_WORDS = re.compile(rf"\b({_SATURATION})\b")
+#: Words naming a body position channel.
+POSITION_WORDS = re.compile(rf"\b({_POSITION})\b")
 #: Words naming a respiratory effort belt (thoracic, abdominal, their sum).
 EFFORT_WORDS = re.compile(rf"\b({_EFFORT})")
 #: Words naming a snoring microphone.

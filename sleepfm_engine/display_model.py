@@ -21,13 +21,15 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
+from .channels import POSITION_WORDS, SATURATION_WORDS, label_says
 from .contract import EPOCH_SECONDS
 from .events import EVENT_TYPES, as_event_type
 from .display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel, FilterSpec,
-                      build_display_channels, display_scale, robust_range)
+                      build_display_channels, display_scale, filter_signal, robust_range)
+from .position import POSITION_CODES, PositionTable, decode_position
 
-__all__ = ["DisplayEvent", "DisplayModel", "EventMark", "GAIN_STEP", "LABEL_ZONE", "MAINS_FREQUENCIES", "ROW_FILL",
-           "RowState"]
+__all__ = ["DisplayEvent", "DisplayModel", "EventMark", "GAIN_STEP", "LABEL_ZONE", "MAINS_FREQUENCIES",
+           "NIGHT_SCALE_EPOCHS", "ROW_FILL", "RowState", "SPO2_AXIS", "level_role"]
 
 #: Gain step of one "larger" / "smaller" action.
 GAIN_STEP = math.sqrt(2.0)
@@ -38,14 +40,31 @@ ROW_FILL = 0.8
 LABEL_ZONE = 0.25
 #: Mains frequencies (Hz) the notch may remove.
 MAINS_FREQUENCIES: tuple[float, ...] = (50.0, 60.0)
+#: Fixed axis (low, high, in %) of an oxygen saturation row: the clinical 80–100 %.
+SPO2_AXIS: tuple[float, float] = (80.0, 100.0)
+#: Epochs, spread evenly over the night, whose robust amplitudes set a row's automatic scale.
+NIGHT_SCALE_EPOCHS = 48
+# Position names by code, unknown included (the inverse of POSITION_CODES).
+_POSITION_NAMES: dict[int, str] = {v: k for k, v in POSITION_CODES.items()}
+
+
+def level_role(row: DisplayChannel) -> str | None:
+    """``"spo2"`` or ``"position"`` for a level row that is one, else None."""
+    if row.kind != "LEVEL":
+        return None
+    if label_says(SATURATION_WORDS, row.label):
+        return "spo2"
+    if label_says(POSITION_WORDS, row.label):
+        return "position"
+    return None
 
 
 @dataclass
 class RowState:
     """Per-row display settings: gain, polarity, visibility and the auto-scale.
 
-    ``center`` and ``span`` (engine unit) are the auto-scale of the page it was first drawn
-    on; None until then, or after :meth:`DisplayModel.auto_scale`.
+    ``center`` and ``span`` (engine unit) are the automatic scale (:meth:`DisplayModel.fit`);
+    None until the row is first drawn, or after :meth:`DisplayModel.auto_scale`.
     """
 
     gain: float = 1.0
@@ -148,6 +167,8 @@ class DisplayModel:
         self._span: tuple[float, float, str | None] | None = None
         self._stage_source: Callable[[int], str] | None = None
         self._listeners: list[Callable[[DisplayEvent], None]] = []
+        #: Code table of body position rows (a registered name or a table).
+        self.position_table: PositionTable | str = "nsrr"
 
     # ------------------------------------------------------------------ listeners
     def add_listener(self, callback: Callable[[DisplayEvent], None]) -> Callable[[], None]:
@@ -329,7 +350,8 @@ class DisplayModel:
         self._emit("row")
 
     def auto_scale(self, key: str | None = None) -> None:
-        """Fit the traces of the next page drawn into their rows (gain back to 1)."""
+        """Scale rows back to their automatic scale over the night (:meth:`night_scale`),
+        gain back to 1."""
         for k in self._targets(key):
             st = self._state[k]
             st.center = st.span = None
@@ -362,11 +384,104 @@ class DisplayModel:
         self._emit("rows")
 
     def fit(self, key: str, y: np.ndarray) -> RowState:
-        """Auto-scale row ``key`` to the samples ``y`` if it has no scale yet."""
+        """Give row ``key`` its automatic scale if it has none yet.
+
+        SpO2 rows take the fixed :data:`SPO2_AXIS`, position rows their codes; other rows the
+        :meth:`night_scale`, so the first page shown (a quiet wake page) does not set the gain
+        for the whole night. Only a row with no data sampled over the night falls back to the
+        samples ``y`` of the page.
+        """
         st = self.row_state(key)
-        if st.span is None and np.asarray(y).size:
+        if st.span is not None:
+            return st
+        role = level_role(self.row(key))
+        if role == "spo2":
+            lo, hi = SPO2_AXIS
+            st.center, st.span = (lo + hi) / 2.0, hi - lo
+            return st
+        if role == "position":
+            # Codes run from UNKNOWN (-1) to the last position.
+            st.center, st.span = (len(POSITION_CODES) - 3) / 2.0, float(len(POSITION_CODES) - 1)
+            return st
+        night = self.night_scale(key) if self.rec is not None else None
+        if night is not None:
+            st.center, st.span = night
+        elif np.asarray(y).size:
             st.center, st.span = robust_range(y)
         return st
+
+    def read_row(self, key: str, start: float, stop: float) -> tuple[np.ndarray, float]:
+        """Raw samples (engine unit, derivations subtracted) of row ``key`` from ``start`` to
+        ``stop`` s, and the row's rate."""
+        row = self.row(key)
+        x = np.asarray(self.rec.read_channel(row.plus, start, stop), dtype=np.float64)
+        if row.minus is not None:
+            ref = np.asarray(self.rec.read_channel(row.minus, start, stop), dtype=np.float64)
+            n = min(x.size, ref.size)
+            x = x[:n] - ref[:n]
+        return x, row.rate
+
+    def night_scale(self, key: str, n_epochs: int = NIGHT_SCALE_EPOCHS) -> tuple[float, float] | None:
+        """``(center, span)`` of row ``key`` over the night: the medians of the robust centre
+        and span (:func:`robust_range`) of ``n_epochs`` epochs spread evenly over the
+        recording, each filtered as displayed. None when no sampled epoch holds data.
+
+        A median over the night is not swayed by one quiet or one artefacted epoch, which a
+        scale taken from the first page shown is.
+        """
+        row = self.row(key)
+        filters, notch = self.active_filters()
+        spec = filters.get(row.kind) if row.kind in FILTERABLE_KINDS else None
+        notch = notch if row.kind in FILTERABLE_KINDS else None
+        filtered = (spec is not None and spec.enabled) or notch is not None
+        total = max(1, int(math.floor(self.duration / self.epoch_length + 1e-9)))
+        picks = np.unique(np.linspace(0, total - 1, max(1, min(int(n_epochs), total))).round())
+        centers, spans = [], []
+        for k in picks.astype(int):
+            t0 = k * self.epoch_length
+            x, rate = self.read_row(key, t0, min(t0 + self.epoch_length, self.duration))
+            if np.isfinite(x).sum() < 2:
+                continue
+            if filtered:
+                x = filter_signal(x, rate, spec, notch)
+            c, s = robust_range(x)
+            centers.append(c)
+            spans.append(s)
+        if not spans:
+            return None
+        return float(np.median(centers)), float(np.median(spans))
+
+    def level_text(self, key: str) -> str | None:
+        """The current epoch's value of a SpO2 row (``"94 %"``, its median) or the position of
+        a position row (``"supine"``, decoded with :attr:`position_table` at the epoch's
+        middle); None for other rows, or ``"–"`` when the epoch holds no data."""
+        role = level_role(self.row(key))
+        if role is None or self.rec is None:
+            return None
+        t0 = self._current_epoch * self.epoch_length
+        x, rate = self.read_row(key, t0, min(t0 + self.epoch_length, self.duration))
+        x = x[np.isfinite(x)]
+        if role == "spo2":
+            return f"{np.median(x):.0f} %" if x.size else "–"
+        if not x.size:
+            return "–"
+        code = decode_position(x[[x.size // 2]], self.position_table)[0]
+        return _POSITION_NAMES[int(code)]
+
+    def position_runs(self, key: str, x: np.ndarray, y: np.ndarray
+                      ) -> list[tuple[float, float, str]]:
+        """``(start, stop, position)`` of each run of one position in the samples ``y`` at
+        times ``x`` of a position row, decoded with :attr:`position_table`: what the row
+        shows instead of a trace."""
+        x = np.asarray(x, dtype=np.float64)
+        codes = decode_position(np.asarray(y, dtype=np.float64), self.position_table)
+        if not codes.size:
+            return []
+        cuts = np.flatnonzero(np.diff(codes)) + 1
+        starts = np.concatenate([[0], cuts])
+        stops = np.concatenate([cuts, [codes.size]])
+        return [(float(x[a]), float(x[b - 1]), _POSITION_NAMES[int(codes[a])])
+                for a, b in zip(starts, stops)]
 
     def row_transform(self, key: str) -> tuple[float, float]:
         """``(center, factor)``: a sample ``v`` of the row is drawn at ``(v - center) * factor``

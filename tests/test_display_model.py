@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edf_factory import Sig, write_edf
-from sleepfm_engine.display import AASM_FILTERS, Derivation, FilterSpec
-from sleepfm_engine.display_model import (GAIN_STEP, LABEL_ZONE, ROW_FILL, DisplayEvent,
-                                          DisplayModel)
+from sleepfm_engine.display import AASM_FILTERS, Derivation, FilterSpec, robust_range
+from sleepfm_engine.display_model import (GAIN_STEP, LABEL_ZONE, ROW_FILL, SPO2_AXIS,
+                                          DisplayEvent, DisplayModel)
 from sleepfm_engine.events import Event, EventSet
 from sleepfm_engine.recording import open_recording
 
@@ -123,7 +123,7 @@ def test_gain_acts_on_the_selected_row_else_every_visible_row(model):
 def test_row_transform_applies_scale_gain_and_polarity(model):
     y = np.array([0.0, 1e-5, 2e-5, 3e-5, 4e-5])
     st = model.fit("C4", y)
-    assert st.center == pytest.approx(2e-5)
+    assert (st.center, st.span) == pytest.approx(model.night_scale("C4"))  # not the page's y
     center, k = model.row_transform("C4")
     fill = ROW_FILL * (1 - LABEL_ZONE)  # the trace zone below the row's label zone
     assert k == pytest.approx(fill / st.span)
@@ -276,3 +276,64 @@ def test_restore_of_any_settings_leaves_a_valid_model(data):
     for spec in m.filters.values():
         assert isinstance(spec, FilterSpec)
     assert DisplayModel().restore(json.loads(json.dumps(m.to_dict()))) == []
+
+
+@pytest.fixture
+def night(tmp_path):
+    """10 minutes: a snore channel quiet for the first page and loud after, an airflow, a 1-Hz
+    SpO2 falling from 97 % to 88 % and a 1-Hz position channel (NSRR codes: supine, then
+    left)."""
+    seconds = 600
+    t = np.arange(seconds * RATE) / RATE
+    snore = np.where(t < 30, 5, 1500) * np.sin(2 * np.pi * 20 * t)
+    flow = 1000 * np.sin(2 * np.pi * 0.25 * t)
+    spo2 = np.where(np.arange(seconds) < 300, 970, 880)
+    position = np.where(np.arange(seconds) < 45, 2, 1)
+    sigs = [Sig("Airflow", RATE, flow.astype(int)),
+            Sig("Snore", RATE, snore.astype(int)),
+            Sig("SpO2", 1, spo2, unit="%", pmin=0, pmax=100, dmin=0, dmax=1000),
+            Sig("Position", 1, position, unit="", pmin=0, pmax=10, dmin=0, dmax=10)]
+    r = open_recording(write_edf(tmp_path / "night.edf", sigs))
+    m = DisplayModel()
+    m.set_recording(r, {"Airflow": "RESP", "Snore": "RESP", "SpO2": "RESP", "Position": "RESP"})
+    yield m
+    r.close()
+
+
+def test_spo2_rows_use_the_fixed_80_to_100_percent_axis_and_show_the_epoch_value(night):
+    first_page = np.array([97.0, 97.0, 96.0])
+    st = night.fit("SpO2", first_page)
+    assert (st.center - st.span / 2, st.center + st.span / 2) == SPO2_AXIS
+    center, k = night.row_transform("SpO2")
+    # 80 % and 100 % land on the edges of the filled part of the trace zone.
+    assert (100 - center) * k == pytest.approx(ROW_FILL * (1 - LABEL_ZONE) / 2)
+    assert (80 - center) * k == pytest.approx(-ROW_FILL * (1 - LABEL_ZONE) / 2)
+    assert night.level_text("SpO2") == "97 %"
+    night.go_to_epoch(15)
+    assert night.level_text("SpO2") == "88 %"
+    assert night.level_text("Airflow") is None
+
+
+def test_position_rows_read_as_position_names_from_the_code_table(night):
+    assert night.level_text("Position") == "supine"
+    night.go_to_epoch(2)
+    assert night.level_text("Position") == "left"
+    x = np.arange(60.0)
+    y = np.where(x < 45, 2.0, 1.0)
+    assert night.position_runs("Position", x, y) == [(0.0, 44.0, "supine"), (45.0, 59.0, "left")]
+    night.position_table = "psgscoring"  # 1 left, 2 supine there too; 3 is right, not prone
+    assert night.position_runs("Position", x[:2], [3.0, 9.0]) == [(0.0, 0.0, "right"),
+                                                                  (1.0, 1.0, "unknown")]
+
+
+def test_the_automatic_scale_comes_from_the_night_not_from_a_quiet_first_page(night):
+    x, rate = night.read_row("Snore", 0.0, 30.0)
+    page_span = robust_range(x)[1]
+    st = night.fit("Snore", x)
+    # The loud night (1500 digital units) sets the scale, not the quiet first page (5).
+    assert st.span > 100 * page_span
+    assert st.span == pytest.approx(night.night_scale("Snore")[1])
+    night.gain_up("Snore")
+    night.auto_scale("Snore")
+    assert night.row_state("Snore").span is None and night.row_state("Snore").gain == 1.0
+    assert night.fit("Snore", x).span == pytest.approx(st.span)
