@@ -26,6 +26,7 @@ from ..sleep_stats import (MISSING, STATISTICS_DEFINITIONS, STATISTICS_LABELS, f
                            no_data_epochs)
 from .events import (DEFAULT_POSITION_TABLE, EventsReport, build_events_report,
                      read_night_signals, recording_events, result_source)
+from .trust import TrustSection, build_trust_section, read_staged_ood
 
 #: Keys of the summary statistics table, in print order.
 SUMMARY_KEYS: tuple[str, ...] = ("TIB", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency",
@@ -215,6 +216,9 @@ class ReportModel:
         Respiratory, oxygen, arousal, limb-movement and heart-rate sections and the overview's
         signals (:mod:`sleepfm_engine.report.events`); None when the night has neither such
         events nor SpO2 or heart-rate signals.
+    trust : TrustSection or None
+        Signal quality findings and, for automatic staging, the model-fit verdict
+        (:mod:`sleepfm_engine.report.trust`); None when there is nothing to say.
     notes : list of str
         Definitions and caveats printed at the end.
     warnings : list of str
@@ -243,6 +247,7 @@ class ReportModel:
     risk_inputs: str = ""
     provenance: list[tuple[str, str]] = field(default_factory=list)
     events: EventsReport | None = None
+    trust: TrustSection | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -482,7 +487,8 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                  lights_on: float | _dt.datetime | None = None,
                  pseudonym: str | None = None, title: str = "Sleep study report",
                  now: _dt.datetime | None = None, events: Any = None,
-                 position_table: str = DEFAULT_POSITION_TABLE) -> ReportModel:
+                 position_table: str = DEFAULT_POSITION_TABLE, quality: Any = None,
+                 ood: Any = None) -> ReportModel:
     """Compute everything a sleep study report shows.
 
     Parameters
@@ -519,6 +525,13 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
         sections of the recording's level channels, are in :attr:`ReportModel.events`.
     position_table : str
         Registered position code table decoding the recording's position channel.
+    quality : QualityReport, optional
+        The recording's signal quality (default: :func:`sleepfm_engine.quality.assess_recording`
+        on the montage shown).
+    ood : OODResult, optional
+        The automatic staging against its model's training data (``NightResult.ood``). By
+        default the ``<name>.ood.json`` staged beside an automatic hypnogram file, if any.
+        Ignored without ``auto``. Both fill :attr:`ReportModel.trust`.
 
     Returns
     -------
@@ -599,6 +612,15 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                 events = recording_events(rec)
             model.events = build_events_report(rec, events, model_hypnograms(manual, auto),
                                                signals, deid)
+            if quality is None and recording is not None:
+                from ..inference.inputs import saved_channel_map
+                from ..quality import assess_recording
+
+                quality = assess_recording(rec, channel_map if channel_map is not None
+                                           else saved_channel_map(rec))
+            if auto is not None and ood is None:
+                ood = read_staged_ood(auto.source)
+            model.trust = build_trust_section(quality, ood if auto is not None else None, deid)
         for w in caught:
             message = deid.text(str(w.message))
             model.warnings.append(message)

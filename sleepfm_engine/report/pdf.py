@@ -23,6 +23,7 @@ from .figures import figure_png, hypnogram_figure
 from ..indices import INDEX_DEFINITIONS
 from .events import denominator_text
 from .model import MISSING, ROLES, ReportModel, format_ratio
+from .trust import TITLE as _TRUST_TITLE
 
 #: Paper sizes accepted by :func:`write_report_pdf`.
 PAPER_SIZES = ("A4", "Letter")
@@ -38,6 +39,8 @@ _WARN_BG = "#FFF4E5"
 _WARN_INK = "#8A4B00"
 _ACCENT = "#1C2F7A"
 _MAX_WARNINGS = 4
+# Page 1 shrinks to fit: past this many channel findings the rest are counted, not listed.
+_MAX_QUALITY_ROWS = 8
 
 
 def _styles():
@@ -152,6 +155,34 @@ def _montage(model: ReportModel, width: float, styles) -> list:
     return (_heading("Montage", styles)
             + [_table(rows, [width * 0.30, width * 0.45, width * 0.25],
                       extra_style=[("VALIGN", (0, 1), (-1, -1), "TOP")])])
+
+
+def _trust(model: ReportModel, width: float, styles) -> list:
+    """Channel quality findings and the automatic staging's fit to its training data."""
+    trust = model.trust
+    if trust is None:
+        return []
+    out = _heading(_TRUST_TITLE, styles)
+    if trust.headline:
+        out.append(_p(trust.headline + ".", styles["warn"]))
+    if trust.verdict:
+        out.append(_p(f"Automatic staging: the night is {trust.verdict}.", styles["small"]))
+        out += [_p(f"\u2022 {r}", styles["small"]) for r in trust.model_reasons]
+    if trust.quality:
+        shown = trust.quality[:_MAX_QUALITY_ROWS]
+        rows = [["Channel", "Modality", "Severity", "Finding"]]
+        rows += [[_p(q.channel, styles["cell"]), q.modality,
+                  q.severity + (" (left out)" if q.excluded else ""), _p(q.reason, styles["cell"])]
+                 for q in shown]
+        out.append(_table(rows, [width * 0.14, width * 0.10, width * 0.14, width * 0.62],
+                          extra_style=[("VALIGN", (0, 1), (-1, -1), "TOP")]))
+        if len(trust.quality) > len(shown):
+            out.append(_p(f"({len(trust.quality) - len(shown)} more channel findings not shown; "
+                          "`sleepfm channels` lists them all)", styles["muted"]))
+        if any(q.excluded for q in trust.quality):
+            out.append(_p("Channels left out are not given to SleepFM unless the user overrides "
+                          "the check.", styles["muted"]))
+    return out
 
 
 def _hypnogram(model: ReportModel, width: float, styles) -> list:
@@ -515,6 +546,7 @@ def build_story(model: ReportModel, width: float, height: float | None = None) -
     first.append(Spacer(1, 6))
     first += _identification(model, width, styles)
     first += _montage(model, width, styles)
+    first += _trust(model, width, styles)
     first += _hypnogram(model, width, styles)
     first += _statistics(model, width, styles)
     events = _events(model, width, styles)
