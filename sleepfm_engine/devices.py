@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,19 +118,24 @@ def module_device(module) -> "torch.device":
 
 @dataclass(frozen=True)
 class Shard:
-    """This process's part of a file list when several processes share it (``torchrun``).
+    """This process's part of a file list when several processes share it (``torchrun`` or
+    ``srun``).
 
     Attributes
     ----------
     rank, world_size : int
-        From ``RANK`` / ``WORLD_SIZE`` (0 and 1 when unset).
+        From ``RANK`` / ``WORLD_SIZE``, else SLURM's ``SLURM_PROCID`` / ``SLURM_NTASKS``
+        (0 and 1 when neither is set).
     local_rank : int or None
-        From ``LOCAL_RANK``: the GPU this process should use on its host.
+        From ``LOCAL_RANK`` (else ``SLURM_LOCALID``): the GPU this process should use on its host.
+    launcher : str or None
+        ``"torchrun"``, ``"slurm"`` or ``None`` (one process); not part of equality.
     """
 
     rank: int = 0
     world_size: int = 1
     local_rank: int | None = None
+    launcher: str | None = field(default=None, compare=False)
 
     def take(self, items: list) -> list:
         """Every ``world_size``-th item starting at ``rank`` (a stable, disjoint split)."""
@@ -142,7 +147,16 @@ class Shard:
 
 
 def shard_from_env(environ: dict | None = None) -> Shard:
-    """Read the ``torchrun`` environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``).
+    """Read the launcher's environment: ``torchrun`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``),
+    else an ``srun`` step (``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``, ``SLURM_LOCALID``), so that
+    ``srun`` without torchrun splits the files between its tasks instead of every task doing
+    every file.
+
+    torchrun's variables come first: under ``srun torchrun`` SLURM's describe the torchrun agents,
+    not the processes. SLURM counts only inside an ``srun`` step (``SLURM_STEP_NUM_TASKS`` set):
+    a batch script also carries ``SLURM_PROCID=0`` and the allocation's ``SLURM_NTASKS``, and a
+    program run there directly is the only process, so sharding it would silently drop files.
+    The step's own task count is used rather than the allocation's ``SLURM_NTASKS``.
 
     Raises
     ------
@@ -160,12 +174,17 @@ def shard_from_env(environ: dict | None = None) -> Shard:
         except ValueError:
             raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
 
-    world = read("WORLD_SIZE", 1)
-    rank = read("RANK", 0)
-    local = read("LOCAL_RANK", None)
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} is not in 0..WORLD_SIZE-1 (WORLD_SIZE={world})")
-    return Shard(rank=rank, world_size=world, local_rank=local)
+    def checked(rank_var: str, world_var: str, local_var: str, launcher: str) -> Shard:
+        world, rank = read(world_var, 1), read(rank_var, 0)
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"{rank_var}={rank} is not in 0..{world_var}-1 ({world_var}={world})")
+        return Shard(rank=rank, world_size=world, local_rank=read(local_var, None), launcher=launcher)
+
+    if env.get("RANK") or env.get("WORLD_SIZE"):
+        return checked("RANK", "WORLD_SIZE", "LOCAL_RANK", "torchrun")
+    if env.get("SLURM_STEP_NUM_TASKS") and env.get("SLURM_PROCID"):
+        return checked("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", "slurm")
+    return Shard()
 
 
 def device_for_shard(preference: str | None, shard: Shard) -> "torch.device":
