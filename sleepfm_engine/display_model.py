@@ -49,8 +49,11 @@ _POSITION_NAMES: dict[int, str] = {v: k for k, v in POSITION_CODES.items()}
 
 
 def level_role(row: DisplayChannel) -> str | None:
-    """``"spo2"`` or ``"position"`` for a level row that is one, else None."""
-    if row.kind != "LEVEL":
+    """``"spo2"`` or ``"position"`` for a level row that is one, else None.
+
+    SleepFM uses no position channel, so one is often of kind ``"OTHER"``; its label decides.
+    """
+    if row.kind not in ("LEVEL", "OTHER"):
         return None
     if label_says(SATURATION_WORDS, row.label):
         return "spo2"

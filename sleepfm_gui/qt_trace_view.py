@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRec
 from sleepfm_engine.contract import EPOCH_SECONDS
 from sleepfm_engine.display import Derivation, DisplayChannel, FilterSpec, PageSource
 from sleepfm_engine.display_model import (GAIN_STEP, LABEL_ZONE, MAINS_FREQUENCIES, DisplayEvent,
-                                          DisplayModel, EventMark, RowState)
+                                          DisplayModel, EventMark, RowState, level_role)
 from sleepfm_engine.event_keys import EventKeyMap
 from sleepfm_engine.events import EVENT_TYPES, FAMILIES, EventType, family
 
@@ -458,6 +458,8 @@ class TraceView(QWidget):
         for item, z in ((self._second_grid, -20), (self._epoch_grid, -19)):
             item.setZValue(z)
             self.viewbox.addItem(item, ignoreBounds=True)
+        # Names of the positions a position row shows instead of its trace.
+        self._position_texts: list[pg.TextItem] = []
         self._epoch_mark = QGraphicsRectItem()
         self._epoch_mark.setPen(QPen(Qt.NoPen))
         self._epoch_mark.setBrush(QBrush(QColor(255, 236, 150, 70)))
@@ -552,6 +554,7 @@ class TraceView(QWidget):
         elif kind == "epoch":
             self._update_epoch_mark()
             self._update_position_label()
+            self._update_labels()  # the levels shown are the current epoch's
             self._draw_caption()
             if ev.announce:
                 self.currentEpochChanged.emit(self.model.current_epoch)
@@ -948,10 +951,18 @@ class TraceView(QWidget):
         visible = m.visible_rows
         traces = self.source.render(visible, start, stop, self._n_bins(), filters, notch)
         rows = []
+        for item in self._position_texts:
+            self.viewbox.removeItem(item)
+        self._position_texts = []
         for i, (row, tr) in enumerate(zip(visible, traces)):
             m.fit(row.key, tr.y)
             center, k = m.row_transform(row.key)
             y = (tr.y - center) * k + m.row_baseline(i)
+            if level_role(row) == "position":
+                self._draw_positions(row, tr.x, tr.y, m.row_baseline(i))
+                y = np.full_like(y, np.nan)  # its names stand for the trace
+                rows.append((row.key, tr.x, y, True, self._pens[row.key]))
+                continue
             rows.append((row.key, tr.x, y, tr.has_gaps, self._pens[row.key]))
         n = max(len(visible), 1)
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0))
@@ -959,6 +970,15 @@ class TraceView(QWidget):
         self._paint_pending = start
         if self.prefetch:
             self._prefetch_timer.start()
+
+    def _draw_positions(self, row: DisplayChannel, x: np.ndarray, y: np.ndarray,
+                        baseline: float) -> None:
+        """Write the name of each position run of a position row on the row."""
+        for t0, _, name in self.model.position_runs(row.key, x, y):
+            text = pg.TextItem(name, color=row.color, anchor=(0.0, 0.5))
+            text.setPos(max(t0, self.model.start), baseline)
+            self.viewbox.addItem(text, ignoreBounds=True)
+            self._position_texts.append(text)
 
     def _prefetch(self) -> None:
         """Prepare the next and previous pages while nothing else happens."""
@@ -983,7 +1003,11 @@ class TraceView(QWidget):
             st = self.model.row_state(row.key)
             text = row.label
             amp = self.amplitude_per_row(row.key)
-            if amp is not None:
+            level = self.model.level_text(row.key)
+            if level is not None:
+                # A level's value says more than its scale (SpO2's axis is fixed at 80-100 %).
+                text += f"  {level}"
+            elif amp is not None:
                 value, unit = amp
                 if unit == "µV" and value >= 10_000:
                     value, unit = value / 1000.0, "mV"

@@ -315,7 +315,10 @@ def test_spo2_rows_use_the_fixed_80_to_100_percent_axis_and_show_the_epoch_value
 
 
 def test_position_rows_read_as_position_names_from_the_code_table(night):
+    assert night.row("Position").kind == "LEVEL"
     assert night.level_text("Position") == "supine"
+    night.set_modalities({**night.modalities, "Position": "other"})  # SleepFM's usual mapping
+    assert night.row("Position").kind == "OTHER" and night.level_text("Position") == "supine"
     night.go_to_epoch(2)
     assert night.level_text("Position") == "left"
     x = np.arange(60.0)

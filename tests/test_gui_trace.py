@@ -155,7 +155,6 @@ def test_invert_and_hide_channels(qtbot, view):
 
 def test_display_filters_change_the_trace_and_can_be_switched_off(qtbot, view):
     view.render_now()
-    raw_view = view.source.read(next(r for r in view.visible_channels if r.key == "C4"), 0, 30)[0]
     filtered = view.trace_data("C4")[1].copy()
     view.set_filter("EEG", FilterSpec(5.0, 10.0))
     view.render_now()
@@ -165,8 +164,12 @@ def test_display_filters_change_the_trace_and_can_be_switched_off(qtbot, view):
     view.auto_scale("C4")
     view.render_now()
     st = view.row_state("C4")
-    # Unfiltered, the row's centre is the raw median (a random walk is far from zero).
-    assert st.center == pytest.approx(np.median(raw_view), rel=0.2, abs=1e-6)
+    # Unfiltered, the row's centre is the raw median over the night (a random walk is far
+    # from zero), not the filtered one.
+    assert st.center == pytest.approx(view.model.night_scale("C4")[0])
+    view.set_filters_enabled(True)
+    assert view.model.night_scale("C4")[0] != pytest.approx(st.center, abs=abs(st.center) / 10)
+    view.set_filters_enabled(False)
     assert not view.filters_check.isChecked()
     view.set_notch(50.0)
     assert view.notch_combo.currentData() == 50.0
@@ -230,4 +233,35 @@ def test_a_model_outlives_its_deleted_view(qtbot, tmp_path):
     rec = open_recording(make_psg(tmp_path / "psg.edf", minutes=2))
     model.set_recording(rec)
     assert [r.key for r in model.rows][0] == "C4"
+    rec.close()
+
+
+def test_spo2_label_shows_its_value_and_position_rows_show_names_not_a_trace(qtbot, tmp_path):
+    seconds = 120
+    n = seconds * RATE
+    t = np.arange(n) / RATE
+    sigs = [Sig("Airflow", RATE, (1000 * np.sin(2 * np.pi * 0.25 * t)).astype(int)),
+            Sig("Snore", RATE, (np.where(t < 30, 5, 1500) * np.sin(2 * np.pi * 20 * t)).astype(int)),
+            Sig("SpO2", 1, np.where(np.arange(seconds) < 60, 960, 890), unit="%", pmin=0,
+                pmax=100, dmin=0, dmax=1000),
+            Sig("Position", 1, np.where(np.arange(seconds) < 20, 2, 0), unit="", pmin=0, pmax=10,
+                dmin=0, dmax=10)]
+    rec = open_recording(write_edf(tmp_path / "levels.edf", sigs))
+    v = TraceView()
+    qtbot.addWidget(v)
+    v.resize(1200, 500)
+    v.show()
+    qtbot.waitExposed(v)
+    with qtbot.waitSignal(v.pagePainted, timeout=5000):
+        v.set_recording(rec)
+    labels = dict(zip([r.key for r in v.visible_channels], v.channel_axis._labels))
+    assert labels["SpO2"].endswith("96 %") and labels["Position"].endswith("supine")
+    assert [t.toPlainText() for t in v._position_texts] == ["supine", "right"]
+    assert np.isnan(v.trace_data("Position")[1]).all()
+    # The snore row's scale comes from the loud night (300 µV peak to peak), not from the
+    # quiet first page (1 µV).
+    assert v.amplitude_per_row("Snore")[0] > 100
+    _page(qtbot, v, lambda: v.go_to_epoch(3))
+    labels = dict(zip([r.key for r in v.visible_channels], v.channel_axis._labels))
+    assert labels["SpO2"].endswith("89 %") and labels["Position"].endswith("right")
     rec.close()
