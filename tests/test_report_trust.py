@@ -7,9 +7,11 @@ import re
 
 import numpy as np
 import pypdf
+import pytest
 
 from edf_factory import Sig, write_edf
 from sleepfm_engine import open_recording
+from sleepfm_engine.cli import main
 from sleepfm_engine.formats import read_hypnogram, write_hypnogram
 from sleepfm_engine.hypnogram import Hypnogram
 from sleepfm_engine.ood import OODResult, write_ood_file
@@ -17,6 +19,7 @@ from sleepfm_engine.report import build_report, write_report_pdf
 from sleepfm_engine.report.trust import FLAGGED_SENTENCE, TITLE, staged_ood_file
 
 from test_quality import RATE, SECONDS, digital, eeg_like
+from test_report_nights import write_night
 
 N_EPOCHS = SECONDS // 30
 
@@ -110,3 +113,16 @@ def test_the_ood_record_staged_beside_an_automatic_hypnogram_is_read_by_default(
         model = build_report(rec, auto=read_hypnogram(hyp_file))
     assert model.trust is not None and model.trust.flagged
     assert model.trust.headline == FLAGGED_SENTENCE
+
+
+def test_sleepfm_report_with_a_model_prints_which_model_checks_are_not_available(data_dir, tmp_path):
+    """End to end with the tiny golden release, whose metadata holds no training statistics."""
+    rec = write_night(tmp_path / "short.edf", hours=10 / 60, seed=2)
+    out = tmp_path / "short.pdf"
+    with pytest.warns(RuntimeWarning, match="not available: out-of-distribution check"):
+        assert main(["report", str(rec.path), "-o", str(out), "--model",
+                     str(data_dir / "golden_tiny"), "--device", "cpu", "--no-hypnogram"]) == 0
+    text = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in pypdf.PdfReader(str(out)).pages))
+    assert TITLE in text and "the night is not checked" in text
+    assert ("not available: out-of-distribution check (the model's metadata holds no training "
+            "statistics)") in text

@@ -133,7 +133,7 @@ def _one(rec_path: Path, out: Path, args, pseudonym: str | None):
         if found is not None:
             where = "inside the recording" if found == rec_path else str(found)
             print(f"{rec_path.name}: manual hypnogram from {where}")
-        auto = risk = provenance = None
+        auto = risk = provenance = ood = None
         if args.model:
             from ..report.automatic import run_automatic
 
@@ -142,7 +142,8 @@ def _one(rec_path: Path, out: Path, args, pseudonym: str | None):
                 device=args.device, state=state))
             job.add_progress_callback(ConsoleProgress("SleepFM"))
             result = job.run()
-            auto, risk, provenance = result.hypnogram, result.risk, result.provenance
+            auto, risk, provenance, ood = (result.hypnogram, result.risk, result.provenance,
+                                           result.ood)
         lights_off, lights_on = _lights(rec, args)
         events = None  # the recording's own event annotations
         if args.events is not None:
@@ -154,7 +155,7 @@ def _one(rec_path: Path, out: Path, args, pseudonym: str | None):
         model = build_report(rec, manual=manual, auto=auto, risk=risk, provenance=provenance,
                              deidentify=args.deidentify, shift_days=args.shift_days,
                              lights_off=lights_off, lights_on=lights_on, pseudonym=pseudonym,
-                             events=events, position_table=args.position_table)
+                             events=events, position_table=args.position_table, ood=ood)
     write_report_pdf(model, out, paper=args.paper)
     return model
 
