@@ -1,6 +1,8 @@
 """The report as a PDF (reportlab): one to two A4 or Letter pages, fonts embedded.
 
-Page 1 is what a reader needs first: who and what was recorded, the montage, the hypnogram (the
+Page 1 is what a reader needs first: who and what was recorded, the montage, signal quality
+and model fit (only when a channel has a finding or automatic staging is flagged or could not
+be checked, :mod:`sleepfm_engine.report.trust`), the hypnogram (the
 night's overview with SpO2, heart rate, position and event ticks when there are events) and the
 AASM statistics. When the night has clinical events or SpO2/heart-rate signals, a page of
 respiratory, oxygen, arousal, limb-movement and heart-rate sections follows. The last page holds
