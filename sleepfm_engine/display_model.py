@@ -25,11 +25,12 @@ from .channels import POSITION_WORDS, SATURATION_WORDS, label_says
 from .contract import EPOCH_SECONDS
 from .events import EVENT_TYPES, as_event_type
 from .display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel, FilterSpec,
-                      build_display_channels, display_scale, filter_signal, robust_range)
+                      build_display_channels, display_scale, filter_padding, filter_signal,
+                      robust_range)
 from .position import POSITION_CODES, PositionTable, decode_position
 
 __all__ = ["DisplayEvent", "DisplayModel", "EventMark", "GAIN_STEP", "LABEL_ZONE", "MAINS_FREQUENCIES",
-           "NIGHT_SCALE_EPOCHS", "ROW_FILL", "RowState", "SPO2_AXIS", "level_role"]
+           "Measurement", "NIGHT_SCALE_EPOCHS", "ROW_FILL", "RowState", "SPO2_AXIS", "level_role", "measure"]
 
 #: Gain step of one "larger" / "smaller" action.
 GAIN_STEP = math.sqrt(2.0)
@@ -96,6 +97,54 @@ class DisplayEvent(NamedTuple):
 
     kind: str
     announce: bool = True
+
+
+class Measurement(NamedTuple):
+    """What the measuring cursor reads from a span of one row (see
+    :meth:`DisplayModel.measure_span`).
+
+    Attributes
+    ----------
+    peak_to_peak : float
+        Highest minus lowest sample of the span as displayed (filtered), in ``unit``.
+    unit : str
+        The unit shown (µV for voltages).
+    duration : float
+        Length of the span (s).
+    frequency : float or None
+        Dominant frequency (Hz): the spectral peak when the span holds at least two of its
+        cycles, else one wave over the span (``1 / duration``); None for a flat span.
+    """
+
+    peak_to_peak: float
+    unit: str
+    duration: float
+    frequency: float | None
+
+    def text(self) -> str:
+        """``"82 µV p-p · 1.20 s · 0.83 Hz"``."""
+        freq = "" if self.frequency is None else f" · {self.frequency:.2f} Hz"
+        return f"{self.peak_to_peak:.3g} {self.unit} p-p · {self.duration:.2f} s{freq}"
+
+
+def measure(x: np.ndarray, rate: float) -> tuple[float, float | None]:
+    """``(peak_to_peak, frequency)`` of the samples ``x`` (see :class:`Measurement`)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return float("nan"), None
+    ptp = float(x.max() - x.min())
+    if not ptp > 0:
+        return 0.0, None
+    duration = x.size / rate
+    # Zero padding refines the peak of a short span; the spectrum's bins stay exact.
+    n_fft = max(8 * x.size, 4096)
+    power = np.abs(np.fft.rfft(x - x.mean(), n_fft))
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
+    peak = float(freqs[1:][np.argmax(power[1:])])
+    if peak * duration >= 2.0:
+        return ptp, peak
+    return ptp, 1.0 / duration
 
 
 class EventMark(NamedTuple):
@@ -877,6 +926,31 @@ class DisplayModel:
         lo, hi = max(0.0, lo), min(self.duration, hi)
         self._span = (lo, hi, row) if hi > lo else None
         self._emit("span")
+
+    def measure_span(self) -> Measurement | None:
+        """The measuring cursor: peak-to-peak amplitude, duration and frequency of the span
+        dragged on a row, as displayed (filtered as the row is). None when no span is marked
+        on a row (a span across the page measures no wave), or it holds under two samples."""
+        if self._span is None or self._span[2] is None or self.rec is None:
+            return None
+        start, stop, key = self._span
+        row = self.row(key)
+        filters, notch = self.active_filters()
+        spec = filters.get(row.kind) if row.kind in FILTERABLE_KINDS else None
+        notch = notch if row.kind in FILTERABLE_KINDS else None
+        active = (spec is not None and spec.enabled) or notch is not None
+        pad = filter_padding(spec, notch) if active else 0.0
+        t0 = max(0.0, start - pad)
+        x, rate = self.read_row(key, t0, min(self.duration, stop + pad))
+        if active and x.size:
+            x = filter_signal(x, rate, spec, notch)
+        a = int(round((start - t0) * rate))
+        x = x[a:a + int(round((stop - start) * rate))]
+        if np.isfinite(x).sum() < 2:
+            return None
+        ptp, freq = measure(x, rate)
+        unit, factor = display_scale(row.unit)
+        return Measurement(ptp * factor, unit, stop - start, freq)
 
     def clear_span(self) -> None:
         if self._span is not None:

@@ -340,3 +340,25 @@ def test_the_automatic_scale_comes_from_the_night_not_from_a_quiet_first_page(ni
     night.auto_scale("Snore")
     assert night.row_state("Snore").span is None and night.row_state("Snore").gain == 1.0
     assert night.fit("Snore", x).span == pytest.approx(st.span)
+
+
+def test_the_measuring_cursor_reads_amplitude_duration_and_frequency_of_a_slow_wave(tmp_path):
+    # An 80-µV peak-to-peak 0.8-Hz wave: above the 75-µV slow-wave criterion.
+    t = np.arange(120 * RATE) / RATE
+    wave = 400 * np.sin(2 * np.pi * 0.8 * t - np.pi / 2)  # 0.1 µV per digital unit
+    r = open_recording(write_edf(tmp_path / "sw.edf", [Sig("C4", RATE, wave.astype(int))]))
+    m = DisplayModel()
+    m.set_recording(r, {"C4": "BAS"})
+    assert m.measure_span() is None
+    m.set_span(10.0, 11.25, "C4")  # one wave, trough to trough
+    one = m.measure_span()
+    assert one.unit == "µV" and one.peak_to_peak == pytest.approx(80, rel=0.05)
+    assert one.duration == pytest.approx(1.25) and one.frequency == pytest.approx(0.8, rel=0.01)
+    assert one.text() == f"{one.peak_to_peak:.3g} µV p-p · 1.25 s · 0.80 Hz"
+    m.set_span(10.0, 15.0, "C4")  # four waves: the spectral peak
+    assert m.measure_span().frequency == pytest.approx(0.8, rel=0.03)
+    m.set_filter("EEG", FilterSpec(5.0, 35.0))  # measured as displayed: filtered away
+    assert m.measure_span().peak_to_peak < 10
+    m.set_span(10.0, 15.0, None)  # a span across the page measures no wave
+    assert m.measure_span() is None
+    r.close()
