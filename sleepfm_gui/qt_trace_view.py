@@ -416,6 +416,10 @@ class TraceView(QWidget):
             lambda i: self.set_notch(self.notch_combo.itemData(i)))
         self.message_label = QLabel()
         self.message_label.setStyleSheet("color: #A0522D")
+        # The measuring cursor: what the span dragged on a trace measures.
+        self.measure_label = QLabel()
+        self.measure_label.setToolTip("Span dragged on a trace: peak-to-peak amplitude, "
+                                      "duration, dominant frequency")
 
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 0)
@@ -424,6 +428,7 @@ class TraceView(QWidget):
         bar.addWidget(self.goto_edit)
         bar.addWidget(LabelHolder(self.position_label))  # new text every page
         bar.addWidget(self.message_label, 1)
+        bar.addWidget(self.measure_label)
         bar.addWidget(self.filters_check)
         bar.addWidget(self.notch_combo)
 
@@ -567,6 +572,8 @@ class TraceView(QWidget):
             self._draw_events()
         elif kind == "span":
             self._draw_span()
+            measured = self.model.measure_span()
+            self.measure_label.setText("" if measured is None else measured.text())
         elif kind == "stages":
             self._draw_caption()
 

@@ -265,3 +265,25 @@ def test_spo2_label_shows_its_value_and_position_rows_show_names_not_a_trace(qtb
     labels = dict(zip([r.key for r in v.visible_channels], v.channel_axis._labels))
     assert labels["SpO2"].endswith("89 %") and labels["Position"].endswith("right")
     rec.close()
+
+
+def test_a_span_dragged_on_a_trace_shows_its_measurement(qtbot, tmp_path):
+    t = np.arange(60 * RATE) / RATE
+    wave = 400 * np.sin(2 * np.pi * 0.8 * t - np.pi / 2)  # 80 µV peak to peak at 0.8 Hz
+    rec = open_recording(write_edf(tmp_path / "sw.edf", [Sig("C4", RATE, wave.astype(int))]))
+    v = TraceView()
+    qtbot.addWidget(v)
+    v.resize(1000, 400)
+    v.show()
+    qtbot.waitExposed(v)
+    with qtbot.waitSignal(v.pagePainted, timeout=5000):
+        v.set_recording(rec, {"C4": "BAS"})
+    y = v.model.row_baseline(0)
+    v._on_drag(10.0, y, 10.5, "start")
+    v._on_drag(10.0, y, 11.25, "finish")
+    measured = v.model.measure_span()
+    assert measured.peak_to_peak == pytest.approx(80, rel=0.05)
+    assert v.measure_label.text() == measured.text() and "0.80 Hz" in measured.text()
+    v.model.clear_span()
+    assert v.measure_label.text() == ""
+    rec.close()
