@@ -120,5 +120,15 @@ class IdMapError(SleepFMError, ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class TrainingCacheError(SleepFMError, RuntimeError):
+    """A training cache folder cannot serve a distributed run: after every rank built its
+    share, entries the run needs are still missing from this rank's folder. Names the folder."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
 class JobCancelled(SleepFMError):
     """Raised inside a job when the user asked it to stop; the job's last good output is kept."""

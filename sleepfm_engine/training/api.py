@@ -245,12 +245,13 @@ def _discover(cfg, task: str, state: TaskState):
 
 
 def _prepare(cohort, cfg, dist, state: TaskState):
-    from .cache import TrainingCache, open_prepared, prepare_records
+    from .cache import TrainingCache, complete_prepared, open_prepared, prepare_records
 
     cache = TrainingCache(cfg.cache_dir)
     prepare_records(cache, cohort.records, state=state, workers=cfg.prep_workers,
                     rank=dist.rank, world_size=dist.world_size)
     dist.barrier()
+    complete_prepared(cache, cohort.records, dist)
     return cache, open_prepared(cache, cohort.records)
 
 
@@ -291,7 +292,7 @@ def run_finetune(config: FinetuneConfig, state: TaskState | None = None,
     import torch
 
     from ..checkpoints import load_config, load_model
-    from .cache import embed_records, model_identity
+    from .cache import complete_embeddings, embed_records, model_identity
     from .loop import seed_everything, setup_distributed
 
     config.validate()
@@ -321,6 +322,7 @@ def run_finetune(config: FinetuneConfig, state: TaskState | None = None,
             emb_paths = embed_records(cache, prepared, base, base_id, dist.device, state=state.sub(0.25, 0.35),
                                       rank=dist.rank, world_size=dist.world_size)
             dist.barrier()
+            complete_embeddings(cache, prepared, base, base_id, dist)
         meta = {"name": config.name, "provenance": _provenance(config, dist, config.task, str(base_folder)),
                 "base_model": {"folder": str(base_folder), "id": base_id},
                 "data_summary": dict(cohort.summary(), split={k: len(split[k]) for k in ("train", "validation", "test")}),

@@ -28,19 +28,21 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from .. import __version__
 from ..atomic import atomic_path, write_text_atomic
 from ..contract import CHUNK_SAMPLES, MODALITIES, TOKENS_PER_CHUNK, contract_dict
+from ..errors import TrainingCacheError
 from ..jobs import TaskState
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .cohort import CohortRecord
+    from .loop import DistContext
 
 #: Environment variable naming the cache folder (else the platform's user cache folder).
 CACHE_ENV = "SLEEPFM_CACHE_DIR"
@@ -375,8 +377,6 @@ def embed_records(cache: TrainingCache, prepared: Mapping[str, PreparedRecord], 
     dict
         Study ID → embedding entry path (every record's, whoever built it).
     """
-    import h5py
-
     state = state or TaskState()
     paths = {sid: cache.emb_path(p.path.stem, model_id) for sid, p in prepared.items()}
     todo = [sid for i, sid in enumerate(prepared) if i % world_size == rank and not paths[sid].is_file()]
@@ -384,14 +384,111 @@ def embed_records(cache: TrainingCache, prepared: Mapping[str, PreparedRecord], 
     for k, sid in enumerate(todo):
         state.check_cancelled()
         state.set_status(f"embedding {sid}")
-        emb = embed_prepared(prepared[sid], base, device, batch_size)
-        with atomic_path(paths[sid]) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["model"] = model_id
-                f.attrs["source"] = str(prepared[sid].path)
-                f.attrs["format"] = EMB_FORMAT
-                f.attrs["channels"] = json.dumps(prepared[sid].channels)
-                for m, v in emb.items():
-                    f.create_dataset(m, data=v)
+        write_embeddings(paths[sid], prepared[sid], base, model_id, device, batch_size)
         state.set_progress((k + 1) / len(todo))
     return paths
+
+
+def write_embeddings(path: Path, prepared: PreparedRecord, base: "torch.nn.Module", model_id: str,
+                     device: "torch.device", batch_size: int = 32) -> Path:
+    """Embed one prepared recording with ``base`` into the entry ``path`` (atomic)."""
+    import h5py
+
+    emb = embed_prepared(prepared, base, device, batch_size)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["model"] = model_id
+            f.attrs["source"] = str(prepared.path)
+            f.attrs["format"] = EMB_FORMAT
+            f.attrs["channels"] = json.dumps(prepared.channels)
+            for m, v in emb.items():
+                f.create_dataset(m, data=v)
+    return path
+
+
+# ------------------------------------------------------------------- caches that are not shared
+#: Folder of a run's rank markers inside the cache, which reveal the ranks sharing the folder.
+RANK_MARKERS = "ranks"
+
+
+def complete_node_cache(cache: TrainingCache, needed: Sequence[Path], build: "Callable[[int], Any]",
+                        dist: "DistContext", what: str = "entries") -> None:
+    """Make every entry in ``needed`` present in this rank's cache folder.
+
+    Call on every rank after each built its share and a barrier. A folder on a shared file
+    system then holds everything. A node-local folder (the default cache under a per-node
+    home or scratch) holds only what that node's ranks built: the ranks that share the folder
+    (found by each writing a marker into it) then build the rest between them, so each node
+    preprocesses the whole cohort once. If entries are still missing afterwards the run stops
+    on every rank with a :class:`TrainingCacheError` asking for ``--cache-dir`` on a shared
+    file system, instead of failing later while opening another node's entry.
+
+    Parameters
+    ----------
+    cache : TrainingCache
+    needed : sequence of Path
+        The entries the run opens, in the same order on every rank.
+    build : callable
+        ``build(i)`` writes ``needed[i]`` into this rank's folder.
+    dist : DistContext
+        The run's ranks (``barrier``, ``broadcast``, ``any_true``).
+    what : str
+        What the entries are, for messages.
+    """
+    if not dist.active:
+        return
+    import uuid
+
+    run = dist.broadcast(uuid.uuid4().hex if dist.is_main else None)
+    markers = cache.root / RANK_MARKERS / run
+    markers.mkdir(parents=True, exist_ok=True)
+    mine = markers / str(dist.rank)
+    mine.touch()
+    dist.barrier()
+    peers = sorted(int(p.name) for p in markers.iterdir())
+    missing = [i for i, p in enumerate(needed) if not Path(p).is_file()]
+    if dist.any_true(bool(missing)) and dist.is_main:
+        warnings.warn(f"the training cache {cache.root} is not shared by every rank (only ranks "
+                      f"{peers} see it): each node builds the {what} it lacks; give --cache-dir a "
+                      "folder on a shared file system to build them once", RuntimeWarning, stacklevel=2)
+    failure: BaseException | None = None
+    try:
+        for k, i in enumerate(missing):
+            if k % len(peers) == peers.index(dist.rank):
+                build(i)
+    except Exception as exc:  # noqa: BLE001 - re-raised below, after telling the other ranks
+        failure = exc
+    # A rank that failed alone would leave the others waiting at the next collective.
+    if dist.any_true(failure is not None):
+        if failure is not None:
+            raise failure
+        raise TrainingCacheError(cache.root, f"another rank failed while building {what}; see its error")
+    dist.barrier()
+    mine.unlink()
+    absent = [Path(needed[i]) for i in missing if not Path(needed[i]).is_file()]
+    dist.barrier()
+    if dist.rank == peers[0]:
+        markers.rmdir()
+    if dist.any_true(bool(absent)):
+        where = f"{len(absent)} of {len(needed)} {what} (e.g. {absent[0].name})" if absent else "entries"
+        raise TrainingCacheError(cache.root, f"{where} are missing on rank {dist.rank} after every "
+                                 "rank built its share: this cache folder is not shared between the "
+                                 "nodes; pass --cache-dir on a shared file system")
+
+
+def complete_prepared(cache: TrainingCache, records: Sequence["CohortRecord"],
+                      dist: "DistContext") -> None:
+    """:func:`complete_node_cache` for the preprocessed entries of ``records``."""
+    complete_node_cache(cache, [cache.prep_path(cache.prep_key(r)) for r in records],
+                        lambda i: prepare_record(cache, records[i]), dist, "preprocessed recordings")
+
+
+def complete_embeddings(cache: TrainingCache, prepared: Mapping[str, PreparedRecord],
+                        base: "torch.nn.Module", model_id: str, dist: "DistContext",
+                        batch_size: int = 32) -> None:
+    """:func:`complete_node_cache` for the embedding entries of ``prepared`` (every rank's)."""
+    ids = list(prepared)
+    paths = [cache.emb_path(prepared[sid].path.stem, model_id) for sid in ids]
+    complete_node_cache(cache, paths, lambda i: write_embeddings(paths[i], prepared[ids[i]], base, model_id,
+                                                                 dist.device, batch_size),
+                        dist, "embeddings")
