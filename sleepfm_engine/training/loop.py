@@ -7,8 +7,9 @@ resumes, stops early when the validation score stops improving, keeps the best c
 (written atomically), seeds everything (loader workers too), uses bf16 autocast and gradient
 accumulation on GPU, and runs data-parallel (DDP) under ``torchrun``: NCCL on GPUs, gloo on CPUs.
 
-Under ``torchrun`` every process runs the same loop; rank 0 alone evaluates, writes files and
-reports, and the decision to stop (cancel, early stopping) is shared so all ranks leave
+Under ``torchrun`` every process runs the same loop; validation is split across the ranks
+for tasks that support it (``Task.evaluates_across_ranks``), else run by rank 0; rank 0 alone
+writes files and reports, and the decision to stop (cancel, early stopping) is shared so all ranks leave
 together.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
@@ -141,6 +142,11 @@ class Task:
     def has_validation(self) -> bool:
         return True
 
+    #: Whether ``evaluate(part, shared=True)`` may be called on every rank at once, the task
+    #: splitting the nights between them (:meth:`DistContext.map_shards`); otherwise rank 0
+    #: validates alone while the others wait.
+    evaluates_across_ranks = False
+
     def save_best(self, epoch: int, metrics: dict) -> None:
         raise NotImplementedError
 
@@ -210,6 +216,23 @@ class DistContext:
         box = [obj]
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
+
+    def map_shards(self, items: Sequence[Any], fn: Callable[[Any], Any]) -> list:
+        """``[fn(x) for x in items]`` with the work split across the ranks: rank ``r`` computes
+        items ``r, r + world_size, ...`` and every rank gets all the results, in item order.
+
+        Every rank must call it with the same ``items``. The results travel as pickled objects
+        (gloo/NCCL object collectives), so keep them to NumPy arrays and small dicts.
+        """
+        if not self.active:
+            return [fn(x) for x in items]
+        mine = [fn(items[i]) for i in range(self.rank, len(items), self.world_size)]
+        parts: list[Any] = [None] * self.world_size
+        torch.distributed.all_gather_object(parts, mine)
+        out: list[Any] = [None] * len(items)
+        for r, results in enumerate(parts):
+            out[r::self.world_size] = results
+        return out
 
     def sum(self, value: float) -> float:
         if not self.active:
@@ -439,12 +462,19 @@ class Trainer:
             self._check_finite(train_loss, epoch)
             total_samples = dist.sum(samples)
             metrics = {}
-            if dist.is_main:
+            across = task.evaluates_across_ranks and dist.active
+            if dist.is_main or across:
                 self.state.set_status(f"epoch {epoch + 1}: validating")
                 model.eval()
                 with torch.no_grad():
-                    metrics = task.evaluate("validation") if task.has_validation() else {}
+                    if not task.has_validation():
+                        metrics = {}
+                    elif across:
+                        metrics = task.evaluate("validation", shared=True)
+                    else:
+                        metrics = task.evaluate("validation")
                 model.train()
+            # Rank 0's metrics decide for all (equal anyway when every rank evaluated).
             metrics = dist.broadcast(metrics)
             score = metrics.get("score", -train_loss)
             record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],

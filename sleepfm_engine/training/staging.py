@@ -210,21 +210,31 @@ class StagingTask(Task):
     def has_validation(self) -> bool:
         return len(self.parts.get("validation", [])) > 0
 
-    def predict(self, part: str) -> list[dict]:
-        """Per-night stage probabilities and reference labels of a split part."""
+    #: Validation nights are independent: the ranks split them (:meth:`predict`).
+    evaluates_across_ranks = True
+
+    def predict(self, part: str, shared: bool = False) -> list[dict]:
+        """Per-night stage probabilities and reference labels of a split part.
+
+        ``shared``: every rank calls this together; each predicts its share of the nights and
+        all get every night, in order.
+        """
         device = self.dist.device
-        nights = []
-        self.module.eval()
-        for k, (item, prepared) in enumerate(self.parts[part]):
+
+        def night(k: int) -> dict:
+            item, prepared = self.parts[part][k]
             if self.end_to_end:
                 x, mask = self._embed_night(prepared)
             else:
-                smp = self._eval_sets[part][k]
-                batch = collate_nights([smp])
+                batch = collate_nights([self._eval_sets[part][k]])
                 x, mask = batch["x"], batch["mask"]
             probs = predict_tokens(self.head, x, mask, device, self.config.precision)
             n = min(len(probs), len(item.labels))
-            nights.append({"id": item.id, "labels": item.labels[:n], "probs": probs[:n]})
+            return {"id": item.id, "labels": item.labels[:n], "probs": probs[:n]}
+
+        self.module.eval()
+        indices = list(range(len(self.parts[part])))
+        nights = self.dist.map_shards(indices, night) if shared else [night(k) for k in indices]
         self.module.train()
         return nights
 
@@ -238,12 +248,12 @@ class StagingTask(Task):
         batch = collate_nights([{"id": "", "x": arr, "start": 0}])
         return batch["x"], batch["mask"]
 
-    def evaluate(self, part: str = "validation") -> dict:
+    def evaluate(self, part: str = "validation", shared: bool = False) -> dict:
         from .metrics import staging_report
 
         if not self.parts.get(part):
             return {}
-        report = staging_report(self.predict(part))
+        report = staging_report(self.predict(part, shared))
         return report
 
     def save_best(self, epoch: int, metrics: dict) -> None:
