@@ -97,3 +97,48 @@ def test_two_ranks_split_the_validation_nights_and_agree_on_the_metrics(tmp_path
     v0 = [h["validation"] for h in r[0]["history"]]
     assert v0 == [h["validation"] for h in r[1]["history"]]
     assert all(v["n_nights"] == n_val for v in v0)
+
+
+def _diagnosis_worker(rank: int, world: int, port: int, cfg: dict, root: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from sleepfm_engine.training.api import run_finetune
+    from sleepfm_engine.training.config import FinetuneConfig
+    from sleepfm_engine.training.diagnosis import DiagnosisTask
+
+    _join(rank, world, port)
+    evaluated: list[int] = []
+    forward = DiagnosisTask._forward
+
+    def counting(self, model, batch):
+        if not torch.is_grad_enabled():  # evaluation, not a training step
+            evaluated.append(len(batch["ids"]))
+        return forward(self, model, batch)
+
+    DiagnosisTask._forward = counting
+    result = run_finetune(FinetuneConfig(**cfg))
+    Path(root, f"diagnosis_rank{rank}.json").write_text(json.dumps({
+        "status": result.status, "history": result.history, "evaluated": evaluated}))
+
+
+def test_two_ranks_split_the_diagnosis_validation_batches_and_agree_on_the_c_index(tmp_path):
+    import torch.multiprocessing as mp
+
+    from training_helpers import write_survival
+
+    data = make_cohort(tmp_path / "data", n=10, minutes=5)
+    write_survival(data, [f"night{i:02d}" for i in range(10)])
+    cfg = dict(task="diagnosis", output=str(tmp_path / "out"), data=str(data), base=str(make_base(tmp_path / "base")),
+               epochs=2, batch_size=2, lr=3e-3, head={"num_layers": 1, "pooling_head": 2, "dropout": 0.0},
+               cache_dir=str(tmp_path / "cache"), fractions=[0.4, 0.4, 0.2], device="cpu", plots=False)
+    mp.start_processes(_diagnosis_worker, args=(2, _free_port(), cfg, str(tmp_path)), nprocs=2, join=True,
+                       start_method="spawn")
+    r = [json.loads((tmp_path / f"diagnosis_rank{k}.json").read_text()) for k in range(2)]
+    split = json.loads((tmp_path / "out" / "training" / "split.json").read_text())
+    assert len(split["validation"]) == 4 and r[0]["status"] == r[1]["status"] == "completed"
+    # rank 1 evaluates one of the two two-night validation batches in each of the 2 epochs
+    assert r[1]["evaluated"] == [2, 2]
+    v0 = [h["validation"] for h in r[0]["history"]]
+    assert v0 == [h["validation"] for h in r[1]["history"]]
+    assert all(set(v["c_index"]) == {"327.3", "401.1"} for v in v0)

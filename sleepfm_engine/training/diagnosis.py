@@ -109,29 +109,41 @@ class DiagnosisTask(Task):
     def has_validation(self) -> bool:
         return len(self.parts.get("validation", [])) >= 2
 
-    def predict(self, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-        """Log-hazards, times and events (n, K) of a split part, and the study IDs."""
-        ds = NightDataset(self.parts[part], max_tokens=self.max_tokens, random_crop=False, preload=False)
-        hz, tt, ee, ids = [], [], [], []
-        self.module.eval()
-        with torch.no_grad():
-            for i in range(0, len(ds), self.config.batch_size):
-                batch = move(collate_nights([ds[k] for k in range(i, min(len(ds), i + self.config.batch_size))]),
-                             self.dist.device)
-                h = self._forward(self.module, batch)
-                hz.append(h.float().cpu().numpy())
-                tt.append(batch["times"].cpu().numpy())
-                ee.append(batch["events"].cpu().numpy())
-                ids += batch["ids"]
-        self.module.train()
-        return np.concatenate(hz), np.concatenate(tt), np.concatenate(ee), ids
+    #: Validation batches are independent: the ranks split them (:meth:`predict`).
+    evaluates_across_ranks = True
+    #: The heads keep ``layer_norm`` (it is in the released weights) but never apply it, so
+    #: its parameters get no gradient; DDP must be told or it stops at the second step.
+    find_unused_parameters = True
 
-    def evaluate(self, part: str = "validation") -> dict:
+    def predict(self, part: str, shared: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """Log-hazards, times and events (n, K) of a split part, and the study IDs.
+
+        ``shared``: every rank calls this together; each predicts its share of the batches and
+        all get every night, in order.
+        """
+        ds = NightDataset(self.parts[part], max_tokens=self.max_tokens, random_crop=False, preload=False)
+
+        def predict_batch(i: int) -> tuple:
+            batch = move(collate_nights([ds[k] for k in range(i, min(len(ds), i + self.config.batch_size))]),
+                         self.dist.device)
+            h = self._forward(self.module, batch)
+            return (h.float().cpu().numpy(), batch["times"].cpu().numpy(), batch["events"].cpu().numpy(),
+                    list(batch["ids"]))
+
+        self.module.eval()
+        starts = list(range(0, len(ds), self.config.batch_size))
+        with torch.no_grad():
+            out = self.dist.map_shards(starts, predict_batch) if shared else [predict_batch(i) for i in starts]
+        self.module.train()
+        return (np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]),
+                np.concatenate([o[2] for o in out]), [sid for o in out for sid in o[3]])
+
+    def evaluate(self, part: str = "validation", shared: bool = False) -> dict:
         from .metrics import concordance_report
 
         if len(self.parts.get(part, [])) < 2:
             return {}
-        hz, tt, ee, _ = self.predict(part)
+        hz, tt, ee, _ = self.predict(part, shared)
         report = concordance_report(tt, ee, hz, self.phecodes)
         with torch.no_grad():
             report["loss"] = float(cox_ph_loss(torch.from_numpy(hz), torch.from_numpy(tt), torch.from_numpy(ee)))

@@ -147,29 +147,40 @@ class EventsTask(Task):
     def has_validation(self) -> bool:
         return len(self.parts.get("validation", [])) > 0
 
-    def predict(self, part: str) -> list[dict]:
-        """Per-night token probabilities, token stages and scored events of a split part."""
-        nights = []
-        was_training = self.head.training
-        self.head.eval()
-        for k, night in enumerate(self.parts[part]):
+    #: Validation nights are independent: the ranks split them (:meth:`predict`).
+    evaluates_across_ranks = True
+
+    def predict(self, part: str, shared: bool = False) -> list[dict]:
+        """Per-night token probabilities, token stages and scored events of a split part.
+
+        ``shared``: every rank calls this together; each predicts its share of the nights and
+        all get every night, in order.
+        """
+        def predict_night(k: int) -> dict:
+            night = self.parts[part][k]
             sample = self._eval_sets[part][k]
             batch = collate_nights([{key: v for key, v in sample.items() if key != "labels"}])
             probs = event_probabilities(batch["x"].numpy(), batch["mask"].numpy(), self.head, self.dist.device)
             n = min(len(probs), len(night["stages"]))
-            nights.append({"id": night["item"].id, "probs": probs[:n], "stages": night["stages"][:n],
-                           "events": night["events"]})
+            return {"id": night["item"].id, "probs": probs[:n], "stages": night["stages"][:n],
+                    "events": night["events"]}
+
+        was_training = self.head.training
+        self.head.eval()
+        indices = list(range(len(self.parts[part])))
+        nights = (self.dist.map_shards(indices, predict_night) if shared
+                  else [predict_night(k) for k in indices])
         self.head.train(was_training)
         return nights
 
-    def evaluate(self, part: str = "validation") -> dict:
+    def evaluate(self, part: str = "validation", shared: bool = False) -> dict:
         """Agreement on a split part. On ``validation`` (while training) the post-processing is
         tuned on these nights first; other parts use the saved settings."""
         from .event_metrics import events_report, tune_postprocessing
 
         if not self.parts.get(part):
             return {}
-        nights = self.predict(part)
+        nights = self.predict(part, shared)
         if part == "validation" and not self.tuned:
             params = tune_postprocessing(nights, self.classes)
             self._candidate = params
