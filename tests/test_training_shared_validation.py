@@ -142,3 +142,51 @@ def test_two_ranks_split_the_diagnosis_validation_batches_and_agree_on_the_c_ind
     v0 = [h["validation"] for h in r[0]["history"]]
     assert v0 == [h["validation"] for h in r[1]["history"]]
     assert all(set(v["c_index"]) == {"327.3", "401.1"} for v in v0)
+
+
+def _events_worker(rank: int, world: int, port: int, cfg: dict, root: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from sleepfm_engine.training import events
+    from sleepfm_engine.training.api import run_finetune
+    from sleepfm_engine.training.config import FinetuneConfig
+
+    _join(rank, world, port)
+    predicted: list[int] = []
+    probabilities = events.event_probabilities
+
+    def counting(*args, **kwargs):
+        predicted.append(1)
+        return probabilities(*args, **kwargs)
+
+    events.event_probabilities = counting
+    result = run_finetune(FinetuneConfig(**cfg))
+    Path(root, f"events_rank{rank}.json").write_text(json.dumps({
+        "status": result.status, "history": result.history, "predicted": len(predicted)}))
+
+
+def test_two_ranks_split_the_event_validation_nights_and_tune_the_same_postprocessing(tmp_path):
+    import torch.multiprocessing as mp
+
+    from sleepfm_engine.synthetic import Severity, make_night, write_night
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, ahi in enumerate((40, 25, 60, 15, 30, 50)):
+        write_night(make_night(0.35, seed=i, montage="minimal", severity=Severity(ahi=ahi, plmi=30)),
+                    data / f"night{i}.edf")
+    cfg = dict(task="events", output=str(tmp_path / "out"), data=str(data), base=str(make_base(tmp_path / "base")),
+               epochs=2, batch_size=1, lr=3e-3, head=dict(TINY_HEAD), cache_dir=str(tmp_path / "cache"),
+               fractions=[0.34, 0.33, 0.33], device="cpu", plots=False,
+               event_classes=["apnea", "hypopnea", "desaturation"])
+    mp.start_processes(_events_worker, args=(2, _free_port(), cfg, str(tmp_path)), nprocs=2, join=True,
+                       start_method="spawn")
+    r = [json.loads((tmp_path / f"events_rank{k}.json").read_text()) for k in range(2)]
+    split = json.loads((tmp_path / "out" / "training" / "split.json").read_text())
+    assert len(split["validation"]) == 2 and r[0]["status"] == r[1]["status"] == "completed"
+    # rank 1 predicts one of the two validation nights in each of the 2 epochs, nothing else
+    assert r[1]["predicted"] == 2
+    v0 = [h["validation"] for h in r[0]["history"]]
+    assert v0 == [h["validation"] for h in r[1]["history"]]
+    assert all(set(v["postprocessing"]) == {"apnea", "hypopnea", "desaturation"} for v in v0)
