@@ -249,7 +249,16 @@ class AnalysisServer:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_child_main, args=(child,), name="sleepfm-analysis",
                                daemon=True)
-            proc.start()
+            try:
+                proc.start()
+            except (OSError, RuntimeError, ValueError) as exc:
+                # No memory for a new process, a broken interpreter, a locked-down system: say
+                # so as an analysis failure; the viewer and manual scoring need no child.
+                parent.close()
+                child.close()
+                raise RemoteError(f"The analysis process could not start ({exc}). SleepFM staging, "
+                                  "risk, event detection and fine-tuning need it; viewing and "
+                                  "manual scoring still work.", type(exc).__name__) from exc
             child.close()
             self._proc, self._conn = proc, parent
             self._reader = threading.Thread(target=self._read, args=(parent,),
@@ -257,7 +266,13 @@ class AnalysisServer:
             self._reader.start()
 
     def submit(self, task: str, kwargs: dict, on_event: Callable[[str, Any], None]) -> int:
-        """Run ``task`` (one of :data:`TASKS`) with ``kwargs`` in the child; returns its id."""
+        """Run ``task`` (one of :data:`TASKS`) with ``kwargs`` in the child; returns its id.
+
+        Raises
+        ------
+        RemoteError
+            When the analysis process cannot be started.
+        """
         if task not in TASKS:
             raise ValueError(f"unknown analysis task {task!r}; known: {', '.join(TASKS)}")
         self.start()

@@ -206,8 +206,13 @@ class RemoteJobWorker(_Worker):
         self._done = threading.Event()
 
     def start(self) -> None:
+        from .analysis_server import RemoteError
+
         self._begin()
-        self._id = self.server.submit(self.task, self.kwargs, self._on_event)
+        try:
+            self._id = self.server.submit(self.task, self.kwargs, self._on_event)
+        except RemoteError as exc:  # the analysis process could not start: the job fails, readably
+            self._on_event("failed", exc)
 
     def cancel(self) -> None:
         self.cancel_requested = True

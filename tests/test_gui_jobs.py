@@ -118,3 +118,34 @@ def test_cancel_button_and_shutdown_wait_for_the_threads(qtbot):
     assert b.wait(0) is not False and b.state == "cancelled"
     panel.clear_finished()
     assert panel.rows == []
+
+
+def test_an_analysis_process_that_cannot_start_fails_the_job_with_a_readable_message(qtbot,
+                                                                                    monkeypatch):
+    from sleepfm_gui import analysis_server
+    from sleepfm_gui.analysis_server import AnalysisServer
+    from sleepfm_gui.workers import RemoteJobWorker
+
+    real = analysis_server.mp.get_context
+
+    class NoProcess:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def start(self):
+            raise OSError(12, "Cannot allocate memory")
+
+    def context(method):
+        ctx = real(method)
+        monkeypatch.setattr(ctx, "Process", NoProcess)
+        return ctx
+
+    monkeypatch.setattr(analysis_server.mp, "get_context", context)
+    server = AnalysisServer()
+    worker = RemoteJobWorker(server, "Sleep staging", "staging", {})
+    with qtbot.waitSignal(worker.failed, timeout=5000) as sig:
+        worker.start()
+    text = errors.describe_exception(sig.args[0])
+    assert "analysis process could not start" in text and "Cannot allocate memory" in text
+    assert "Traceback" not in text and not server.running
+    server.close()
