@@ -18,7 +18,8 @@ from sleepfm_engine.sleep_stats import MISSING, STATISTICS_DEFINITIONS, STATISTI
 #: Rows of the statistics table, in clinical report order.
 ROWS: tuple[str, ...] = ("TRT", "TST", "SPT", "SE", "SOL", "WASO", "REM_latency", "W_min",
                          "N1_min", "N2_min", "N3_min", "R_min", "N1_pct", "N2_pct", "N3_pct",
-                         "R_pct", "unscored_min", "artefact_min", "awakenings", "stage_shifts")
+                         "R_pct", "unscored_min", "no_data_min", "artefact_min", "awakenings",
+                         "stage_shifts")
 _UNITS = {"min": "min", "%": "%", "count": "", "epoch": "", "s": "s"}
 #: Rows of the statistics table that stay visible however small the panel (it scrolls for more).
 MIN_VISIBLE_ROWS = 5

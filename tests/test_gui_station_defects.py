@@ -150,3 +150,17 @@ def test_importing_5_s_epochs_says_how_many_30_s_epochs_mixed_stages(qtbot, wind
     title, text = shown[-1]
     assert title == "Hypnogram epochs merged"
     assert "5-s epochs merged into 60 30-s epochs; 1 of them mixed" in text
+
+
+def test_the_statistics_table_shows_no_data_time_apart_from_unscored_time(qtbot):
+    from sleepfm_gui.qt_stats import StatsView
+
+    view = StatsView()
+    qtbot.addWidget(view)
+    stages = np.array([0, 1, 2, 2, 2, 3, 3, 4, 4, 0])
+    no_data = np.zeros(10, dtype=bool)
+    no_data[3:5] = True  # a gap of an EDF+D file: one minute without data
+    stats = Hypnogram(stages).statistics(no_data=no_data)
+    view.set_statistics({"manual": stats, "auto": None, "agreement": None})
+    assert view.value_text("no_data_min") == "1.0"
+    assert view.value_text("TST") == "3.0"  # the gap is not sleep time
