@@ -246,3 +246,10 @@ def test_an_events_only_format_is_never_taken_for_a_hypnogram(tmp_path):
             read_hypnogram(path, fmt="ev-test")
     finally:
         unregister("ev-test")
+
+
+def test_a_file_name_without_a_suffix_picks_no_format():
+    from sleepfm_engine.formats.registry import format_for_suffix
+
+    assert format_for_suffix("night") is None
+    assert format_for_suffix("night.csv") is not None

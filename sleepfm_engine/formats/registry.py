@@ -290,8 +290,11 @@ def hypnogram_suffixes() -> tuple[str, ...]:
 
 
 def format_for_suffix(path: str | Path) -> FileFormat | None:
-    """The writable format whose save suffix is the suffix of ``path``, or None."""
+    """The writable format whose save suffix is the suffix of ``path``, or None (also for a
+    name without a suffix: formats that must be asked for by name have an empty save suffix)."""
     suffix = Path(path).suffix.lower()
+    if not suffix:
+        return None
     return next((f for f in registered_formats()
                  if f.write_hypnogram is not None and f.save_suffix == suffix), None)
 
