@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockW
                                QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox,
                                QPlainTextEdit, QScrollArea, QTextEdit, QWidget)
 
-from sleepfm_engine.errors import SleepFMError
+from sleepfm_engine.errors import ModelError, SleepFMError
 from sleepfm_engine.formats import format_for_suffix, hypnogram_dialog_filter, recording_dialog_filter
 from sleepfm_engine.jobs import Job
 from sleepfm_engine.recording import RECORDING_SUFFIXES
@@ -302,6 +302,11 @@ class MainWindow(QMainWindow):
                                     lambda: self.start_event_detection("psgscoring"),
                                     tip="AASM respiratory, SpO2, arousal and limb-movement events "
                                         "into their own layer; accept them one by one or all")
+        self.detect_head_action = action(an, "Detect events with the SleepFM &event head",
+                                         self.start_head_detection,
+                                         tip="The chosen release's event head (model_events/) "
+                                             "scores the night's events into their own layer, "
+                                             "with its confidence, beside psgscoring's")
         self.get_weights_action = action(an, "Get SleepFM weights…", self.get_official_weights,
                                          tip="Download the released SleepFM models (after asking), "
                                              "verify them and use them")
@@ -1189,6 +1194,35 @@ class MainWindow(QMainWindow):
         return self._remote(f"Events of {self.rec.path.name} ({detector})", "detect", kwargs,
                             "detect", done, "Event detection failed")
 
+    def has_event_head(self) -> bool:
+        """Whether the chosen model folder is a release with an event head beside its base
+        model (what the ``sleepfm-head`` detector needs)."""
+        from sleepfm_engine.checkpoints import release_folders
+        from sleepfm_engine.detectors.sleepfm_head import EVENTS_KIND
+        from sleepfm_engine.training_tasks import BASE_KIND
+
+        if not self.model_dir:
+            return False
+        try:
+            folders = release_folders(self.model_dir)
+        except (ModelError, ValueError):
+            # Not a readable release: the head cannot run, which the disabled action says.
+            return False
+        return EVENTS_KIND in folders and BASE_KIND in folders
+
+    def start_head_detection(self):
+        """Score the night's events with the chosen release's event head (layer
+        ``sleepfm-head``, each event with the head's probability as its confidence)."""
+        from sleepfm_engine.detectors.sleepfm_head import NAME
+
+        if not self.has_event_head():
+            errors.show_error(self, "Event detection", f"{self.model_dir or 'No model folder'} "
+                                                       "holds no SleepFM event head (model_events/ "
+                                                       "beside model_base/); choose a release with "
+                                                       "one in Analysis ▸ Model and device.")
+            return None
+        return self.start_event_detection(NAME, model=str(self.model_dir), device=self.device)
+
     def start_risk(self):
         """Run the disease-risk head as a job (needs age and sex)."""
         kwargs = self._analysis_kwargs()
@@ -1342,6 +1376,7 @@ class MainWindow(QMainWindow):
                   self.stage_action, self.risk_action, self.detect_action):
             a.setEnabled(has)
         self.export_auto_action.setEnabled(has and self.auto_hypnogram is not None)
+        self.detect_head_action.setEnabled(has and self.has_event_head())
 
     def _folder(self) -> str:
         if self.rec is not None:
