@@ -107,6 +107,33 @@ def test_rejected_candidates_keep_an_english_reason_and_the_code(scored):
         assert c.event.id not in scored.events
 
 
+def test_events_name_the_recording_channels_they_were_scored_on(study, scored):
+    _night, rec, _hyp = study
+    roles = assign_roles(rec)
+    flow_and_belts = ("Airflow", "Thor", "Abdo")  # psgscoring's names mapped back
+    resp = [e for e in scored.events if is_apnea(e.type) or is_hypopnea(e.type)]
+    assert resp and all(e.channels == flow_and_belts for e in resp)
+    assert all(c.event.channels == flow_and_belts for c in scored.events.rejected)
+    desat = scored.events.of_type(EventType.desaturation)
+    assert desat and all(e.channels == ("SpO2",) for e in desat)
+    arousals = scored.events.of_family("arousal")
+    assert arousals
+    for e in arousals:
+        eeg = [c for c in e.channels if c in roles["eeg"]]
+        assert eeg and set(e.channels) - set(eeg) <= {"Chin1-Chin2"}
+        assert ("Chin1-Chin2" in e.channels) == bool(e.attributes.get("emg_confirmed"))
+    limbs = scored.events.of_family("limb")
+    assert limbs and all(e.channels == ("LLeg", "RLeg") for e in limbs)
+    assert any(e.attributes.get("bilateral") for e in limbs)
+
+
+def test_with_one_leg_channel_limb_movements_sit_on_that_leg(study):
+    _night, rec, hyp = study
+    r = get_detector("psgscoring").detect(rec, hyp, roles={"leg_r": None})
+    limbs = r.events.of_family("limb")
+    assert limbs and all(e.channels == ("LLeg",) for e in limbs)
+
+
 def test_summary_uses_our_index_keys_and_agrees_with_its_events(scored):
     s = scored.summary
     for key in ("TST_h", "AHI", "OAI", "CAI", "MAI", "HI", "ODI3", "ArI", "PLMSI", "n_apneas"):

@@ -11,7 +11,9 @@ desaturations, arousals, limb movements and heart rate. This adapter
   hypnogram, psgscoring's polygraphy pseudo-hypnogram (indices then per hour of valid recording
   and no arousals or PLMS);
 - maps its events into :class:`~sleepfm_engine.events.Event` (confidence, the rule that
-  admitted it, the criteria behind it) and its rejected candidates into
+  admitted it, the criteria behind it, the recording's channels it was scored on: the airflow
+  sensor and effort belts of a respiratory event, the oximeter of a desaturation, the EEG
+  derivations of an arousal, the leg channels of a limb movement) and its rejected candidates into
   :class:`~sleepfm_engine.events.RejectedCandidate` with English reasons;
 - maps its summaries onto the keys of :data:`sleepfm_engine.indices.INDEX_DEFINITIONS`;
 - says what it could not score and why (:attr:`Detection.not_scored`), never a silent zero.
@@ -208,7 +210,7 @@ class PsgscoringDetector:
                 f"{k}: {v}" for k, v in result.not_scored.items()))
         state.check_cancelled()
         state.set_status("psgscoring: reading channels")
-        raw, names = _raw(recording, chosen, raw_rate, plan, state.sub(0.0, 0.15))
+        raw, names, labels = _raw(recording, chosen, raw_rate, plan, state.sub(0.0, 0.15))
         n_epochs = int(recording.duration // EPOCH_SECONDS)
         stages, artefacts = _stage_list(recording, hypnogram, n_epochs, lights_off, lights_on,
                                         result)
@@ -231,7 +233,7 @@ class PsgscoringDetector:
         out = _run(lib, raw, list(stages), names, artefacts, profile, position_map, state)
         state.set_status("psgscoring: reading its results")
         source = EventSource.detector(NAME, version, settings)
-        _map_events(out, result, source, plan)
+        _map_events(out, result, source, _Channels(out.get("meta") or {}, labels))
         result.summary = _summary(out, plan)
         _fallbacks(out, result)
         result.provenance.update({
@@ -296,10 +298,11 @@ def _plan(chosen: dict, hypnogram: Any, profile: str, lib, result: Detection) ->
 # ---------------------------------------------------------------------------- signals
 
 def _raw(recording: Any, chosen: dict, rate: float, plan: dict, state: TaskState):
-    """An MNE RawArray of the chosen channels at ``rate`` and psgscoring's role -> name map."""
+    """An MNE RawArray of the chosen channels at ``rate``, psgscoring's role -> name map and
+    its name -> recording label map."""
     import mne
 
-    data, names, role_names = [], [], {}
+    data, names, role_names, labels = [], [], {}, {}
     n = int(round(recording.duration * rate))
     jobs = [(role, label) for role, labels in chosen.items() for label in labels]
     have_spo2 = plan["has"]["spo2"]
@@ -313,11 +316,12 @@ def _raw(recording: Any, chosen: dict, rate: float, plan: dict, state: TaskState
         x = recording.read([label])[0]
         data.append(_to_rate(x, ch.rate, rate, n, hold=role in _LEVEL_ROLES))
         names.append(name)
+        labels[name] = label
         role_names.setdefault(role, name)
         state.set_progress((i + 1) / len(jobs))
     info = mne.create_info(names, rate, "misc", verbose=False)
     raw = mne.io.RawArray(np.vstack(data), info, verbose=False)
-    return raw, role_names
+    return raw, role_names, labels
 
 
 def _name_for(role: str, label: str, have_spo2: bool, taken: set[str]) -> str | None:
@@ -444,8 +448,54 @@ _CRITERIA_KEYS = ("flow_reduction_pct", "local_reduction_pct", "desaturation_pct
                   "csr_flagged", "spo2_cross_contaminated")
 
 
+class _Channels:
+    """The recording's channels each kind of psgscoring event was scored on.
+
+    Read from the channels psgscoring reports using (its ``meta``: the apnea and hypopnea
+    airflow sensors, the belts, the oximeter, the EEG derivations, the chin EMG, the leg
+    channels), its names mapped back to the recording's labels; a name it did not get from
+    this adapter is left out rather than guessed.
+    """
+
+    def __init__(self, meta: Mapping, labels: Mapping[str, str]):
+        self._labels = labels
+        used = meta.get("channels_used") or {}
+        flow = meta.get("flow_channels") or {}
+        legs = meta.get("plm_channels") or {}
+        belts = self._of(used.get("thorax"), used.get("abdomen"))
+        self.apnea = self._of(flow.get("apnea_sensor")) + belts
+        self.hypopnea = self._of(flow.get("hypopnea_sensor")) + belts
+        self.spo2 = self._of(used.get("spo2"))
+        self.eeg = self._of(used.get("eeg"))
+        self.emg = self._of(meta.get("arousal_emg_channel"))
+        self.leg_l, self.leg_r = self._of(legs.get("leg_l")), self._of(legs.get("leg_r"))
+        self.legs = self.leg_l + self.leg_r + self._of(legs.get("unsided"))
+
+    def _of(self, *names: Any) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self._labels[n] for n in names
+                                   if isinstance(n, str) and n in self._labels))
+
+    def respiratory(self, kind: str) -> tuple[str, ...]:
+        """An apnea is scored on the apnea sensor, a hypopnea on the hypopnea sensor (a
+        thermistor and a nasal cannula under AASM), each typed with the belts."""
+        return self.hypopnea if "hypop" in kind else self.apnea
+
+    def arousal(self, a: Mapping) -> tuple[str, ...]:
+        """The derivations that found it (the profile's EEG channel when it names none),
+        and the chin EMG when an EMG rise confirmed it."""
+        derivations = [a.get("derivation"), *(a.get("derivations") or [])]
+        return (self._of(*derivations) or self.eeg) + (self.emg if a.get("emg_confirmed")
+                                                       else ())
+
+    def limb(self, m: Mapping) -> tuple[str, ...]:
+        """The leg channel a movement came from when psgscoring used one; with both legs,
+        both: it merges bilateral movements and does not say which leg a one-sided one came
+        from (0.37), so naming one would be a guess."""
+        return self.legs
+
+
 def _respiratory_event(ev: Mapping, source: EventSource, rule: str, i: int,
-                       prefix: str) -> Event:
+                       prefix: str, channels: _Channels) -> Event:
     kind = str(ev.get("type", ""))
     try:
         etype = RESPIRATORY_TYPES[kind]
@@ -462,11 +512,12 @@ def _respiratory_event(ev: Mapping, source: EventSource, rule: str, i: int,
     if ev.get("desaturation_pct") is not None:
         attrs["drop_pct"] = _num(ev["desaturation_pct"])
     return Event(onset=float(ev["onset_s"]), duration=max(0.0, float(ev["duration_s"])),
-                 type=etype, source=source, confidence=_confidence(ev), attributes=attrs,
+                 type=etype, channels=channels.respiratory(kind), source=source,
+                 confidence=_confidence(ev), attributes=attrs,
                  label=f"psgscoring {kind}", id=f"{prefix}{i:05d}")
 
 
-def _map_events(out: dict, result: Detection, source: EventSource, plan: dict) -> None:
+def _map_events(out: dict, result: Detection, source: EventSource, channels: _Channels) -> None:
     events: list[Event] = []
     ns = result.not_scored
     resp = out.get("respiratory") or {}
@@ -480,14 +531,14 @@ def _map_events(out: dict, result: Detection, source: EventSource, plan: dict) -
             for i, ev in enumerate(resp.get("events") or []):
                 rule = (hyp_rule if "hypopnea" in str(ev.get("type")) else
                         "AASM apnea: >= 90 % drop of the flow excursion for >= 10 s")
-                events.append(_respiratory_event(ev, source, rule, i, "psg-resp-"))
+                events.append(_respiratory_event(ev, source, rule, i, "psg-resp-", channels))
             for i, ev in enumerate((resp.get("rejected_apneas") or [])
                                    + (resp.get("rejected_hypopneas") or [])):
                 kind = str(ev.get("type") or "apnea")
                 if kind not in RESPIRATORY_TYPES:
                     kind = "hypopnea" if "hypop" in kind else "apnea"
                 cand = _respiratory_event({**ev, "type": kind}, source, "rejected", i,
-                                          "psg-rej-")
+                                          "psg-rej-", channels)
                 code = str(ev.get("reject_reason") or "")
                 cand = cand.replace(attributes={**cand.attributes, "reason_code": code})
                 result.events.rejected.append(RejectedCandidate(cand, rejection_reason(code)))
@@ -499,7 +550,7 @@ def _map_events(out: dict, result: Detection, source: EventSource, plan: dict) -
             for i, d in enumerate(spo2.get("desaturations") or []):
                 attrs = {"drop_pct": _num(d.get("drop_pct")), "nadir_pct": _num(d.get("nadir_spo2"))}
                 events.append(Event(onset=float(d["onset_s"]), duration=float(d["duration_s"]),
-                                    type=EventType.desaturation, channels=("SpO2",),
+                                    type=EventType.desaturation, channels=channels.spo2,
                                     source=source, attributes=attrs,
                                     label="psgscoring desaturation", id=f"psg-desat-{i:05d}"))
     ar = out.get("arousal") or {}
@@ -516,7 +567,7 @@ def _map_events(out: dict, result: Detection, source: EventSource, plan: dict) -
                     attrs["linked_event"] = _jsonable(a["linked_event"])
                 events.append(Event(onset=float(a["onset_s"]), duration=float(a["duration_s"]),
                                     type=AROUSAL_TYPES.get(kind, EventType.arousal),
-                                    source=source, confidence=_confidence(a), attributes=attrs,
+                                    channels=channels.arousal(a), source=source, confidence=_confidence(a), attributes=attrs,
                                     label=f"psgscoring arousal ({kind or 'unspecified'})",
                                     id=f"psg-arousal-{i:05d}"))
             for i, r in enumerate(ar.get("reras") or []):
@@ -524,7 +575,8 @@ def _map_events(out: dict, result: Detection, source: EventSource, plan: dict) -
                     continue
                 events.append(Event(onset=float(r["onset_s"]),
                                     duration=float(r.get("duration_s") or 0.0),
-                                    type=EventType.rera, source=source,
+                                    type=EventType.rera,
+                                    channels=channels.respiratory("hypopnea"), source=source,
                                     confidence=_confidence(r), label="psgscoring RERA",
                                     id=f"psg-rera-{i:05d}"))
     plm = out.get("plm") or {}
@@ -545,7 +597,8 @@ def _map_events(out: dict, result: Detection, source: EventSource, plan: dict) -
                     onset=float(m["onset_s"]), duration=float(m["duration_s"]),
                     type=(EventType.periodic_limb_movement if m.get("is_plm")
                           else EventType.limb_movement),
-                    source=source, attributes=attrs, label="psgscoring limb movement",
+                    channels=channels.limb(m), source=source, attributes=attrs,
+                    label="psgscoring limb movement",
                     id=f"psg-lm-{i:05d}"))
     result.events.extend(events)
 
