@@ -119,7 +119,9 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_menus()
         self._status = QLabel()
-        self.statusBar().addWidget(self._status, 1)
+        # Permanent: a temporary message is drawn left of it, never over it (a normal widget
+        # shown with its window after a message came is drawn under that message).
+        self.statusBar().addPermanentWidget(self._status)
         self._connect()
         self._restore_settings()
         self._update_actions()
