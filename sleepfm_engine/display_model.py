@@ -15,6 +15,7 @@ sessions, and, when asked, the per-recording part (row states and derivations).
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
@@ -183,6 +184,31 @@ class EventMark(NamedTuple):
     selected: bool
 
 
+class RejectedMark(NamedTuple):
+    """Where one candidate a detector rejected goes on the page (see
+    :meth:`DisplayModel.rejected_marks`).
+
+    Attributes
+    ----------
+    candidate : RejectedCandidate
+    layer : str
+        The layer (detector run) that rejected it.
+    rows : tuple of int
+        Visible rows it was considered on (top first); () for the page band.
+    x0, x1 : float
+        The span, clipped to the window (s).
+    text : str
+        ``"rejected: <reason>"``.
+    """
+
+    candidate: Any
+    layer: str
+    rows: tuple[int, ...]
+    x0: float
+    x1: float
+    text: str
+
+
 class DisplayModel:
     """Display state of one recording in a trace viewer.
 
@@ -215,6 +241,9 @@ class DisplayModel:
         self._layers: dict[str, Any] = {}
         self._hidden_layers: set[str] = set()
         self._hidden_types: set[Any] = set()
+        self._show_rejected = False
+        # layer -> (key of its rejected list, onsets sorted, candidates, longest duration)
+        self._rejected_index: dict[str, tuple[tuple, list[float], list[Any], float]] = {}
         self._selected_event: str | None = None
         self._span: tuple[float, float, str | None] | None = None
         self._stage_source: Callable[[int], str] | None = None
@@ -876,6 +905,57 @@ class DisplayModel:
             info = EVENT_TYPES[e.type]
             marks.append(EventMark(e, layer, rows, x0, x1, home if home >= 0 else None, lane,
                                    info.code, info.colour, e.id == self._selected_event))
+        return marks
+
+    # ------------------------------------------------------------------ rejected candidates
+    @property
+    def show_rejected(self) -> bool:
+        """Whether the candidates the detectors rejected are drawn (off by default)."""
+        return self._show_rejected
+
+    def set_show_rejected(self, on: bool) -> None:
+        """Draw (or stop drawing) the rejected candidates of the shown layers."""
+        self._show_rejected = bool(on)
+        self._emit("events")
+
+    def _rejected_of(self, name: str, layer: Any) -> tuple[list[float], list[Any], float]:
+        """A layer's rejected candidates by onset, rebuilt only when its list changed."""
+        cands = getattr(layer, "rejected", None) or []
+        key = (id(cands), len(cands), id(cands[0]) if cands else 0, id(cands[-1]) if cands else 0)
+        cached = self._rejected_index.get(name)
+        if cached is None or cached[0] != key:
+            ordered = sorted(cands, key=lambda c: (c.event.onset, c.event.id))
+            cached = (key, [c.event.onset for c in ordered], ordered,
+                      max((c.event.duration for c in ordered), default=0.0))
+            self._rejected_index[name] = cached
+        return cached[1], cached[2], cached[3]
+
+    def rejected_marks(self) -> list[RejectedMark]:
+        """Where each rejected candidate of the window goes, when :attr:`show_rejected`.
+
+        Candidates of shown layers and types only, on the rows they were considered on (the
+        page band when they name no row shown), by onset. Only the window is looked up, so a
+        page costs the same with thousands of candidates.
+        """
+        if not self._show_rejected or self.rec is None:
+            return []
+        a, b = self._start, self.stop
+        index = self._row_index()
+        marks = []
+        for name, layer in self._layers.items():
+            if name in self._hidden_layers:
+                continue
+            onsets, ordered, longest = self._rejected_of(name, layer)
+            lo = bisect.bisect_left(onsets, a - longest)
+            hi = bisect.bisect_left(onsets, b)
+            for c in ordered[lo:hi]:
+                e = c.event
+                if e.end <= a or e.type in self._hidden_types:
+                    continue
+                x0 = max(e.onset, a)
+                marks.append(RejectedMark(c, name, self.event_rows(e, index), x0,
+                                          max(min(e.end, b), x0), f"rejected: {c.reason}"))
+        marks.sort(key=lambda m: (m.candidate.event.onset, m.candidate.event.id))
         return marks
 
     # ------------------------------------------------------------------ event selection

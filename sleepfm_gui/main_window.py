@@ -331,6 +331,7 @@ class MainWindow(QMainWindow):
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
         self.events.eventActivated.connect(self.study.display.select_event)
         self.events.filtersChanged.connect(self._on_event_filters)
+        self.events.rejectedShown.connect(self.study.display.set_show_rejected)
         self.events.acceptAllRequested.connect(lambda: self.accept_all_events())
         self.trace.eventCreateRequested.connect(self.create_event)
         self.trace.eventEditRequested.connect(

@@ -114,12 +114,16 @@ class EventsPanel(QWidget):
         Its id.
     filtersChanged()
         The type or source filter changed (:meth:`hidden_types`, :meth:`hidden_layers`).
+    rejectedShown(bool)
+        The rejected candidates were asked to be shown (listed, and drawn on the traces) or
+        hidden.
     """
 
     timeActivated = Signal(float)
     eventActivated = Signal(str)
     filtersChanged = Signal()
     acceptAllRequested = Signal()
+    rejectedShown = Signal(bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -135,9 +139,11 @@ class EventsPanel(QWidget):
             combo.currentIndexChanged.connect(self._on_filter)
         self.rejected_check = QCheckBox("Rejected candidates")
         self.rejected_check.setToolTip("List what the detectors considered and did not score, "
-                                       "with the reason")
+                                       "with the reason, and draw it on the traces (grey, "
+                                       "hatched)")
         self.rejected_check.setFocusPolicy(Qt.ClickFocus)
         self.rejected_check.toggled.connect(lambda _on: self._apply())
+        self.rejected_check.toggled.connect(self.rejectedShown)
         self.accept_button = QPushButton("Accept shown")
         self.accept_button.setToolTip("Accept every automatic event the filters show")
         self.accept_button.setFocusPolicy(Qt.ClickFocus)

@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRec
 from sleepfm_engine.contract import EPOCH_SECONDS
 from sleepfm_engine.display import Derivation, DisplayChannel, FilterSpec, PageSource
 from sleepfm_engine.display_model import (GAIN_STEP, LABEL_ZONE, MAINS_FREQUENCIES, DisplayEvent,
-                                          DisplayModel, EventMark, RowState, level_role)
+                                          DisplayModel, EventMark, RejectedMark, RowState,
+                                          level_role)
 from sleepfm_engine.event_keys import EventKeyMap
 from sleepfm_engine.events import EVENT_TYPES, FAMILIES, EventType, family
 
@@ -217,6 +218,12 @@ class _EventsItem(pg.GraphicsObject):
         self._bottom = -1.0
         self._rect = QRectF()
         self._colours: dict[str, QColor] = {}
+        self._rejected: list[RejectedMark] = []
+
+    def set_rejected(self, marks: list[RejectedMark]) -> None:
+        """Candidates the detectors rejected, drawn under the events (none: not shown)."""
+        self._rejected = marks
+        self.update()
 
     def set_marks(self, marks: list[EventMark], x0: float, x1: float, bottom: float,
                   lane_px: float, label_px: float) -> None:
@@ -244,8 +251,40 @@ class _EventsItem(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
 
+    def _paint_rejected(self, p) -> None:
+        """Grey hatched, dashed spans on their rows with ``rejected: <reason>`` at the bottom,
+        in device pixels (a hatch brush would be scaled by the plot's transform)."""
+        tr = p.transform()
+        p.save()
+        p.resetTransform()
+        font = p.font()
+        font.setPixelSize(max(7, int(self._lane_px) - 3))
+        p.setFont(font)
+        fm = p.fontMetrics()
+        pen = QPen(QColor(70, 70, 70, 210), 1, Qt.DashLine)
+        brush = QBrush(QColor(90, 90, 90, 120), Qt.BDiagPattern)
+        for m in self._rejected:
+            p.setPen(pen)
+            p.setBrush(brush)
+            boxes = [tr.mapRect(QRectF(m.x0, y0, m.x1 - m.x0, y1 - y0)) for y0, y1 in
+                     ([(-r - 0.5, -r + 0.5) for r in m.rows] or [_BAND])]
+            for box in boxes:
+                p.drawRect(box)
+            # the reason once, at the bottom of its top row
+            box = boxes[0]
+            text = fm.elidedText(m.text, Qt.ElideRight, int(box.width()) - 6)
+            if len(text) > 3:
+                tb = QRectF(box.left() + 2, box.bottom() - fm.height() - 2,
+                            fm.horizontalAdvance(text) + 4, fm.height())
+                p.fillRect(tb, QColor(255, 255, 255, 200))
+                p.setPen(QColor(50, 50, 50))
+                p.drawText(tb, int(Qt.AlignCenter), text)
+        p.restore()
+
     def paint(self, p, opt, widget) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        if self._rejected:
+            self._paint_rejected(p)
         for m in self._marks:
             c = QColor(self._colour(m.colour))
             edge = QColor(c)
@@ -888,6 +927,7 @@ class TraceView(QWidget):
         n_rows = max(len(m.visible_rows), 1)
         self.events_item.set_marks(marks, m.start, m.stop, -(n_rows - 1) - 0.5, lane_px,
                                    label_px)
+        self.events_item.set_rejected(m.rejected_marks() if m.rec is not None else [])
         self._draw_span()
         self._draw_caption()
 
