@@ -7,32 +7,47 @@ validation nights), then scores the held-out nights with the head (detector ``sl
 and with psgscoring, both given the true hypnogram, and prints per class:
 
 - event-level precision, recall and F1 against the truth (>= 50 % overlap of the shorter
-  event, one-to-one; :mod:`sleepfm_engine.training.event_metrics`);
-- AHI, arousal index and PLMS index ICC(A,1) against the truth, AHI severity class agreement;
-- seconds per night of each (the head's include embedding the night with the base model), and
-  the head's training time per epoch, with the device named.
+  event, one-to-one; :mod:`sleepfm_engine.training.event_metrics`, the code the head's own
+  evaluation uses), pooled over the nights;
+- AHI, arousal index and PLMS index against the truth: ICC(A,1), mean absolute error and bias,
+  each derived from the method's events on the true hypnogram (:mod:`sleepfm_engine.indices`),
+  and AHI severity class agreement;
+- seconds per night of each method: wall clock and the CPU time of its process (the head's
+  include loading the release and embedding the night with the base model), the head's
+  training time per epoch, the device and the CPU load.
+
+psgscoring runs through the engine's adapter (detector ``psgscoring``, its default profile) in
+a process pool, ``--psgscoring-workers`` nights at once, each worker single-threaded; arm
+``psgscoring`` hides its optional ML parts (as the ``events`` extra installs it), arm
+``psgscoring-ml`` uses those the machine has. The head runs afterwards, alone.
 
 Issue 13's targets: the head matches or beats psgscoring on arousals and hypopneas, index ICC
->= 0.9, at >= 50x psgscoring's speed per night on one GPU.
+>= 0.9, at >= 50x psgscoring's speed per night on one GPU (psgscoring's CPU time per night
+over the head's wall time per night).
 
-Usage (the evidence run: 40 training + 8 validation + 8 held-out nights of 8 h)::
+Usage (the evidence run of docs/benchmarks.md: 40 training + 8 validation + 8 held-out nights
+of 2 h, and 4 nights of 8 h for the speed on full nights)::
 
     .venv/bin/python benchmarks/bench_event_heads.py --base RELEASE_OR_BASE --work DIR
-        [--train 40] [--validation 8] [--held-out 8] [--hours 8] [--epochs 30] [--device cuda]
-        [--json out.json]
+        --hours 2 --workers 16 --psgscoring psgscoring psgscoring-ml --psgscoring-workers 8
+        --speed-nights 4 --speed-hours 8 --device cuda --json out.json
 
-A proof that the script runs (CPU, minutes; a random tiny base, so the figures mean nothing)::
+A proof that the script runs (CPU, minutes; a random tiny base, so the head's figures mean
+nothing)::
 
     .venv/bin/python benchmarks/bench_event_heads.py --tiny-base --work /tmp/bench-ev \\
-        --train 4 --validation 2 --held-out 2 --hours 0.5 --epochs 2
+        --train 4 --validation 2 --held-out 2 --hours 0.5 --epochs 2 --psgscoring-workers 2
 
 psgscoring needs the ``events`` extra; without it only the head is measured.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -48,6 +63,14 @@ from sleepfm_engine.training.event_metrics import (event_counts, icc_a1, prf, re
 
 #: Indices compared with the truth.
 INDICES = ("AHI", "ArI", "PLMSI")
+#: Each method -> its detector.
+DETECTORS = {"head": "sleepfm-head", "psgscoring": "psgscoring", "psgscoring-ml": "psgscoring"}
+#: psgscoring arms -> the modules hidden from it: ``psgscoring`` runs as the ``events`` extra
+#: installs it (rules only: no LightGBM filter, no U-Net arousal detector); ``psgscoring-ml``
+#: with whatever of its optional ML parts (``events-ml``) the machine has.
+PSG_ARMS = {"psgscoring": ("lightgbm", "onnxruntime"), "psgscoring-ml": ()}
+#: Thread-count variables set to 1 in the psgscoring workers (one night, one core).
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: Tiny base for --tiny-base (a proof of run on a CPU).
 TINY_BASE = {"embed_dim": 16, "num_heads": 2, "num_layers": 1, "pooling_head": 2, "dropout": 0.0}
 TINY_HEAD = {"num_heads": 2, "pooling_head": 2, "dropout": 0.0, "max_seq_length": 256}
@@ -93,7 +116,7 @@ def train(args, data: Path, base: str, n_train: int, n_val: int) -> dict:
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
                          fractions=[n_train / total, n_val / total, 0.0], cache_dir=str(args.work / "cache"),
                          head=dict(TINY_HEAD) if args.tiny_base else None, overwrite=True, patience=args.epochs,
-                         plots=False, log_every=50)
+                         plots=False, log_every=50, prep_workers=max(1, args.workers))
     t0 = time.perf_counter()
     result = run_finetune(cfg)
     return {"seconds": time.perf_counter() - t0, "best_epoch": result.best_epoch,
@@ -112,43 +135,96 @@ def _by_class(events, classes, sleep) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
-def score(paths: list[Path], release: Path, device: str, classes: list[str], with_psg: bool) -> dict:
+def score_night(path: Path, method: str, classes: list[str], settings: dict) -> dict:
+    """One night scored by one method (``head`` or a psgscoring arm) against its truth.
+
+    Returns
+    -------
+    dict
+        ``night``, ``seconds`` (wall clock of the detector call), ``cpu_seconds`` (this
+        process's CPU time in it, all its threads), ``indices`` (``truth`` and ``method``),
+        ``counts`` per class (matched, predicted, scored) and the detector's ``fallbacks``.
+    """
     from sleepfm_engine.detectors import get_detector
     from sleepfm_engine.formats import read_events, read_hypnogram
     from sleepfm_engine.recording import open_recording
 
-    methods = {"head": get_detector("sleepfm-head")}
-    if with_psg:
-        methods["psgscoring"] = get_detector("psgscoring")
-    counts = {m: {c: [0, 0, 0] for c in classes} for m in methods}
+    det = get_detector(DETECTORS[method])
+    truth = read_events(path.with_name(path.stem + ".events.json"))
+    hyp = read_hypnogram(path.with_name(path.stem + ".hypnogram.csv"))
+    with open_recording(path) as rec:
+        aligned = hyp.align_to(rec)
+        n_tokens = int(rec.duration // TOKEN_SECONDS)
+        stages = aligned.regrid(float(TOKEN_SECONDS), 0.0, n_tokens).stages
+        sleep = np.isin(stages, SLEEP_CODES)
+        tok_hyp = Hypnogram(stages, float(TOKEN_SECONDS))
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = det.detect(rec, hyp, **settings)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    found = _by_class(res.events, classes, sleep)
+    counts = {c: list(event_counts(found[c], reference_intervals(truth, c, sleep))) for c in classes}
+    return {"night": path.stem, "seconds": seconds, "cpu_seconds": cpu,
+            "indices": {"truth": _indices(truth, tok_hyp), method: _indices(res.events, tok_hyp)},
+            "counts": counts, "fallbacks": list(res.fallbacks)}
+
+
+def _psgscoring_job(job: tuple[Path, str, list[str]]) -> dict:
+    path, arm, classes = job
+    return score_night(path, arm, classes, {})
+
+
+def _hide_modules(names: tuple[str, ...]) -> None:
+    """Pool initializer: make ``names`` unimportable in this worker (None in ``sys.modules``
+    is Python's documented import block), as on an install without them."""
+    for name in names:
+        sys.modules[name] = None
+
+
+def score_psgscoring(paths: list[Path], arm: str, classes: list[str], workers: int) -> list[dict]:
+    """psgscoring (``arm`` of :data:`PSG_ARMS`) on each night, ``workers`` nights at once.
+
+    Each worker is a fresh (spawned) process with one BLAS/OpenMP thread, so a night's CPU
+    time is its own; nights run side by side on the CPU's cores.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    jobs = [(p, arm, classes) for p in paths]
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    try:
+        # spawn: the parent has a CUDA context (training), which a forked child must not inherit
+        with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_hide_modules, initargs=(PSG_ARMS[arm],)) as pool:
+            rows = []
+            for row in pool.map(_psgscoring_job, jobs):
+                _print_row(row, arm)
+                rows.append(row)
+            return rows
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def score_head(paths: list[Path], release: Path, device: str, classes: list[str]) -> list[dict]:
+    """The head on each night in turn (one process, the GPU when ``device`` picks one)."""
     rows = []
     for path in paths:
-        truth = read_events(path.with_name(path.stem + ".events.json"))
-        hyp = read_hypnogram(path.with_name(path.stem + ".hypnogram.csv"))
-        row = {"night": path.stem, "seconds": {}, "indices": {}}
-        with open_recording(path) as rec:
-            aligned = hyp.align_to(rec)
-            n_tokens = int(rec.duration // TOKEN_SECONDS)
-            stages = aligned.regrid(float(TOKEN_SECONDS), 0.0, n_tokens).stages
-            sleep = np.isin(stages, SLEEP_CODES)
-            tok_hyp = Hypnogram(stages, float(TOKEN_SECONDS))
-            row["indices"]["truth"] = _indices(truth, tok_hyp)
-            for name, det in methods.items():
-                settings = {"model": release, "device": device} if name == "head" else {}
-                t0 = time.perf_counter()
-                res = det.detect(rec, hyp, **settings)
-                row["seconds"][name] = time.perf_counter() - t0
-                row["indices"][name] = _indices(res.events, tok_hyp)
-                found = _by_class(res.events, classes, sleep)
-                for c in classes:
-                    tp, n_p, n_r = event_counts(found[c], reference_intervals(truth, c, sleep))
-                    counts[name][c] = [a + b for a, b in zip(counts[name][c], (tp, n_p, n_r))]
+        row = score_night(path, "head", classes, {"model": release, "device": device})
+        _print_row(row, "head")
         rows.append(row)
-        print(f"{path.stem}: " + " | ".join(
-            f"{k} AHI {_fmt(v.get('AHI'))} ArI {_fmt(v.get('ArI'))} PLMSI {_fmt(v.get('PLMSI'))}"
-            for k, v in row["indices"].items())
-            + " | " + ", ".join(f"{k} {s:.1f} s" for k, s in row["seconds"].items()), flush=True)
-    return {"nights": rows, "events": {m: {c: prf(*v) for c, v in per.items()} for m, per in counts.items()}}
+    return rows
+
+
+def _print_row(row: dict, method: str) -> None:
+    v = row["indices"][method]
+    t = row["indices"]["truth"]
+    print(f"{row['night']} {method}: AHI {_fmt(v['AHI'])} (truth {_fmt(t['AHI'])}) ArI {_fmt(v['ArI'])} "
+          f"({_fmt(t['ArI'])}) PLMSI {_fmt(v['PLMSI'])} ({_fmt(t['PLMSI'])}); {row['seconds']:.1f} s, "
+          f"CPU {row['cpu_seconds']:.1f} s", flush=True)
 
 
 def _indices(events: EventSet, hyp: Hypnogram) -> dict:
@@ -160,44 +236,96 @@ def _fmt(v, spec: str = "5.1f") -> str:
     return "    -" if v is None else format(v, spec)
 
 
-def report(out: dict) -> None:
-    rows = out["held_out"]["nights"]
-    methods = list(out["held_out"]["events"])
-    print(f"\ndevice {out['device']}; {out['n_train']} training + {out['n_validation']} validation nights, "
-          f"{len(rows)} held out, {out['hours']:g} h each; base {out['base']}")
+def summarize(rows: list[dict], method: str, classes: list[str]) -> dict:
+    """A method's agreement with the truth over its nights: event P/R/F1 per class (pooled
+    counts), per index ICC(A,1), mean absolute error and bias (mean of method - truth, /h),
+    AHI severity agreement, and median seconds / CPU seconds per night."""
+    totals = {c: [0, 0, 0] for c in classes}
+    for r in rows:
+        for c in classes:
+            totals[c] = [a + b for a, b in zip(totals[c], r["counts"][c])]
+    indices = {}
+    for key in INDICES:
+        pairs = [(r["indices"][method][key], r["indices"]["truth"][key]) for r in rows
+                 if r["indices"][method][key] is not None and r["indices"]["truth"][key] is not None]
+        if not pairs:
+            indices[key] = {"icc": None, "mae": None, "bias": None, "n_nights": 0}
+            continue
+        p, t = np.array(pairs, dtype=float).T
+        indices[key] = {"icc": icc_a1(p, t), "mae": float(np.mean(np.abs(p - t))),
+                        "bias": float(np.mean(p - t)), "n_nights": len(pairs)}
+    sev = severity_agreement([r["indices"][method]["AHI"] for r in rows],
+                             [r["indices"]["truth"]["AHI"] for r in rows])
+    fallbacks = sorted({f for r in rows for f in r["fallbacks"]})
+    return {"events": {c: prf(*totals[c]) for c in classes}, "indices": indices, "severity": sev,
+            "seconds_per_night": float(np.median([r["seconds"] for r in rows])),
+            "cpu_seconds_per_night": float(np.median([r["cpu_seconds"] for r in rows])),
+            "fallbacks": fallbacks}
+
+
+def report(out: dict, part: str, hours: float) -> None:
+    held = out[part]
+    methods = list(held["summary"])
+    print(f"\n== {part}: device {out['device']}; {out['n_train']} training + {out['n_validation']} validation "
+          f"nights of {out['hours']:g} h, {held['n_nights']} nights of {hours:g} h scored; base {out['base']}; "
+          f"{out['cpu']['cores']} CPU cores")
     ep = out["training"]["epoch_seconds"]
-    print(f"training: {out['training']['seconds']:.0f} s in all (preprocessing and embedding included); "
-          f"{np.median(ep):.2f} s per epoch (median of {len(ep)}), best epoch {out['training']['best_epoch']}")
-    print("\nevent-level agreement with the truth (>= 50 % overlap of the shorter event)")
-    print(f"{'class':<14} " + " ".join(f"{m + ' P/R/F1':>24}" for m in methods))
+    if part == "held_out":
+        print(f"training: {out['training']['seconds']:.0f} s in all (preprocessing and embedding included); "
+              f"{np.median(ep):.2f} s per epoch (median of {len(ep)}), best epoch {out['training']['best_epoch']}")
+    print("\nevent-level agreement with the truth (>= 50 % overlap of the shorter event): P/R/F1")
+    print(f"{'class':<14} " + " ".join(f"{m:>22}" for m in methods))
     for c in out["classes"]:
         cells = []
         for m in methods:
-            v = out["held_out"]["events"][m][c]
+            v = held["summary"][m]["events"][c]
             cells.append(f"{_fmt(v['precision'], '.2f')}/{_fmt(v['recall'], '.2f')}/{_fmt(v['f1'], '.2f')}")
-        print(f"{c:<14} " + " ".join(f"{x:>24}" for x in cells))
-    print("\nindex agreement with the truth: ICC(A,1), mean absolute error (/h)")
+        print(f"{c:<14} " + " ".join(f"{x:>22}" for x in cells))
+    print("\nindex agreement with the truth: ICC(A,1), mean absolute error, bias (/h)")
     for key in INDICES:
         parts = []
         for m in methods:
-            pairs = [(r["indices"][m][key], r["indices"]["truth"][key]) for r in rows
-                     if r["indices"][m][key] is not None and r["indices"]["truth"][key] is not None]
-            if not pairs:
-                parts.append(f"{m} -")
-                continue
-            p, t = np.array(pairs, dtype=float).T
-            icc = icc_a1(p, t)
-            parts.append(f"{m} ICC {_fmt(icc, '.3f')} MAE {np.mean(np.abs(p - t)):.1f}")
+            v = held["summary"][m]["indices"][key]
+            parts.append(f"{m} ICC {_fmt(v['icc'], '.3f')} MAE {_fmt(v['mae'], '.1f')} bias {_fmt(v['bias'], '+.1f')}")
         print(f"  {key:<6} " + "; ".join(parts))
     for m in methods:
-        sev = severity_agreement([r["indices"][m]["AHI"] for r in rows], [r["indices"]["truth"]["AHI"] for r in rows])
+        sev = held["summary"][m]["severity"]
         print(f"  AHI severity class agreement, {m}: {_fmt(sev['agreement'], '.2f')} ({sev['n_nights']} nights)")
-    print("\nseconds per night (median)")
-    med = {m: float(np.median([r["seconds"][m] for r in rows])) for m in methods}
-    for m, s in med.items():
-        print(f"  {m:<12} {s:8.2f} s")
-    if "psgscoring" in med and med["head"] > 0:
-        print(f"  the head is {med['psgscoring'] / med['head']:.1f}x psgscoring's speed (psgscoring on this CPU)")
+    print("\nseconds per night (median): wall clock, CPU time of the process")
+    for m in methods:
+        s = held["summary"][m]
+        print(f"  {m:<14} {s['seconds_per_night']:8.2f} s  CPU {s['cpu_seconds_per_night']:8.2f} s")
+    for m, ratio in held["speedup"].items():
+        print(f"  {m}'s CPU time per night / the head's wall time per night: {ratio:.0f}x")
+    for m in methods:
+        for f in held["summary"][m]["fallbacks"]:
+            print(f"  {m} fallback: {f}")
+
+
+def _load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def score_set(name: str, paths: list[Path], arms: list[str], release: Path, args, classes: list[str],
+              load: dict[str, list[float]]) -> dict:
+    """Every method on the nights ``paths``: psgscoring's arms first (a process pool), then the
+    head alone on the machine (its timings undisturbed); the 1-min load average before each."""
+    rows: dict[str, list[dict]] = {}
+    for arm in arms:
+        load[f"{name}: before {arm}"] = _load()
+        t0 = time.perf_counter()
+        rows[arm] = score_psgscoring(paths, arm, classes, args.psgscoring_workers)
+        print(f"{name}, {arm}: {len(paths)} nights in {time.perf_counter() - t0:.0f} s, "
+              f"{min(args.psgscoring_workers, len(paths))} at once", flush=True)
+    load[f"{name}: before head"] = _load()
+    rows["head"] = score_head(paths, release, args.device, classes)
+    load[f"{name}: after head"] = _load()
+    methods = ["head", *arms]
+    summary = {m: summarize(rows[m], m, classes) for m in methods}
+    head_s = summary["head"]["seconds_per_night"]
+    return {"n_nights": len(paths), "nights": [p.stem for p in paths], "summary": summary,
+            "speedup": {m: summary[m]["cpu_seconds_per_night"] / head_s for m in arms if head_s > 0},
+            "per_night": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,6 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=1, help="processes generating the nights")
     ap.add_argument("--no-psgscoring", action="store_true", help="measure the head only")
+    ap.add_argument("--psgscoring", nargs="+", choices=tuple(PSG_ARMS), default=["psgscoring"],
+                    help="psgscoring arms: psgscoring (rules, the events extra), psgscoring-ml (its "
+                         "ML parts where installed)")
+    ap.add_argument("--psgscoring-workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
+                    help="held-out nights psgscoring scores at once (processes)")
+    ap.add_argument("--speed-nights", type=int, default=0,
+                    help="also score this many nights of --speed-hours (speed on full nights)")
+    ap.add_argument("--speed-hours", type=float, default=8.0)
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     from sleepfm_engine.devices import describe_device, select_device
@@ -239,12 +375,26 @@ def main(argv: list[str] | None = None) -> int:
 
     release = args.work / "release"
     classes = load_config(release / "model_events")["event_classes"]
-    with_psg = not args.no_psgscoring and importlib.util.find_spec("psgscoring") is not None
-    held_out = score(held_paths, release, args.device, classes, with_psg)
+    arms = [] if args.no_psgscoring or importlib.util.find_spec("psgscoring") is None else args.psgscoring
+    load: dict[str, list[float]] = {}
+    held_out = score_set("held_out", held_paths, arms, release, args, classes, load)
+    full = None
+    if args.speed_nights:
+        speed = severities(args.speed_nights, seed=6000)
+        full = score_set("full_nights", generate(args.work / "full_nights", speed, args.speed_hours, args.workers),
+                         arms, release, args, classes, load)
+    psg_version = importlib.metadata.version("psgscoring") if arms else None
     out = {"device": describe_device(select_device(args.device)), "base": "random tiny base" if args.tiny_base else base,
            "hours": args.hours, "n_train": args.train, "n_validation": args.validation, "classes": classes,
+           "psgscoring": {"version": psg_version, "arms": {a: {"hidden_modules": list(PSG_ARMS[a])} for a in arms},
+                          "workers": args.psgscoring_workers, "profile": "the adapter's default"},
+           "cpu": {"cores": os.cpu_count(), "load_average_1_5_15": load},
            "training": training, "held_out": held_out}
-    report(out)
+    if full is not None:
+        out["full_nights"] = dict(full, hours=args.speed_hours)
+    report(out, "held_out", out["hours"])
+    if full is not None:
+        report(out, "full_nights", args.speed_hours)
     if args.json:
         from sleepfm_engine.atomic import write_text_atomic
 
