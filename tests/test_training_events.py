@@ -147,6 +147,26 @@ def test_events_report_on_constructed_predictions_by_hand():
     assert stricter["events"]["apnea"]["tp"] == 2 and stricter["indices"]["AHI"]["predicted"] == [2.0]
 
 
+def test_derived_indices_report_their_icc_error_and_bias_and_say_they_come_from_the_events():
+    from sleepfm_engine.training.events import EventsTask
+
+    exact = _night()
+    missed = _night()
+    missed["id"] = "n2"
+    missed["probs"] = np.zeros_like(missed["probs"])
+    missed["probs"][300:302, 0] = 0.6        # only the false alarm: AHI 1 /h against 4 /h scored
+    report = events_report([exact, missed], ["apnea"], {"apnea": PostProcessing(0.5)})
+    ahi = report["indices"]["AHI"]
+    assert ahi["predicted"] == [4.0, 1.0] and ahi["scored"] == [4.0, 4.0] and ahi["n_nights"] == 2
+    assert ahi["mae"] == 1.5 and ahi["bias"] == -1.5
+    assert ahi["icc"] == pytest.approx(icc_a1([4.0, 1.0], [4.0, 4.0]))
+    assert "derived from the predicted events" in report["indices_source"]
+    summary = EventsTask.metrics_summary(report)
+    assert summary["index_error"]["AHI"] == {"icc": ahi["icc"], "mae": 1.5, "bias": -1.5}
+    lines = "\n".join(EventsTask.metrics_lines(report))
+    assert "derived from the predicted events" in lines and "bias -1.50 /h" in lines
+
+
 def test_tuning_picks_the_settings_with_the_best_event_f1():
     night = _night()
     best = tune_postprocessing([night], ["apnea"], grid=((0.5, 0.65, 0.75), (0.0, 10.0), (0.0,)))

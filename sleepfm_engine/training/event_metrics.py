@@ -10,8 +10,9 @@ count, as the indices count them.
 Night-level agreement: the indices of :mod:`sleepfm_engine.indices` (AHI, arousal index, PLMS
 index) and each class's events per hour of sleep, from the predicted and from the scored
 events on the same hypnogram, compared by ICC(A,1) (two-way random effects, absolute
-agreement, single measurement) and mean absolute error; and the AASM AHI severity class
-agreement.
+agreement, single measurement), mean absolute error and bias (mean predicted - scored); and
+the AASM AHI severity class agreement. The head has no night-level output of its own: its
+indices are a derivation from its predicted events, and their error is reported as such.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from ..events import EventSet, EventType
 from ..inference.event_head import PostProcessing, class_runs, mark_periodic
 from ..event_classes import EVENT_CLASSES
 
-__all__ = ["MIN_OVERLAP", "match_events", "event_counts", "prf", "icc_a1", "severity_agreement",
+__all__ = ["MIN_OVERLAP", "INDICES_SOURCE", "match_events", "event_counts", "prf", "icc_a1", "severity_agreement",
            "night_indices", "events_report", "tune_postprocessing", "reference_intervals",
            "TUNING_GRID"]
 
@@ -35,6 +36,9 @@ MIN_OVERLAP = 0.5
 #: The post-processing settings tried per class: thresholds, minimum durations (s), merge gaps (s).
 TUNING_GRID = (tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05)), (0.0, 10.0, 15.0, 20.0),
                (0.0, 5.0, 10.0))
+#: How the night-level indices are obtained: no separate head predicts them.
+INDICES_SOURCE = ("derived from the predicted events (sleepfm_engine.indices on the night's hypnogram), "
+                  "not a separate night-level head")
 #: Indices compared per night, and the class each needs.
 INDEX_CLASSES = {"AHI": ("apnea", "hypopnea"), "ArI": ("arousal",), "PLMSI": ("limb_movement",)}
 _SEVERITIES = ("normal", "mild", "moderate", "severe")
@@ -197,8 +201,10 @@ def events_report(nights: Sequence[Mapping], classes: Sequence[str],
     dict
         ``events`` per class (precision, recall, F1, counts), ``macro_f1`` (mean over classes
         with a defined F1; the validation score), ``indices`` per key (ICC, mean absolute
-        error, per-night values), ``severity`` (AHI class agreement), ``postprocessing``,
-        ``classes``, ``n_nights`` and ``score``.
+        error, bias = mean of predicted - scored, the number of nights and the per-night
+        values), ``indices_source`` (:data:`INDICES_SOURCE`: the indices are derived from the
+        predicted events), ``severity`` (AHI class agreement), ``postprocessing``, ``classes``,
+        ``n_nights`` and ``score``.
     """
     from ..events import EventSource
     from ..inference.event_head import probabilities_to_events
@@ -233,14 +239,15 @@ def events_report(nights: Sequence[Mapping], classes: Sequence[str],
         r = [b for _, b in pairs]
         indices[key] = {"icc": icc_a1(p, r) if pairs else None,
                         "mae": float(np.mean(np.abs(np.subtract(p, r)))) if pairs else None,
-                        "predicted": p, "scored": r}
+                        "bias": float(np.mean(np.subtract(p, r))) if pairs else None,
+                        "n_nights": len(pairs), "predicted": p, "scored": r}
     severity = None
     if "AHI" in keys:
         severity = severity_agreement([n["predicted"]["AHI"] for n in per_night],
                                       [n["scored"]["AHI"] for n in per_night])
     return {"classes": list(classes), "n_nights": len(nights), "events": per_class,
             "macro_f1": macro, "score": macro if macro is not None else 0.0, "indices": indices,
-            "severity": severity, "nights": [n["id"] for n in per_night],
+            "severity": severity, "indices_source": INDICES_SOURCE, "nights": [n["id"] for n in per_night],
             "postprocessing": {c: params[c].to_dict() for c in classes},
             "min_overlap": MIN_OVERLAP}
 

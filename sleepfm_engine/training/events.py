@@ -323,6 +323,8 @@ class EventsTask(Task):
         return {"macro_f1": metrics.get("macro_f1"), "n_nights": metrics.get("n_nights"),
                 "f1": {c: v["f1"] for c, v in (metrics.get("events") or {}).items()},
                 "index_icc": {k: v["icc"] for k, v in (metrics.get("indices") or {}).items()},
+                "index_error": {k: {"icc": v["icc"], "mae": v["mae"], "bias": v.get("bias")}
+                                for k, v in (metrics.get("indices") or {}).items()},
                 "severity_agreement": (metrics.get("severity") or {}).get("agreement")}
 
     @classmethod
@@ -347,8 +349,11 @@ class EventsTask(Task):
             lines.append(f"    {c:<14} precision {num(v['precision'])}  recall {num(v['recall'])}  "
                          f"F1 {num(v['f1'])}  ({v['tp']} matched, {v['n_predicted']} predicted, "
                          f"{v['n_scored']} scored)")
+        if metrics["indices"]:
+            lines.append("  indices derived from the predicted events (no separate night-level head):")
         for key, v in metrics["indices"].items():
-            lines.append(f"  {key:<20} ICC {num(v['icc'])}  mean abs. error {num(v['mae'], '.2f')} /h")
+            lines.append(f"    {key:<18} ICC {num(v['icc'])}  mean abs. error {num(v['mae'], '.2f')} /h  "
+                         f"bias {num(v.get('bias'), '+.2f')} /h")
         sev = metrics.get("severity")
         if sev and sev.get("agreement") is not None:
             lines.append(f"  AHI severity class agreement {sev['agreement']:.3f} ({sev['n_nights']} nights)")
