@@ -52,6 +52,7 @@ __all__ = [
     "ELECTRODE_HEADS",
     "EOG_WORDS",
     "EXPLICIT_RULES",
+    "LEG_WORDS",
     "LEVEL_UNITS",
     "LEVEL_WORDS",
     "POSITION_WORDS",
@@ -279,6 +280,7 @@ _POSITION = r"position|pos"
 _EFFORT = r"thor|chest|abd|effort|belt|rip|sum\b|tho\b"
 _SNORE = r"snor\w*|mic|phono\w*"
 _EOG = r"eog\w*|loc|roc|heog\w*|veog\w*|e1|e2"
+_LEG = r"leg\w*|tib\w*|lat|rat|plm\w*|limb\w*|foot|feet"
 #: 10-20 electrode heads (``fp`` ... ``e``); an electrode is a head then ``z`` or a number.
 ELECTRODE_HEADS = r"fp|af|fc|ft|cp|tp|po|f|c|t|p|o|a|m|i|e"
 _ELECTRODE = rf"(?:{ELECTRODE_HEADS})(?:z|\d{{1,2}})"
@@ -325,6 +327,8 @@ EFFORT_WORDS = re.compile(rf"\b({_EFFORT})")
 SNORE_WORDS = re.compile(rf"\b({_SNORE})\b")
 #: Words naming an electro-oculogram (AASM E1/E2, LOC/ROC, horizontal/vertical EOG).
 EOG_WORDS = re.compile(rf"\b({_EOG})\b")
+#: Words naming a leg (limb movement) EMG rather than a chin EMG.
+LEG_WORDS = re.compile(rf"\b({_LEG})\b")
 #: Units (case-folded) of a level or a rate.
 LEVEL_UNITS: frozenset[str] = frozenset({"%", "bpm", "1/min", "/min", "mmhg", "°c", "degc", "c"})
 #: Below this sampling rate (Hz) a channel carries a level, trend or rate, not a waveform: 10 Hz

@@ -29,9 +29,12 @@ from .display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel
                       build_display_channels, display_scale, filter_padding, filter_signal,
                       robust_range)
 from .position import POSITION_CODES, PositionTable, decode_position
+from .sensitivity import (default_sensitivity, format_amount, format_sensitivity,
+                          scale_bar_value, snap_sensitivity, step_sensitivity)
 
 __all__ = ["DisplayEvent", "DisplayModel", "EventMark", "GAIN_STEP", "LABEL_ZONE", "MAINS_FREQUENCIES",
-           "Measurement", "NIGHT_SCALE_EPOCHS", "ROW_FILL", "RowState", "SPO2_AXIS", "level_role", "measure"]
+           "Measurement", "NIGHT_SCALE_EPOCHS", "ROW_FILL", "ROW_MM", "RowState", "SPO2_AXIS",
+           "ScaleBar", "level_role", "measure"]
 
 #: Gain step of one "larger" / "smaller" action.
 GAIN_STEP = math.sqrt(2.0)
@@ -46,6 +49,8 @@ MAINS_FREQUENCIES: tuple[float, ...] = (50.0, 60.0)
 SPO2_AXIS: tuple[float, float] = (80.0, 100.0)
 #: Epochs, spread evenly over the night, whose robust amplitudes set a row's automatic scale.
 NIGHT_SCALE_EPOCHS = 48
+#: Height of one row (mm of screen) until a view says what it is (:meth:`DisplayModel.set_row_mm`).
+ROW_MM = 10.0
 # Position names by code, unknown included (the inverse of POSITION_CODES).
 _POSITION_NAMES: dict[int, str] = {v: k for k, v in POSITION_CODES.items()}
 
@@ -70,6 +75,8 @@ class RowState:
 
     ``center`` and ``span`` (engine unit) are the automatic scale (:meth:`DisplayModel.fit`);
     None until the row is first drawn, or after :meth:`DisplayModel.auto_scale`.
+    ``sensitivity`` (display unit per mm of screen, e.g. 7 µV/mm) makes the row calibrated:
+    drawn at that sensitivity instead of its automatic scale and gain; None: automatic.
     """
 
     gain: float = 1.0
@@ -77,6 +84,27 @@ class RowState:
     visible: bool = True
     center: float | None = None
     span: float | None = None
+    sensitivity: float | None = None
+
+
+class ScaleBar(NamedTuple):
+    """The scale bar of a row (see :meth:`DisplayModel.scale_bar`).
+
+    Attributes
+    ----------
+    value : float
+        What the bar stands for, in ``unit`` (a round value, or a clinical one such as 75 µV).
+    unit : str
+    height : float
+        Its height in row heights.
+    text : str
+        ``"75 µV"``.
+    """
+
+    value: float
+    unit: str
+    height: float
+    text: str
 
 
 class DisplayEvent(NamedTuple):
@@ -248,6 +276,9 @@ class DisplayModel:
         self._span: tuple[float, float, str | None] | None = None
         self._stage_source: Callable[[int], str] | None = None
         self._listeners: list[Callable[[DisplayEvent], None]] = []
+        self._row_mm = ROW_MM
+        self._clip = True
+        self._calibrated = False
         #: Code table of body position rows (a registered name or a table).
         self.position_table: PositionTable | str = "nsrr"
 
@@ -304,7 +335,9 @@ class DisplayModel:
             self._modalities = {r.key: r.modality for r in rows if not r.is_derived}
         self._rows_all = rows
         for r in rows:
-            self._state.setdefault(r.key, RowState())
+            if r.key not in self._state:
+                self._state[r.key] = RowState(
+                    sensitivity=self._clinical_sensitivity(r) if self._calibrated else None)
         keys = {r.key for r in rows}
         for key in [k for k in self._state if k not in keys]:
             del self._state[key]
@@ -420,24 +453,143 @@ class DisplayModel:
         self._emit("row")
 
     def gain_up(self, key: str | None = None) -> None:
-        """Enlarge the traces of ``key`` (else the selected row, else all rows)."""
+        """Enlarge the traces of ``key`` (else the selected row, else all rows): a calibrated
+        row one sensitivity step down (7 -> 5 µV/mm), an automatic one by :data:`GAIN_STEP`."""
         for k in self._targets(key):
-            self._state[k].gain *= GAIN_STEP
+            st = self._state[k]
+            if st.sensitivity is not None:
+                st.sensitivity = step_sensitivity(st.sensitivity, -1)
+            else:
+                st.gain *= GAIN_STEP
         self._emit("row")
 
     def gain_down(self, key: str | None = None) -> None:
+        """Shrink the traces: the opposite of :meth:`gain_up`."""
         for k in self._targets(key):
-            self._state[k].gain /= GAIN_STEP
+            st = self._state[k]
+            if st.sensitivity is not None:
+                st.sensitivity = step_sensitivity(st.sensitivity, 1)
+            else:
+                st.gain /= GAIN_STEP
         self._emit("row")
 
     def auto_scale(self, key: str | None = None) -> None:
         """Scale rows back to their automatic scale over the night (:meth:`night_scale`),
-        gain back to 1."""
+        gain back to 1; a calibrated row becomes automatic."""
         for k in self._targets(key):
             st = self._state[k]
-            st.center = st.span = None
+            st.center = st.span = st.sensitivity = None
             st.gain = 1.0
         self._emit("row")
+
+    # ------------------------------------------------------------------ calibrated rows
+    @property
+    def row_mm(self) -> float:
+        """Height of one row on the screen (mm), as the view last said."""
+        return self._row_mm
+
+    def set_row_mm(self, mm: float) -> None:
+        """The height of one row on the screen in mm (the view measures it with the screen's
+        physical resolution). Geometry, not state: nothing is announced, the view that says it
+        redraws."""
+        mm = float(mm)
+        if not (mm > 0 and math.isfinite(mm)):
+            raise ValueError(f"a row height must be a positive number of mm, got {mm}")
+        self._row_mm = mm
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether rows start calibrated at their clinical sensitivity (a preference kept
+        between sessions; rows with no clinical default keep their automatic scale)."""
+        return self._calibrated
+
+    def can_calibrate(self, key: str) -> bool:
+        """Whether row ``key`` may be calibrated: every trace, not level rows (SpO2 on its fixed
+        axis, position names, rates)."""
+        row = self.row(key)
+        return row.kind != "LEVEL" and level_role(row) is None
+
+    def _clinical_sensitivity(self, row: DisplayChannel) -> float | None:
+        if row.kind == "LEVEL" or level_role(row) is not None:
+            return None
+        d = default_sensitivity(row.kind, row.label, display_scale(row.unit)[0])
+        return None if d is None else d.per_mm
+
+    def set_calibrated(self, on: bool, key: str | None = None) -> None:
+        """Calibrate rows (``on``) or return them to their automatic scale.
+
+        With ``key`` that row only: calibrated at its clinical default (see
+        :mod:`sleepfm_engine.sensitivity`), else at its automatic scale rounded to a
+        sensitivity step. Without: the preference for recordings opened later and every row
+        that has a clinical default (off: every row).
+        """
+        if key is not None:
+            st = self.row_state(key)
+            if not on:
+                st.sensitivity = None
+            elif st.sensitivity is None and self.can_calibrate(key):
+                row = self.row(key)
+                per_mm = self._clinical_sensitivity(row)
+                if per_mm is None:
+                    self.fit(key, np.empty(0))
+                    per_row = self.amplitude_per_row(key)
+                    per_mm = None if per_row is None else snap_sensitivity(per_row[0] / self._row_mm)
+                st.sensitivity = per_mm
+        else:
+            self._calibrated = bool(on)
+            for r in self._rows_all:
+                self._state[r.key].sensitivity = self._clinical_sensitivity(r) if on else None
+        self._emit("row")
+
+    def set_sensitivity(self, key: str, per_mm: float | None) -> None:
+        """Show row ``key`` at ``per_mm`` display units per mm (None: its automatic scale)."""
+        if per_mm is not None:
+            per_mm = float(per_mm)
+            if not (per_mm > 0 and math.isfinite(per_mm)):
+                raise ValueError(f"a sensitivity must be a positive number, got {per_mm}")
+            if not self.can_calibrate(key):
+                raise ValueError(f"{key!r} is a level row: it has no sensitivity")
+        self.row_state(key).sensitivity = per_mm
+        self._emit("row")
+
+    def sensitivity_text(self, key: str) -> str | None:
+        """``"7 µV/mm"`` for a calibrated row, None for an automatic one."""
+        st = self.row_state(key)
+        if st.sensitivity is None:
+            return None
+        return format_sensitivity(st.sensitivity, display_scale(self.row(key).unit)[0])
+
+    def scale_bar(self, key: str) -> ScaleBar | None:
+        """The scale bar of row ``key``: a round value (75 µV on an EEG row when it fits, the
+        row's clinical bar of :mod:`sleepfm_engine.sensitivity`) and its height in rows. None
+        for a level row or one not scaled yet."""
+        row = self.row(key)
+        if row.kind == "LEVEL" or level_role(row) is not None:
+            return None
+        amp = self.amplitude_per_row(key)
+        if amp is None:
+            return None
+        per_row, unit = amp
+        d = default_sensitivity(row.kind, row.label, unit)
+        value = scale_bar_value(per_row, None if d is None else d.bar)
+        if value is None:
+            return None
+        return ScaleBar(value, unit, value / per_row, format_amount(value, unit))
+
+    @property
+    def clip(self) -> bool:
+        """Whether traces are clipped to their rows (a preference kept between sessions)."""
+        return self._clip
+
+    def set_clip(self, on: bool) -> None:
+        """Clip traces to their rows, so a large wave never draws over its neighbours."""
+        self._clip = bool(on)
+        self._emit("row")
+
+    @staticmethod
+    def row_limits(i: int) -> tuple[float, float]:
+        """Plot y of the bottom and top of visible row ``i`` (what a clipped trace keeps to)."""
+        return -float(i) - 0.5, -float(i) + 0.5
 
     def set_inverted(self, key: str, inverted: bool) -> None:
         self.row_state(key).inverted = bool(inverted)
@@ -569,10 +721,14 @@ class DisplayModel:
         row heights from the middle of the row's trace zone (:meth:`row_baseline`), with gain,
         polarity and auto-scale applied."""
         st = self.row_state(key)
+        sign = -1.0 if st.inverted else 1.0
+        if st.sensitivity is not None:
+            # One display unit is 1 / sensitivity mm; a row height is row_mm.
+            factor = display_scale(self.row(key).unit)[1]
+            return st.center or 0.0, factor / (st.sensitivity * self._row_mm) * sign
         span = st.span or 1.0
         return (st.center or 0.0,
-                (ROW_FILL * (1.0 - LABEL_ZONE) * st.gain / span)
-                * (-1.0 if st.inverted else 1.0))
+                (ROW_FILL * (1.0 - LABEL_ZONE) * st.gain / span) * sign)
 
     @staticmethod
     def row_baseline(i: int) -> float:
@@ -583,9 +739,11 @@ class DisplayModel:
     def amplitude_per_row(self, key: str) -> tuple[float, str] | None:
         """Signal range one row height stands for, in the unit shown (e.g. ``(120.0, "µV")``)."""
         st = self.row_state(key)
+        unit, factor = display_scale(self.row(key).unit)
+        if st.sensitivity is not None:
+            return st.sensitivity * self._row_mm, unit
         if st.span is None:
             return None
-        unit, factor = display_scale(self.row(key).unit)
         return st.span / (ROW_FILL * (1.0 - LABEL_ZONE) * st.gain) * factor, unit
 
     # ------------------------------------------------------------------ filters
@@ -1061,9 +1219,9 @@ class DisplayModel:
         Parameters
         ----------
         rows : bool
-            Add the per-recording part: each row's gain, polarity and visibility and the
-            derivations. Without it, the viewer preferences kept between sessions (page
-            length, filters, notch).
+            Add the per-recording part: each row's gain, polarity, visibility and sensitivity
+            (None: automatic scale) and the derivations. Without it, the viewer preferences
+            kept between sessions (page length, filters, notch, clipping, calibrated rows).
         """
         out: dict[str, Any] = {
             "window": self._window,
@@ -1071,12 +1229,15 @@ class DisplayModel:
                         if k in FILTERABLE_KINDS},
             "filters_enabled": self._filters_enabled,
             "notch": self._notch,
+            "clip": self._clip,
+            "calibrated": self._calibrated,
         }
         if rows:
             out["derivations"] = [d.to_dict() for d in self._derivations]
             out["rows"] = {r.key: {"gain": self._state[r.key].gain,
                                    "inverted": self._state[r.key].inverted,
-                                   "visible": self._state[r.key].visible}
+                                   "visible": self._state[r.key].visible,
+                                   "sensitivity": self._state[r.key].sensitivity}
                            for r in self._rows_all}
         return out
 
@@ -1109,6 +1270,11 @@ class DisplayModel:
             skipped.append("filters must be a mapping of kind to [low, high]")
         if "filters_enabled" in data:
             self._filters_enabled = bool(data["filters_enabled"])
+        if "clip" in data:
+            self._clip = bool(data["clip"])
+        if "calibrated" in data:
+            # The rows shown keep their own state (their "rows" entries); this is for the next.
+            self._calibrated = bool(data["calibrated"])
         if "notch" in data:
             notch = data["notch"]
             if notch is None or notch in MAINS_FREQUENCIES:
@@ -1153,10 +1319,19 @@ class DisplayModel:
                 gain = float(st.get("gain", 1.0))
                 if not (gain > 0 and math.isfinite(gain)):
                     raise ValueError(f"gain {gain} is not positive")
+                # An entry written before sensitivities existed leaves the row's as it is.
+                sensitivity = st.get("sensitivity", self._state[key].sensitivity)
+                if sensitivity is not None:
+                    sensitivity = float(sensitivity)
+                    if not (sensitivity > 0 and math.isfinite(sensitivity)):
+                        raise ValueError(f"sensitivity {sensitivity} is not positive")
+                    if not self.can_calibrate(key):
+                        raise ValueError("a level row has no sensitivity")
                 row = self._state[key]
                 row.gain = gain
                 row.inverted = bool(st.get("inverted", False))
                 row.visible = bool(st.get("visible", True))
+                row.sensitivity = sensitivity
             except (AttributeError, TypeError, ValueError) as exc:
                 skipped.append(f"row {key!r}: {exc}")
         self._refresh_visible()

@@ -216,7 +216,8 @@ def test_to_dict_round_trips_through_json_with_rows(model, rec):
 
 def test_preferences_alone_leave_out_the_rows():
     m = DisplayModel()
-    assert set(m.to_dict()) == {"window", "filters", "filters_enabled", "notch"}
+    assert set(m.to_dict()) == {"window", "filters", "filters_enabled", "notch", "clip",
+                                "calibrated"}
 
 
 def test_a_settings_file_of_the_previous_version_is_read(rec):
