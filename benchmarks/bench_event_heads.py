@@ -94,17 +94,23 @@ def _one_night(job: tuple[Path, int, float, float, float]) -> Path:
     return path
 
 
-def generate(folder: Path, nights: list[tuple[int, float, float]], hours: float,
-             workers: int = 1) -> list[Path]:
-    """Write the nights (a process pool when ``workers`` > 1); their paths in order."""
-    folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(folder / f"night{seed}.edf", seed, ahi, plmi, hours) for seed, ahi, plmi in nights]
+def generate(groups: list[tuple[Path, list[tuple[int, float, float]], float]], workers: int = 1) -> list[list[Path]]:
+    """Write each group's nights (folder, (seed, AHI, PLMI) per night, hours) in one process
+    pool when ``workers`` > 1, the longest first; each group's paths in order."""
+    jobs = []
+    for folder, nights, hours in groups:
+        folder.mkdir(parents=True, exist_ok=True)
+        jobs.append([(folder / f"night{seed}.edf", seed, ahi, plmi, hours) for seed, ahi, plmi in nights])
+    flat = sorted((j for g in jobs for j in g), key=lambda j: -j[4])
     if workers <= 1:
-        return [_one_night(j) for j in jobs]
-    from concurrent.futures import ProcessPoolExecutor
+        for j in flat:
+            _one_night(j)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_one_night, jobs))
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(_one_night, flat))
+    return [[j[0] for j in g] for g in jobs]
 
 
 def train(args, data: Path, base: str, n_train: int, n_val: int) -> dict:
@@ -180,33 +186,43 @@ def _hide_modules(names: tuple[str, ...]) -> None:
         sys.modules[name] = None
 
 
-def score_psgscoring(paths: list[Path], arm: str, classes: list[str], workers: int) -> list[dict]:
-    """psgscoring (``arm`` of :data:`PSG_ARMS`) on each night, ``workers`` nights at once.
+def score_psgscoring(paths: list[Path], arms: list[str], classes: list[str], workers: int) -> dict[str, list[dict]]:
+    """psgscoring's ``arms`` (of :data:`PSG_ARMS`) on each night, ``workers`` nights at once per
+    arm; the arms side by side when all their processes fit the CPU's cores, else in turn.
 
     Each worker is a fresh (spawned) process with one BLAS/OpenMP thread, so a night's CPU
-    time is its own; nights run side by side on the CPU's cores.
+    time is its own.
     """
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    jobs = [(p, arm, classes) for p in paths]
+    n = max(1, min(workers, len(paths)))
+    together = n * len(arms) <= (os.cpu_count() or 1)
     saved = {k: os.environ.get(k) for k in _THREAD_VARS}
     os.environ.update({k: "1" for k in _THREAD_VARS})
+    rows: dict[str, list[dict]] = {}
     try:
-        # spawn: the parent has a CUDA context (training), which a forked child must not inherit
-        with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_hide_modules, initargs=(PSG_ARMS[arm],)) as pool:
-            rows = []
-            for row in pool.map(_psgscoring_job, jobs):
-                _print_row(row, arm)
-                rows.append(row)
-            return rows
+        for group in ([arms] if together else [[a] for a in arms]):
+            # spawn: the parent has a CUDA context (training), which a forked child must not inherit
+            pools = {a: ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_hide_modules, initargs=(PSG_ARMS[a],)) for a in group}
+            try:
+                futures = {a: [pool.submit(_psgscoring_job, (p, a, classes)) for p in paths]
+                           for a, pool in pools.items()}
+                for a, fs in futures.items():
+                    rows[a] = [f.result() for f in fs]
+                    for row in rows[a]:
+                        _print_row(row, a)
+            finally:
+                for pool in pools.values():
+                    pool.shutdown()
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    return rows
 
 
 def score_head(paths: list[Path], release: Path, device: str, classes: list[str]) -> list[dict]:
@@ -308,15 +324,15 @@ def _load() -> list[float]:
 
 def score_set(name: str, paths: list[Path], arms: list[str], release: Path, args, classes: list[str],
               load: dict[str, list[float]]) -> dict:
-    """Every method on the nights ``paths``: psgscoring's arms first (a process pool), then the
-    head alone on the machine (its timings undisturbed); the 1-min load average before each."""
-    rows: dict[str, list[dict]] = {}
-    for arm in arms:
-        load[f"{name}: before {arm}"] = _load()
-        t0 = time.perf_counter()
-        rows[arm] = score_psgscoring(paths, arm, classes, args.psgscoring_workers)
-        print(f"{name}, {arm}: {len(paths)} nights in {time.perf_counter() - t0:.0f} s, "
-              f"{min(args.psgscoring_workers, len(paths))} at once", flush=True)
+    """Every method on the nights ``paths``: psgscoring's arms first (process pools), then the
+    head alone on the machine (its timings undisturbed); the load averages before each."""
+    load[f"{name}: before psgscoring"] = _load()
+    t0 = time.perf_counter()
+    rows = score_psgscoring(paths, arms, classes, args.psgscoring_workers) if arms else {}
+    if arms:
+        n = max(1, min(args.psgscoring_workers, len(paths)))
+        print(f"{name}, {' and '.join(arms)}: {len(paths)} nights in {time.perf_counter() - t0:.0f} s, "
+              f"{n} at once per arm", flush=True)
     load[f"{name}: before head"] = _load()
     rows["head"] = score_head(paths, release, args.device, classes)
     load[f"{name}: after head"] = _load()
@@ -367,9 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     train_nights = severities(args.train + args.validation, seed=1000)
     held = severities(args.held_out, seed=5000)
-    generate(args.work / "data", train_nights, args.hours, args.workers)
-    held_paths = generate(args.work / "held_out", held, args.hours, args.workers)
-    print(f"generated {len(train_nights) + len(held)} nights in {time.perf_counter() - t0:.0f} s", flush=True)
+    speed = severities(args.speed_nights, seed=6000) if args.speed_nights else []
+    _, held_paths, speed_paths = generate([(args.work / "data", train_nights, args.hours),
+                                           (args.work / "held_out", held, args.hours),
+                                           (args.work / "full_nights", speed, args.speed_hours)], args.workers)
+    print(f"generated {len(train_nights) + len(held) + len(speed_paths)} nights in {time.perf_counter() - t0:.0f} s", flush=True)
     training = train(args, args.work / "data", base, args.train, args.validation)
     from sleepfm_engine.checkpoints import load_config
 
@@ -379,10 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     load: dict[str, list[float]] = {}
     held_out = score_set("held_out", held_paths, arms, release, args, classes, load)
     full = None
-    if args.speed_nights:
-        speed = severities(args.speed_nights, seed=6000)
-        full = score_set("full_nights", generate(args.work / "full_nights", speed, args.speed_hours, args.workers),
-                         arms, release, args, classes, load)
+    if speed_paths:
+        full = score_set("full_nights", speed_paths, arms, release, args, classes, load)
     psg_version = importlib.metadata.version("psgscoring") if arms else None
     out = {"device": describe_device(select_device(args.device)), "base": "random tiny base" if args.tiny_base else base,
            "hours": args.hours, "n_train": args.train, "n_validation": args.validation, "classes": classes,
