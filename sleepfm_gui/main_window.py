@@ -122,6 +122,8 @@ class MainWindow(QMainWindow):
         # Permanent: a temporary message is drawn left of it, never over it (a normal widget
         # shown with its window after a message came is drawn under that message).
         self.statusBar().addPermanentWidget(self._status)
+        # a gap where a long message is cut off, so its last letters do not run into the label
+        self._status.setContentsMargins(12, 0, 0, 0)
         self._connect()
         self._restore_settings()
         self._update_actions()

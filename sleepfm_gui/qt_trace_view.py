@@ -225,6 +225,20 @@ class _EventsItem(pg.GraphicsObject):
         self._rejected = marks
         self.update()
 
+    def hoverEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph API
+        """The whole reason of the rejected candidate under the pointer as the tooltip (its
+        label is cut to the span)."""
+        tip = ""
+        if self._rejected and not ev.isExit():
+            x, y = ev.pos().x(), ev.pos().y()
+            for m in self._rejected:
+                bands = [(-r - 0.5, -r + 0.5) for r in m.rows] or [_BAND]
+                if m.x0 <= x <= m.x1 and any(y0 <= y <= y1 for y0, y1 in bands):
+                    tip = m.text
+                    break
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+
     def set_marks(self, marks: list[EventMark], x0: float, x1: float, bottom: float,
                   lane_px: float, label_px: float) -> None:
         self.prepareGeometryChange()

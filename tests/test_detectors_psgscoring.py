@@ -182,6 +182,10 @@ def test_provenance_and_messages_are_in_english(scored):
         "[arousal] LightGBM model not available (No module named 'lightgbm'); rule-based "
         "path, candidate thresholds not widened")
     assert "MMSD 0.402" in rejection_reason("mmsd_0.402")
+    assert rejection_reason("local_reduction_7.1pct<20.0pct") == (
+        "flow is reduced only 7.1 % against the 30 s before it (needs 20.0 %)")
+    assert rejection_reason("local_reduction_-77.7pct<20.0pct") == (
+        "flow is not reduced: 77.7 % above the 30 s before it (needs a 20.0 % reduction)")
     assert "code 'xyz'" in rejection_reason("xyz")
 
 

@@ -23,6 +23,19 @@ def _pixels(win, x0: float, x1: float, row: int):
             for y in range(a.y(), b.y(), 3)]
 
 
+class _Hover:
+    """A pyqtgraph hover event at ``(x, y)`` in the item's (plot) coordinates."""
+
+    def __init__(self, x: float, y: float):
+        self._pos = QPointF(x, y)
+
+    def pos(self) -> QPointF:
+        return self._pos
+
+    def isExit(self) -> bool:  # noqa: N802 - pyqtgraph API
+        return False
+
+
 def test_the_rejected_toggle_draws_candidates_grey_on_their_rows(qtbot, window, tmp_path):
     win = window
     _open(qtbot, win, make_edf_plus(tmp_path / "night.edf"))
@@ -42,6 +55,12 @@ def test_the_rejected_toggle_draws_candidates_grey_on_their_rows(qtbot, window, 
     after = _pixels(win, 14.0, 26.0, airflow), _pixels(win, 14.0, 26.0, chin)
     assert after[0] != before[0]  # drawn on its row
     assert after[1] == before[1]  # and not on a row it was not considered on
+    # its whole reason is the tooltip over it, and nothing is elsewhere
+    item = win.trace.events_item
+    item.hoverEvent(_Hover(20.0, -_row(win, "Thor")))
+    assert item.toolTip() == "rejected: flow reduced only 20 %"
+    item.hoverEvent(_Hover(20.0, -chin))
+    assert item.toolTip() == ""
     # the scored event is drawn as before, the candidate is still not an event
     assert [m.event.id for m in win.trace.event_marks()] == ["d1"]
     win.events.rejected_check.setChecked(False)

@@ -41,7 +41,10 @@ _REJECTIONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), t) for p
     (r"^stable_breathing_cv_(-?[\d.]+)<(-?[\d.]+)$",
      "breathing around it is too regular to call this a reduction (breath amplitude CV {0} "
      "over +/-2 min, needs {1})"),
-    (r"^local_reduction_(-?[\d.]+)pct<(-?[\d.]+)pct$",
+    # a negative reduction is a rise: said as one rather than as "reduced only -77.7 %"
+    (r"^local_reduction_-([\d.]+)pct<(-?[\d.]+)pct$",
+     "flow is not reduced: {0} % above the 30 s before it (needs a {1} % reduction)"),
+    (r"^local_reduction_([\d.]+)pct<(-?[\d.]+)pct$",
      "flow is reduced only {0} % against the 30 s before it (needs {1} %)"),
     (r"^no_desaturation$",
      "no desaturation of the required depth follows it (the profile's hypopnea rule needs one)"),
