@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRectItem,
                                QHBoxLayout, QLabel, QLineEdit, QMenu, QSizePolicy, QVBoxLayout,
@@ -199,6 +199,40 @@ class _TracesItem(pg.GraphicsObject):
         for path, pen in zip(self._paths, self._pens):
             p.setPen(pen)
             p.drawPath(path)
+
+
+class _GridLines(pg.GraphicsObject):
+    """Line segments between consecutive point pairs (a grid), in one pen.
+
+    Takes the same ``setData(x, y)`` as a ``PlotCurveItem(connect="pairs")``; a curve item
+    rebuilds its path, bounds and shape on every page, which a few straight lines do not need.
+    """
+
+    def __init__(self, pen: QPen):
+        super().__init__()
+        self._pen = QPen(pen)
+        self._lines: list[QLineF] = []
+        self._rect = QRectF()
+
+    def setData(self, x: np.ndarray, y: np.ndarray) -> None:  # noqa: N802 - as PlotCurveItem
+        self.prepareGeometryChange()
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        n = min(x.size, y.size) // 2 * 2
+        self._lines = [QLineF(x0, y0, x1, y1) for x0, y0, x1, y1 in
+                       zip(x[0:n:2].tolist(), y[0:n:2].tolist(), x[1:n:2].tolist(),
+                           y[1:n:2].tolist())]
+        self._rect = (QRectF(float(x[:n].min()), float(y[:n].min()),
+                             float(np.ptp(x[:n])), float(np.ptp(y[:n]))) if n else QRectF())
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, p, opt, widget) -> None:
+        if self._lines:
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+            p.setPen(self._pen)
+            p.drawLines(self._lines)
 
 
 class _EventsItem(pg.GraphicsObject):
@@ -509,10 +543,8 @@ class TraceView(QWidget):
         # Its labels change only with the rows; a page flip repaints the axes beside it.
         self.channel_axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
-        self._epoch_grid = pg.PlotCurveItem(pen=pg.mkPen("#8C96A0", width=1), connect="pairs",
-                                            antialias=False)
-        self._second_grid = pg.PlotCurveItem(pen=pg.mkPen("#E4E8EC", width=1), connect="pairs",
-                                             antialias=False)
+        self._epoch_grid = _GridLines(pg.mkPen("#8C96A0", width=1))
+        self._second_grid = _GridLines(pg.mkPen("#E4E8EC", width=1))
         for item, z in ((self._second_grid, -20), (self._epoch_grid, -19)):
             item.setZValue(z)
             self.viewbox.addItem(item, ignoreBounds=True)
