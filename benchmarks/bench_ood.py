@@ -13,9 +13,11 @@ Printed:
   scaling;
 - DREAMS excerpt 3 (a real recording; the target is flagged) scored on the statistics alone,
   i.e. without the synthetic-only note that flags any real recording with the demo model;
-- review by confidence on excerpt 3: epochs offered (automatic probability below the review
-  threshold, or out of distribution) against epochs where the demo model and the human scorer
-  disagree (the target: at most twice as many offered, covering at least 80 % of them).
+- review by confidence (``ScoringSession.set_ood`` with the night's ``OODResult``, the
+  application's path): epochs offered on the held-out generated nights (few is the target),
+  and on excerpt 3 against the epochs where the demo model and the human scorer disagree (the
+  target: at most twice as many offered, covering at least 80 % of them), with how many of the
+  first k epochs of the queue disagree.
 
 ``--write-demo`` stores the statistics, the temperature and ``synthetic_only`` in the demo
 model's ``metadata.json`` (both model folders get ``synthetic_only``).
@@ -127,6 +129,15 @@ def main() -> None:
     print(f"held-out generated nights flagged: {flagged} of {len(held)} ({100 * flagged / len(held):.0f} %, "
           f"target <= 5 %); marked epochs per night: median {100 * np.median(fractions):.1f} %, "
           f"max {100 * max(fractions):.1f} %")
+    offered = []
+    for (_, lg, _), r in zip(nights["held-out"], held):
+        probs = epoch_probabilities(softmax(lg, calibration.temperature).astype(np.float32))
+        session = ScoringSession(len(probs), auto=Hypnogram(probs.argmax(axis=1), probabilities=probs,
+                                                            automatic=True), autosave=False)
+        session.set_ood(r)
+        offered.append(session.review_count("uncertain") / len(probs))
+    print(f"review by confidence on held-out generated nights: epochs offered per night median "
+          f"{100 * np.median(offered):.1f} %, max {100 * max(offered):.1f} %")
     pairs = [(lg, lb) for _, lg, lb in nights["held-out"]]
     before, labels = epoch_predictions(pairs, 1.0)
     after, _ = epoch_predictions(pairs, calibration.temperature)
@@ -143,15 +154,19 @@ def main() -> None:
         probs = epoch_probabilities(softmax(logits, calibration.temperature).astype(np.float32))
         auto = Hypnogram(probs.argmax(axis=1), probabilities=probs, automatic=True)
         n = min(auto.n_epochs, manual.n_epochs)
-        for name, ood in (("without OOD epochs", None), ("with OOD epochs", result.epoch_ood)):
+        for name, ood in (("without the OOD check", None), ("with the OOD check", result)):
             session = ScoringSession(n, manual=manual, auto=auto, autosave=False)
-            session.set_ood_epochs(ood)
+            session.set_ood(ood)
             offered = session.review_mask("uncertain")
             disagree = session.review_mask("disagree")
             covered = int((offered & disagree).sum())
             print(f"  review by confidence {name}: {int(offered.sum())} epochs offered, "
                   f"{int(disagree.sum())} disagree with the manual scoring, {covered} of them covered "
                   f"({100 * covered / max(int(disagree.sum()), 1):.0f} %)")
+        queue = [session.next_review_epoch(0, "lowest") for _ in range(int(offered.sum()))]
+        hits = np.cumsum([bool(disagree[e]) for e in queue])
+        print("  queue ('lowest' mode) disagreeing among its first "
+              + ", ".join(f"{k}: {hits[k - 1]}" for k in (10, 20, 30, len(queue)) if k <= len(queue)))
     else:
         print(f"DREAMS excerpt 3 not found at {excerpt}")
 

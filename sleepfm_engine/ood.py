@@ -22,6 +22,21 @@ Head
 Night
     A night is unlike the training data when more than :data:`NIGHT_FRACTION` of its epochs
     are marked.
+Review
+    Which epochs "review by confidence" offers (:attr:`OODResult.review_epochs`). On a night
+    like the training data: the marked epochs (the session adds those whose calibrated
+    probability is below the review threshold). On a flagged night every epoch is suspect and
+    the marks say nothing about any one of them (most epochs are marked, often through a
+    modality the stages do not rest on), so each epoch gets a review p-value
+    (:class:`ReviewStatistics`) from two training-referenced checks of the evidence its stage
+    rests on: how sure the staging head is (its energy against the training epochs' energies)
+    and how unusual the brain signals are (:data:`REVIEW_MODALITY`: stages are defined on
+    EEG and EOG) once the offset the whole night shares (other equipment, another montage) is
+    taken out, against the training nights measured the same way. Fisher's method combines
+    the two; an epoch is offered when its p-value is below :data:`REVIEW_P`, i.e. when it is
+    less typical of the training data than the median training epoch, and the queue visits
+    the least typical first. Only epochs that look at least as ordinary as the median training
+    epoch on that evidence are spared.
 
 The module needs numpy only (scipy for the temperature fit, matplotlib for the diagram); it
 imports nothing from training and no Qt.
@@ -41,7 +56,8 @@ from .contract import MODALITIES, TOKENS_PER_EPOCH
 from .errors import ModelError
 
 __all__ = ["OOD_KEY", "CALIBRATION_KEY", "SYNTHETIC_ONLY_KEY", "N_COMPONENTS", "MIN_EPOCHS", "EPOCH_QUANTILE",
-           "NIGHT_FRACTION", "ECE_BINS", "OODWarning", "PCAStatistics", "LogitStatistics",
+           "NIGHT_FRACTION", "ECE_BINS", "REVIEW_MODALITY", "REVIEW_P", "OODWarning", "PCAStatistics",
+           "LogitStatistics", "ReviewStatistics", "fisher_p",
            "TrainingStatistics", "Calibration", "OODResult", "epoch_means", "energy",
            "softmax", "fit_temperature", "epoch_predictions", "expected_calibration_error", "reliability",
            "plot_reliability", "assess_night", "warn_if_flagged", "is_generated", "update_metadata",
@@ -65,6 +81,14 @@ ENERGY_QUANTILES = (0.005, 0.05, 0.5, 0.95, 0.995)
 NIGHT_FRACTION = 0.25
 #: Equal-width confidence bins of the expected calibration error and reliability diagram.
 ECE_BINS = 15
+#: The modality whose night-centred distance is review evidence: AASM stages are scored on the
+#: EEG and EOG, SleepFM's brain-activity (BAS) modality.
+REVIEW_MODALITY = "BAS"
+#: Review p-value below which an epoch of a flagged night is offered: less typical of the
+#: training data than the median training epoch.
+REVIEW_P = 0.5
+#: Probabilities at which the training distributions of the review evidence are kept.
+_TABLE_PROBS = np.linspace(0.0, 1.0, 1001)
 _FORMAT = "sleepfm-studio ood"
 _FORMAT_VERSION = 1
 
@@ -269,6 +293,17 @@ class PCAStatistics:
         night is a new sleeper, and distances of the data a model was fitted on understate how
         far a new sleeper's epochs lie.
         """
+        model, d2 = cls.fit_with_distances(x, n_components, groups)
+        threshold = float(np.quantile(d2, quantile))
+        return replace(model, threshold=max(threshold, 1e-12))
+
+    @classmethod
+    def fit_with_distances(cls, x: Any, n_components: int = N_COMPONENTS, groups: Any = None
+                           ) -> tuple["PCAStatistics", np.ndarray]:
+        """The PCA model of ``x`` (threshold 1) and the squared distances its threshold is
+        taken from: with ``groups`` (three nights or more) each night's under the model of the
+        other nights, else each row's under the model of all rows (rows with a non-finite value
+        are left out)."""
         x = np.asarray(x, dtype=np.float64)
         finite = np.all(np.isfinite(x), axis=1)
         x = x[finite]
@@ -280,9 +315,7 @@ class PCAStatistics:
                                  for k in np.unique(g)])
         else:
             d2 = model.distance2(x)
-        threshold = float(np.quantile(d2, quantile))
-        return cls(model.mean, model.components, model.variances, model.residual, max(threshold, 1e-12),
-                   model.n)
+        return model, d2
 
     @classmethod
     def _fit_model(cls, x: np.ndarray, n_components: int) -> "PCAStatistics":
@@ -363,6 +396,127 @@ class LogitStatistics:
         return cls(q, int(data["n"]))
 
 
+def fisher_p(*p_values: Any) -> np.ndarray:
+    """Fisher's combination of independent p-values, element-wise: the chance that
+    ``-2 Σ ln p`` of k uniform p-values exceeds the observed value (χ² with 2k degrees of
+    freedom, in closed form). NaN where any input is NaN."""
+    ps = [np.asarray(p, dtype=np.float64) for p in p_values]
+    if not ps:
+        raise ValueError("no p-value to combine")
+    half = -sum(np.log(np.clip(p, 1e-300, 1.0)) for p in ps)   # χ²/2
+    term = np.ones_like(half)
+    total = np.ones_like(half)
+    for i in range(1, len(ps)):
+        term = term * half / i
+        total = total + term
+    out = np.minimum(np.exp(-half) * total, 1.0)
+    return np.where(np.any([np.isnan(p) for p in ps], axis=0), np.nan, out)
+
+
+def _upper_p(table: np.ndarray, n: int, x: np.ndarray) -> np.ndarray:
+    """Share of the training values at or above ``x``, read from their quantile ``table``
+    (at :data:`_TABLE_PROBS`); never below ``1 / (n + 1)``, as with ``n`` training values."""
+    x = np.asarray(x, dtype=np.float64)
+    below = np.interp(x, table, _TABLE_PROBS, left=0.0, right=1.0)
+    return np.where(np.isnan(x), np.nan, np.clip(1.0 - below, 1.0 / (n + 1), 1.0))
+
+
+def _centred(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` less their mean over the finite rows: the offset a night shares removed."""
+    finite = np.all(np.isfinite(x), axis=1)
+    if not finite.any():
+        return x
+    return x - x[finite].mean(axis=0)
+
+
+@dataclass(frozen=True)
+class ReviewStatistics:
+    """The training distributions that per-epoch review evidence is read against.
+
+    Attributes
+    ----------
+    modality : str
+        The modality whose distance is evidence (:data:`REVIEW_MODALITY`).
+    centred : PCAStatistics
+        PCA of the training epochs' embeddings of ``modality``, each night less its own mean.
+    distance_table : ndarray
+        Quantiles (at 0, 0.1 %, .., 100 %) of the training epochs' centred squared distance,
+        each night under the model of the other nights.
+    energy_table : ndarray or None
+        Quantiles of the training epochs' head energy (None: fitted without logits).
+    n : int
+        Training epochs.
+    """
+
+    modality: str
+    centred: PCAStatistics
+    distance_table: np.ndarray
+    energy_table: np.ndarray | None
+    n: int
+
+    @classmethod
+    def fit(cls, epochs: Sequence[np.ndarray], logits: Sequence[np.ndarray] | None = None,
+            modality: str = REVIEW_MODALITY, n_components: int = N_COMPONENTS) -> "ReviewStatistics":
+        """Fit on training nights.
+
+        Parameters
+        ----------
+        epochs : sequence of array (n_epochs, E)
+            Per night, the epoch embeddings (:func:`epoch_means`) of ``modality``.
+        logits : sequence of array (n_epochs, K), optional
+            Per night, the head's epoch logits.
+        """
+        x = np.concatenate([_centred(np.asarray(e, dtype=np.float64)) for e in epochs])
+        groups = np.concatenate([np.full(len(e), i) for i, e in enumerate(epochs)])
+        model, d2 = PCAStatistics.fit_with_distances(x, n_components, groups)
+        table = None
+        if logits:
+            en = energy(np.concatenate([np.asarray(z, dtype=np.float64) for z in logits]))
+            table = np.quantile(en[np.isfinite(en)], _TABLE_PROBS)
+        return cls(modality, model, np.quantile(d2, _TABLE_PROBS), table, int(len(d2)))
+
+    def p_values(self, epochs: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
+        """Review p-value per epoch: Fisher's combination of the share of training epochs at
+        least as far out (centred distance) and, with ``logits``, at least as unsure of
+        themselves (energy). Small: unlike the typical training epoch. NaN for rows with a
+        non-finite value.
+
+        Parameters
+        ----------
+        epochs : array (n_epochs, E)
+            The night's epoch embeddings of :attr:`modality` (centred here on the night).
+        logits : array (n_epochs, K), optional
+            The head's epoch logits.
+        """
+        x = np.asarray(epochs, dtype=np.float64)
+        d2 = np.full(len(x), np.nan)
+        finite = np.all(np.isfinite(x), axis=1)
+        if finite.any():
+            d2[finite] = self.centred.distance2(_centred(x[finite]))
+        parts = [_upper_p(self.distance_table, self.n, d2)]
+        if logits is not None and self.energy_table is not None:
+            en = energy(np.asarray(logits, dtype=np.float64)[: len(x)])
+            parts.append(_upper_p(self.energy_table, self.n, np.pad(en, (0, len(x) - len(en)),
+                                                                    constant_values=np.nan)))
+        return fisher_p(*parts)
+
+    def to_dict(self) -> dict:
+        return {"modality": self.modality, "centred": self.centred.to_dict(),
+                "distance_table": _floats(self.distance_table),
+                "energy_table": None if self.energy_table is None else _floats(self.energy_table),
+                "probabilities": len(_TABLE_PROBS), "n": self.n}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ReviewStatistics":
+        size = len(_TABLE_PROBS)
+        dist = np.asarray(data["distance_table"], dtype=np.float64)
+        en = None if data.get("energy_table") is None else np.asarray(data["energy_table"], dtype=np.float64)
+        if int(data.get("probabilities", size)) != size or dist.shape != (size,) or (
+                en is not None and en.shape != (size,)):
+            raise ValueError(f"review tables must hold {size} quantiles")
+        return cls(str(data["modality"]), PCAStatistics.from_dict(data["centred"]), dist, en, int(data["n"]))
+
+
 @dataclass(frozen=True)
 class TrainingStatistics:
     """What inference compares a night with: per-modality PCAs and the head's energy range.
@@ -378,6 +532,9 @@ class TrainingStatistics:
     n_nights : int
     source : str
         What it was fitted on, in words.
+    review : ReviewStatistics or None
+        What per-epoch review evidence of a flagged night is read against (None: statistics
+        fitted before it existed, or without :data:`REVIEW_MODALITY`).
     """
 
     modalities: dict[str, PCAStatistics]
@@ -385,6 +542,7 @@ class TrainingStatistics:
     night_fraction: float = NIGHT_FRACTION
     n_nights: int = 0
     source: str = ""
+    review: ReviewStatistics | None = None
 
     @classmethod
     def fit(cls, nights: Sequence[Mapping[str, np.ndarray]], logits: Sequence[np.ndarray] | None = None,
@@ -417,14 +575,22 @@ class TrainingStatistics:
         head = None
         if logits:
             head = LogitStatistics.fit(np.concatenate([epoch_means(z) for z in logits]))
-        return cls(mods, head, NIGHT_FRACTION, len(nights), source)
+        review = None
+        if REVIEW_MODALITY in mods:
+            has = [i for i, night in enumerate(nights) if REVIEW_MODALITY in night]
+            review = ReviewStatistics.fit(
+                [epoch_means(nights[i][REVIEW_MODALITY]) for i in has],
+                [epoch_means(logits[i])[: len(epoch_means(nights[i][REVIEW_MODALITY]))] for i in has]
+                if logits else None, REVIEW_MODALITY, n_components)
+        return cls(mods, head, NIGHT_FRACTION, len(nights), source, review)
 
     def to_dict(self) -> dict:
         return {"format": _FORMAT, "format_version": _FORMAT_VERSION,
                 "epoch_quantile": EPOCH_QUANTILE, "night_fraction": self.night_fraction,
                 "n_nights": self.n_nights, "source": self.source,
                 "modalities": {m: s.to_dict() for m, s in self.modalities.items()},
-                "logits": None if self.logits is None else self.logits.to_dict()}
+                "logits": None if self.logits is None else self.logits.to_dict(),
+                "review": None if self.review is None else self.review.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "TrainingStatistics":
@@ -440,8 +606,9 @@ class TrainingStatistics:
         try:
             mods = {str(m): PCAStatistics.from_dict(s) for m, s in dict(data["modalities"]).items()}
             head = None if data.get("logits") is None else LogitStatistics.from_dict(data["logits"])
+            review = None if data.get("review") is None else ReviewStatistics.from_dict(data["review"])
             return cls(mods, head, float(data["night_fraction"]), int(data["n_nights"]),
-                       str(data.get("source", "")))
+                       str(data.get("source", "")), review)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed training statistics ({exc!r})") from exc
 
@@ -489,10 +656,11 @@ class TrainingStatistics:
             out = self.logits.outside(epoch_means(logits))[:n_epochs]
             head[:len(out)] = out
         marked = (scores > 1.0) | head
+        gone = np.zeros(n_epochs, dtype=bool)
         if skip is not None:
-            gone = np.zeros(n_epochs, dtype=bool)
             gone[: len(skip)] = np.asarray(skip, dtype=bool)[:n_epochs]
             scores[gone], marked[gone], head[gone] = np.nan, False, False
+        evidence = self._review_evidence(tokens, logits, gone)
         unavailable = []
         missing = [m for m in tokens if m not in self.modalities]
         if missing:
@@ -500,8 +668,29 @@ class TrainingStatistics:
                                f"for {'it' if len(missing) == 1 else 'them'})")
         if self.logits is None:
             unavailable.append("head energy check (no training statistics of the head's logits)")
+        if evidence is None:
+            unavailable.append(f"per-epoch review evidence (no training statistics of it, or no "
+                               f"{REVIEW_MODALITY} embeddings): a flagged night offers every epoch")
         return OODResult(scores, marked, head, tuple(worst.tolist()), self.night_fraction,
-                         tuple(checked), tuple(unavailable))
+                         tuple(checked), tuple(unavailable), epoch_evidence=evidence)
+
+    def _review_evidence(self, tokens: Mapping[str, np.ndarray], logits: np.ndarray | None,
+                         gone: np.ndarray) -> np.ndarray | None:
+        """Review p-value per epoch (:meth:`ReviewStatistics.p_values`), NaN for epochs without
+        data (left out of the night's centre too); None when it cannot be computed."""
+        if self.review is None or self.review.modality not in tokens:
+            return None
+        n_epochs = len(gone)
+        x = np.full((n_epochs, self.review.centred.mean.shape[0]), np.nan)
+        means = epoch_means(tokens[self.review.modality])[:n_epochs]
+        x[: len(means)] = means
+        x[gone] = np.nan
+        z = None
+        if logits is not None:
+            z = np.full((n_epochs, np.asarray(logits).shape[1]), np.nan)
+            ep = epoch_means(logits)[:n_epochs]
+            z[: len(ep)] = ep
+        return self.review.p_values(x, z)
 
 
 @dataclass(frozen=True)
@@ -579,6 +768,11 @@ class Calibration:
 
 
 # ------------------------------------------------------------------------------- results
+def _nan_array(values: Sequence) -> np.ndarray:
+    """JSON numbers with null for NaN, as an array."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class OODResult:
     """One night against the training data.
@@ -602,6 +796,11 @@ class OODResult:
     notes : tuple of str
         Further findings that make the night untrustworthy whatever the scores (e.g. a
         synthetic-only model on a real recording).
+    epoch_evidence : ndarray (n_epochs,) or None
+        Review p-value per epoch (:meth:`ReviewStatistics.p_values`; small: unlike the typical
+        training epoch; NaN without data); None when it could not be computed.
+    review_p : float
+        The p-value below which an epoch of a flagged night is offered for review.
     """
 
     epoch_scores: np.ndarray
@@ -612,6 +811,8 @@ class OODResult:
     checked: tuple[str, ...] = ()
     unavailable: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    epoch_evidence: np.ndarray | None = None
+    review_p: float = REVIEW_P
 
     @classmethod
     def not_available(cls, n_epochs: int, unavailable: Sequence[str]) -> "OODResult":
@@ -640,6 +841,23 @@ class OODResult:
         return bool(self.notes) or (self.available and self.fraction > self.night_fraction)
 
     @property
+    def review_epochs(self) -> np.ndarray:
+        """Epochs review by confidence offers whatever their probability (bool per epoch).
+
+        A night like the training data: its marked epochs. A flagged night: the epochs whose
+        review p-value is below :attr:`review_p`, i.e. less typical of the training data than
+        the median training epoch (the night's marks say nothing about one epoch when most are
+        marked); without review evidence, every epoch with data.
+        """
+        if not self.flagged:
+            return self.epoch_ood.copy()
+        if self.epoch_evidence is not None:
+            with np.errstate(invalid="ignore"):
+                return np.asarray(self.epoch_evidence) < self.review_p
+        n = len(self.epoch_ood)
+        return np.isfinite(self.epoch_scores) if self.available else np.ones(n, dtype=bool)
+
+    @property
     def verdict(self) -> str:
         if self.flagged:
             return "unlike the training data"
@@ -663,6 +881,11 @@ class OODResult:
                     line += (f"; the staging head is unusually sure or unsure of itself in "
                              f"{int(self.head_ood.sum())} epochs")
             out.append(line)
+        if self.flagged and self.epoch_evidence is not None:
+            k = int(self.review_epochs.sum())
+            out.append(f"review offers the {k} epochs whose head confidence and {REVIEW_MODALITY} "
+                       f"signals (the night's shared offset removed) are less typical than the "
+                       f"median training epoch, least typical first")
         out += [f"not available: {u}" for u in self.unavailable]
         return out
 
@@ -677,16 +900,22 @@ class OODResult:
                                  for v in self.epoch_scores],
                 "epoch_ood": self.epoch_ood.astype(int).tolist(),
                 "head_ood": self.head_ood.astype(int).tolist(),
-                "epoch_modality": list(self.epoch_modality)}
+                "epoch_modality": list(self.epoch_modality),
+                "epoch_evidence": None if self.epoch_evidence is None else
+                [None if not math.isfinite(v) else round(float(v), 6) for v in self.epoch_evidence],
+                "review_p": self.review_p}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "OODResult":
         if not isinstance(data, Mapping) or data.get("format") != _FORMAT + " result":
             raise ValueError("not an OOD result")
-        return cls(np.array([np.nan if v is None else v for v in data["epoch_scores"]], dtype=np.float64),
+        evidence = data.get("epoch_evidence")
+        return cls(_nan_array(data["epoch_scores"]),
                    np.asarray(data["epoch_ood"], dtype=bool), np.asarray(data["head_ood"], dtype=bool),
                    tuple(str(m) for m in data["epoch_modality"]), float(data["night_fraction"]),
-                   tuple(data["checked"]), tuple(data["unavailable"]), tuple(data["notes"]))
+                   tuple(data["checked"]), tuple(data["unavailable"]), tuple(data["notes"]),
+                   None if evidence is None else _nan_array(evidence),
+                   float(data.get("review_p", REVIEW_P)))
 
     def with_notes(self, *notes: str) -> "OODResult":
         """This result with further notes (empty ones ignored)."""

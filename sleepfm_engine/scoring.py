@@ -169,6 +169,8 @@ class ScoringSession:
 
     #: Epochs unlike the staging model's training data (:meth:`set_ood_epochs`); None: unknown.
     _ood_epochs: np.ndarray | None = None
+    #: Their review p-values (small first in "lowest" mode); None: ordered by time.
+    _ood_evidence: np.ndarray | None = None
 
     def __init__(self, n_epochs: int, *, epoch_length: float = float(EPOCH_SECONDS),
                  start: _dt.datetime | None = None, offset: float = 0.0,
@@ -443,19 +445,42 @@ class ScoringSession:
         out[ok] = p[ok].max(axis=1)
         return out
 
-    def set_ood_epochs(self, epochs: np.ndarray | None) -> None:
-        """Mark the automatic hypnogram's out-of-distribution epochs (``OODResult.epoch_ood``,
-        from the recording start; None clears). Review counts them as unsure whatever their
-        probability, since a model outside its training data can be sure and wrong."""
+    def set_ood_epochs(self, epochs: np.ndarray | None, evidence: np.ndarray | None = None) -> None:
+        """Mark epochs review offers whatever their probability (from the recording start; None
+        clears), since a model outside its training data can be sure and wrong.
+
+        Parameters
+        ----------
+        epochs : array of bool or None
+        evidence : array of float, optional
+            Per epoch, how typical of the training data it is (a p-value: smallest first in
+            ``"lowest"`` mode); without it marked epochs come in time order.
+        """
         with self._lock:
             if epochs is None:
-                self._ood_epochs = None
+                self._ood_epochs = self._ood_evidence = None
             else:
                 mask = np.zeros(self._n, dtype=bool)
                 flags = np.asarray(epochs, dtype=bool)[: self._n]
                 mask[: len(flags)] = flags
                 self._ood_epochs = mask
+                self._ood_evidence = None
+                if evidence is not None:
+                    ev = np.zeros(self._n)
+                    given = np.nan_to_num(np.asarray(evidence, dtype=np.float64)[: self._n], nan=0.0)
+                    ev[: len(given)] = given
+                    self._ood_evidence = ev
             self._review_anchor = None
+
+    def set_ood(self, result: Any) -> None:
+        """Take a staging result's out-of-distribution check into review
+        (:class:`sleepfm_engine.ood.OODResult`; None, or a result without any check, clears):
+        its :attr:`~sleepfm_engine.ood.OODResult.review_epochs` are offered whatever their
+        probability, least typical of the training data first."""
+        if result is None or not (result.available or result.flagged):
+            self.set_ood_epochs(None)
+        else:
+            self.set_ood_epochs(result.review_epochs, result.epoch_evidence)
 
     def set_auto(self, hyp: Hypnogram | None) -> None:
         """Replace the automatic hypnogram (None removes it). Not an undoable edit."""
@@ -831,8 +856,10 @@ class ScoringSession:
             return None
         conf = self.confidence()[idx]
         if self._ood_epochs is not None:
-            # Out-of-distribution epochs first: their confidence says nothing.
-            conf = np.where(self._ood_epochs[idx], -np.inf, conf)
+            # Out-of-distribution epochs first, by their evidence (p-values in [0, 1], shifted
+            # below any probability): their confidence says nothing.
+            first = (-np.inf if self._ood_evidence is None else self._ood_evidence[idx] - 2.0)
+            conf = np.where(self._ood_epochs[idx], first, conf)
         order = np.lexsort((idx, conf))  # by confidence, then time
         keys = [(float(conf[i]), int(idx[i])) for i in order]
         anchor = self._review_anchor

@@ -247,10 +247,10 @@ class ReviewPanel(QWidget):
     def set_ood(self, result: Any) -> None:
         """Show a staging result's out-of-distribution check
         (:class:`sleepfm_engine.ood.OODResult`; None clears it): a banner when the night is
-        flagged or could not be checked, and its marked epochs counted as unsure in review."""
+        flagged or could not be checked, and the epochs it offers for review in review
+        (``ScoringSession.set_ood`` decides which)."""
         if self._session is not None:
-            marked = None if result is None or not result.available else result.epoch_ood
-            self._session.set_ood_epochs(marked)
+            self._session.set_ood(result)
         if result is None or not (result.flagged or result.unavailable):
             self.ood_banner.hide()
             self.ood_banner.clear()
