@@ -507,6 +507,8 @@ class TraceView(QWidget):
         self.measure_label = QLabel()
         self.measure_label.setToolTip("Span dragged on a trace: peak-to-peak amplitude, "
                                       "duration, dominant frequency")
+        # kept clear of the Filters box beside it
+        self.measure_label.setContentsMargins(0, 0, 10, 0)
 
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 0)
