@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
         self.filters_action = action(v, "Display &filters…", self.edit_filters)
         self.derivation_action = action(v, "Add &derivation…", self.add_derivation)
         action(v, "Show all channels", self.trace.show_all_channels)
+        v.addActions(self.trace.view_actions)
         v.addSeparator()
         for d in (self.review_dock, self.jobs_dock, self.channels_dock, self.events_dock):
             v.addAction(d.toggleViewAction())

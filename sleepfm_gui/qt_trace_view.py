@@ -32,8 +32,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRectItem,
-                               QHBoxLayout, QLabel, QLineEdit, QMenu, QSizePolicy, QVBoxLayout,
-                               QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMenu, QScrollBar, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from sleepfm_engine.contract import EPOCH_SECONDS
 from sleepfm_engine.display import Derivation, DisplayChannel, FilterSpec, PageSource
@@ -47,7 +47,7 @@ from .qt_axes import ChannelAxis, ClockAxis, EpochAxis, clock_text
 from .qt_label_holder import LabelHolder
 from .qt_overview import OverviewStrip
 
-__all__ = ["GAIN_STEP", "RowState", "TraceView", "WINDOW_PRESETS", "parse_go_to"]
+__all__ = ["GAIN_STEP", "MIN_ROW_PX", "RowState", "TraceView", "WINDOW_PRESETS", "parse_go_to"]
 
 log = logging.getLogger("sleepfm_gui")
 
@@ -60,6 +60,11 @@ _BAND = (0.55, 0.95)
 # Label width (px) beside its text, and the least lane height (px) a label is drawn in.
 _LABEL_PAD = 8
 _MIN_LANE_PX = 10
+#: Least height of a row (px): more rows than fit at this height scroll instead of squeezing,
+#: so their labels never overlap.
+MIN_ROW_PX = 28
+# A screen that reports no physical size is taken as this many dots per inch.
+_FALLBACK_DPI = 96.0
 
 
 def _window_text(seconds: float) -> str:
@@ -233,6 +238,72 @@ class _GridLines(pg.GraphicsObject):
             p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
             p.setPen(self._pen)
             p.drawLines(self._lines)
+
+
+class _ScaleBarsItem(pg.GraphicsObject):
+    """The rows' scale bars in one item: for each row a vertical bar of a round value (75 µV)
+    at the right edge of the page, with its value beside it.
+
+    The bars sit on the rows (plot y) and at the right edge of whatever the view shows, read at
+    paint time, so a page flip changes nothing here; every bar is one path, painted in device
+    pixels like the text.
+    """
+
+    def __init__(self):
+        super().__init__()
+        # (plot y of the bar's middle, height in rows, text, text colour)
+        self._bars: list[tuple[float, float, str, QColor]] = []
+        self._rect = QRectF()
+
+    def set_bars(self, bars: list[tuple[float, float, str, QColor]], rect: QRectF) -> None:
+        if bars == self._bars and QRectF(rect) == self._rect:
+            return
+        self.prepareGeometryChange()
+        self._bars = bars
+        self._rect = QRectF(rect)
+        self.update()
+
+    def texts(self) -> list[str]:
+        return [text for _, _, text, _ in self._bars]
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def paint(self, p, opt, widget) -> None:
+        vb = self.getViewBox()
+        if not self._bars or vb is None:
+            return
+        (_, x1), (y0, y1) = vb.viewRange()
+        tr = p.transform()
+        p.resetTransform()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        font = p.font()
+        font.setPixelSize(10)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        right = tr.map(QPointF(x1, 0.0)).x() - 8.0
+        path = QPainterPath()
+        shown = []
+        for y, h, text, colour in self._bars:
+            if y - h / 2 > y1 or y + h / 2 < y0:
+                continue
+            top = tr.map(QPointF(x1, y + h / 2)).y()
+            bottom = tr.map(QPointF(x1, y - h / 2)).y()
+            for yy in (top, bottom):
+                path.moveTo(right - 3, yy)
+                path.lineTo(right + 3, yy)
+            path.moveTo(right, top)
+            path.lineTo(right, bottom)
+            shown.append(((top + bottom) / 2, text, colour))
+        pen = QPen(QColor(20, 20, 20), 1.5)
+        p.setPen(pen)
+        p.drawPath(path)
+        for middle, text, colour in shown:
+            w = fm.horizontalAdvance(text) + 6
+            box = QRectF(right - 5 - w, middle - fm.height() / 2, w, fm.height())
+            p.fillRect(box, QColor(255, 255, 255, 210))
+            p.setPen(QPen(colour))
+            p.drawText(box, int(Qt.AlignCenter), text)
 
 
 class _EventsItem(pg.GraphicsObject):
@@ -448,6 +519,11 @@ class TraceView(QWidget):
         self.event_keys = EventKeyMap()
         # What a left-button drag does: ("span", row key) or ("start"/"end"/"move", event).
         self._drag: tuple[str, Any] | None = None
+        # Dots per inch of the screen set by hand (None: the screen's own physical resolution).
+        self._screen_dpi: float | None = None
+        # Height of one row now (px), and what the scale bars were last drawn from.
+        self._row_px = float(MIN_ROW_PX)
+        self._bars_from: tuple | None = None
 
         self._build_ui()
         self._build_actions()
@@ -566,6 +642,10 @@ class TraceView(QWidget):
         self.viewbox.addItem(self._row_mark, ignoreBounds=True)
         self.traces = _TracesItem()
         self.viewbox.addItem(self.traces, ignoreBounds=True)
+        self.scale_bars = _ScaleBarsItem()
+        self.scale_bars.setZValue(4)
+        self.viewbox.addItem(self.scale_bars, ignoreBounds=True)
+        self.viewbox.sigResized.connect(self._on_viewbox_resized)
         self.events_item = _EventsItem()
         self.events_item.setZValue(5)
         self.viewbox.addItem(self.events_item, ignoreBounds=True)
@@ -584,7 +664,17 @@ class TraceView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addLayout(bar)
-        lay.addWidget(self.graphics, 1)
+        # More rows than fit at MIN_ROW_PX scroll (the bar shows only then).
+        self.row_scroll = QScrollBar(Qt.Vertical)
+        self.row_scroll.setToolTip("Scroll through the channels")
+        self.row_scroll.hide()
+        self.row_scroll.valueChanged.connect(lambda _v: self._update_row_geometry())
+        traces = QHBoxLayout()
+        traces.setContentsMargins(0, 0, 0, 0)
+        traces.setSpacing(0)
+        traces.addWidget(self.graphics, 1)
+        traces.addWidget(self.row_scroll)
+        lay.addLayout(traces, 1)
 
     def _build_actions(self) -> None:
         def act(text: str, keys: Sequence[str | QKeySequence.StandardKey], slot, tip: str = ""):
@@ -617,6 +707,16 @@ class TraceView(QWidget):
             act("Hide channel", ["H"], lambda: self.hide_selected()),
             act("Show all channels", ["Shift+H"], self.show_all_channels),
         ]
+        self.calibrated_action = act(
+            "Calibrated sensitivity (µV/mm)", [], lambda on: self.set_calibrated(on),
+            "Draw EEG, EOG, EMG and ECG at their clinical sensitivity in µV per mm of screen")
+        self.clip_action = act("Clip traces to their rows", [], lambda on: self.set_clip(on),
+                               "Samples beyond a row are drawn at its edge, never over the next")
+        for a in (self.calibrated_action, self.clip_action):
+            a.setCheckable(True)
+        #: Display settings for the View menu.
+        self.view_actions = [self.calibrated_action, self.clip_action]
+        self._sync_view_actions()
 
     # ------------------------------------------------------------------ the model
     def _on_model_event(self, ev: DisplayEvent) -> None:
@@ -630,6 +730,7 @@ class TraceView(QWidget):
             self._request_render()
             self.displayChanged.emit()
         elif kind == "row":
+            self._sync_view_actions()
             self._update_labels()
             self._request_render()
             self.displayChanged.emit()
@@ -651,6 +752,7 @@ class TraceView(QWidget):
             if ev.announce:
                 self.currentEpochChanged.emit(self.model.current_epoch)
         elif kind == "selection":
+            self._ensure_row_visible(self.model.selected)
             self._update_labels()
             self._update_row_mark()
             self.channelSelected.emit(self.model.selected or "")
@@ -725,16 +827,16 @@ class TraceView(QWidget):
 
     def _refresh_visible(self) -> None:
         self._sync_curves()
+        self._sync_view_actions()
+        self._update_row_geometry()
         self._update_labels()
-        n = max(len(self.model.visible_rows), 1)
-        # Row 0 sits at y = 0; the band above it (0.55-0.95) shows the events.
-        self.viewbox.setYRange(-(n - 1) - 0.6, _TOP, padding=0)
 
     def _sync_curves(self) -> None:
         rows = self.model.visible_rows
         self._pens = {r.key: pg.mkPen(r.color, width=1) for r in rows}
         if not rows:
             self.traces.set_rows([], QRectF())
+            self._update_scale_bars()
 
     @property
     def display_channels(self) -> list[DisplayChannel]:
@@ -956,9 +1058,7 @@ class TraceView(QWidget):
     def _label_geometry(self) -> tuple[float, float, int, int]:
         """(label width px, lane height px, lanes in a row's label zone, lanes in the band)."""
         fm = self.fontMetrics()
-        n_rows = max(len(self.model.visible_rows), 1)
-        height = self.viewbox.height() or max(self.graphics.height() - 100, 100)
-        row_px = height / (n_rows - 1 + 0.6 + _TOP)
+        row_px = self._row_px  # rows scroll rather than shrink below MIN_ROW_PX
         lane_px = float(min(max(fm.height(), _MIN_LANE_PX), 16))
         lanes = int(LABEL_ZONE * row_px // lane_px)
         band_lanes = max(1, int((_BAND[1] - _BAND[0]) * row_px // lane_px))
@@ -1058,6 +1158,9 @@ class TraceView(QWidget):
                 y = np.full_like(y, np.nan)  # its names stand for the trace
                 rows.append((row.key, tr.x, y, True, self._pens[row.key]))
                 continue
+            if m.clip:
+                # Clamped to the row: a large wave stays off its neighbours.
+                np.clip(y, *m.row_limits(i), out=y)
             rows.append((row.key, tr.x, y, tr.has_gaps, self._pens[row.key]))
         n = max(len(visible), 1)
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0))
@@ -1099,9 +1202,12 @@ class TraceView(QWidget):
             text = row.label
             amp = self.amplitude_per_row(row.key)
             level = self.model.level_text(row.key)
+            sensitivity = self.model.sensitivity_text(row.key)
             if level is not None:
                 # A level's value says more than its scale (SpO2's axis is fixed at 80-100 %).
                 text += f"  {level}"
+            elif sensitivity is not None:
+                text += f"  {sensitivity}"
             elif amp is not None:
                 value, unit = amp
                 if unit == "µV" and value >= 10_000:
@@ -1117,6 +1223,7 @@ class TraceView(QWidget):
                 if row.key == self.model.selected:
                     selected = text
         self.channel_axis.set_rows(labels, colors, selected)
+        self._update_scale_bars()
         self._update_row_mark()
         self._empty_text.setVisible(self.rec is None)
 
@@ -1128,6 +1235,132 @@ class TraceView(QWidget):
             self._row_mark.show()
         else:
             self._row_mark.hide()
+
+    # ------------------------------------------------------------------ row geometry
+    def set_screen_dpi(self, dpi: float | None) -> None:
+        """Dots per inch of the screen, as measured with a ruler (None: what the screen says).
+
+        Raises
+        ------
+        ValueError
+            If ``dpi`` is not a positive number.
+        """
+        if dpi is not None and not (float(dpi) > 0 and math.isfinite(float(dpi))):
+            raise ValueError(f"dots per inch must be a positive number, got {dpi}")
+        self._screen_dpi = None if dpi is None else float(dpi)
+        self._update_row_geometry()
+
+    def pixels_per_mm(self) -> float:
+        """Pixels (of this widget's coordinates) per mm of screen: the set DPI, else the
+        screen's physical one (Qt 6 gives it in device-independent pixels, as widgets are)."""
+        dpi = self._screen_dpi
+        if dpi is None:
+            screen = self.screen()
+            dpi = screen.physicalDotsPerInchY() if screen is not None else 0.0
+            if not (dpi > 0 and math.isfinite(dpi)):
+                dpi = _FALLBACK_DPI
+        return dpi / 25.4
+
+    def _viewbox_height(self) -> float:
+        return float(self.viewbox.height() or max(self.graphics.height() - 100, 100))
+
+    def _update_row_geometry(self) -> None:
+        """Fit the rows to the height, at least :data:`MIN_ROW_PX` each: when they do not fit,
+        show as many as do and let the scroll bar move through them. The model learns the
+        row height in mm, which calibrated rows are drawn from."""
+        n = max(len(self.model.visible_rows), 1)
+        bottom = -(n - 1) - 0.6  # row 0 sits at y = 0, the events band above it
+        total = _TOP - bottom
+        height = self._viewbox_height()
+        shown = min(total, height / MIN_ROW_PX)
+        # Scroll step v > 0 puts row v - 1 at the top, the band scrolled away.
+        steps = 0 if shown >= total - 1e-9 else int(math.ceil(1.5 - bottom - shown - 1e-9))
+        sb = self.row_scroll
+        sb.blockSignals(True)
+        sb.setRange(0, steps)
+        sb.setPageStep(max(1, int(shown) - 1))
+        sb.blockSignals(False)
+        sb.setVisible(steps > 0)
+        v = sb.value()
+        top = _TOP if v == 0 else max(0.5 - (v - 1), bottom + shown)
+        self.viewbox.setYRange(top - shown, top, padding=0)
+        self._row_px = height / shown
+        mm = self._row_px / self.pixels_per_mm()
+        if abs(mm - self.model.row_mm) > 1e-6:
+            self.model.set_row_mm(mm)
+            if self.rec is not None:
+                self._update_scale_bars()
+                self._request_render()  # calibrated rows follow the new mm
+
+    def _on_viewbox_resized(self) -> None:
+        if self.rec is not None:
+            self._update_row_geometry()
+
+    def rows_in_view(self) -> list[int]:
+        """Visible rows (indices) whole on the screen now, top to bottom."""
+        (_, _), (y0, y1) = self.viewbox.viewRange()
+        return [i for i in range(len(self.model.visible_rows))
+                if -i - 0.5 >= y0 - 1e-6 and -i + 0.5 <= y1 + 1e-6]
+
+    def _ensure_row_visible(self, key: str | None) -> None:
+        """Scroll row ``key`` into view (a row selected with the arrow keys)."""
+        keys = [r.key for r in self.model.visible_rows]
+        if key not in keys or not self.row_scroll.isVisible():
+            return
+        i = keys.index(key)
+        (_, _), (y0, y1) = self.viewbox.viewRange()
+        shown = y1 - y0
+        if -i + 0.5 > y1 + 1e-6:
+            self.row_scroll.setValue(i + 1)
+        elif -i - 0.5 < y0 - 1e-6:
+            self.row_scroll.setValue(int(math.ceil(2 + i - shown - 1e-9)))
+
+    def _update_scale_bars(self) -> None:
+        """One scale bar per trace row (none on level rows), redrawn only when a row's scale
+        or the row height changed."""
+        m = self.model
+        rows = m.visible_rows
+        source = (m.row_mm, tuple((r.key, r.color, m.row_state(r.key).sensitivity,
+                                   m.row_state(r.key).span, m.row_state(r.key).gain)
+                                  for r in rows))
+        if source == self._bars_from:
+            return
+        self._bars_from = source
+        bars = []
+        for i, row in enumerate(rows):
+            bar = m.scale_bar(row.key) if self.rec is not None else None
+            if bar is not None:
+                bars.append((m.row_baseline(i), bar.height, bar.text, QColor(row.color)))
+        n = max(len(rows), 1)
+        self.scale_bars.set_bars(bars, QRectF(-1.0, -n - 0.5, max(self.duration, 1.0) + 2.0,
+                                              n + 1.0))
+
+    def scale_bar_texts(self) -> dict[str, str]:
+        """``{row key: "75 µV"}`` of the scale bars drawn (visible trace rows)."""
+        m = self.model
+        out = {}
+        for row in m.visible_rows:
+            bar = m.scale_bar(row.key)
+            if bar is not None:
+                out[row.key] = bar.text
+        return out
+
+    def _sync_view_actions(self) -> None:
+        for action, on in ((self.calibrated_action, self.model.calibrated),
+                           (self.clip_action, self.model.clip)):
+            if action.isChecked() != on:
+                action.blockSignals(True)
+                action.setChecked(on)
+                action.blockSignals(False)
+
+    def set_clip(self, on: bool) -> None:
+        """Clip traces to their rows (View menu; on by default)."""
+        self.model.set_clip(on)
+
+    def set_calibrated(self, on: bool, key: str | None = None) -> None:
+        """Calibrated sensitivity (µV/mm) for row ``key``, else for every row with a clinical
+        default and the recordings opened later (see ``DisplayModel.set_calibrated``)."""
+        self.model.set_calibrated(on, key)
 
     def _update_grid(self) -> None:
         a, b = self.model.start, self.model.stop
@@ -1309,6 +1542,11 @@ class TraceView(QWidget):
         menu.addAction("Increase gain (+)", lambda: self.gain_up(key))
         menu.addAction("Decrease gain (−)", lambda: self.gain_down(key))
         menu.addAction("Auto-scale (*)", lambda: self.auto_scale(key))
+        cal = menu.addAction("Calibrated (µV/mm)",
+                             lambda: self.set_calibrated(st.sensitivity is None, key))
+        cal.setCheckable(True)
+        cal.setChecked(st.sensitivity is not None)
+        cal.setEnabled(self.model.can_calibrate(key))
         inv = menu.addAction("Inverted (I)", lambda: self.set_inverted(key, not st.inverted))
         inv.setCheckable(True)
         inv.setChecked(st.inverted)
@@ -1318,6 +1556,7 @@ class TraceView(QWidget):
     def resizeEvent(self, ev):  # noqa: N802
         super().resizeEvent(ev)
         if self.rec is not None:
+            self._update_row_geometry()
             self._request_render()
             self._draw_events()  # label lanes depend on the rows' height in pixels
 
