@@ -123,8 +123,24 @@ def test_events_name_the_recording_channels_they_were_scored_on(study, scored):
         assert eeg and set(e.channels) - set(eeg) <= {"Chin1-Chin2"}
         assert ("Chin1-Chin2" in e.channels) == bool(e.attributes.get("emg_confirmed"))
     limbs = scored.events.of_family("limb")
-    assert limbs and all(e.channels == ("LLeg", "RLeg") for e in limbs)
-    assert any(e.attributes.get("bilateral") for e in limbs)
+    assert limbs and all(e.channels in (("LLeg", "RLeg"), ("LLeg",), ("RLeg",)) for e in limbs)
+    assert all(e.channels == ("LLeg", "RLeg") and e.attributes["side"] == "both"
+               for e in limbs if e.attributes["bilateral"])
+
+
+def test_a_one_sided_limb_movement_sits_on_the_leg_that_moved(study, scored):
+    night, _rec, _hyp = study
+    truth = [e for e in night.events if e.attributes.get("side") in ("left", "right")]
+    one_sided = [e for e in scored.events.of_family("limb") if not e.attributes["bilateral"]]
+    assert len(truth) >= 10 and len(one_sided) >= 10
+    sided = [e for e in one_sided if "side" in e.attributes]
+    assert len(sided) >= 0.9 * len(one_sided)
+    leg = {"left": ("LLeg",), "right": ("RLeg",)}
+    for e in sided:
+        assert e.channels == leg[e.attributes["side"]] and "EMG" in e.attributes["side_from"]
+    pairs = [(e, t) for e in sided for t in truth if overlaps(e, t)]
+    assert len(pairs) >= 10
+    assert all(e.attributes["side"] == t.attributes["side"] for e, t in pairs)
 
 
 def test_with_one_leg_channel_limb_movements_sit_on_that_leg(study):

@@ -13,7 +13,8 @@ desaturations, arousals, limb movements and heart rate. This adapter
 - maps its events into :class:`~sleepfm_engine.events.Event` (confidence, the rule that
   admitted it, the criteria behind it, the recording's channels it was scored on: the airflow
   sensor and effort belts of a respiratory event, the oximeter of a desaturation, the EEG
-  derivations of an arousal, the leg channels of a limb movement) and its rejected candidates into
+  derivations of an arousal, the leg of a limb movement: psgscoring's bilateral flag, else
+  the leg whose EMG rose) and its rejected candidates into
   :class:`~sleepfm_engine.events.RejectedCandidate` with English reasons;
 - maps its summaries onto the keys of :data:`sleepfm_engine.indices.INDEX_DEFINITIONS`;
 - says what it could not score and why (:attr:`Detection.not_scored`), never a silent zero.
@@ -233,7 +234,7 @@ class PsgscoringDetector:
         out = _run(lib, raw, list(stages), names, artefacts, profile, position_map, state)
         state.set_status("psgscoring: reading its results")
         source = EventSource.detector(NAME, version, settings)
-        _map_events(out, result, source, _Channels(out.get("meta") or {}, labels))
+        _map_events(out, result, source, _Channels(out.get("meta") or {}, labels, raw))
         result.summary = _summary(out, plan)
         _fallbacks(out, result)
         result.provenance.update({
@@ -448,6 +449,16 @@ _CRITERIA_KEYS = ("flow_reduction_pct", "local_reduction_pct", "desaturation_pct
                   "csr_flagged", "spo2_cross_contaminated")
 
 
+#: A one-sided limb movement's side: the leg whose EMG over it rose this many times its resting
+#: level ...
+_SIDE_RISE = 2.0
+#: ... and this many times the other leg's rise (on generated nights the moving leg rises 10-30
+#: times, the other 1-3).
+_SIDE_MARGIN = 3.0
+_SIDE_FROM = ("leg EMG rise over the movement (psgscoring does not report the side of a "
+              "one-sided movement)")
+
+
 class _Channels:
     """The recording's channels each kind of psgscoring event was scored on.
 
@@ -455,10 +466,21 @@ class _Channels:
     airflow sensors, the belts, the oximeter, the EEG derivations, the chin EMG, the leg
     channels), its names mapped back to the recording's labels; a name it did not get from
     this adapter is left out rather than guessed.
+
+    Parameters
+    ----------
+    meta : mapping
+        psgscoring's ``meta`` block.
+    labels : mapping
+        Its channel names -> the recording's labels.
+    raw : mne.io.RawArray
+        What it scored (the leg EMG tells the side of a one-sided limb movement).
     """
 
-    def __init__(self, meta: Mapping, labels: Mapping[str, str]):
+    def __init__(self, meta: Mapping, labels: Mapping[str, str], raw: Any):
         self._labels = labels
+        self._raw = raw
+        self._rest: dict[str, tuple[np.ndarray, float, float]] = {}
         used = meta.get("channels_used") or {}
         flow = meta.get("flow_channels") or {}
         legs = meta.get("plm_channels") or {}
@@ -470,6 +492,7 @@ class _Channels:
         self.emg = self._of(meta.get("arousal_emg_channel"))
         self.leg_l, self.leg_r = self._of(legs.get("leg_l")), self._of(legs.get("leg_r"))
         self.legs = self.leg_l + self.leg_r + self._of(legs.get("unsided"))
+        self._leg_names = (legs.get("leg_l"), legs.get("leg_r"))
 
     def _of(self, *names: Any) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self._labels[n] for n in names
@@ -487,11 +510,40 @@ class _Channels:
         return (self._of(*derivations) or self.eeg) + (self.emg if a.get("emg_confirmed")
                                                        else ())
 
-    def limb(self, m: Mapping) -> tuple[str, ...]:
-        """The leg channel a movement came from when psgscoring used one; with both legs,
-        both: it merges bilateral movements and does not say which leg a one-sided one came
-        from (0.37), so naming one would be a guess."""
-        return self.legs
+    def limb(self, m: Mapping) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The leg channel(s) a movement came from and its ``side`` attributes.
+
+        One leg channel used: that one. Both: psgscoring merges a movement of both legs
+        (``bilateral``) but does not say which leg a one-sided one came from (0.37), so the
+        side is read from the leg EMG: the leg whose activity over the movement rose to at
+        least :data:`_SIDE_RISE` times its resting level and :data:`_SIDE_MARGIN` times the
+        other leg's rise. When neither stands out so clearly, both legs and no side.
+        """
+        if not (self.leg_l and self.leg_r):
+            return self.legs, {}
+        if m.get("bilateral"):
+            return self.legs, {"side": "both", "side_from": "psgscoring (bilateral)"}
+        rise = [self._rise(n, float(m["onset_s"]), float(m["duration_s"]))
+                for n in self._leg_names]
+        for k, (side, leg) in enumerate((("left", self.leg_l), ("right", self.leg_r))):
+            if rise[k] >= _SIDE_RISE and rise[k] >= _SIDE_MARGIN * rise[1 - k]:
+                return leg, {"side": side, "side_from": _SIDE_FROM}
+        return self.legs, {}
+
+    def _rise(self, name: str, onset: float, duration: float) -> float:
+        """Leg EMG standard deviation over the movement / its median 1-s value of the night."""
+        if name not in self._rest:
+            x = self._raw.get_data(picks=[name])[0]
+            fs = float(self._raw.info["sfreq"])
+            n = max(int(fs), 1)
+            k = x.size // n
+            rest = float(np.median(x[:k * n].reshape(k, n).std(axis=1))) if k else 0.0
+            self._rest[name] = (x, fs, rest)
+        x, fs, rest = self._rest[name]
+        seg = x[int(onset * fs):int(math.ceil((onset + duration) * fs))]
+        if seg.size < 2 or not rest > 0:
+            return 0.0
+        return float(seg.std()) / rest
 
 
 def _respiratory_event(ev: Mapping, source: EventSource, rule: str, i: int,
@@ -593,11 +645,13 @@ def _map_events(out: dict, result: Detection, source: EventSource, channels: _Ch
             for i, m in enumerate(plm.get("events") or []):
                 attrs = {k: _jsonable(m[k]) for k in ("amplitude_uv", "bilateral", "stage",
                                                       "resp_associated") if k in m}
+                legs, side = channels.limb(m)
+                attrs.update(side)
                 events.append(Event(
                     onset=float(m["onset_s"]), duration=float(m["duration_s"]),
                     type=(EventType.periodic_limb_movement if m.get("is_plm")
                           else EventType.limb_movement),
-                    channels=channels.limb(m), source=source, attributes=attrs,
+                    channels=legs, source=source, attributes=attrs,
                     label="psgscoring limb movement",
                     id=f"psg-lm-{i:05d}"))
     result.events.extend(events)
