@@ -9,6 +9,12 @@ prepared while the view is idle. What is shown — window, rows and their gains,
 derivations, events — is a Qt-free :class:`sleepfm_engine.display_model.DisplayModel`; the view
 draws it and hands it what the user does.
 
+Rows are auto-scaled, or calibrated (View ▸ Calibrated sensitivity, or per row): drawn at a
+clinical sensitivity in µV per mm of screen (:mod:`sleepfm_engine.sensitivity`; mm from the
+screen's physical resolution), the label saying it ("C4-M1  7 µV/mm"). Each trace row has a
+scale bar at the page's right edge (75 µV on EEG when it fits); traces are clipped to their rows
+(View ▸ Clip traces); rows keep at least :data:`MIN_ROW_PX` and scroll when they do not fit.
+
 Keys (window-wide): PgDn/PgUp one page, Right/Left one epoch, Shift+Right/Left a tenth of a
 page, Home/End, Up/Down select a channel, +/− gain (selected channel, else all), * auto-scale,
 I invert, H hide, Ctrl+G go to a time or epoch.
@@ -1305,7 +1311,7 @@ class TraceView(QWidget):
     def _ensure_row_visible(self, key: str | None) -> None:
         """Scroll row ``key`` into view (a row selected with the arrow keys)."""
         keys = [r.key for r in self.model.visible_rows]
-        if key not in keys or not self.row_scroll.isVisible():
+        if key not in keys or self.row_scroll.maximum() == 0:
             return
         i = keys.index(key)
         (_, _), (y0, y1) = self.viewbox.viewRange()
@@ -1569,6 +1575,7 @@ class TraceView(QWidget):
         """Apply what :meth:`display_state` returned; bad entries are skipped (and logged)."""
         for problem in self.model.restore(state):
             log.warning("display setting ignored: %s", problem)
+        self._sync_view_actions()
 
 
 def _short_number(v: float) -> str:

@@ -184,3 +184,12 @@ def test_a_64_channel_eeg_scrolls_with_rows_of_a_least_height_and_labels_apart(q
 def test_a_few_channels_fill_the_height_without_a_scroll_bar(view):
     assert not view.row_scroll.isVisible()
     assert view.rows_in_view() == list(range(len(view.visible_channels)))
+
+
+def test_restored_preferences_check_the_view_menu_items(qtbot):
+    v = TraceView()
+    qtbot.addWidget(v)
+    assert v.clip_action.isChecked() and not v.calibrated_action.isChecked()
+    v.restore_display_state({"calibrated": True, "clip": False})
+    assert v.calibrated_action.isChecked() and not v.clip_action.isChecked()
+    assert v.display_state()["calibrated"] is True
