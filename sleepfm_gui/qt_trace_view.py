@@ -142,6 +142,8 @@ class _TraceViewBox(pg.ViewBox):
 
     clicked = Signal(float, float, object)
     wheeled = Signal(int)
+    #: A Shift+wheel (delta): through the rows rather than the time.
+    rowsWheeled = Signal(int)
     #: A left-button drag: (x at its start, y at its start, x now, phase) with phase
     #: "start", "move" or "finish".
     dragged = Signal(float, float, float, str)
@@ -171,7 +173,10 @@ class _TraceViewBox(pg.ViewBox):
     def wheelEvent(self, ev, axis=None):  # noqa: N802
         delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
         ev.accept()
-        self.wheeled.emit(int(delta))
+        if ev.modifiers() & Qt.ShiftModifier:
+            self.rowsWheeled.emit(int(delta))
+        else:
+            self.wheeled.emit(int(delta))
 
 
 class _TracesItem(pg.GraphicsObject):
@@ -623,6 +628,7 @@ class TraceView(QWidget):
         self.viewbox.dragged.connect(self._on_drag)
         self.viewbox.contextRequested.connect(self._on_context)
         self.viewbox.wheeled.connect(self._on_wheel)
+        self.viewbox.rowsWheeled.connect(self._on_rows_wheel)
         self.graphics.addItem(self.plot, row=0, col=0)
         # Its labels change only with the rows; a page flip repaints the axes beside it.
         self.channel_axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -1297,6 +1303,11 @@ class TraceView(QWidget):
             if self.rec is not None:
                 self._update_scale_bars()
                 self._request_render()  # calibrated rows follow the new mm
+
+    def _on_rows_wheel(self, delta: int) -> None:
+        """Shift+wheel scrolls through the rows (three a notch) when they do not all fit."""
+        if delta:
+            self.row_scroll.setValue(self.row_scroll.value() - 3 * int(np.sign(delta)))
 
     def _on_viewbox_resized(self) -> None:
         if self.rec is not None:

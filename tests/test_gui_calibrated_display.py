@@ -7,8 +7,9 @@ import pytest
 
 pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
 
-from PySide6.QtCore import QPointF, QRectF, Qt  # noqa: E402
-from PySide6.QtGui import QImage, QPainter  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt  # noqa: E402
+from PySide6.QtGui import QImage, QPainter, QWheelEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from edf_factory import Sig, write_edf  # noqa: E402
 from sleepfm_engine.recording import open_recording  # noqa: E402
@@ -139,6 +140,15 @@ def test_the_clip_toggle_keeps_a_large_trace_inside_its_row(view):
     assert view.clip_action in view.view_actions and view.calibrated_action in view.view_actions
 
 
+def _wheel(v: TraceView, delta: int, modifiers) -> None:
+    """One wheel notch over the middle of the traces."""
+    port = v.graphics.viewport()
+    centre = v.graphics.mapFromScene(v.viewbox.sceneBoundingRect().center())
+    ev = QWheelEvent(QPointF(centre), QPointF(port.mapToGlobal(centre)), QPoint(0, 0),
+                     QPoint(0, delta), Qt.NoButton, modifiers, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(port, ev)
+
+
 def _label_rects(v: TraceView) -> list[QRectF]:
     img = QImage(8, 8, QImage.Format.Format_ARGB32)
     p = QPainter(img)
@@ -169,6 +179,12 @@ def test_a_64_channel_eeg_scrolls_with_rows_of_a_least_height_and_labels_apart(q
         rects = _label_rects(v)
         for upper, lower in zip(rects, rects[1:]):
             assert upper.bottom() <= lower.top() + 0.5
+        # Shift+wheel scrolls through the rows, the plain wheel through the time.
+        v.row_scroll.setValue(0)
+        _wheel(v, -120, Qt.ShiftModifier)
+        assert v.row_scroll.value() == 3 and v.rows_in_view()[0] == 2 and v.start == 0.0
+        _wheel(v, -120, Qt.NoModifier)
+        assert v.row_scroll.value() == 3 and v.start > 0.0
         # Selecting a row off screen scrolls it into view.
         v.row_scroll.setValue(0)
         v.select_channel(v.visible_channels[40].key)
