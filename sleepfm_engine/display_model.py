@@ -28,6 +28,7 @@ from .events import EVENT_TYPES, as_event_type
 from .display import (AASM_FILTERS, FILTERABLE_KINDS, Derivation, DisplayChannel, FilterSpec,
                       build_display_channels, display_scale, filter_padding, filter_signal,
                       robust_range)
+from .montages import AUTO, Montage, MontageRow
 from .position import POSITION_CODES, PositionTable, decode_position
 from .sensitivity import (default_sensitivity, format_amount, format_sensitivity,
                           scale_bar_value, snap_sensitivity, step_sensitivity)
@@ -259,6 +260,8 @@ class DisplayModel:
         self._current_epoch = 0
         self._modalities: dict[str, str] = {}
         self._derivations: list[Derivation] = []
+        # Row keys in the order the user laid them out; empty: grouped by modality.
+        self._order: list[str] = []
         self._rows_all: list[DisplayChannel] = []
         self._rows: list[DisplayChannel] = []
         self._state: dict[str, RowState] = {}
@@ -317,6 +320,7 @@ class DisplayModel:
         self._state = {}
         self._selected = None
         self._derivations = derivations if rec is not None else []
+        self._order = []
         self._start = 0.0
         self._current_epoch = 0
         self._layers = {}
@@ -333,7 +337,7 @@ class DisplayModel:
         rows = build_display_channels(self.rec, self._modalities or None, self._derivations)
         if not self._modalities:
             self._modalities = {r.key: r.modality for r in rows if not r.is_derived}
-        self._rows_all = rows
+        self._rows_all = self._ordered(rows)
         for r in rows:
             if r.key not in self._state:
                 self._state[r.key] = RowState(
@@ -412,6 +416,149 @@ class DisplayModel:
         self._derivations = kept
         self._rebuild_rows()
         self._emit("rows")
+
+    # ------------------------------------------------------------------ row order and montages
+    def _ordered(self, rows: list[DisplayChannel]) -> list[DisplayChannel]:
+        """``rows`` (grouped by modality) in the user's order; a row the order does not name
+        yet (a new derivation) goes after the row it follows in the grouped order."""
+        if not self._order:
+            return rows
+        by_key = {r.key: r for r in rows}
+        out = [by_key[k] for k in self._order if k in by_key]
+        placed = {r.key for r in out}
+        for i, r in enumerate(rows):
+            if r.key in placed:
+                continue
+            before = next((p.key for p in reversed(rows[:i]) if p.key in placed), None)
+            at = 0 if before is None else [x.key for x in out].index(before) + 1
+            out.insert(at, r)
+            placed.add(r.key)
+        self._order = [r.key for r in out]
+        return out
+
+    @property
+    def order(self) -> list[str]:
+        """Keys of every row in display order (hidden rows included)."""
+        return [r.key for r in self._rows_all]
+
+    def set_order(self, keys: Iterable[str]) -> None:
+        """Lay the rows out in the order of ``keys``; rows not named keep their order after them.
+
+        Raises
+        ------
+        KeyError
+            Naming a key that is not a row.
+        """
+        keys = list(keys)
+        for key in keys:
+            self.row_state(key)
+        if len(set(keys)) != len(keys):
+            raise ValueError("a row is named twice in the order")
+        rest = [r.key for r in self._rows_all if r.key not in set(keys)]
+        self._order = keys + rest
+        self._rows_all = self._ordered(self._rows_all)
+        self._refresh_visible()
+        self._emit("rows")
+
+    def move_row(self, key: str, step: int) -> bool:
+        """Move row ``key`` past ``step`` rows (negative: up), counting the rows shown when it
+        is shown. Returns whether it moved (False at the top or bottom)."""
+        self.row_state(key)
+        keys = [r.key for r in self._rows_all]
+        shown = [r.key for r in self._rows] if self._state[key].visible else keys
+        i = shown.index(key)
+        j = min(max(i + int(step), 0), len(shown) - 1)
+        if j == i:
+            return False
+        neighbour = shown[j]
+        keys.remove(key)
+        at = keys.index(neighbour) + (1 if j > i else 0)
+        keys.insert(at, key)
+        self.set_order(keys)
+        return True
+
+    def reset_order(self) -> None:
+        """Back to the rows grouped by modality (file order inside a group)."""
+        self._order = []
+        if self.rec is not None:
+            self._rebuild_rows()
+            self._emit("rows")
+
+    def apply_montage(self, montage: Montage) -> list[str]:
+        """Lay the recording out by a :class:`~sleepfm_engine.montages.Montage`.
+
+        Its derivations replace the display's, its rows come first in its order (hidden as it
+        says, scaled where it gives a gain or a sensitivity), and every other row is hidden
+        after them. A derivation or a row the recording cannot give is skipped.
+
+        Returns
+        -------
+        list of str
+            What was skipped and why, as sentences (empty when everything applied). When no
+            row of the montage is in the recording nothing changes.
+
+        Raises
+        ------
+        ValueError
+            If no recording is shown.
+        """
+        if self.rec is None:
+            raise ValueError("no recording is open")
+        skipped: list[str] = []
+        recorded = {c.label for c in self.rec.channels}
+        derivations: list[Derivation] = []
+        for d in montage.derivations:
+            if d.label in recorded:
+                # The recording holds that row itself: its own channel is shown.
+                continue
+            try:
+                build_display_channels(self.rec, self._modalities or None, derivations + [d])
+            except ValueError as exc:
+                skipped.append(f"derivation {d.label!r}: {exc}")
+                continue
+            derivations.append(d)
+        available = recorded | {d.label for d in derivations}
+        found = [row for row in montage.rows if row.label in available]
+        skipped += [f"row {row.label!r}: not in this recording" for row in montage.rows
+                    if row.label not in available]
+        if not found:
+            skipped.append(f"no row of montage {montage.name!r} is in this recording; the "
+                           "display is unchanged")
+            return skipped
+        self._derivations = derivations
+        self._rebuild_rows()
+        for row in found:
+            st = self._state[row.label]
+            st.visible = not row.hidden
+            if row.gain is not None:
+                st.gain = float(row.gain)
+            if row.sensitivity == AUTO:
+                st.sensitivity = None
+            elif row.sensitivity is not None:
+                if self.can_calibrate(row.label):
+                    st.sensitivity = float(row.sensitivity)
+                else:
+                    skipped.append(f"row {row.label!r}: a level row has no sensitivity")
+        named = {row.label for row in found}
+        for r in self._rows_all:
+            if r.key not in named:
+                self._state[r.key].visible = False
+        self._order = [row.label for row in found]
+        self._rows_all = self._ordered(self._rows_all)
+        self._refresh_visible()
+        self._emit("rows")
+        self._emit("row")
+        return skipped
+
+    def to_montage(self, name: str) -> Montage:
+        """The display as a :class:`~sleepfm_engine.montages.Montage` called ``name``: every
+        row in order, hidden ones marked, with its gain and sensitivity, and the derivations."""
+        rows = []
+        for r in self._rows_all:
+            st = self._state[r.key]
+            rows.append(MontageRow(r.key, not st.visible, st.gain,
+                                   AUTO if st.sensitivity is None else st.sensitivity))
+        return Montage(name, tuple(rows), tuple(self._derivations))
 
     # ------------------------------------------------------------------ selection and rows
     @property
@@ -1220,7 +1367,8 @@ class DisplayModel:
         ----------
         rows : bool
             Add the per-recording part: each row's gain, polarity, visibility and sensitivity
-            (None: automatic scale) and the derivations. Without it, the viewer preferences
+            (None: automatic scale), the derivations and the order of the rows (None: grouped
+            by modality). Without it, the viewer preferences
             kept between sessions (page length, filters, notch, clipping, calibrated rows).
         """
         out: dict[str, Any] = {
@@ -1234,6 +1382,7 @@ class DisplayModel:
         }
         if rows:
             out["derivations"] = [d.to_dict() for d in self._derivations]
+            out["order"] = list(self._order) or None
             out["rows"] = {r.key: {"gain": self._state[r.key].gain,
                                    "inverted": self._state[r.key].inverted,
                                    "visible": self._state[r.key].visible,
@@ -1334,8 +1483,23 @@ class DisplayModel:
                 row.sensitivity = sensitivity
             except (AttributeError, TypeError, ValueError) as exc:
                 skipped.append(f"row {key!r}: {exc}")
+        skipped += self._restore_order(data.get("order"))
         self._refresh_visible()
         self._emit("rows")
+        return skipped
+
+    def _restore_order(self, order: Any) -> list[str]:
+        """Apply a saved row order (None: grouped by modality); unknown rows are skipped."""
+        if order is None:
+            return []
+        if not isinstance(order, list) or not all(isinstance(k, str) for k in order):
+            return ["order: not a list of row names"]
+        skipped = [f"order: row {k!r} is not in this recording" for k in order
+                   if k not in self._state]
+        keys = list(dict.fromkeys(k for k in order if k in self._state))
+        if keys:
+            self._order = keys + [r.key for r in self._rows_all if r.key not in set(keys)]
+            self._rows_all = self._ordered(self._rows_all)
         return skipped
 
     @classmethod

@@ -130,5 +130,26 @@ class TrainingCacheError(SleepFMError, RuntimeError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class MontageError(SleepFMError, ValueError):
+    """A montage file (a saved channel layout) cannot be read, or a montage cannot be saved
+    under its name. Names the file and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        where = f"{self.path}: " if self.path is not None else "montage: "
+        super().__init__(f"{where}{problem}")
+
+
+class DisplayStateError(SleepFMError, ValueError):
+    """A study's saved display state (gains, hidden rows, order, derivations) cannot be read.
+    Names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
 class JobCancelled(SleepFMError):
     """Raised inside a job when the user asked it to stop; the job's last good output is kept."""
