@@ -6,8 +6,8 @@ import math
 from typing import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QPen, QPicture
 
 # Tick steps (s) a clock axis chooses from, so ticks fall on whole seconds, minutes and hours.
 _CLOCK_STEPS = (0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800)
@@ -30,7 +30,147 @@ def clock_text(start: _dt.datetime | None, seconds: float, with_seconds: bool = 
     return f"{h}:{m:02d}:{sec:02d}" if with_seconds else f"{h}:{m:02d}"
 
 
-class ClockAxis(pg.AxisItem):
+class _PageAxis(pg.AxisItem):
+    """A horizontal axis whose ticks and labels move with every page, drawn without detours.
+
+    pyqtgraph's axis lays its ticks out with a general routine (any orientation, grids, fixed
+    ticks) that builds two ``Point`` objects per tick, maps them to the device one by one,
+    records the result into a ``QPicture`` and plays the picture back: most of a page flip's
+    axis time. This one computes the same ticks and labels for a horizontal axis without a
+    grid directly and draws them straight onto the painter; anything else goes to pyqtgraph.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._specs: tuple | None = None
+        super().__init__(*args, **kwargs)
+
+    def _plain(self) -> bool:
+        return (self.orientation in ("top", "bottom") and self.grid is False
+                and self._tickLevels is None and not any(self.style["stopAxisAtTick"]))
+
+    def generateDrawSpecs(self, p):  # noqa: N802 - pyqtgraph API
+        if not self._plain():
+            return super().generateDrawSpecs(p)
+        style = self.style
+        if style["tickFont"] is not None:
+            p.setFont(style["tickFont"])
+        bounds = self.mapRectFromParent(self.geometry())
+        top = self.orientation == "top"
+        # The axis line and tick positions exactly as pyqtgraph places them.
+        line_y = bounds.bottom() - 1.0 if top else bounds.top() + 1.0
+        span = (QPointF(bounds.left() - 1.0, line_y), QPointF(bounds.right() + 1.0, line_y))
+        view = self.getViewWidget()
+        device = self.deviceTransform(view.viewportTransform()) if view is not None else None
+        if device is None or device.determinant() == 0:  # not shown yet
+            return None
+        length = QLineF(device.map(span[0]), device.map(span[1])).length()
+        if length == 0:
+            return None
+        lo, hi = self.range
+        levels = self.tickValues(lo, hi, length)
+        if hi - lo == 0:
+            scale, offset = 1.0, 0.0
+        else:
+            scale = bounds.width() / (hi - lo)
+            offset = lo * scale
+        x_min, x_max = sorted((lo * scale - offset, hi * scale - offset))
+        tick_stop = bounds.bottom() if top else bounds.top()
+        direction = -1.0 if top else 1.0
+        positions: list[list[float | None]] = []
+        tick_specs = []
+        for i, (_, ticks) in enumerate(levels):
+            tick_length = style["tickLength"] / (i * 0.5 + 1.0)
+            pen = self._tick_pen(i)
+            end = tick_stop + tick_length * direction
+            level: list[float | None] = []
+            for v in ticks:
+                x = v * scale - offset
+                if x < x_min or x > x_max:
+                    level.append(None)
+                    continue
+                level.append(x)
+                tick_specs.append((pen, QPointF(x, tick_stop), QPointF(x, end)))
+            positions.append(level)
+        axis_spec = (self.pen(), span[0], span[1])
+        if not style["showValues"]:
+            return axis_spec, tick_specs, []
+        text_offset = max(0, style["tickLength"]) + style["tickTextOffset"][1]
+        flags = (Qt.AlignmentFlag.AlignHCenter
+                 | (Qt.AlignmentFlag.AlignBottom if top else Qt.AlignmentFlag.AlignTop)
+                 | Qt.TextFlag.TextDontClip)
+        box = self.boundingRect()
+        text_widths: list[float] = []
+        size2 = last_size2 = 0.0
+        text_specs = []
+        for i in range(min(len(levels), style["maxTextLevel"] + 1)):
+            spacing, values = levels[i]
+            strings = self.tickStrings(values, self.autoSIPrefixScale * self.scale, spacing)
+            if not strings:
+                continue
+            rects = []
+            for s, x in zip(strings, positions[i]):
+                if x is None:
+                    rects.append(None)
+                    continue
+                br = p.boundingRect(QRectF(0, 0, 100, 100), Qt.AlignmentFlag.AlignCenter, s)
+                br.setHeight(br.height() * 0.8)  # as pyqtgraph: its boxes are a bit too tall
+                rects.append(br)
+                text_widths.append(br.width())
+                size2 = max(size2, br.height())
+            if i > 0:
+                # Crowded levels below the first are not labelled (pyqtgraph's limits).
+                fill = sum(text_widths) / length
+                if any(len(text_specs) >= n and fill >= limit
+                       for n, limit in style["textFillLimits"]):
+                    break
+            last_size2 = size2
+            for s, x, r in zip(strings, positions[i], rects):
+                if r is None:
+                    continue
+                w, h = r.width(), r.height()
+                y = tick_stop - text_offset - h if top else tick_stop + text_offset
+                rect = QRectF(x - w / 2.0, y, w, h)
+                if box & rect != rect:
+                    continue
+                text_specs.append((rect, flags, s))
+        self._updateMaxTextSize(last_size2)
+        return axis_spec, tick_specs, text_specs
+
+    def _tick_pen(self, level: int) -> QPen:
+        """The tick pen of a level, faded as pyqtgraph fades it."""
+        alpha = self.style["tickAlpha"]
+        if alpha is None:
+            alpha = 255 / (level + 1)
+        elif isinstance(alpha, float):
+            alpha = min(255, max(0, int(round(alpha * 255))))
+        pen = self.tickPen()
+        if pen.brush().style() == Qt.BrushStyle.SolidPattern:
+            pen = QPen(pen)
+            color = QColor(pen.color())
+            color.setAlpha(int(alpha))
+            pen.setColor(color)
+        return pen
+
+    def paint(self, p, opt, widget):  # noqa: N802 - Qt API
+        if not self._plain():
+            super().paint(p, opt, widget)
+            return
+        # pyqtgraph clears ``picture`` whenever the axis must be laid out again; an empty
+        # picture marks the kept specs as current.
+        if self.picture is None or self._specs is None:
+            p.save()
+            self._specs = self.generateDrawSpecs(p)
+            p.restore()
+            self.picture = QPicture()
+        if self._specs is not None:
+            p.save()
+            if self.style["tickFont"] is not None:
+                p.setFont(self.style["tickFont"])
+            self.drawPicture(p, *self._specs)
+            p.restore()
+
+
+class ClockAxis(_PageAxis):
     """Bottom axis showing the clock time of the recording (``HH:MM:SS``)."""
 
     def __init__(self, orientation: str = "bottom", **kwargs):
@@ -70,7 +210,7 @@ class ClockAxis(pg.AxisItem):
         return [clock_text(self.start, v, with_seconds) for v in values]
 
 
-class EpochAxis(pg.AxisItem):
+class EpochAxis(_PageAxis):
     """Top axis labelling the epochs (1-based numbers at their starts)."""
 
     def __init__(self, epoch_length: float = 30.0, **kwargs):
