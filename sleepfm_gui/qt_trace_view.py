@@ -535,6 +535,7 @@ class TraceView(QWidget):
         # Height of one row now (px), and what the scale bars were last drawn from.
         self._row_px = float(MIN_ROW_PX)
         self._bars_from: tuple | None = None
+        self._viewbox_width = 0.0
 
         self._build_ui()
         self._build_actions()
@@ -1310,8 +1311,15 @@ class TraceView(QWidget):
             self.row_scroll.setValue(self.row_scroll.value() - 3 * int(np.sign(delta)))
 
     def _on_viewbox_resized(self) -> None:
-        if self.rec is not None:
-            self._update_row_geometry()
+        if self.rec is None:
+            return
+        self._update_row_geometry()
+        width = self.viewbox.width()
+        if width != self._viewbox_width:
+            # The scroll bar came or went: the pixel columns and label lanes changed.
+            self._viewbox_width = width
+            self._request_render()
+            self._draw_events()
 
     def rows_in_view(self) -> list[int]:
         """Visible rows (indices) whole on the screen now, top to bottom."""
