@@ -258,11 +258,13 @@ def analyse_night(state: TaskState | None, release: Any, *, device: Any,
         result, at = replace(result, hypnogram=hyp, ood=ood), at + 0.15
     if "risk" in heads:
         from .inference.risk import risk_recording
+        from .ood import warn_if_flagged
 
         state.check_cancelled()
         state.set_status("disease risk")
         table = risk_recording(embeddings, heads["risk"], age=float(age), sex=sex, device=device,
                                precision=precision, label_mapping=release.label_mapping)
+        warn_if_flagged(table.ood, embeddings.source, heads["risk"].model_id)
         result, at = replace(result, risk=table), at + 0.15
     state.set_progress(at)
     if deidentifier is not None:

@@ -22,6 +22,12 @@ Head
 Night
     A night is unlike the training data when more than :data:`NIGHT_FRACTION` of its epochs
     are marked.
+Per-night heads
+    A disease (CoxPH) head returns one log-hazard per condition for the whole night, not class
+    logits, so a softmax energy means nothing for it: its statistics keep the embeddings' PCAs
+    as above and each output's range on the training nights (:class:`OutputStatistics`); a
+    night is also unlike the training data when more than :data:`NIGHT_FRACTION` of its
+    log-hazards lie outside their training range (:func:`assess_risk_night`).
 Review
     Which epochs "review by confidence" offers (:attr:`OODResult.review_epochs`). On a night
     like the training data: the marked epochs (the session adds those whose calibrated
@@ -57,7 +63,7 @@ from .errors import ModelError
 
 __all__ = ["OOD_KEY", "CALIBRATION_KEY", "SYNTHETIC_ONLY_KEY", "N_COMPONENTS", "MIN_EPOCHS", "EPOCH_QUANTILE",
            "NIGHT_FRACTION", "ECE_BINS", "REVIEW_MODALITY", "REVIEW_P", "OODWarning", "PCAStatistics",
-           "LogitStatistics", "ReviewStatistics", "fisher_p",
+           "LogitStatistics", "ReviewStatistics", "fisher_p", "OutputStatistics", "OUTPUT_QUANTILES", "assess_risk_night",
            "TrainingStatistics", "Calibration", "OODResult", "epoch_means", "energy",
            "softmax", "fit_temperature", "epoch_predictions", "expected_calibration_error", "reliability",
            "plot_reliability", "assess_night", "warn_if_flagged", "is_generated", "update_metadata",
@@ -87,6 +93,8 @@ REVIEW_MODALITY = "BAS"
 #: Review p-value below which an epoch of a flagged night is offered: less typical of the
 #: training data than the median training epoch.
 REVIEW_P = 0.5
+#: Quantiles of a per-night head's outputs kept per output (the outer two bound its range).
+OUTPUT_QUANTILES = (0.005, 0.5, 0.995)
 #: Probabilities at which the training distributions of the review evidence are kept.
 _TABLE_PROBS = np.linspace(0.0, 1.0, 1001)
 _FORMAT = "sleepfm-studio ood"
@@ -518,6 +526,73 @@ class ReviewStatistics:
 
 
 @dataclass(frozen=True)
+class OutputStatistics:
+    """Each output's range over the training nights, for a head with one output vector per
+    night (a disease head's log-hazards, one per condition).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Output names (phecodes), in output order.
+    quantiles : ndarray (len(OUTPUT_QUANTILES), K)
+        Per output, its :data:`OUTPUT_QUANTILES` over the training nights.
+    n : int
+        Training nights.
+    """
+
+    names: tuple[str, ...]
+    quantiles: np.ndarray
+    n: int
+
+    @classmethod
+    def fit(cls, outputs: Any, names: Sequence[str] = ()) -> "OutputStatistics":
+        """Fit on ``outputs`` (n_nights, K); non-finite rows are left out.
+
+        Raises
+        ------
+        ValueError
+            Without a finite row, or with ``names`` of another length than K.
+        """
+        y = np.asarray(outputs, dtype=np.float64)
+        if y.ndim != 2:
+            raise ValueError(f"outputs must be (nights, K), got {y.shape}")
+        y = y[np.all(np.isfinite(y), axis=1)]
+        if len(y) == 0:
+            raise ValueError("no finite output to fit")
+        names = tuple(str(n) for n in names) or tuple(f"output {i}" for i in range(y.shape[1]))
+        if len(names) != y.shape[1]:
+            raise ValueError(f"{len(names)} names for {y.shape[1]} outputs")
+        return cls(names, np.quantile(y, OUTPUT_QUANTILES, axis=0), int(len(y)))
+
+    def outside(self, outputs: Any) -> np.ndarray:
+        """Per output of one night (K,): is it outside the training range (the outer quantiles)?
+
+        Raises
+        ------
+        ValueError
+            When the night has another number of outputs.
+        """
+        y = np.asarray(outputs, dtype=np.float64)
+        if y.shape != (len(self.names),):
+            raise ValueError(f"{y.shape[0] if y.ndim else 0} outputs; the statistics have {len(self.names)}")
+        return (y < self.quantiles[0]) | (y > self.quantiles[-1])
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "quantiles": {f"{q:g}": _floats(v) for q, v in
+                                                         zip(OUTPUT_QUANTILES, self.quantiles)},
+                "n": self.n}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "OutputStatistics":
+        q = sorted((float(k), v) for k, v in dict(data["quantiles"]).items())
+        names = tuple(str(n) for n in data["names"])
+        table = np.asarray([v for _, v in q], dtype=np.float64)
+        if len(q) < 2 or table.ndim != 2 or table.shape[1] != len(names):
+            raise ValueError(f"output quantiles must be at least two lists of {len(names)} values")
+        return cls(names, table, int(data["n"]))
+
+
+@dataclass(frozen=True)
 class TrainingStatistics:
     """What inference compares a night with: per-modality PCAs and the head's energy range.
 
@@ -534,7 +609,9 @@ class TrainingStatistics:
         What it was fitted on, in words.
     review : ReviewStatistics or None
         What per-epoch review evidence of a flagged night is read against (None: statistics
-        fitted before it existed, or without :data:`REVIEW_MODALITY`).
+        fitted before it existed, without :data:`REVIEW_MODALITY`, or of a per-night head).
+    outputs : OutputStatistics or None
+        Of a per-night head (a disease head): each output's training range.
     """
 
     modalities: dict[str, PCAStatistics]
@@ -543,10 +620,12 @@ class TrainingStatistics:
     n_nights: int = 0
     source: str = ""
     review: ReviewStatistics | None = None
+    outputs: OutputStatistics | None = None
 
     @classmethod
     def fit(cls, nights: Sequence[Mapping[str, np.ndarray]], logits: Sequence[np.ndarray] | None = None,
-            n_components: int = N_COMPONENTS, source: str = "") -> "TrainingStatistics":
+            n_components: int = N_COMPONENTS, source: str = "", outputs: Any = None,
+            output_names: Sequence[str] = ()) -> "TrainingStatistics":
         """Fit on training nights (modalities with fewer than :data:`MIN_EPOCHS` epochs are
         left out).
 
@@ -555,7 +634,12 @@ class TrainingStatistics:
         nights : sequence of mapping
             Per night, modality -> 5-s token embeddings (S, E).
         logits : sequence of array, optional
-            Per night, the head's token logits (S, K).
+            Per night, a staging head's token logits (S, K).
+        outputs : array (n_nights, K), optional
+            Per night, a per-night head's outputs (a disease head's log-hazards); such a head
+            gets no per-epoch review evidence.
+        output_names : sequence of str
+            The outputs' names (phecodes).
         """
         per_mod: dict[str, list[np.ndarray]] = {}
         night_of: dict[str, list[np.ndarray]] = {}
@@ -576,13 +660,14 @@ class TrainingStatistics:
         if logits:
             head = LogitStatistics.fit(np.concatenate([epoch_means(z) for z in logits]))
         review = None
-        if REVIEW_MODALITY in mods:
+        if REVIEW_MODALITY in mods and outputs is None:
             has = [i for i, night in enumerate(nights) if REVIEW_MODALITY in night]
             review = ReviewStatistics.fit(
                 [epoch_means(nights[i][REVIEW_MODALITY]) for i in has],
                 [epoch_means(logits[i])[: len(epoch_means(nights[i][REVIEW_MODALITY]))] for i in has]
                 if logits else None, REVIEW_MODALITY, n_components)
-        return cls(mods, head, NIGHT_FRACTION, len(nights), source, review)
+        out = None if outputs is None else OutputStatistics.fit(outputs, output_names)
+        return cls(mods, head, NIGHT_FRACTION, len(nights), source, review, out)
 
     def to_dict(self) -> dict:
         return {"format": _FORMAT, "format_version": _FORMAT_VERSION,
@@ -590,7 +675,8 @@ class TrainingStatistics:
                 "n_nights": self.n_nights, "source": self.source,
                 "modalities": {m: s.to_dict() for m, s in self.modalities.items()},
                 "logits": None if self.logits is None else self.logits.to_dict(),
-                "review": None if self.review is None else self.review.to_dict()}
+                "review": None if self.review is None else self.review.to_dict(),
+                "outputs": None if self.outputs is None else self.outputs.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "TrainingStatistics":
@@ -607,8 +693,9 @@ class TrainingStatistics:
             mods = {str(m): PCAStatistics.from_dict(s) for m, s in dict(data["modalities"]).items()}
             head = None if data.get("logits") is None else LogitStatistics.from_dict(data["logits"])
             review = None if data.get("review") is None else ReviewStatistics.from_dict(data["review"])
+            out = None if data.get("outputs") is None else OutputStatistics.from_dict(data["outputs"])
             return cls(mods, head, float(data["night_fraction"]), int(data["n_nights"]),
-                       str(data.get("source", "")), review)
+                       str(data.get("source", "")), review, out)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed training statistics ({exc!r})") from exc
 
@@ -666,6 +753,9 @@ class TrainingStatistics:
         if missing:
             unavailable.append(f"embedding check of {', '.join(missing)} (no training statistics "
                                f"for {'it' if len(missing) == 1 else 'them'})")
+        if self.outputs is not None:
+            return OODResult(scores, marked, head, tuple(worst.tolist()), self.night_fraction,
+                             tuple(checked), tuple(unavailable))
         if self.logits is None:
             unavailable.append("head energy check (no training statistics of the head's logits)")
         if evidence is None:
@@ -801,6 +891,10 @@ class OODResult:
         training epoch; NaN without data); None when it could not be computed.
     review_p : float
         The p-value below which an epoch of a flagged night is offered for review.
+    outputs_outside : tuple of str
+        Of a per-night head: the outputs (phecodes) outside their training range.
+    n_outputs : int
+        Of a per-night head: the outputs checked (0: none was).
     """
 
     epoch_scores: np.ndarray
@@ -813,6 +907,8 @@ class OODResult:
     notes: tuple[str, ...] = field(default=())
     epoch_evidence: np.ndarray | None = None
     review_p: float = REVIEW_P
+    outputs_outside: tuple[str, ...] = ()
+    n_outputs: int = 0
 
     @classmethod
     def not_available(cls, n_epochs: int, unavailable: Sequence[str]) -> "OODResult":
@@ -838,7 +934,13 @@ class OODResult:
     @property
     def flagged(self) -> bool:
         """Whether the night is unlike the training data (or a note makes it untrustworthy)."""
-        return bool(self.notes) or (self.available and self.fraction > self.night_fraction)
+        return (bool(self.notes) or (self.available and self.fraction > self.night_fraction)
+                or self.outputs_fraction > self.night_fraction)
+
+    @property
+    def outputs_fraction(self) -> float:
+        """Share of a per-night head's outputs outside their training range (0 unchecked)."""
+        return len(self.outputs_outside) / self.n_outputs if self.n_outputs else 0.0
 
     @property
     def review_epochs(self) -> np.ndarray:
@@ -881,6 +983,14 @@ class OODResult:
                     line += (f"; the staging head is unusually sure or unsure of itself in "
                              f"{int(self.head_ood.sum())} epochs")
             out.append(line)
+        if self.n_outputs:
+            k = len(self.outputs_outside)
+            line = (f"{k} of {self.n_outputs} disease log-hazards ({100 * self.outputs_fraction:.0f} %) lie "
+                    f"outside the range of the head's training nights (flagged above "
+                    f"{100 * self.night_fraction:.0f} %)")
+            if k:
+                line += ": " + ", ".join(self.outputs_outside[:5]) + (", ..." if k > 5 else "")
+            out.append(line)
         if self.flagged and self.epoch_evidence is not None:
             k = int(self.review_epochs.sum())
             out.append(f"review offers the {k} epochs whose head confidence and {REVIEW_MODALITY} "
@@ -903,7 +1013,8 @@ class OODResult:
                 "epoch_modality": list(self.epoch_modality),
                 "epoch_evidence": None if self.epoch_evidence is None else
                 [None if not math.isfinite(v) else round(float(v), 6) for v in self.epoch_evidence],
-                "review_p": self.review_p}
+                "review_p": self.review_p, "outputs_outside": list(self.outputs_outside),
+                "n_outputs": self.n_outputs}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "OODResult":
@@ -915,7 +1026,8 @@ class OODResult:
                    tuple(str(m) for m in data["epoch_modality"]), float(data["night_fraction"]),
                    tuple(data["checked"]), tuple(data["unavailable"]), tuple(data["notes"]),
                    None if evidence is None else _nan_array(evidence),
-                   float(data.get("review_p", REVIEW_P)))
+                   float(data.get("review_p", REVIEW_P)),
+                   tuple(str(o) for o in data.get("outputs_outside", ())), int(data.get("n_outputs", 0)))
 
     def with_notes(self, *notes: str) -> "OODResult":
         """This result with further notes (empty ones ignored)."""
@@ -973,19 +1085,82 @@ def assess_night(embeddings: Any, metadata: Mapping | None, logits: np.ndarray |
     no_temperature = (("calibrated probabilities (the model's metadata holds no temperature)",)
                       if Calibration.from_metadata(metadata, folder) is None else ())
     if stats is None:
-        missing = "out-of-distribution check (the model's metadata holds no training statistics)"
         result = OODResult.not_available(math.ceil(embeddings.n_tokens / TOKENS_PER_EPOCH),
-                                         (missing,) + no_temperature)
+                                         (_NO_STATISTICS,) + no_temperature)
     else:
         result = stats.score(embeddings.tokens, logits, skip)
         result = replace(result, unavailable=result.unavailable + no_temperature)
+    return _synthetic_note(result, metadata, embeddings.source)
+
+
+def assess_risk_night(embeddings: Any, metadata: Mapping | None, log_hazards: Any,
+                      names: Sequence[str] = (), folder: Any = None,
+                      n_tokens: int | None = None) -> OODResult:
+    """Compare a night and a disease head's log-hazards with the head's training statistics.
+
+    Parameters
+    ----------
+    embeddings : Embeddings
+    metadata : mapping or None
+        The disease head's ``metadata.json`` (None for an official folder).
+    log_hazards : array (K,)
+        The night's log-hazards in output order.
+    names : sequence of str
+        The outputs' names (phecodes), said when they lie outside their range.
+    folder : path, optional
+        The model folder, named in errors.
+    n_tokens : int, optional
+        The tokens the head read (it reads the first ``max_seq_length``); default all.
+
+    Returns
+    -------
+    OODResult
+        Per epoch, the embeddings against the training nights' (no head energy: a CoxPH head
+        has no class logits); per night, how many log-hazards lie outside their training
+        range; ``unavailable`` for a model without statistics; the synthetic-only note.
+
+    Raises
+    ------
+    ModelError
+        When the statistics are malformed or hold another number of outputs than the head gave.
+    """
+    stats = TrainingStatistics.from_metadata(metadata, folder)
+    n = embeddings.n_tokens if n_tokens is None else min(int(n_tokens), embeddings.n_tokens)
+    if stats is None:
+        result = OODResult.not_available(math.ceil(n / TOKENS_PER_EPOCH), (_NO_STATISTICS,))
+        return _synthetic_note(result, metadata, embeddings.source, "risks")
+    tokens = {m: t[:n] for m, t in embeddings.tokens.items()}
+    no_data = np.asarray(getattr(embeddings, "no_data", np.zeros(n, bool)), dtype=bool)[:n]
+    skip = epoch_means(no_data.astype(np.float64)) >= 1.0 if len(no_data) else None
+    result = stats.score(tokens, None, skip)
+    if stats.outputs is None:
+        result = replace(result, unavailable=result.unavailable + (
+            "disease log-hazard range check (no training statistics of the head's outputs)",))
+    else:
+        try:
+            outside = stats.outputs.outside(log_hazards)
+        except ValueError as exc:
+            raise ModelError(folder, f"metadata.json: {OOD_KEY}: {exc}") from exc
+        labels = list(names) if len(names) == len(outside) else list(stats.outputs.names)
+        result = replace(result, outputs_outside=tuple(labels[i] for i in np.flatnonzero(outside)),
+                         n_outputs=int(len(outside)))
+    return _synthetic_note(result, metadata, embeddings.source, "risks")
+
+
+_NO_STATISTICS = "out-of-distribution check (the model's metadata holds no training statistics)"
+
+
+def _synthetic_note(result: OODResult, metadata: Mapping | None, source: str,
+                    results: str = "stages") -> OODResult:
+    """``result`` with a note when a synthetic-only model meets a night that is not generated
+    (its ``results`` mean nothing)."""
     if (metadata or {}).get(SYNTHETIC_ONLY_KEY):
-        generated = _source_is_generated(embeddings.source)
+        generated = _source_is_generated(source)
         if generated is not True:
             what = ("is not a generated night" if generated is False
                     else "cannot be checked for being a generated night")
             result = result.with_notes(f"the model was trained on generated (synthetic) nights only and "
-                                       f"this recording {what}: its stages mean nothing")
+                                       f"this recording {what}: its {results} mean nothing")
     return result
 
 

@@ -125,6 +125,10 @@ class RiskTable:
         5-s tokens the head read.
     truncated : bool
         Whether the night was longer than the head reads.
+    modalities : list of str
+    ood : OODResult or None
+        The night (the tokens the head read) and its log-hazards against the head's training
+        statistics (:func:`sleepfm_engine.ood.assess_risk_night`); None when not checked.
     """
 
     label_idx: np.ndarray
@@ -139,6 +143,7 @@ class RiskTable:
     n_tokens_used: int = 0
     truncated: bool = False
     modalities: list[str] = field(default_factory=list)
+    ood: Any = None
 
     def __post_init__(self):
         self.label_idx = np.asarray(self.label_idx, dtype=np.int64)
@@ -166,7 +171,7 @@ class RiskTable:
         """The ``n`` highest rows as a new table."""
         return RiskTable(self.label_idx[:n], self.phecode[:n], self.phenotype[:n], self.log_hazard[:n],
                          self.age, self.sex, self.model_id, self.config_hash, self.source,
-                         self.n_tokens_used, self.truncated, list(self.modalities))
+                         self.n_tokens_used, self.truncated, list(self.modalities), self.ood)
 
     def by_phecode(self, phecode: str) -> dict:
         """The row of one phecode (as written in the mapping, e.g. ``"427.2"``)."""
@@ -255,9 +260,12 @@ def risk_recording(embeddings: Embeddings, diagnosis_model: Any, *, age: float, 
     Returns
     -------
     RiskTable
-        Sorted by log-hazard, highest first.
+        Sorted by log-hazard, highest first, with the night's out-of-distribution verdict
+        (``ood``; which checks are not available for a head without training statistics).
     """
     import torch
+
+    from ..ood import assess_risk_night
 
     handle = resolve_model(diagnosis_model, "diagnosis")
     model = handle.module
@@ -286,10 +294,12 @@ def risk_recording(embeddings: Embeddings, diagnosis_model: Any, *, age: float, 
     if state is not None:
         state.set_progress(1.0)
     phecodes, phenotypes = _labels(handle, hazards.shape[0], label_mapping)
+    ood = assess_risk_night(embeddings, handle.metadata, hazards,
+                            [c or name for c, name in zip(phecodes, phenotypes)], handle.path, n)
     return RiskTable(np.arange(hazards.shape[0]), phecodes, phenotypes, hazards, age=float(age),
                      sex=parse_sex(sex), model_id=handle.model_id, config_hash=handle.config_hash,
                      source=embeddings.source, n_tokens_used=n, truncated=truncated,
-                     modalities=sorted(embeddings.modalities)[:handle.max_channels])
+                     modalities=sorted(embeddings.modalities)[:handle.max_channels], ood=ood)
 
 
 _ID_COLUMNS = ("study id", "study_id", "id", "name", "recording", "file", "subject", "subject_id")

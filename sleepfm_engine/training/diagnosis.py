@@ -181,7 +181,30 @@ class DiagnosisTask(Task):
             return {}
         self.module.load_state_dict(load_model(folder).state_dict())
         self.module.to(self.dist.device)
-        return self.evaluate("test")
+        test = self.evaluate("test")
+        self._fit_trust(folder)
+        return test
+
+    def _fit_trust(self, folder: Path) -> None:
+        """Training statistics into the head's metadata: the training nights' embeddings (the
+        tokens the head reads) and its log-hazards on them, what inference compares a night
+        with (:func:`sleepfm_engine.ood.assess_risk_night`). A CoxPH head has no temperature:
+        its log-hazards are relative scores, not probabilities."""
+        from ..ood import OOD_KEY, TrainingStatistics, update_metadata
+        from .cache import read_embeddings
+        from .data import head_order
+
+        hazards, _, _, ids = self.predict("train")
+        row = {sid: i for i, sid in enumerate(ids)}
+        items = [item for item in self.parts["train"] if item.id in row]
+        nights = []
+        for item in items:
+            emb = read_embeddings(item.embeddings)
+            nights.append({m: np.asarray(emb[m][: self.max_tokens], dtype=np.float32) for m in head_order(emb)})
+        stats = TrainingStatistics.fit(nights, outputs=hazards[[row[item.id] for item in items]],
+                                       output_names=self.phecodes,
+                                       source=f"{len(items)} training nights of {self.config.data}")
+        update_metadata(folder, **{OOD_KEY: stats.to_dict()})
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
