@@ -536,6 +536,7 @@ class TraceView(QWidget):
         self._row_px = float(MIN_ROW_PX)
         self._bars_from: tuple | None = None
         self._viewbox_width = 0.0
+        self._screen_window: Any = None  # the window whose screen changes are followed
 
         self._build_ui()
         self._build_actions()
@@ -1577,6 +1578,17 @@ class TraceView(QWidget):
         inv.setChecked(st.inverted)
         menu.addAction("Hide (H)", lambda: self.set_channel_visible(key, False))
         return menu
+
+    def showEvent(self, ev):  # noqa: N802
+        super().showEvent(ev)
+        handle = self.window().windowHandle()
+        if handle is not None and handle is not self._screen_window:
+            # On another screen a mm is another number of pixels: calibrated rows follow.
+            self._screen_window = handle
+            handle.screenChanged.connect(self._on_screen_changed)
+
+    def _on_screen_changed(self, _screen) -> None:
+        self._update_row_geometry()
 
     def resizeEvent(self, ev):  # noqa: N802
         super().resizeEvent(ev)

@@ -209,3 +209,11 @@ def test_restored_preferences_check_the_view_menu_items(qtbot):
     v.restore_display_state({"calibrated": True, "clip": False})
     assert v.calibrated_action.isChecked() and not v.clip_action.isChecked()
     assert v.display_state()["calibrated"] is True
+
+
+def test_a_move_to_another_screen_measures_the_rows_in_its_mm(view, monkeypatch):
+    px_per_row = view.model.row_mm * view.pixels_per_mm()
+    monkeypatch.setattr(view, "pixels_per_mm", lambda: 2.0)  # a screen of 50.8 dpi
+    handle = view.window().windowHandle()
+    handle.screenChanged.emit(handle.screen())
+    assert view.model.row_mm == pytest.approx(px_per_row / 2.0)
