@@ -34,8 +34,8 @@ from .sensitivity import (default_sensitivity, format_amount, format_sensitivity
                           scale_bar_value, snap_sensitivity, step_sensitivity)
 
 __all__ = ["DisplayEvent", "DisplayModel", "EventMark", "GAIN_STEP", "LABEL_ZONE", "MAINS_FREQUENCIES",
-           "Measurement", "NIGHT_SCALE_EPOCHS", "ROW_FILL", "ROW_MM", "RowState", "SPO2_AXIS",
-           "ScaleBar", "level_role", "measure"]
+           "Measurement", "NIGHT_SCALE_EPOCHS", "ROW_FILL", "ROW_MM", "RejectedMark", "RowState",
+           "SPO2_AXIS", "ScaleBar", "level_role", "measure"]
 
 #: Gain step of one "larger" / "smaller" action.
 GAIN_STEP = math.sqrt(2.0)
