@@ -659,7 +659,8 @@ class MainWindow(QMainWindow):
                     for r in layer.rejected]
         self.events.set_events(self.study.events, self.rec.start if self.rec is not None else None,
                                rejected)
-        self.events.set_indices(self.study.indices())
+        self.events.set_indices(self.study.indices(),
+                                len(self.session.events) if self.session is not None else None)
         self._on_event_filters()
 
     def _on_event_filters(self) -> None:

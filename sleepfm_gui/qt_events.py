@@ -196,14 +196,24 @@ class EventsPanel(QWidget):
         self._fill_combos()
         self._apply()
 
-    def set_indices(self, table: Any) -> None:
+    def set_indices(self, table: Any, n_scored: int | None = None) -> None:
         """Show the night's indices of the scored events (an
-        :class:`~sleepfm_engine.indices.IndexTable`; None clears them)."""
+        :class:`~sleepfm_engine.indices.IndexTable`; None clears them).
+
+        ``n_scored`` (the scored events behind them) is said first: an AHI of 0.0 over no
+        scored event at all means "nothing scored or accepted yet", not "no apnea".
+        """
         if table is None:
             self.indices_label.clear()
             return
         parts = [f"<b>{key}</b> {table.format(key)}" for key in INDICES_SHOWN]
-        self.indices_label.setText("Scored: " + " · ".join(parts) + " /h")
+        if n_scored is None:
+            head = "Scored: "
+        elif n_scored == 0:
+            head = "Scored: no events yet (score or accept some) · "
+        else:
+            head = f"Scored ({n_scored} event{'s' if n_scored != 1 else ''}): "
+        self.indices_label.setText(head + " · ".join(parts) + " /h")
 
     def _fill_combos(self) -> None:
         types = sorted({e.type for e, _ in self._rows}, key=list(EventType).index)

@@ -331,6 +331,8 @@ def test_accepting_one_then_all_updates_the_indices(qtbot, opened, detector):
     win.session.score_range(0, win.session.n_epochs, "N2")  # 5 min of sleep
     _detect(qtbot, win)
     assert "AHI</b> 0.0" in win.events.indices_label.text()
+    # Detected but not accepted: the panel says nothing is scored yet, not just "AHI 0.0".
+    assert "no events yet" in win.events.indices_label.text()
     # U goes to the first unreviewed automatic event and selects it; Enter accepts it.
     win.trace.setFocus()
     qtbot.keyClick(win.trace, Qt.Key_U)
@@ -339,6 +341,7 @@ def test_accepting_one_then_all_updates_the_indices(qtbot, opened, detector):
     assert "d-oa" in win.session.events
     assert win.session.events["d-oa"].source.kind == "detector"
     assert "AHI</b> 12.0" in win.events.indices_label.text()  # 1 apnea in 5 min of sleep
+    assert win.events.indices_label.text().startswith("Scored (1 event):")
     qtbot.keyClick(win.trace, Qt.Key_U)
     assert win.study.display.selected_event == "d-de"  # next in time, after the accepted one
     _shown(qtbot, win, win.events.acceptAllRequested.emit)
