@@ -29,7 +29,7 @@ from .contract import MODALITIES
 
 __all__ = ["TrainingTask", "TrainingOption", "COMMANDS", "LABEL_KINDS", "BASE_KIND", "register",
            "unregister", "registered_tasks", "get_task", "task_for_kind", "release_folder_names",
-           "model_kinds"]
+           "model_kinds", "END_TO_END_OPTIONS"]
 
 #: How a task is trained, which is also its CLI sub-command: ``finetune`` trains a head on the
 #: base model's embeddings (the task's name is its first argument: ``sleepfm finetune staging``);
@@ -235,6 +235,17 @@ def model_kinds() -> Mapping[str, str]:
 
 
 # ----------------------------------------------------------------------------- the built-in tasks
+#: The options of a task that can train the base with its head (``end_to_end``).
+END_TO_END_OPTIONS = (
+    TrainingOption(("--unfreeze-base",), "unfreeze_base",
+                   {"action": "store_true", "help": "train the base model end to end with the head"}),
+    TrainingOption(("--base-lr-scale",), "base_lr_scale",
+                   {"type": float, "default": 0.1, "help": "base learning rate / head learning rate"}),
+    TrainingOption(("--window-chunks",), "window_chunks",
+                   {"type": int, "default": 12,
+                    "help": "end to end: consecutive 5-min chunks per training sample (default 12)"}),
+)
+
 register(TrainingTask(
     name="staging",
     description="a sleep staging head (5 stages per 30-s epoch) on the base model's embeddings",
@@ -247,13 +258,7 @@ register(TrainingTask(
     labels="hypnogram",
     end_to_end=True,
     options=(
-        TrainingOption(("--unfreeze-base",), "unfreeze_base",
-                       {"action": "store_true", "help": "train the base model end to end with the staging head"}),
-        TrainingOption(("--base-lr-scale",), "base_lr_scale",
-                       {"type": float, "default": 0.1, "help": "base learning rate / head learning rate"}),
-        TrainingOption(("--window-chunks",), "window_chunks",
-                       {"type": int, "default": 12,
-                        "help": "end to end: consecutive 5-min chunks per training sample (default 12)"}),
+        *END_TO_END_OPTIONS,
         TrainingOption(("--labels-dir",), "labels_dir", {"help": "another folder holding the hypnograms"}),
     ),
 ))
@@ -323,7 +328,9 @@ register(TrainingTask(
     model_classes=("SleepEventMultiLabelHead",),
     task_class="sleepfm_engine.training.events:EventsTask",
     labels="events",
+    end_to_end=True,
     options=(
+        *END_TO_END_OPTIONS,
         TrainingOption(("--labels-dir",), "labels_dir",
                        {"help": "another folder holding the hypnograms and events files"}),
         TrainingOption(("--event-classes",), "event_classes",

@@ -242,6 +242,52 @@ def test_a_tiny_event_head_trains_saves_its_postprocessing_and_evaluates(cohort,
     assert rc == 0 and json.loads(capsys.readouterr().out)["kind"] == "events"
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+def test_an_unfrozen_base_changes_with_the_event_head_and_a_frozen_one_stays_identical(cohort, tmp_path):
+    from sleepfm_engine.checkpoints import load_config, load_metadata, load_model
+    from sleepfm_engine.training.api import run_finetune
+    from sleepfm_engine.training.config import FinetuneConfig
+
+    def train(name, **kw):
+        out = tmp_path / name
+        run_finetune(FinetuneConfig(task="events", output=str(out), data=str(cohort["data"]),
+                                    base=str(cohort["base"]), epochs=1, batch_size=2, lr=3e-3,
+                                    head=dict(TINY_HEAD), cache_dir=str(cohort["cache"]),
+                                    fractions=[0.5, 0.25, 0.25], device="cpu", plots=False,
+                                    event_classes=["apnea", "desaturation"], **kw))
+        return out
+
+    before = load_model(cohort["base"]).state_dict()
+    frozen = load_model(train("frozen") / "model_base").state_dict()
+    assert frozen.keys() == before.keys() and all(torch.equal(before[k], frozen[k]) for k in before)
+
+    out = train("unfrozen", unfreeze_base=True, window_chunks=1, base_lr_scale=1.0)
+    after = load_model(out / "model_base").state_dict()
+    changed = [k for k, v in before.items() if v.is_floating_point() and not torch.equal(v, after[k])]
+    assert changed
+    # the 5-min pooling gets no gradient from 5-s tokens: it stays as it was
+    assert not [k for k in changed if k.startswith("temporal_pooling.")]
+    assert load_config(out / "model_events")["event_classes"] == ["apnea", "desaturation"]
+    assert "end to end with the event head" in load_metadata(out / "model_base")["provenance"]["note"]
+    assert set(load_metadata(out / "model_events")["postprocessing"]) == {"apnea", "desaturation"}
+
+
+def test_the_end_to_end_options_reach_an_events_config(monkeypatch, tmp_path):
+    from sleepfm_engine.cli import main
+
+    seen = []
+
+    class Done:
+        status, best_epoch, output, models, validation, test = "completed", 1, tmp_path, {}, {}, {}
+
+    monkeypatch.setattr("sleepfm_engine.training.api.run_finetune",
+                        lambda config, state, callbacks: seen.append(config) or Done())
+    assert main(["finetune", "events", "--data", "d", "--base", "b", "-o", str(tmp_path), "-q",
+                 "--unfreeze-base", "--window-chunks", "3", "--base-lr-scale", "0.5"]) == 0
+    assert (seen[0].task, seen[0].unfreeze_base, seen[0].window_chunks, seen[0].base_lr_scale) == \
+        ("events", True, 3, 0.5)
+
+
 def test_an_unknown_or_absent_event_class_is_a_one_line_error(cohort, tmp_path, capsys):
     from sleepfm_engine.cli import main
 

@@ -67,7 +67,7 @@ def test_dialog_choices_come_from_the_registry():
 
 
 def test_an_option_of_another_task_is_a_one_line_usage_error(capsys):
-    with pytest.raises(SystemExit, match="^error: --unfreeze-base applies to staging only, not diagnosis$"):
+    with pytest.raises(SystemExit, match="^error: --unfreeze-base applies to staging and events only, not diagnosis$"):
         main(["finetune", "diagnosis", "--unfreeze-base", "--data", "d", "--base", "b", "-o", "o"])
 
 
@@ -84,7 +84,7 @@ def test_a_registered_task_shows_up_in_the_cli_and_every_lookup(toy):
     assert release_folder_names()["toy"] == "model_toy"
     assert model_kinds()["ToyHead"] == "toy" and checkpoints.model_kind({"model": "ToyHead"}) == "toy"
     FinetuneConfig(task="toy", base="b", output="o", data="d").validate()
-    with pytest.raises(ValueError, match="unfreeze_base is available for staging only"):
+    with pytest.raises(ValueError, match="unfreeze_base is available for staging, events only"):
         FinetuneConfig(task="toy", base="b", output="o", data="d", unfreeze_base=True).validate()
 
 
@@ -97,7 +97,7 @@ def test_a_registered_tasks_options_reach_its_config_and_only_its_config(toy, mo
     assert (seen[0].task, seen[0].labels_dir) == ("toy", "L")
     with pytest.raises(SystemExit, match="^error: --labels-dir applies to staging and events and toy only, not diagnosis$"):
         main(["finetune", "diagnosis", "--labels-dir", "L", *base])
-    with pytest.raises(SystemExit, match="^error: --window-chunks applies to staging only, not toy$"):
+    with pytest.raises(SystemExit, match="^error: --window-chunks applies to staging and events only, not toy$"):
         main(["finetune", "toy", "--window-chunks", "5", *base])
 
 

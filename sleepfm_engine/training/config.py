@@ -155,10 +155,11 @@ class FinetuneConfig(TrainConfig):
     head_init : str or None
         A head model folder to start from instead of a fresh head.
     unfreeze_base : bool
-        Train the base end to end with the head (staging only), at ``lr * base_lr_scale``.
+        Train the base end to end with the head (tasks registered ``end_to_end``: staging,
+        events), at ``lr * base_lr_scale``.
     base_lr_scale : float
     window_chunks : int
-        End-to-end staging: consecutive 5-min chunks per training sample.
+        End to end: consecutive 5-min chunks per training sample.
     max_tokens : int or None
         Longest training sequence (random crops of longer nights); staging default: whole
         nights up to the head's positional table; diagnosis default 6480 (9 h, reference).

@@ -156,7 +156,8 @@ class ChunkDataset(torch.utils.data.Dataset):
     window : int
         Chunks per sample (1 for pretraining).
     labels : sequence of ndarray, optional
-        Per-token stage codes of each record (length >= n_chunks * 60), for staging.
+        Per-token labels of each record (length >= n_chunks * 60): stage codes (staging) or
+        (tokens, classes) targets (events); -1 masked.
     stride : int, optional
         Chunks between window starts (default ``window``: no overlap).
     """
@@ -202,7 +203,7 @@ class ChunkDataset(torch.utils.data.Dataset):
             mods[m] = ModalityBatch(torch.from_numpy(x), torch.from_numpy(mask), torch.from_numpy(index))
         labels = None
         if self.labels is not None:
-            lab = np.full((len(items), w * TOKENS_PER_CHUNK), -1, dtype=np.int64)
+            lab = np.full((len(items), w * TOKENS_PER_CHUNK, *np.shape(self.labels[0])[1:]), -1, dtype=np.int64)
             for k, (r, s) in enumerate(rows):
                 seg = self.labels[r][s * TOKENS_PER_CHUNK:(s + w) * TOKENS_PER_CHUNK]
                 lab[k, :len(seg)] = seg

@@ -1,5 +1,6 @@
 """Event heads: apneas, hypopneas, arousals, limb movements and desaturations per 5-s token,
-trained on frozen base embeddings from a site's own scored events.
+trained on frozen base embeddings (or end to end with the base, ``unfreeze_base``, as staging
+allows) from a site's own scored events.
 
 The head (:class:`~sleepfm_engine.models.SleepEventMultiLabelHead`) predicts, for each token,
 the presence of each event class the training nights have
@@ -13,6 +14,12 @@ After each epoch the validation nights' probabilities tune, per class, the post-
 validation score is the mean event-level F1 over the classes with those settings. The settings
 of the best epoch are saved in the head's ``metadata.json`` (``postprocessing``) and are the
 ones the test nights, ``sleepfm evaluate`` and the detector use.
+
+End to end (``unfreeze_base``): the base embeds windows of ``window_chunks`` consecutive 5-min
+chunks of the cached signals and the head runs over their tokens
+(:class:`~.staging.EndToEnd`); the base trains at ``lr * base_lr_scale`` and the best epoch's
+base is saved beside the head (``model_base``). The validation nights are embedded with the
+base as it is at that epoch.
 """
 from __future__ import annotations
 
@@ -23,11 +30,13 @@ import numpy as np
 import torch
 
 from ..contract import MODALITIES, TOKEN_SECONDS, TOKENS_PER_CHUNK
+from ..training_tasks import BASE_KIND
 from ..inference.event_head import (DEFAULT_POSTPROCESSING, PostProcessing, event_probabilities,
                                     postprocessing_from_metadata)
 from ..models import SleepEventMultiLabelHead, event_bce_loss
 from .config import FinetuneConfig
-from .data import NightDataset, ShardedBatchSampler, collate_nights, move, seed_worker
+from .data import (ChunkDataset, NightDataset, ShardedBatchSampler, collate_nights, head_order, move,
+                   passthrough, seed_worker)
 from ..event_classes import EVENT_CLASSES
 from .event_labels import classes_present, token_targets
 from .loop import DistContext, Task
@@ -67,7 +76,8 @@ def collate_event_nights(samples: list[dict]) -> dict:
 
 
 class EventsTask(Task):
-    """Event-head fine-tuning as a :class:`~sleepfm_engine.training.loop.Task` (frozen base).
+    """Event-head fine-tuning as a :class:`~sleepfm_engine.training.loop.Task` (frozen base, or
+    end to end with it).
 
     Parameters
     ----------
@@ -78,13 +88,15 @@ class EventsTask(Task):
         The head's event classes, in logit order.
     parts : dict
         ``train``/``validation``/``test`` → list of night dicts: ``item`` (NightItem with the
-        (S, K) targets as labels), ``stages`` (stage code per token) and ``events`` (EventSet).
+        (S, K) targets as labels), ``stages`` (stage code per token), ``events`` (EventSet) and
+        ``prepared`` (its cache entry; end to end only).
     dist : DistContext
     out : Path
     metadata : dict
     pos_weight : ndarray (K,), optional
     postprocessing : dict, optional
         Per-class settings to evaluate with (a saved head's); else tuned on validation.
+    base, base_cfg : the base model and its config (end to end only).
     """
 
     name = "events"
@@ -94,10 +106,16 @@ class EventsTask(Task):
     def __init__(self, config: FinetuneConfig, head: SleepEventMultiLabelHead, head_cfg: dict,
                  classes: list[str], parts: dict[str, list], dist: DistContext, out: Path, metadata: dict,
                  pos_weight: np.ndarray | None = None,
-                 postprocessing: dict[str, PostProcessing] | None = None):
+                 postprocessing: dict[str, PostProcessing] | None = None,
+                 base: torch.nn.Module | None = None, base_cfg: dict | None = None):
         self.config = config
         self.head = head
         self.module = head
+        self.base_cfg = base_cfg
+        self.end_to_end = bool(config.unfreeze_base)
+        # the base's convolutions and attention run in bf16 when it trains; a frozen-base head
+        # is small and trains in fp32
+        self.use_autocast = self.end_to_end
         self.head_cfg = head_cfg
         self.classes = list(classes)
         self.parts = parts
@@ -109,9 +127,24 @@ class EventsTask(Task):
         self._candidate: dict[str, PostProcessing] | None = None
         self.pos_weight = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
         limit = int(head.positional_encoding.pe.shape[1])
-        max_tokens = min(config.max_tokens or limit, limit)
-        self.train_set = NightDataset([n["item"] for n in parts["train"]], max_tokens=max_tokens,
-                                      random_crop=True)
+        if self.end_to_end:
+            from .loop import single_channel_records
+            from .staging import EndToEnd
+
+            if base is None:
+                raise ValueError("end-to-end event training needs the base model")
+            w = int(config.window_chunks)
+            if w * TOKENS_PER_CHUNK > limit:
+                raise ValueError(f"window_chunks={w} gives {w * TOKENS_PER_CHUNK} tokens, more than the "
+                                 f"head's max_seq_length {limit}")
+            self.module = EndToEnd(base, head, w)
+            recs = [n["prepared"] for n in parts["train"]]
+            self.find_unused_parameters = single_channel_records(recs)
+            self.train_set = ChunkDataset(recs, window=w, labels=[n["item"].labels for n in parts["train"]])
+        else:
+            max_tokens = min(config.max_tokens or limit, limit)
+            self.train_set = NightDataset([n["item"] for n in parts["train"]], max_tokens=max_tokens,
+                                          random_crop=True)
         if len(self.train_set) < dist.world_size:
             raise ValueError(f"the training split has {len(self.train_set)} nights, fewer than the "
                              f"{dist.world_size} processes")
@@ -122,7 +155,11 @@ class EventsTask(Task):
 
     # -- optimisation ----------------------------------------------------------------------------
     def parameter_groups(self) -> list[dict]:
-        return [{"params": list(self.head.parameters())}]
+        groups = [{"params": list(self.head.parameters())}]
+        if self.end_to_end:
+            groups.append({"params": [p for p in self.module.base.parameters() if p.requires_grad],
+                           "lr": self.config.lr * self.config.base_lr_scale})
+        return groups
 
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
@@ -131,17 +168,28 @@ class EventsTask(Task):
             workers = int(self.config.num_workers)
             g = torch.Generator()
             g.manual_seed(self.config.seed + 1000 * self.dist.rank)
-            self._loader = torch.utils.data.DataLoader(
-                self.train_set, batch_sampler=self.sampler, collate_fn=collate_event_nights,
-                num_workers=workers, pin_memory=device.type == "cuda", worker_init_fn=seed_worker,
-                generator=g, persistent_workers=workers > 0)
+            common = dict(num_workers=workers, pin_memory=device.type == "cuda", worker_init_fn=seed_worker,
+                          generator=g, persistent_workers=workers > 0)
+            if self.end_to_end:
+                self._loader = torch.utils.data.DataLoader(self.train_set, batch_size=None, sampler=self.sampler,
+                                                           collate_fn=passthrough, **common)
+            else:
+                self._loader = torch.utils.data.DataLoader(self.train_set, batch_sampler=self.sampler,
+                                                           collate_fn=collate_event_nights, **common)
         for batch in self._loader:
-            yield move(batch, device), len(batch["ids"])
+            if self.end_to_end:
+                yield batch.to(device), batch.size
+            else:
+                yield move(batch, device), len(batch["ids"])
 
     def training_step(self, model, batch):
-        logits, _ = model(batch["x"].float(), batch["mask"])
+        if self.end_to_end:
+            logits, targets = model(batch), batch.labels
+        else:
+            logits, _ = model(batch["x"].float(), batch["mask"])
+            targets = batch["targets"]
         weight = None if self.pos_weight is None else self.pos_weight.to(logits.device)
-        return event_bce_loss(logits.float(), batch["targets"], weight)
+        return event_bce_loss(logits.float(), targets, weight)
 
     # -- evaluation ------------------------------------------------------------------------------
     def has_validation(self) -> bool:
@@ -158,20 +206,31 @@ class EventsTask(Task):
         """
         def predict_night(k: int) -> dict:
             night = self.parts[part][k]
-            sample = self._eval_sets[part][k]
-            batch = collate_nights([{key: v for key, v in sample.items() if key != "labels"}])
+            if self.end_to_end:
+                batch = self._embed_night(night["prepared"])
+            else:
+                sample = self._eval_sets[part][k]
+                batch = collate_nights([{key: v for key, v in sample.items() if key != "labels"}])
             probs = event_probabilities(batch["x"].numpy(), batch["mask"].numpy(), self.head, self.dist.device)
             n = min(len(probs), len(night["stages"]))
             return {"id": night["item"].id, "probs": probs[:n], "stages": night["stages"][:n],
                     "events": night["events"]}
 
-        was_training = self.head.training
-        self.head.eval()
+        was_training = self.module.training
+        self.module.eval()
         indices = list(range(len(self.parts[part])))
         nights = (self.dist.map_shards(indices, predict_night) if shared
                   else [predict_night(k) for k in indices])
-        self.head.train(was_training)
+        self.module.train(was_training)
         return nights
+
+    def _embed_night(self, prepared) -> dict:
+        """A night's tokens embedded by the base as it is now (end to end), collated for the head."""
+        from .cache import embed_prepared
+
+        emb = embed_prepared(prepared, self.module.base, self.dist.device,
+                             precision="bf16" if self.config.precision in ("auto", "bf16") else "fp32")
+        return collate_nights([{"id": "", "x": np.stack([emb[m] for m in head_order(emb)]), "start": 0}])
 
     def evaluate(self, part: str = "validation", shared: bool = False) -> dict:
         """Agreement on a split part. On ``validation`` (while training) the post-processing is
@@ -200,6 +259,11 @@ class EventsTask(Task):
         meta = dict(self.metadata, epoch=epoch, metrics={"validation": self.metrics_summary(metrics)},
                     **self.head_metadata(tuned_on=len(self.parts.get("validation", []))))
         save_model(self.head, self.head_cfg, self.folder(self.name), meta)
+        if self.end_to_end:
+            base_meta = dict(self.metadata, epoch=epoch,
+                             provenance=dict(self.metadata.get("provenance") or {},
+                                             note="base fine-tuned end to end with the event head"))
+            save_model(self.module.base, self.base_cfg, self.folder(BASE_KIND), base_meta)
 
     def head_metadata(self, tuned_on: int) -> dict:
         """What the detector needs beside the weights: classes, types, post-processing."""
@@ -218,9 +282,11 @@ class EventsTask(Task):
         if not (folder / "config.json").is_file():
             return {}
         self.head.load_state_dict(load_model(folder).state_dict())
+        if self.end_to_end and (self.folder(BASE_KIND) / "config.json").is_file():
+            self.module.base.load_state_dict(load_model(self.folder(BASE_KIND)).state_dict())
         self.postprocessing = postprocessing_from_metadata(load_metadata(folder), self.classes)
         self.tuned = True
-        self.head.to(self.dist.device)
+        self.module.to(self.dist.device)
         return self.evaluate("test") if self.parts.get("test") else {}
 
     # -- building ----------------------------------------------------------------------------------
@@ -230,7 +296,7 @@ class EventsTask(Task):
                     metadata: dict) -> "EventsTask":
         """The events task of a fine-tuning run: every night's per-token targets from its events
         file and hypnogram, the classes the training nights have (or ``config.event_classes``),
-        a fresh head (or ``config.head_init``).
+        a fresh head (or ``config.head_init``), the base too when end to end.
 
         Raises
         ------
@@ -280,7 +346,7 @@ class EventsTask(Task):
                     positives += (targets == 1).sum(axis=0)
                     negatives += (targets == 0).sum(axis=0)
                 parts[part].append({"item": NightItem(sid, emb_paths.get(sid, Path()), labels=targets),
-                                    "stages": stages, "events": events})
+                                    "stages": stages, "events": events, "prepared": prepared[sid]})
         if not parts["train"]:
             raise ValueError("the training split has no night with sleep epochs")
         pos_weight = np.clip(negatives / np.maximum(positives, 1), 1.0, MAX_POS_WEIGHT)
@@ -288,7 +354,8 @@ class EventsTask(Task):
         metadata["data_summary"]["train_events_per_class"] = {
             c: int(sum(len(ev.of_type(*EVENT_CLASSES[c].types)) for _, _, ev in labelled["train"]))
             for c in classes}
-        return cls(config, head, head_cfg, classes, parts, dist, out, metadata, pos_weight=pos_weight)
+        return cls(config, head, head_cfg, classes, parts, dist, out, metadata, pos_weight=pos_weight,
+                   base=base.train() if config.unfreeze_base else None, base_cfg=base_cfg)
 
     @classmethod
     def for_evaluation(cls, config: FinetuneConfig, *, release, cohort, records: list, prepared: dict,
