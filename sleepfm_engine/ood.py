@@ -993,9 +993,9 @@ class OODResult:
             out.append(line)
         if self.flagged and self.epoch_evidence is not None:
             k = int(self.review_epochs.sum())
-            out.append(f"review offers the {k} epochs whose head confidence and {REVIEW_MODALITY} "
-                       f"signals (the night's shared offset removed) are less typical than the "
-                       f"median training epoch, least typical first")
+            out.append(f"review by confidence offers first the {k} epochs whose head confidence and "
+                       f"{REVIEW_MODALITY} signals (the night's shared offset removed) are less typical "
+                       f"than the median training epoch, least typical first")
         out += [f"not available: {u}" for u in self.unavailable]
         return out
 

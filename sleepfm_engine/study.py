@@ -97,6 +97,7 @@ class Study:
         self.paired: PairedScoring | None = None
         self.auto_hypnogram: Any = None
         self.auto_provenance: Any = None
+        self.auto_ood: Any = None
         self.risk: Any = None
         self.risk_provenance: Any = None
         self.embeddings: Path | None = None
@@ -174,13 +175,16 @@ class Study:
         self._publish_layers()
         self.auto_hypnogram = session.auto if session is not None else None
         self.auto_provenance = None
+        self.auto_ood = None
         self._emit("session")
 
     # ------------------------------------------------------------------ analysis results
-    def set_auto(self, hypnogram: Any, provenance: Any = None) -> None:
-        """The automatic hypnogram (staging result or import) and where it came from."""
+    def set_auto(self, hypnogram: Any, provenance: Any = None, ood: Any = None) -> None:
+        """The automatic hypnogram (staging result or import), where it came from, and the
+        staging's out-of-distribution check (``NightResult.ood``; None: none made here)."""
         self.auto_hypnogram = hypnogram
         self.auto_provenance = provenance
+        self.auto_ood = ood
         self._emit("auto")
 
     def set_risk(self, risk: Any, provenance: Any = None) -> None:

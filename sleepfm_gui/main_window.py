@@ -785,13 +785,15 @@ class MainWindow(QMainWindow):
             errors.show_warning(self, "Hypnogram epochs merged", "\n".join(merged))
         return True
 
-    def set_auto_hypnogram(self, hyp: Any, provenance: Any = None) -> None:
+    def set_auto_hypnogram(self, hyp: Any, provenance: Any = None, ood: Any = None) -> None:
         """Show an automatic hypnogram (staging result or import) and keep where it came from
-        (a :class:`~sleepfm_engine.provenance.Provenance`; None: not known)."""
+        (a :class:`~sleepfm_engine.provenance.Provenance`; None: not known) and its
+        out-of-distribution check (``NightResult.ood``; None: none), which the review and the
+        report take from the study."""
         # The scoring session fits it to its epochs first: a hypnogram it refuses is not kept.
         self.review.set_auto_hypnogram(hyp)
-        self.review.set_ood(None)  # an earlier staging's check does not describe this one
-        self.study.set_auto(hyp, provenance)
+        self.review.set_ood(ood)  # only this staging's check: an earlier one does not describe it
+        self.study.set_auto(hyp, provenance, ood)
         self._update_overview_stages()
         self._update_actions()
 
@@ -1164,8 +1166,7 @@ class MainWindow(QMainWindow):
 
         def done(result) -> None:
             hyp = result.hypnogram
-            self.set_auto_hypnogram(hyp, result.provenance)
-            self.review.set_ood(result.ood)
+            self.set_auto_hypnogram(hyp, result.provenance, result.ood)
             self.review_dock.raise_()
             self.statusBar().showMessage("Sleep staging finished", 5000)
             self.stagingFinished.emit(hyp)

@@ -67,7 +67,7 @@ def test_a_flagged_night_offers_the_epochs_atypical_beyond_its_shared_offset_lea
     assert set(odd) <= set(np.flatnonzero(offered).tolist())  # ... review offers the odd ones
     assert offered.sum() < 0.7 * len(offered)                # and spares the ordinary ones
     assert np.all(result.epoch_evidence[odd] < 0.01)
-    assert any(f"review offers the {int(offered.sum())} epochs" in r for r in result.reasons())
+    assert any(f"review by confidence offers first the {int(offered.sum())} epochs" in r for r in result.reasons())
 
     probs = np.full((100, 5), 0.001)
     probs[:, 2] = 0.996                                     # sure of every epoch

@@ -531,7 +531,8 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
     ood : OODResult, optional
         The automatic staging against its model's training data (``NightResult.ood``). By
         default the ``<name>.ood.json`` staged beside an automatic hypnogram file, if any.
-        Ignored without ``auto``. Both fill :attr:`ReportModel.trust`.
+        Ignored without ``auto``. Both fill :attr:`ReportModel.trust`, with the disease
+        head's verdict that ``risk`` carries (``RiskTable.ood``).
 
     Returns
     -------
@@ -620,7 +621,8 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                                            else saved_channel_map(rec))
             if auto is not None and ood is None:
                 ood = read_staged_ood(auto.source)
-            model.trust = build_trust_section(quality, ood if auto is not None else None, deid)
+            model.trust = build_trust_section(quality, ood if auto is not None else None, deid,
+                                              getattr(risk, "ood", None))
         for w in caught:
             message = deid.text(str(w.message))
             model.warnings.append(message)

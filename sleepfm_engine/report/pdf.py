@@ -170,6 +170,11 @@ def _trust(model: ReportModel, width: float, styles) -> list:
     if trust.verdict:
         out.append(_p(f"Automatic staging: the night is {trust.verdict}.", styles["small"]))
         out += [_p(f"\u2022 {r}", styles["small"]) for r in trust.model_reasons]
+    if trust.risk_verdict:
+        out.append(_p(f"Disease risk: the night is {trust.risk_verdict}"
+                      + (" — read its ranking with caution." if trust.risk_flagged else "."),
+                      styles["warn" if trust.risk_flagged else "small"]))
+        out += [_p(f"\u2022 {r}", styles["small"]) for r in trust.risk_reasons]
     if trust.quality:
         shown = trust.quality[:_MAX_QUALITY_ROWS]
         rows = [["Channel", "Modality", "Severity", "Finding"]]

@@ -1,6 +1,11 @@
 """The "Signal quality and model fit" part of a report: what the quality checks found in the
-channels (:mod:`sleepfm_engine.quality`) and, for automatic staging, whether the night is like
-the model's training data (:mod:`sleepfm_engine.ood`).
+channels (:mod:`sleepfm_engine.quality`) and, for automatic staging and disease risk, whether
+the night is like each model's training data (:mod:`sleepfm_engine.ood`).
+
+The verdicts come with the analysis results, never from the application: the staging's is
+``NightResult.ood`` (kept by the study of the application, passed by ``sleepfm report``, or
+read from the record staged beside an automatic hypnogram file), the disease head's travels
+in its ``RiskTable.ood``. So the application's PDF and ``sleepfm report`` say the same.
 
 The section exists only when there is something to say: a channel finding, a night flagged as
 unlike the training data, or model checks that could not be made. A clean night says nothing,
@@ -8,7 +13,7 @@ so that the section is never read past as boilerplate.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +66,19 @@ class TrustSection:
         Whether the night is unlike the model's training data.
     model_reasons : tuple of str
         Why, one sentence each, including the checks that were not available.
+    risk_verdict : str
+        The disease head's verdict (``""``: no disease risk, or no check of it).
+    risk_flagged : bool
+    risk_reasons : tuple of str
     """
 
     quality: tuple[QualityRow, ...] = ()
     verdict: str = ""
     flagged: bool = False
     model_reasons: tuple[str, ...] = ()
+    risk_verdict: str = ""
+    risk_flagged: bool = False
+    risk_reasons: tuple[str, ...] = ()
 
     @property
     def headline(self) -> str:
@@ -74,7 +86,8 @@ class TrustSection:
         return FLAGGED_SENTENCE if self.flagged else ""
 
 
-def build_trust_section(quality: Any, ood: Any, deid: Deidentifier) -> TrustSection | None:
+def build_trust_section(quality: Any, ood: Any, deid: Deidentifier,
+                        risk_ood: Any = None) -> TrustSection | None:
     """The section of a report, or None when there is nothing to say.
 
     Parameters
@@ -86,24 +99,33 @@ def build_trust_section(quality: Any, ood: Any, deid: Deidentifier) -> TrustSect
         staging (a manual hypnogram has no model to fit).
     deid : Deidentifier
         Scrubs channel labels and reasons like every other text of the report.
+    risk_ood : OODResult or None
+        The disease-risk night's comparison with the diagnosis head's training data
+        (``RiskTable.ood``); None without disease risk.
 
     Returns
     -------
     TrustSection or None
-        None when no channel has a finding and the night is neither flagged nor missing checks.
+        None when no channel has a finding and no model's night is flagged or missing checks.
     """
     rows = ()
     if quality is not None:
         rows = tuple(QualityRow(deid.text(c.label), c.modality, f.severity.value,
                                 deid.text(f.reason), f in c.excluding)
                      for c in quality.channels for f in c.findings)
-    say_model = ood is not None and (ood.flagged or bool(ood.unavailable))
-    if not rows and not say_model:
+    def worth_saying(result: Any) -> bool:
+        return result is not None and (result.flagged or bool(result.unavailable))
+
+    if not rows and not worth_saying(ood) and not worth_saying(risk_ood):
         return None
-    if ood is None:
-        return TrustSection(quality=rows)
-    return TrustSection(quality=rows, verdict=ood.verdict, flagged=ood.flagged,
-                        model_reasons=tuple(deid.text(r) for r in ood.reasons()))
+    section = TrustSection(quality=rows)
+    if ood is not None:
+        section = replace(section, verdict=ood.verdict, flagged=ood.flagged,
+                          model_reasons=tuple(deid.text(r) for r in ood.reasons()))
+    if risk_ood is not None:
+        section = replace(section, risk_verdict=risk_ood.verdict, risk_flagged=risk_ood.flagged,
+                          risk_reasons=tuple(deid.text(r) for r in risk_ood.reasons()))
+    return section
 
 
 def staged_ood_file(hypnogram_source: str | None) -> Path | None:

@@ -110,7 +110,10 @@ class ReportChoices:
             events = None  # the engine reads the recording's own annotations
         provenance = combine(study.auto_provenance if auto is not None else None,
                              study.risk_provenance if risk is not None else None)
-        return {"manual": manual, "auto": auto, "risk": risk, "provenance": provenance,
+        # The staging's out-of-distribution check travels with its result into the study;
+        # None lets the engine look for a record staged beside an imported hypnogram.
+        ood = study.auto_ood if auto is not None else None
+        return {"manual": manual, "auto": auto, "risk": risk, "provenance": provenance, "ood": ood,
                 "channel_map": study.channel_map, "events": events,
                 "deidentify": self.deidentify, "shift_days": self.shift_days,
                 "pseudonym": self.pseudonym or None,
