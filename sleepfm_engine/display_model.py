@@ -543,7 +543,9 @@ class DisplayModel:
         for r in self._rows_all:
             if r.key not in named:
                 self._state[r.key].visible = False
-        self._order = [row.label for row in found]
+        # The rows the montage leaves out follow its own, hidden.
+        self._order = [row.label for row in found] + [r.key for r in self._rows_all
+                                                      if r.key not in named]
         self._rows_all = self._ordered(self._rows_all)
         self._refresh_visible()
         self._emit("rows")

@@ -32,6 +32,7 @@ from .paths import find_overrides, overrides_target
 from .qt_channels import ChannelPanel
 from .qt_events import EventsPanel
 from .qt_jobs import JobManager, JobsPanel
+from .qt_montages import MontageMenu
 from .qt_trends import TrendsPanel
 from .qt_trace_view import WINDOW_PRESETS, TraceView
 from .workers import RemoteJobWorker
@@ -296,6 +297,13 @@ class MainWindow(QMainWindow):
         ch = mb.addMenu("&Channels")
         for a in self.trace.channel_actions:
             ch.addAction(a)
+        ch.addSeparator()
+        self.move_up_action = action(ch, "Move channel up", lambda: self.move_channel(-1),
+                                     "Alt+Up", "Move the selected channel one row up")
+        self.move_down_action = action(ch, "Move channel down", lambda: self.move_channel(1),
+                                       "Alt+Down", "Move the selected channel one row down")
+        self.montage_menu = MontageMenu(self.study, self)
+        ch.addMenu(self.montage_menu)
 
         an = mb.addMenu("&Analysis")
         self.settings_action = action(an, "Model and device…", self.edit_analysis_settings)
@@ -331,6 +339,9 @@ class MainWindow(QMainWindow):
             self.review.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 4000))
         self.channels.modalitiesChanged.connect(self._on_modalities_changed)
         self.channels.visibilityChanged.connect(self.trace.set_channel_visible)
+        self.channels.moveRequested.connect(lambda key, step: self.move_channel(step, key))
+        self.channels.derivationRemoveRequested.connect(self.remove_derivation)
+        self.montage_menu.applied.connect(self._on_montage_applied)
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
         self.events.eventActivated.connect(self.study.display.select_event)
         self.events.filtersChanged.connect(self._on_event_filters)
@@ -498,6 +509,7 @@ class MainWindow(QMainWindow):
                                 f"{exc}\n\nThe automatic assignment is used instead.")
             cmap = ChannelMap.from_recording(rec)
         self.study.open(rec, cmap)
+        self._restore_study_display()
         paired_note = self._start_session(rec, manual)
         self.channels.set_recording(rec, cmap, overrides_target(path), self.trace.display_channels,
                                     self.trace.hidden_channels)
@@ -691,6 +703,7 @@ class MainWindow(QMainWindow):
                 w.disconnect_all()
                 w.cancel()
         self.review.set_session(None)
+        self._save_study_display()
         self.channels.set_recording(None, None, None)
         self.study.close()
         self.setWindowTitle("SleepFM Studio")
@@ -1328,6 +1341,61 @@ class MainWindow(QMainWindow):
     def _refresh_channel_rows(self) -> None:
         self.channels.set_rows(self.trace.display_channels, self.trace.hidden_channels)
 
+    def remove_derivation(self, label: str) -> None:
+        """Remove a derived row (the channel panel's button)."""
+        try:
+            self.trace.remove_derivation(label)
+        except KeyError as exc:
+            errors.report_exception(self, "Cannot remove the derivation", exc)
+        self._refresh_channel_rows()
+
+    def move_channel(self, step: int, key: str | None = None) -> bool:
+        """Move a channel (the selected one when ``key`` is None) ``step`` rows down (up when
+        negative); the order is part of the study's display state."""
+        display = self.study.display
+        key = key if key is not None else display.selected
+        if self.rec is None or key is None:
+            return False
+        moved = display.move_row(key, step)
+        if moved:
+            self._refresh_channel_rows()
+            self.channels.select_key(key)
+        return moved
+
+    def _on_montage_applied(self, name: str, skipped: list) -> None:
+        self._refresh_channel_rows()
+        msg = f"Montage {name} applied"
+        if skipped:
+            msg += f" · {len(skipped)} not shown: " + "; ".join(skipped)
+            for problem in skipped:
+                log.info("montage %s: %s", name, problem)
+        self.statusBar().showMessage(msg, 15000)
+
+    def _save_study_display(self) -> None:
+        """Keep how this night's rows are laid out (gains, hidden rows, order, derivations) for
+        the next time it is opened; the viewer preferences stay global."""
+        from sleepfm_engine.study_display import save_display_state
+
+        try:
+            save_display_state(self.rec, self.study.display.to_dict(rows=True))
+        except (SleepFMError, OSError) as exc:
+            log.warning("display layout of %s not saved: %s", self.rec.path, exc)
+
+    def _restore_study_display(self) -> None:
+        """Lay the night out as it was when it was last closed (nothing when it never was)."""
+        from sleepfm_engine.study_display import load_display_state
+
+        try:
+            state = load_display_state(self.rec)
+        except SleepFMError as exc:
+            errors.show_warning(self, "Display layout not restored",
+                                f"{exc}\n\nThe channels are shown in their usual order.")
+            return
+        if state is None:
+            return
+        for problem in self.study.display.restore(state):
+            log.warning("display layout entry ignored: %s", problem)
+
     def show_recording_info(self) -> None:
         from .dialogs.recording_info import RecordingInfoDialog
 
@@ -1381,10 +1449,12 @@ class MainWindow(QMainWindow):
                   self.save_scoring_action, self.export_manual_action, self.export_events_action,
                   self.export_embeddings_action, self.export_report_action, self.info_action,
                   self.close_action, self.filters_action, self.derivation_action,
+                  self.move_up_action, self.move_down_action,
                   self.stage_action, self.risk_action, self.detect_action):
             a.setEnabled(has)
         self.export_auto_action.setEnabled(has and self.auto_hypnogram is not None)
         self.detect_head_action.setEnabled(has and self.has_event_head())
+        self.montage_menu.rebuild()
 
     def _folder(self) -> str:
         if self.rec is not None:

@@ -3,7 +3,9 @@
 Assignments come from :class:`sleepfm_engine.channels.ChannelMap`. A reassignment is saved at
 once as the recording's overrides JSON (beside the recording, or in the user data folder when
 that folder is read-only; see :mod:`sleepfm_gui.paths`) and the map, overrides included, is what
-the analysis jobs hand to inference. Derived rows (e.g. C4-M1) are listed for showing and hiding.
+the analysis jobs hand to inference. Rows are listed in the traces' order, derived rows (e.g.
+C4-M1) among them; the buttons under the table move the selected row up or down and remove a
+derived one.
 """
 from __future__ import annotations
 
@@ -36,10 +38,16 @@ class ChannelPanel(QWidget):
         ``{label: modality}`` after a reassignment was applied and saved.
     visibilityChanged(str, bool)
         A row's "Show" box was toggled (display key, visible).
+    moveRequested(str, int)
+        Move a row (display key) by so many rows (negative: up).
+    derivationRemoveRequested(str)
+        Remove a derived row (its label).
     """
 
     modalitiesChanged = Signal(dict)
     visibilityChanged = Signal(str, bool)
+    moveRequested = Signal(str, int)
+    derivationRemoveRequested = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -67,14 +75,31 @@ class ChannelPanel(QWidget):
         header.setSectionResizeMode(LABEL, QHeaderView.Interactive)
         header.setSectionResizeMode(REASON, QHeaderView.Stretch)
         self.table.itemChanged.connect(self._on_item_changed)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.up_button = QPushButton("Move up")
+        self.up_button.setToolTip("Move the selected channel one row up on the traces")
+        self.up_button.clicked.connect(lambda: self._request_move(-1))
+        self.down_button = QPushButton("Move down")
+        self.down_button.setToolTip("Move the selected channel one row down on the traces")
+        self.down_button.clicked.connect(lambda: self._request_move(1))
+        self.remove_button = QPushButton("Remove derivation")
+        self.remove_button.setToolTip("Remove the selected derived row (View ▸ Add derivation… "
+                                      "adds one)")
+        self.remove_button.clicked.connect(self._request_remove)
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.reset_button)
+        bottom = QHBoxLayout()
+        for b in (self.up_button, self.down_button, self.remove_button):
+            bottom.addWidget(b)
+        bottom.addStretch(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)
         lay.addWidget(self.table, 1)
+        lay.addLayout(bottom)
         self.reset_button.setEnabled(False)
+        self._update_buttons()
 
     # ------------------------------------------------------------------ content
     def set_recording(self, rec: Any, cmap: ChannelMap | None, overrides_path: Path | None,
@@ -98,7 +123,9 @@ class ChannelPanel(QWidget):
         self.set_rows(rows or [], hidden or [])
 
     def set_rows(self, rows: list[DisplayChannel], hidden: list[str]) -> None:
-        """Refresh the table from the trace view's rows (keeps the recording and map)."""
+        """Refresh the table from the trace view's rows, in their order (keeps the recording,
+        the map and the selected row)."""
+        selected = self.selected_key()
         self._updating = True
         try:
             self._rows = list(rows)
@@ -108,11 +135,7 @@ class ChannelPanel(QWidget):
                 self.summary.setText("<i>No recording</i>")
                 self.reset_button.setEnabled(False)
                 return
-            by_key = {r.key: r for r in rows}
-            ordered = [by_key.get(c.label) for c in self.rec.channels]
-            ordered = [r for r in ordered if r is not None] + [r for r in rows if r.is_derived]
-            if not ordered:
-                ordered = []
+            ordered = list(rows)
             hidden_set = set(hidden)
             self.table.setRowCount(len(ordered) if ordered else len(self.rec.channels))
             if not ordered:  # no trace view rows given: list the recording's channels
@@ -126,6 +149,50 @@ class ChannelPanel(QWidget):
             self._update_summary()
         finally:
             self._updating = False
+        if selected is not None:
+            self.select_key(selected)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ order and derivations
+    def keys(self) -> list[str]:
+        """Display keys of the rows, top first."""
+        return [self.table.item(i, SHOW).data(Qt.UserRole) for i in range(self.table.rowCount())]
+
+    def selected_key(self) -> str | None:
+        """Display key of the selected row, or None."""
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item = self.table.item(rows[0].row(), SHOW)
+        return None if item is None else item.data(Qt.UserRole)
+
+    def select_key(self, key: str) -> None:
+        """Select the row of display key ``key`` (no signal to the traces)."""
+        keys = self.keys()
+        if key in keys:
+            self.table.selectRow(keys.index(key))
+
+    def _selected_row(self) -> DisplayChannel | None:
+        key = self.selected_key()
+        return next((r for r in self._rows if r.key == key), None)
+
+    def _update_buttons(self) -> None:
+        row = self._selected_row()
+        keys = self.keys()
+        i = keys.index(row.key) if row is not None else -1
+        self.up_button.setEnabled(i > 0)
+        self.down_button.setEnabled(0 <= i < len(keys) - 1)
+        self.remove_button.setEnabled(row is not None and row.is_derived)
+
+    def _request_move(self, step: int) -> None:
+        key = self.selected_key()
+        if key is not None:
+            self.moveRequested.emit(key, step)
+
+    def _request_remove(self) -> None:
+        row = self._selected_row()
+        if row is not None and row.is_derived:
+            self.derivationRemoveRequested.emit(row.key)
 
     def _fill_row(self, i: int, key: str, label: str, rate: float, unit: str,
                   row: DisplayChannel | None, visible: bool, derived: bool,

@@ -79,6 +79,7 @@ def test_applying_the_aasm_montage_shows_its_rows_in_order_and_hides_the_electro
     assert model.apply_montage(montage) == []
     assert [r.key for r in model.visible_rows] == AASM_ORDER
     assert set(model.hidden) == set(ELECTRODES)
+    assert model.order == AASM_ORDER + model.hidden  # the rows left out follow, hidden
     # The derived rows carry real signal: F4-M1 is F4 minus M1.
     x, _ = model.read_row("F4-M1", 0, 2)
     f4 = referential.read_channel("F4", 0, 2)
