@@ -760,7 +760,7 @@ class TrainingStatistics:
             unavailable.append("head energy check (no training statistics of the head's logits)")
         if evidence is None:
             unavailable.append(f"per-epoch review evidence (no training statistics of it, or no "
-                               f"{REVIEW_MODALITY} embeddings): a flagged night offers every epoch")
+                               f"{REVIEW_MODALITY} embeddings): a flagged night offers its marked epochs")
         return OODResult(scores, marked, head, tuple(worst.tolist()), self.night_fraction,
                          tuple(checked), tuple(unavailable), epoch_evidence=evidence)
 
@@ -949,15 +949,15 @@ class OODResult:
         A night like the training data: its marked epochs. A flagged night: the epochs whose
         review p-value is below :attr:`review_p`, i.e. less typical of the training data than
         the median training epoch (the night's marks say nothing about one epoch when most are
-        marked); without review evidence, every epoch with data.
+        marked); without review evidence, its marked epochs, and every epoch when no check could
+        be made (a note flagged it).
         """
-        if not self.flagged:
-            return self.epoch_ood.copy()
-        if self.epoch_evidence is not None:
+        if self.flagged and self.epoch_evidence is not None:
             with np.errstate(invalid="ignore"):
                 return np.asarray(self.epoch_evidence) < self.review_p
-        n = len(self.epoch_ood)
-        return np.isfinite(self.epoch_scores) if self.available else np.ones(n, dtype=bool)
+        if self.flagged and not self.available:
+            return np.ones(len(self.epoch_ood), dtype=bool)
+        return self.epoch_ood.copy()
 
     @property
     def verdict(self) -> str:
