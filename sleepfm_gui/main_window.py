@@ -340,6 +340,7 @@ class MainWindow(QMainWindow):
         self.channels.modalitiesChanged.connect(self._on_modalities_changed)
         self.channels.visibilityChanged.connect(self.trace.set_channel_visible)
         self.channels.moveRequested.connect(lambda key, step: self.move_channel(step, key))
+        self.channels.orderRequested.connect(self.set_channel_order)
         self.channels.derivationRemoveRequested.connect(self.remove_derivation)
         self.montage_menu.applied.connect(self._on_montage_applied)
         self.events.timeActivated.connect(lambda t: self.trace.go_to(t, align=True))
@@ -1362,6 +1363,16 @@ class MainWindow(QMainWindow):
             self.channels.select_key(key)
         return moved
 
+    def set_channel_order(self, keys: list) -> None:
+        """Lay the channels out in the order of ``keys`` (a row dragged in the channel panel)."""
+        if self.rec is None:
+            return
+        selected = self.channels.selected_key()
+        self.study.display.set_order(keys)
+        self._refresh_channel_rows()
+        if selected is not None:
+            self.channels.select_key(selected)
+
     def _on_montage_applied(self, name: str, skipped: list) -> None:
         self._refresh_channel_rows()
         msg = f"Montage {name} applied"
@@ -1406,7 +1417,8 @@ class MainWindow(QMainWindow):
         text = ("<b>Traces</b><br>PgDn / PgUp: next / previous page<br>Right / Left: next / "
                 "previous epoch<br>Shift+Right / Shift+Left: scroll a tenth of a page<br>Home / "
                 "End: start / end of the night<br>Ctrl+G: go to a time or an epoch<br>Up / Down: "
-                "select a channel<br>+ / −: gain (selected channel, else all)<br>*: auto-scale"
+                "select a channel<br>Alt+Up / Alt+Down: move it up / down (or drag its number "
+                "in the Channels panel)<br>+ / −: gain (selected channel, else all)<br>*: auto-scale"
                 "<br>I: invert · H: hide · Shift+H: show all<br><br><b>Scoring</b><br>"
                 "0 W · 1 N1 · 2 N2 · 3 N3 · 4 or 5 REM · 6 artefact · Del unscored<br>A: accept "
                 "the automatic stage · N or Tab: next epoch to review (Shift: previous)<br>"

@@ -4,8 +4,8 @@ Assignments come from :class:`sleepfm_engine.channels.ChannelMap`. A reassignmen
 once as the recording's overrides JSON (beside the recording, or in the user data folder when
 that folder is read-only; see :mod:`sleepfm_gui.paths`) and the map, overrides included, is what
 the analysis jobs hand to inference. Rows are listed in the traces' order, derived rows (e.g.
-C4-M1) among them; the buttons under the table move the selected row up or down and remove a
-derived one.
+C4-M1) among them; a row is moved by dragging its number, or with the buttons under the table,
+which also remove a derived row.
 """
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class ChannelPanel(QWidget):
         A row's "Show" box was toggled (display key, visible).
     moveRequested(str, int)
         Move a row (display key) by so many rows (negative: up).
+    orderRequested(list)
+        Lay the rows out in this order (display keys, top first): a row number was dragged.
     derivationRemoveRequested(str)
         Remove a derived row (its label).
     """
@@ -47,6 +49,7 @@ class ChannelPanel(QWidget):
     modalitiesChanged = Signal(dict)
     visibilityChanged = Signal(str, bool)
     moveRequested = Signal(str, int)
+    orderRequested = Signal(list)
     derivationRemoveRequested = Signal(str)
 
     def __init__(self, parent=None):
@@ -65,7 +68,11 @@ class ChannelPanel(QWidget):
         self.reset_button.clicked.connect(self.reset_overrides)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
+        # The row numbers are the handles a row is dragged by.
+        rows_header = self.table.verticalHeader()
+        rows_header.setSectionsMovable(True)
+        rows_header.setToolTip("Drag a row's number to move the channel on the traces")
+        rows_header.sectionMoved.connect(self._on_row_dragged)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setWordWrap(False)
@@ -183,6 +190,21 @@ class ChannelPanel(QWidget):
         self.up_button.setEnabled(i > 0)
         self.down_button.setEnabled(0 <= i < len(keys) - 1)
         self.remove_button.setEnabled(row is not None and row.is_derived)
+
+    def _on_row_dragged(self, _logical: int, _old: int, _new: int) -> None:
+        if self._updating:
+            return
+        header = self.table.verticalHeader()
+        keys = self.keys()
+        order = [keys[header.logicalIndex(v)] for v in range(len(keys))]
+        # The table is filled again in the new order, so its rows and numbers agree again.
+        self._updating = True
+        try:
+            for v in range(len(keys)):
+                header.moveSection(header.visualIndex(v), v)
+        finally:
+            self._updating = False
+        self.orderRequested.emit(order)
 
     def _request_move(self, step: int) -> None:
         key = self.selected_key()

@@ -185,3 +185,16 @@ def test_an_unreadable_saved_layout_is_reported_and_the_study_opens_grouped(qtbo
     assert _shown(window) == default
     assert dialogs and dialogs[0][0] == "Display layout not restored"
     assert str(target) in dialogs[0][1]
+
+
+def test_dragging_a_row_number_in_the_channel_panel_moves_the_channel(qtbot, window, tmp_path):
+    _open(qtbot, window, make_referential(tmp_path / "night.edf"))
+    panel = window.channels
+    before = [r.key for r in window.trace.display_channels]
+    header = panel.table.verticalHeader()
+    # What a drag of the fourth row's number onto the first does.
+    header.moveSection(3, 0)
+    expected = [before[3]] + before[:3] + before[4:]
+    assert [r.key for r in window.trace.display_channels] == expected
+    assert panel.keys() == expected
+    assert [header.logicalIndex(v) for v in range(len(expected))] == list(range(len(expected)))
