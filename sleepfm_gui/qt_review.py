@@ -251,6 +251,7 @@ class ReviewPanel(QWidget):
         (``ScoringSession.set_ood`` decides which)."""
         if self._session is not None:
             self._session.set_ood(result)
+            self._update_status()  # the count to review changes with the epochs offered
         if result is None or not (result.flagged or result.unavailable):
             self.ood_banner.hide()
             self.ood_banner.clear()
@@ -258,7 +259,7 @@ class ReviewPanel(QWidget):
         head = ("Automatic staging: this night is unlike the model's training data — review it "
                 "epoch by epoch" if result.flagged else "Automatic staging: not checked against "
                 "the model's training data")
-        self.ood_banner.setText(f"<b>{head}.</b> " + " ".join(result.reasons()))
+        self.ood_banner.setText(f"<b>{head}.</b> " + "; ".join(result.reasons()) + ".")
         self.ood_banner.show()
 
     def set_risk(self, risk: Any) -> None:

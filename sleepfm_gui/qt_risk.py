@@ -12,8 +12,8 @@ from typing import Any
 from sleepfm_engine.report.model import RiskRow, risk_rows
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QSpinBox,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QSizePolicy,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 #: Shown above every risk table.
 RESEARCH_NOTICE = (
@@ -27,6 +27,17 @@ RiskEntry = RiskRow
 def risk_entries(risk: Any) -> tuple[list[RiskEntry], str]:
     """All finite rows of a risk result, highest score first, and the name of the score."""
     return risk_rows(risk, top=None)
+
+
+def model_fit_text(risk: Any) -> str:
+    """The disease head's out-of-distribution verdict on the night (``RiskTable.ood``), in
+    words; ``""`` when the night is like the training data or was not compared."""
+    ood = getattr(risk, "ood", None)
+    if ood is None or not (ood.flagged or ood.unavailable):
+        return ""
+    head = ("This night is unlike the disease model's training data: read its ranking with "
+            "caution." if ood.flagged else "Not checked against the disease model's training data.")
+    return f"<b>{head}</b> " + "; ".join(ood.reasons()) + "."
 
 
 def provenance_text(risk: Any) -> str:
@@ -61,6 +72,14 @@ class RiskView(QWidget):
         self.notice.setTextFormat(Qt.RichText)
         self.notice.setStyleSheet("QLabel#researchNotice { background: #FFF4CE; color: #5C3C00; "
                                   "border: 1px solid #E0B000; border-radius: 3px; padding: 6px; }")
+        self.fit = QLabel()
+        self.fit.setObjectName("riskModelFit")
+        self.fit.setWordWrap(True)
+        self.fit.setTextFormat(Qt.RichText)
+        # Never squeezed below its wrapped text by the table: a verdict read in half is misread.
+        self.fit.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
+        self.fit.setStyleSheet("QLabel#riskModelFit { background: #fff3cd; color: #664d03; "
+                               "border: 1px solid #ffe69c; border-radius: 3px; padding: 6px; }")
         self.top_spin = QSpinBox()
         self.top_spin.setRange(5, 200)
         self.top_spin.setValue(int(top))
@@ -86,6 +105,7 @@ class RiskView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.notice)
+        lay.addWidget(self.fit)
         lay.addLayout(row)
         lay.addWidget(self.table, 1)
         self._rows: list[RiskEntry] = []
@@ -100,6 +120,9 @@ class RiskView(QWidget):
         else:
             self._rows, self._score_name = risk_entries(risk)
         self._provenance = "" if risk is None else provenance_text(risk)
+        fit = "" if risk is None else model_fit_text(risk)
+        self.fit.setText(fit)
+        self.fit.setVisible(bool(fit))
         self._refill()
 
     @property
@@ -125,4 +148,4 @@ class RiskView(QWidget):
             self.info.setText(text + (f"  {self._provenance}" if self._provenance else ""))
 
 
-__all__ = ["RiskView", "RiskEntry", "risk_entries", "provenance_text", "RESEARCH_NOTICE"]
+__all__ = ["RiskView", "RiskEntry", "risk_entries", "provenance_text", "model_fit_text", "RESEARCH_NOTICE"]
