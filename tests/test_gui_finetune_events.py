@@ -25,6 +25,13 @@ def test_choosing_the_events_task_keeps_the_engines_default_batch(dialog):
     assert dialog.task() == "events" and dialog.batch_spin.value() == FinetuneConfig().batch_size
 
 
+def test_the_events_task_offers_training_the_base_end_to_end_and_diagnosis_does_not(dialog):
+    dialog.set_task("events", rescan=False)
+    assert dialog.unfreeze_check.isEnabled()
+    dialog.set_task("diagnosis", rescan=False)
+    assert not dialog.unfreeze_check.isEnabled()
+
+
 def test_an_event_heads_result_page_shows_event_f1_and_index_agreement(dialog, tmp_path):
     def metrics(f1, icc):
         return {"macro_f1": f1, "n_nights": 2, "events": {"apnea": {"f1": f1}},

@@ -46,6 +46,8 @@ __all__ = ["FinetuneDialog", "TrainingCurves", "ConfusionTable", "open_finetune_
 #: calls pretraining "pretrain"; :data:`ENGINE_TASK` maps the dialog's keys to its names.
 TASKS: tuple[tuple[str, str], ...] = tuple((t.dialog_key, t.dialog_label) for t in registered_tasks())
 ENGINE_TASK = {t.dialog_key: t.name for t in registered_tasks()}
+#: Dialog keys of the tasks that can train the base with the head (``--unfreeze-base``).
+END_TO_END = {t.dialog_key for t in registered_tasks() if t.end_to_end}
 #: Devices offered: (value given to the engine, label).
 DEVICES: tuple[tuple[str, str], ...] = (
     ("auto", "Automatic (GPU when available)"),
@@ -475,7 +477,7 @@ class FinetuneDialog(QDialog):
                     raise ValueError("Choose a base model to fine-tune (the built-in demo, a model "
                                      "from the library, or a folder).")
                 config = FinetuneConfig(task=kind, base=base, unfreeze_base=self.unfreeze_check.isChecked()
-                                        and kind == "staging", **common)
+                                        and kind in END_TO_END, **common)
         config.log_every = 1  # every step reaches the curves; the plot coalesces redraws
         config.validate()
         return kind, config
@@ -653,7 +655,7 @@ class FinetuneDialog(QDialog):
         self.base_picker.set_none_label("(random initialisation)" if pre else "(choose a base model)")
         if not pre and self.base_picker.path() is None and self.base_picker.combo.count() > 1:
             self.base_picker.combo.setCurrentIndex(1)
-        self.unfreeze_check.setEnabled(task == "staging" and self._state == IDLE)
+        self.unfreeze_check.setEnabled(task in END_TO_END and self._state == IDLE)
 
     def _suggest_output(self) -> None:
         """Fill an empty output folder with a fresh folder in the user data folder."""
