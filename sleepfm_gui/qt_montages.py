@@ -17,7 +17,10 @@ from sleepfm_engine.montages import BUILTIN_MONTAGES, Montage, MontageStore
 
 from . import errors
 
-__all__ = ["MontageMenu"]
+__all__ = ["DEFAULT_LAYOUT", "MontageMenu"]
+
+#: The menu entry that lays the rows out as a newly opened night is.
+DEFAULT_LAYOUT = "Grouped by modality"
 
 
 class MontageMenu(QMenu):
@@ -63,6 +66,10 @@ class MontageMenu(QMenu):
             a = self.addAction(name, lambda n=name: self.apply_builtin(n))
             a.setToolTip(builtin.description)
             a.setEnabled(has)
+        a = self.addAction(DEFAULT_LAYOUT, self.apply_default)
+        a.setToolTip("Every channel shown, grouped by modality in file order (derivations, "
+                     "gains and sensitivities stay)")
+        a.setEnabled(has)
         montages, problems = self.store.scan()
         if montages or problems:
             self.addSeparator()
@@ -90,6 +97,13 @@ class MontageMenu(QMenu):
         montage, missing = BUILTIN_MONTAGES[name].build(self.study.recording,
                                                         self.study.channel_map)
         return self._apply(montage, missing)
+
+    def apply_default(self) -> None:
+        """Every row shown, grouped by modality again (the layout of a newly opened night)."""
+        display = self.study.display
+        display.reset_order()
+        display.show_all()
+        self.applied.emit(DEFAULT_LAYOUT, [])
 
     def apply_saved(self, name: str) -> list[str] | None:
         """Lay the recording out by the saved montage ``name``; None if it cannot be read."""

@@ -54,14 +54,16 @@ def test_the_montage_menu_lists_aasm_the_saved_montages_and_save_and_delete(qtbo
     menu = window.montage_menu
     assert menu.menuAction() in window.menuBar().actions()[4].menu().actions()  # Channels
     menu.rebuild()
-    assert menu.entry_names() == ["AASM recommended", "Save current as…", "Delete…"]
+    assert menu.entry_names() == ["AASM recommended", "Grouped by modality", "Save current as…",
+                                  "Delete…"]
     assert not menu.save_action.isEnabled() and not menu.delete_action.isEnabled()
     _open(qtbot, window, make_referential(tmp_path / "night.edf"))
     assert menu.save_current("Review")
     (menu.store.folder / "broken.montage.json").write_text("{", encoding="utf-8")
     menu.rebuild()
-    assert menu.entry_names() == ["AASM recommended", "Review", "broken.montage.json (cannot be "
-                                  "read)", "Save current as…", "Delete…"]
+    assert menu.entry_names() == ["AASM recommended", "Grouped by modality", "Review",
+                                  "broken.montage.json (cannot be read)", "Save current as…",
+                                  "Delete…"]
     broken = [a for a in menu.actions() if a.text().startswith("broken")][0]
     assert not broken.isEnabled() and "broken.montage.json" in broken.toolTip()
 
@@ -76,6 +78,11 @@ def test_the_aasm_montage_from_the_menu_lays_out_the_traces_and_the_channel_tabl
     assert window.channels.keys()[:len(AASM_ORDER)] == AASM_ORDER
     assert set(window.channels.keys()[len(AASM_ORDER):]) == set(ELECTRODES)
     assert "Montage AASM recommended applied" in window.statusBar().currentMessage()
+    default = [a for a in window.montage_menu.actions() if a.text() == "Grouped by modality"][0]
+    default.trigger()
+    assert window.channels.keys() == [r.key for r in window.trace.display_channels]
+    assert window.trace.hidden_channels == []
+    assert window.channels.keys()[:2] == ["F4", "C4"]  # grouped, file order: EEG first
 
 
 def test_save_current_as_asks_before_replacing_and_delete_removes(qtbot, window, tmp_path):
