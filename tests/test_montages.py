@@ -342,3 +342,29 @@ def test_a_corrupt_display_state_gives_a_typed_error_naming_the_file(tmp_path, t
     with pytest.raises(DisplayStateError) as info:
         read_display_state(path)
     assert str(path) in str(info.value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_json, st.fixed_dictionaries({"format": st.just("sleepfm-display-state"),
+                                               "version": st.sampled_from([0, 1, 2, True]),
+                                               "state": _json})))
+def test_reading_any_json_as_a_display_state_gives_its_entries_or_a_typed_error(data):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "s.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        try:
+            state = read_display_state(path)
+        except DisplayStateError as exc:
+            assert exc.path == path
+        else:
+            assert set(state) <= {"derivations", "rows", "order"}
+            assert state == {k: v for k, v in data["state"].items()
+                             if k in ("derivations", "rows", "order")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(["derivations", "rows", "order", "window"]), _json))
+def test_a_written_display_state_reads_back_equal(state):
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_display_state(Path(folder) / "s.json", "night.edf", state)
+        assert read_display_state(path) == {k: v for k, v in state.items() if k != "window"}
