@@ -20,7 +20,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -104,7 +104,7 @@ class Montage:
 
     name: str
     rows: tuple[MontageRow, ...] = ()
-    derivations: tuple[Derivation, ...] = field(default=())
+    derivations: tuple[Derivation, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
