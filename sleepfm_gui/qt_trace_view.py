@@ -37,7 +37,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRectItem,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsRectItem, QGraphicsScene,
                                QHBoxLayout, QLabel, QLineEdit, QMenu, QScrollBar, QSizePolicy,
                                QVBoxLayout, QWidget)
 
@@ -616,6 +616,9 @@ class TraceView(QWidget):
         self.graphics.ci.setContentsMargins(2, 2, 8, 2)
         self.graphics.ci.setSpacing(0)
         self.graphics.painted.connect(self._on_painted)
+        # Every page moves the traces, events, grids and marks: keeping a BSP index of their
+        # bounds up to date costs more than the few dozen items it would spare a search of.
+        self.graphics.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.clock_axis = ClockAxis("bottom")
         self.epoch_axis = EpochAxis(self.model.epoch_length)
         self.channel_axis = ChannelAxis(on_click=self._on_label_click)
