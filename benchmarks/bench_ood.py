@@ -17,7 +17,9 @@ Printed:
   application's path): epochs offered on the held-out generated nights (few is the target),
   and on excerpt 3 against the epochs where the demo model and the human scorer disagree (the
   target: at most twice as many offered, covering at least 80 % of them), with how many of the
-  first k epochs of the queue disagree.
+  first k epochs of the queue disagree;
+- the same on DREAMS excerpts 1, 2 and 4 where their text files are present (one EEG channel
+  each, written into ``--work`` as EDF; never used to design the rule).
 
 ``--write-demo`` stores the statistics, the temperature and ``synthetic_only`` in the demo
 model's ``metadata.json`` (both model folders get ``synthetic_only``).
@@ -47,6 +49,50 @@ def _night_file(work: Path, seed: int, hours: float) -> Path:
     if not path.is_file():
         write_night(make_night(hours=hours, seed=seed), path)
     return path
+
+
+def _dreams_text_edf(txt: Path, work: Path) -> Path:
+    """A DREAMS excerpt's text file (``[label]`` then one µV sample per line, 30 min) as an
+    EDF in ``work``, written once."""
+    import datetime as dt
+
+    import edfio
+
+    path = work / f"dreams_{txt.stem}.edf"
+    if not path.is_file():
+        lines = txt.read_text().split()
+        x = np.array(lines[1:], dtype=np.float64)
+        rate = len(x) / 1800.0
+        if rate != int(rate):
+            raise ValueError(f"{txt}: {len(x)} samples are not a whole rate over 30 min")
+        sig = edfio.EdfSignal(x, int(rate), label=f"EEG {lines[0].strip('[]')}", physical_dimension="uV",
+                              physical_range=(float(np.floor(x.min())) - 1, float(np.ceil(x.max())) + 1))
+        edfio.Edf([sig], starttime=dt.time(23, 0), data_record_duration=1.0).write(path)
+    return path
+
+
+def _review_on(name: str, path: Path, hypnogram: Path, release, device, work: Path, stats, temperature):
+    """Review by confidence on a scored real recording: offered, disagreeing, covered."""
+    from sleepfm_engine.formats import read_hypnogram
+    from sleepfm_engine.hypnogram import Hypnogram
+    from sleepfm_engine.inference.staging import epoch_probabilities
+    from sleepfm_engine.ood import softmax
+    from sleepfm_engine.scoring import ScoringSession
+
+    tokens, logits = _outputs(release, path, device, work)
+    result = stats.score(tokens, logits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # 5-s epochs merged into 30-s ones: said below for excerpt 3
+        manual = read_hypnogram(hypnogram).resample(30)
+    probs = epoch_probabilities(softmax(logits, temperature).astype(np.float32))
+    auto = Hypnogram(probs.argmax(axis=1), probabilities=probs, automatic=True)
+    n = min(auto.n_epochs, manual.n_epochs)
+    session = ScoringSession(n, manual=manual, auto=auto, autosave=False)
+    session.set_ood(result)
+    offered, disagree = session.review_mask("uncertain"), session.review_mask("disagree")
+    print(f"  {name} ({', '.join(sorted(tokens))}; {'flagged' if result.flagged else 'not flagged'}): "
+          f"{int(offered.sum())} of {n} epochs offered, {int(disagree.sum())} disagree with the manual "
+          f"scoring, {int((offered & disagree).sum())} of them covered")
 
 
 def _outputs(release, path: Path, device, cache: Path):
@@ -169,6 +215,13 @@ def main() -> None:
               + ", ".join(f"{k}: {hits[k - 1]}" for k in (10, 20, 30, len(queue)) if k <= len(queue)))
     else:
         print(f"DREAMS excerpt 3 not found at {excerpt}")
+    others = [k for k in (1, 2, 4) if (DREAMS / f"excerpt{k}.txt").is_file()]
+    if others:
+        print("review by confidence on the other DREAMS excerpts (one EEG channel each):")
+    for k in others:
+        _review_on(f"excerpt {k}", _dreams_text_edf(DREAMS / f"excerpt{k}.txt", args.work),
+                   DREAMS / f"Hypnogram_excerpt{k}.txt", release, device, args.work, stats,
+                   calibration.temperature)
 
     if args.write_demo:
         update_metadata(DEMO / "model_sleep_staging", **{OOD_KEY: stats.to_dict(),
