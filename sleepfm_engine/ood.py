@@ -664,8 +664,7 @@ class TrainingStatistics:
             has = [i for i, night in enumerate(nights) if REVIEW_MODALITY in night]
             review = ReviewStatistics.fit(
                 [epoch_means(nights[i][REVIEW_MODALITY]) for i in has],
-                [epoch_means(logits[i])[: len(epoch_means(nights[i][REVIEW_MODALITY]))] for i in has]
-                if logits else None, REVIEW_MODALITY, n_components)
+                [epoch_means(logits[i]) for i in has] if logits else None, REVIEW_MODALITY, n_components)
         out = None if outputs is None else OutputStatistics.fit(outputs, output_names)
         return cls(mods, head, NIGHT_FRACTION, len(nights), source, review, out)
 
