@@ -523,6 +523,9 @@ class TraceView(QWidget):
         self.model = model if model is not None else DisplayModel()
         self.source: PageSource | None = None
         self._paint_pending: float | None = None
+        # (start, current epoch) of the page :meth:`_apply_window` has just drawn: the epoch
+        # event that follows a page flip finds its mark, labels and caption already drawn.
+        self._page_drawn: tuple[float, int] | None = None
         #: Prepare the neighbouring pages while idle (benchmarks turn it off to time cold pages).
         self.prefetch = True
         self._pens: dict[str, QPen] = {}
@@ -739,6 +742,7 @@ class TraceView(QWidget):
     def _on_model_event(self, ev: DisplayEvent) -> None:
         """Bring the drawing up to date with what changed in the model."""
         kind = ev.kind
+        page_drawn, self._page_drawn = self._page_drawn, None
         if kind == "recording":
             self._on_recording()
         elif kind == "rows":
@@ -762,10 +766,11 @@ class TraceView(QWidget):
         elif kind == "page":
             self._apply_window()
         elif kind == "epoch":
-            self._update_epoch_mark()
-            self._update_position_label()
-            self._update_labels()  # the levels shown are the current epoch's
-            self._draw_caption()
+            if page_drawn != (self.model.start, self.model.current_epoch):
+                self._update_epoch_mark()
+                self._update_position_label()
+                self._update_labels()  # the levels shown are the current epoch's
+                self._draw_caption()
             if ev.announce:
                 self.currentEpochChanged.emit(self.model.current_epoch)
         elif kind == "selection":
@@ -1135,6 +1140,7 @@ class TraceView(QWidget):
         self.overview.set_window(self.model.start, self.model.window)
         self._draw_events()
         self._request_render(immediate=True)
+        self._page_drawn = (self.model.start, self.model.current_epoch)
         self.pageChanged.emit(self.model.start, self.model.stop)
 
     def _request_render(self, immediate: bool = False) -> None:
