@@ -1,8 +1,9 @@
 """Each study's display layout, kept between sessions: gains, hidden rows, order, derivations.
 
 The viewer preferences (page length, filters, notch) are the application's and stay global;
-how one night's rows were laid out belongs to that night. It is saved when the night is
-closed and restored when it is opened again, in
+how one night's rows were laid out belongs to that night. The application saves it a moment
+after each change (so a crash loses at most that moment) and when the night is closed, and
+restores it when the night is opened again, in
 ``<user data>/display_states/<study key>.json``: the key is a hash of the recording's full
 path, its size and its start time (:func:`study_key`), so a replaced file of the same name does
 not inherit a layout made for another night, and nothing is written beside the recording.
@@ -21,7 +22,7 @@ from .errors import DisplayStateError
 from .sidecars import user_data_dir
 
 __all__ = ["FORMAT", "PER_STUDY_KEYS", "SUBDIR", "VERSION", "load_display_state",
-           "read_display_state", "save_display_state", "state_path", "study_key",
+           "per_study_part", "read_display_state", "save_display_state", "state_path", "study_key",
            "write_display_state"]
 
 FORMAT = "sleepfm-display-state"
@@ -30,6 +31,11 @@ SUBDIR = "display_states"
 #: Entries of :meth:`~sleepfm_engine.display_model.DisplayModel.to_dict` (``rows=True``) that
 #: belong to one study; the others are the viewer's preferences.
 PER_STUDY_KEYS: tuple[str, ...] = ("derivations", "rows", "order")
+
+
+def per_study_part(state: Mapping[str, Any]) -> dict:
+    """The entries of a display ``state`` that belong to one study (:data:`PER_STUDY_KEYS`)."""
+    return {k: state[k] for k in PER_STUDY_KEYS if k in state}
 
 
 def study_key(path: str | os.PathLike, start: _dt.datetime | None) -> str:
@@ -51,7 +57,7 @@ def state_path(rec: Any) -> Path:
 def write_display_state(path: str | os.PathLike, recording: str, state: Mapping[str, Any]) -> Path:
     """Write the per-study part of ``state`` to ``path`` atomically (replacing the old one)."""
     payload = {"format": FORMAT, "version": VERSION, "recording": str(recording),
-               "state": {k: state[k] for k in PER_STUDY_KEYS if k in state}}
+               "state": per_study_part(state)}
     return write_text_atomic(Path(path), json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -77,7 +83,7 @@ def read_display_state(path: str | os.PathLike) -> dict:
     state = data.get("state")
     if not isinstance(state, dict):
         raise DisplayStateError(path, "'state' must be an object")
-    return {k: state[k] for k in PER_STUDY_KEYS if k in state}
+    return per_study_part(state)
 
 
 def save_display_state(rec: Any, state: Mapping[str, Any]) -> Path:

@@ -42,6 +42,9 @@ log = logging.getLogger("sleepfm_gui")
 
 # Delay (ms) from an events change to the panels that list and count the events.
 _EVENT_VIEWS_DELAY_MS = 60
+#: A changed channel layout is saved this long after the last change (ms), so a crash
+#: loses at most that much of it, and a burst of gain steps writes one file.
+_DISPLAY_AUTOSAVE_MS = 2000
 
 
 def _is_text_entry(w: QWidget | None) -> bool:
@@ -359,6 +362,12 @@ class MainWindow(QMainWindow):
         self._events_timer.setInterval(_EVENT_VIEWS_DELAY_MS)
         self._events_timer.timeout.connect(self._show_events)
         self.study.add_listener(self._on_study_event)
+        self._display_saved: dict | None = None
+        self._display_timer = QTimer(self)
+        self._display_timer.setSingleShot(True)
+        self._display_timer.setInterval(_DISPLAY_AUTOSAVE_MS)
+        self._display_timer.timeout.connect(self._save_study_display)
+        self.study.display.add_listener(self._on_display_event)
         self.trends.epochClicked.connect(self.review.go_to_epoch)
 
     def _on_study_event(self, event: Any) -> None:
@@ -1382,30 +1391,48 @@ class MainWindow(QMainWindow):
                 log.info("montage %s: %s", name, problem)
         self.statusBar().showMessage(msg, 15000)
 
+    def _on_display_event(self, event: Any) -> None:
+        if event.kind in ("rows", "row") and self.rec is not None:
+            self._display_timer.start()
+
     def _save_study_display(self) -> None:
         """Keep how this night's rows are laid out (gains, hidden rows, order, derivations) for
-        the next time it is opened; the viewer preferences stay global."""
-        from sleepfm_engine.study_display import save_display_state
+        the next time it is opened; the viewer preferences stay global.
 
+        Called a moment after each layout change and on close; a layout equal to the one
+        opened with is not written, so merely opening a night leaves no file behind.
+        """
+        from sleepfm_engine.study_display import per_study_part, save_display_state
+
+        self._display_timer.stop()
+        if self.rec is None:
+            return
+        state = per_study_part(self.study.display.to_dict(rows=True))
+        if state == self._display_saved:
+            return
         try:
-            save_display_state(self.rec, self.study.display.to_dict(rows=True))
+            save_display_state(self.rec, state)
         except (SleepFMError, OSError) as exc:
             log.warning("display layout of %s not saved: %s", self.rec.path, exc)
+            self.statusBar().showMessage(f"Channel layout not saved: {exc}", 10000)
+            return
+        self._display_saved = state
 
     def _restore_study_display(self) -> None:
         """Lay the night out as it was when it was last closed (nothing when it never was)."""
-        from sleepfm_engine.study_display import load_display_state
+        from sleepfm_engine.study_display import load_display_state, per_study_part
 
         try:
             state = load_display_state(self.rec)
         except SleepFMError as exc:
             errors.show_warning(self, "Display layout not restored",
                                 f"{exc}\n\nThe channels are shown in their usual order.")
-            return
-        if state is None:
-            return
-        for problem in self.study.display.restore(state):
-            log.warning("display layout entry ignored: %s", problem)
+            state = None
+        if state is not None:
+            for problem in self.study.display.restore(state):
+                log.warning("display layout entry ignored: %s", problem)
+        self._display_timer.stop()
+        self._display_saved = per_study_part(self.study.display.to_dict(rows=True))
 
     def show_recording_info(self) -> None:
         from .dialogs.recording_info import RecordingInfoDialog

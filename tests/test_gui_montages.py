@@ -8,7 +8,7 @@ pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from sleepfm_engine.study_display import state_path  # noqa: E402
+from sleepfm_engine.study_display import per_study_part, state_path  # noqa: E402
 from sleepfm_gui import errors  # noqa: E402
 from sleepfm_gui.main_window import MainWindow  # noqa: E402
 from test_montages import AASM_ORDER, ELECTRODES, make_referential  # noqa: E402
@@ -187,6 +187,7 @@ def test_an_unreadable_saved_layout_is_reported_and_the_study_opens_grouped(qtbo
     default = _shown(window)
     target = state_path(window.rec)
     window.close_recording()
+    target.parent.mkdir(parents=True, exist_ok=True)  # an unchanged layout writes no file
     target.write_text("{not json", encoding="utf-8")
     _open(qtbot, window, path)
     assert _shown(window) == default
@@ -205,3 +206,21 @@ def test_dragging_a_row_number_in_the_channel_panel_moves_the_channel(qtbot, win
     assert [r.key for r in window.trace.display_channels] == expected
     assert panel.keys() == expected
     assert [header.logicalIndex(v) for v in range(len(expected))] == list(range(len(expected)))
+
+
+def test_a_layout_change_is_saved_moments_later_without_closing_and_opening_alone_writes_none(
+        qtbot, window, tmp_path):
+    path = make_referential(tmp_path / "night.edf")
+    _open(qtbot, window, path)
+    target = state_path(window.rec)
+    window._display_timer.setInterval(20)  # the autosave delay, shortened for the test
+    qtbot.wait(100)  # time for a pending autosave to fire, were opening to start one
+    assert not target.exists()  # opening and painting is no layout change
+    window.move_channel(1, _shown(window)[0])
+    moved = _shown(window)
+    # No close: a crash now must not lose the new order.
+    qtbot.waitUntil(target.exists, timeout=5000)
+    from sleepfm_engine.study_display import load_display_state
+    saved = load_display_state(window.rec)
+    assert saved == per_study_part(window.study.display.to_dict(rows=True))
+    assert [k for k in saved["order"] if k in moved] == moved
