@@ -240,6 +240,17 @@ def test_stage_recording_returns_a_30s_hypnogram_aligned_with_the_start(release)
     np.testing.assert_allclose(hyp.probabilities[2], tok[12:18].mean(0), atol=1e-6)
 
 
+def test_a_model_whose_name_starts_with_sleepfm_is_credited_once_not_as_sleepfm_sleepfm(release):
+    import dataclasses
+
+    from sleepfm_engine.inference.handles import resolve_model
+
+    named = dataclasses.replace(resolve_model(release, "staging"),
+                                model_id="SleepFM Studio demo staging (synthetic)")
+    hyp = stage_recording(_random_embeddings(12), named, device="cpu")
+    assert hyp.scorer == "SleepFM Studio demo staging (synthetic)"
+
+
 def test_window_larger_than_the_head_allows_is_refused(release):
     with pytest.raises(ValueError, match="max_seq_length"):
         token_probabilities(_random_embeddings(20), release, device="cpu", window=600)

@@ -231,8 +231,11 @@ def stage_night(embeddings: Embeddings, staging_model: Any, *, device=None,
     epochs = epoch_probabilities(probs, no_data=no_data)
     stages = np.where(np.isnan(epochs).any(axis=1), UNSCORED,
                       np.nan_to_num(epochs, nan=-1.0).argmax(axis=1)).astype(np.int8)
+    # A model named "SleepFM Studio demo staging" must not read "SleepFM SleepFM Studio ...".
+    scorer = (handle.model_id if handle.model_id.startswith("SleepFM")
+              else f"SleepFM {handle.model_id}")
     hyp = Hypnogram(stages, float(EPOCH_SECONDS), start=embeddings.start,
-                    offset=0.0, scorer=f"SleepFM {handle.model_id}", probabilities=epochs,
+                    offset=0.0, scorer=scorer, probabilities=epochs,
                     source=embeddings.source, automatic=True)
     return hyp, assess_night(embeddings, handle.metadata, logits, handle.path,
                              skip=np.isnan(epochs).any(axis=1))
