@@ -179,6 +179,11 @@ class _TraceViewBox(pg.ViewBox):
             self.wheeled.emit(int(delta))
 
 
+def _trace_path(x: np.ndarray, y: np.ndarray, has_gaps: bool) -> QPainterPath:
+    """The path of one row's trace (broken at NaN gaps when it has any)."""
+    return pg.arrayToQPath(x, y, connect="finite" if has_gaps else "all", finiteCheck=has_gaps)
+
+
 class _TracesItem(pg.GraphicsObject):
     """All visible rows in one graphics item: one path and one pen per row.
 
@@ -194,11 +199,13 @@ class _TracesItem(pg.GraphicsObject):
         self._rect = QRectF()
 
     def set_rows(self, rows: list[tuple[str, np.ndarray, np.ndarray, bool, QPen]],
-                 rect: QRectF) -> None:
-        """``rows``: (key, x, y in plot coordinates, has_gaps, pen)."""
+                 rect: QRectF, paths: Sequence[QPainterPath | None] = ()) -> None:
+        """``rows``: (key, x, y in plot coordinates, has_gaps, pen); ``paths``: the rows' paths
+        where already built (None or missing: built here)."""
         self.prepareGeometryChange()
-        self._paths = [pg.arrayToQPath(x, y, connect="finite" if gaps else "all",
-                                       finiteCheck=gaps) for _, x, y, gaps, _ in rows]
+        paths = list(paths) + [None] * (len(rows) - len(paths))
+        self._paths = [path if path is not None else _trace_path(x, y, gaps)
+                       for (_, x, y, gaps, _), path in zip(rows, paths)]
         self._pens = [pen for *_, pen in rows]
         self._data = {key: (x, y) for key, x, y, _, _ in rows}
         self._rect = QRectF(rect)
@@ -523,6 +530,9 @@ class TraceView(QWidget):
         self.model = model if model is not None else DisplayModel()
         self.source: PageSource | None = None
         self._paint_pending: float | None = None
+        # Rows' curves ready to draw (plot y and path) by trace, row place and scale: the pages
+        # prefetched while idle are also laid out, so a flip to one of them only draws.
+        self._curves: dict[tuple, tuple[Any, np.ndarray, QPainterPath]] = {}
         # (start, current epoch) of the page :meth:`_apply_window` has just drawn: the epoch
         # event that follows a page flip finds its mark, labels and caption already drawn.
         self._page_drawn: tuple[float, int] | None = None
@@ -1172,21 +1182,20 @@ class TraceView(QWidget):
         for item in self._position_texts:
             self.viewbox.removeItem(item)
         self._position_texts = []
+        paths: list[QPainterPath | None] = []
         for i, (row, tr) in enumerate(zip(visible, traces)):
             m.fit(row.key, tr.y)
-            center, k = m.row_transform(row.key)
-            y = (tr.y - center) * k + m.row_baseline(i)
             if level_role(row) == "position":
                 self._draw_positions(row, tr.x, tr.y, m.row_baseline(i))
-                y = np.full_like(y, np.nan)  # its names stand for the trace
+                y = np.full(tr.y.shape, np.nan)  # its names stand for the trace
                 rows.append((row.key, tr.x, y, True, self._pens[row.key]))
+                paths.append(None)
                 continue
-            if m.clip:
-                # Clamped to the row: a large wave stays off its neighbours.
-                np.clip(y, *m.row_limits(i), out=y)
+            y, path = self._row_curve(i, row, tr)
             rows.append((row.key, tr.x, y, tr.has_gaps, self._pens[row.key]))
+            paths.append(path)
         n = max(len(visible), 1)
-        self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0))
+        self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0), paths)
         self._update_labels()
         self._paint_pending = start
         if self.prefetch:
@@ -1201,6 +1210,28 @@ class TraceView(QWidget):
             self.viewbox.addItem(text, ignoreBounds=True)
             self._position_texts.append(text)
 
+    def _row_curve(self, i: int, row: DisplayChannel, tr: Any) -> tuple[np.ndarray, QPainterPath]:
+        """Plot y and path of trace ``tr`` drawn in visible row ``i``: scaled, moved to the
+        row and clamped to it; kept, so a page prefetched (or drawn again) is not laid out
+        twice."""
+        m = self.model
+        center, k = m.row_transform(row.key)
+        baseline = m.row_baseline(i)
+        limits = m.row_limits(i) if m.clip else None
+        key = (id(tr), baseline, center, k, limits)
+        hit = self._curves.pop(key, None)
+        if hit is None or hit[0] is not tr:
+            y = (tr.y - center) * k + baseline
+            if limits is not None:
+                # Clamped to the row: a large wave stays off its neighbours.
+                np.clip(y, *limits, out=y)
+            hit = (tr, y, _trace_path(tr.x, y, tr.has_gaps))
+        self._curves[key] = hit  # the most recently used last
+        # The page shown, its two neighbours and the one before.
+        while len(self._curves) > 4 * max(len(m.visible_rows), 1):
+            self._curves.pop(next(iter(self._curves)))
+        return hit[1], hit[2]
+
     def _prefetch(self) -> None:
         """Prepare the next and previous pages while nothing else happens."""
         if self.rec is None or self.source is None or not self.model.visible_rows:
@@ -1211,7 +1242,12 @@ class TraceView(QWidget):
         for direction in (1, -1):
             s = m.clamp(m.start + direction * m.window)
             if abs(s - m.start) > 1e-9:
-                self.source.render(m.visible_rows, s, s + m.window, n_bins, filters, notch)
+                traces = self.source.render(m.visible_rows, s, s + m.window, n_bins, filters,
+                                            notch)
+                for i, (row, tr) in enumerate(zip(m.visible_rows, traces)):
+                    # Rows not scaled yet get their scale when shown (position rows: names).
+                    if m.row_state(row.key).span is not None and level_role(row) != "position":
+                        self._row_curve(i, row, tr)
 
     def _on_painted(self) -> None:
         if self._paint_pending is not None:

@@ -1,0 +1,60 @@
+"""Trace view: a page laid out ahead (prefetched while idle) draws what the page drawn fresh does."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
+
+from sleepfm_engine.recording import open_recording  # noqa: E402
+from sleepfm_gui.qt_trace_view import TraceView  # noqa: E402
+from test_gui_trace import make_psg  # noqa: E402
+
+
+def _open(qtbot, path, prefetch: bool):
+    v = TraceView()
+    v.prefetch = prefetch
+    qtbot.addWidget(v)
+    v.resize(1200, 700)
+    v.show()
+    qtbot.waitExposed(v)
+    rec = open_recording(path)
+    with qtbot.waitSignal(v.pagePainted, timeout=5000):
+        v.set_recording(rec)
+    return v, rec
+
+
+def _drawn(v):
+    return {r.key: v.trace_data(r.key) for r in v.visible_channels}
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key][0], b[key][0])
+        np.testing.assert_array_equal(a[key][1], b[key][1])
+
+
+def test_a_prefetched_page_draws_the_same_curves_as_the_page_drawn_fresh(qtbot, tmp_path):
+    path = make_psg(tmp_path / "psg.edf")
+    ahead, rec_a = _open(qtbot, path, prefetch=True)
+    fresh, rec_f = _open(qtbot, path, prefetch=False)
+    ahead.set_gain(ahead.visible_channels[0].key, 2.0)
+    fresh.set_gain(fresh.visible_channels[0].key, 2.0)
+    ahead.render_now()
+    # The first page and the next one (there is none before the first).
+    qtbot.waitUntil(lambda: len(ahead._curves) >= 2 * len(ahead.visible_channels), timeout=5000)
+    with qtbot.waitSignal(ahead.pagePainted, timeout=5000):
+        ahead.next_page()
+    with qtbot.waitSignal(fresh.pagePainted, timeout=5000):
+        fresh.next_page()
+    _same(_drawn(ahead), _drawn(fresh))
+    # A scale changed after the page was laid out ahead is the one drawn.
+    key = ahead.visible_channels[1].key
+    for v in (ahead, fresh):
+        v.set_gain(key, 3.0)
+        v.set_inverted(key, True)
+        v.render_now()
+    _same(_drawn(ahead), _drawn(fresh))
+    rec_a.close()
+    rec_f.close()
