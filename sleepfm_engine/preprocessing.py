@@ -37,7 +37,8 @@ from .jobs import TaskState
 from .recording import Recording, open_recording
 
 __all__ = ["preprocess_signal", "preprocess", "iter_preprocessed", "preprocess_to_hdf5",
-           "PreprocessWarning", "hdf5_dataset_name", "no_data_windows"]
+           "PreprocessWarning", "hdf5_dataset_name", "no_data_windows", "default_workers",
+           "parallel_as_done"]
 
 try:
     # ISA-L's deflate writes the same zlib streams as zlib, an order of magnitude faster.
@@ -195,8 +196,45 @@ def _channels(recording: Recording, channels):
 
 
 def default_workers() -> int:
-    """Threads for per-channel work: filtering, NumPy and zlib release the GIL."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads for per-channel work: filtering, NumPy and zlib release the GIL.
+
+    At most 8: a night's channels are about a dozen at the EEG rate, so more threads would
+    mostly wait, while each one in flight holds a whole channel in float64.
+    """
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def parallel_as_done(fn, channels, workers, state):
+    """Apply ``fn`` to channels on ``workers`` threads, at most ``workers`` in flight (memory
+    stays bounded); yield each result as soon as it is done, so that a long channel never
+    keeps the other threads idle; check cancellation between channels.
+
+    The channels are started longest first (most samples), which shortens the whole when
+    their lengths differ (an ECG at twice the EEG rate would otherwise finish alone).
+    """
+    workers = default_workers() if workers is None else max(1, int(workers))
+    queue = sorted(channels, key=lambda ch: -ch.n_samples)
+    total = len(queue)
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        running: set[cf.Future] = set()
+        finished = 0
+        try:
+            while queue or running:
+                while queue and len(running) < workers:
+                    ch = queue.pop(0)
+                    if state is not None:
+                        state.check_cancelled()
+                        state.set_status(f"preprocessing {ch.label}")
+                    running.add(pool.submit(fn, ch))
+                done, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    finished += 1
+                    yield fut.result()
+                    if state is not None:
+                        state.set_progress(finished / total)
+        finally:
+            for fut in running:
+                fut.cancel()
 
 
 def _ordered_parallel(fn, channels, workers, state):

@@ -868,7 +868,7 @@ def _assess_signal(s: ChannelSignal, checks: list[ChannelCheck]) -> ChannelQuali
 
 
 def assess_channel(rec: Recording, label: str, modality: str, *, checks: Iterable[str] | None = None,
-                   thresholds: Thresholds = THRESHOLDS) -> ChannelQuality:
+                   thresholds: Thresholds = THRESHOLDS, values: np.ndarray | None = None) -> ChannelQuality:
     """Check one channel of a recording.
 
     Parameters
@@ -881,6 +881,10 @@ def assess_channel(rec: Recording, label: str, modality: str, *, checks: Iterabl
     checks : iterable of str, optional
         Keys of :data:`CHANNEL_CHECKS` to run (default: all).
     thresholds : Thresholds
+    values : numpy.ndarray, optional
+        The channel's samples when the caller has read them already (``rec.read_channel``
+        of this channel; left unchanged), so that a channel checked and then preprocessed is
+        read once.
 
     Returns
     -------
@@ -890,7 +894,9 @@ def assess_channel(rec: Recording, label: str, modality: str, *, checks: Iterabl
     channel = rec.channel(label)
     if not any(modality in c.modalities for c in selected):
         return ChannelQuality(label, modality, None, (), (), EpochFlags(thresholds.epoch_seconds, 0))
-    signal = ChannelSignal(channel, modality, rec.read_channel(channel.index), thresholds)
+    if values is None:
+        values = rec.read_channel(channel.index)
+    signal = ChannelSignal(channel, modality, values, thresholds)
     return _assess_signal(signal, selected)
 
 

@@ -20,7 +20,7 @@ from ..channels import ChannelMap, ChannelMapError
 from ..contract import MAX_CHANNELS, MODALITIES, PATCH_SIZE, SAMPLING_RATE_HZ, TOKEN_SECONDS
 from ..errors import RecordingError
 from ..jobs import TaskState
-from ..quality import EXCLUDING_CHECKS, QualityReport, QualityWarning, assess_recording
+from ..quality import EXCLUDING_CHECKS, QualityReport, QualityWarning, assess_channel
 from ..recording import Recording, open_recording
 from ..sidecars import find_overrides
 
@@ -170,8 +170,12 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
     else:
         cmap = saved_channel_map(recording, log=None if state is None else state.set_status)
     caps = _caps(max_channels)
-    usable = _usable_channels(recording, cmap, {m: cmap.channels_for(m) for m in MODALITIES}, state,
-                              quality)
+    candidates = {m: cmap.channels_for(m) for m in MODALITIES}
+    # One pass, one read per channel: each channel's quality is checked and, when it is among
+    # the first ``cap`` of its modality and usable, it is preprocessed from the same samples.
+    # Only when a channel in front is left out does a later one need a second pass.
+    checked, done = _check_and_prepare(recording, cmap, candidates, caps, state, workers, quality)
+    usable = _usable_channels(recording, cmap, candidates, checked, state)
     wanted: dict[str, list[str]] = {}
     for m in MODALITIES:
         labels = usable[m]
@@ -191,12 +195,11 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
         raise RecordingError(recording.path, "no channel maps to a SleepFM modality (BAS, RESP, EKG, "
                                              "EMG); assign channels with a channel map override")
     order = [label for m in wanted for label in wanted[m]]
-    done: dict[str, np.ndarray] = {}
-    rates: dict[str, float] = {}
-    for item in iter_preprocessed(recording, order, dtype=np.float32, state=state, workers=workers):
-        done[item.label] = item.data
-        rates[item.label] = item.source_rate
-    n = common_length([done[label] for label in order])
+    late = [label for label in order if label not in done]
+    if late:
+        done.update((item.label, item) for item in iter_preprocessed(recording, late, dtype=np.float32,
+                                                                     state=state, workers=workers))
+    n = common_length([done[label].data for label in order])
     if n < PATCH_SIZE:
         raise RecordingError(recording.path, f"too short for SleepFM: {n / SAMPLING_RATE_HZ:.2f} s of "
                                              f"signal, less than one {TOKEN_SECONDS}-s token")
@@ -204,24 +207,63 @@ def prepare_modalities(rec: Recording | str | os.PathLike, channel_map: ChannelM
     for m, labels in wanted.items():
         data = np.empty((len(labels), n), dtype=np.float32)
         for i, label in enumerate(labels):
-            data[i] = done.pop(label)[:n]
-        out[m] = ModalityInput(m, list(labels), data, [rates[label] for label in labels],
+            data[i] = done[label].data[:n]
+        out[m] = ModalityInput(m, list(labels), data, [done[label].source_rate for label in labels],
                                no_data_windows(recording.gaps, TOKEN_SECONDS, n // PATCH_SIZE))
     return out
 
 
+def _check_and_prepare(rec: Recording, cmap: ChannelMap, candidates: dict[str, list[str]],
+                       caps: dict[str, int | None], state: TaskState | None, workers: int | None,
+                       given: QualityReport | None):
+    """The quality of every candidate channel, and the preprocessed first ``cap`` of each
+    modality that are usable (or kept despite their quality), on threads.
+
+    Returns
+    -------
+    tuple
+        (label → ChannelQuality, label → PreprocessedChannel). A channel the given report
+        covers is not checked again; one neither to check nor to preprocess is not read.
+    """
+    from ..preprocessing import PreprocessedChannel, parallel_as_done, preprocess_signal
+
+    found = {c.label: c for c in (given.channels if given is not None else ())
+             if c.modality == cmap.modality_of(c.label)}
+    keep_anyway = set(cmap.quality_overrides)
+    first = {label for m in MODALITIES for label in candidates[m][:caps[m]]}
+    labels = [label for m in MODALITIES for label in candidates[m]]
+
+    def work(ch):
+        quality = found.get(ch.label)
+        x = None
+        if quality is None:
+            x = rec.read_channel(ch.index)
+            quality = assess_channel(rec, ch.label, cmap.modality_of(ch.label), checks=EXCLUDING_CHECKS,
+                                     values=x)
+        prepared = None
+        if ch.label in first and (quality.usable or ch.label in keep_anyway):
+            x = rec.read_channel(ch.index) if x is None else x
+            prepared = PreprocessedChannel(ch.label, preprocess_signal(x, ch.rate, dtype=np.float32,
+                                                                       label=ch.label), ch.rate)
+        return ch.label, quality, prepared
+
+    todo = [rec.channel(label) for label in labels if label not in found or label in first]
+    checked = dict(found)
+    done = {}
+    for label, quality, prepared in parallel_as_done(work, todo, workers, state):
+        checked[label] = quality
+        if prepared is not None:
+            done[label] = prepared
+    return checked, done
+
+
 def _usable_channels(rec: Recording, cmap: ChannelMap, candidates: dict[str, list[str]],
-                     state: TaskState | None, given: QualityReport | None) -> dict[str, list[str]]:
-    """Drop the channels whose quality leaves them out (flat, disconnected), saying why.
+                     found: dict, state: TaskState | None) -> dict[str, list[str]]:
+    """Drop the channels whose quality (``found``: label → ChannelQuality) leaves them out
+    (flat, disconnected), saying why.
 
     Channels the user marked "use despite quality" stay, with a log line.
     """
-    found = {c.label: c for c in (given.channels if given is not None else ())
-             if c.modality == cmap.modality_of(c.label)}
-    labels = [label for m in MODALITIES for label in candidates[m] if label not in found]
-    if labels:
-        fresh = assess_recording(rec, cmap, labels=labels, checks=EXCLUDING_CHECKS)
-        found.update((c.label, c) for c in fresh.channels)
     keep_anyway = set(cmap.quality_overrides)
     out: dict[str, list[str]] = {}
     for m in MODALITIES:
