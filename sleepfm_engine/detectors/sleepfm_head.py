@@ -69,12 +69,16 @@ class SleepFMHeadDetector:
         JobCancelled
             If ``state`` asked to stop.
         """
-        from ..checkpoints import load_release, release_folders
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..checkpoints import release_folders
         from ..devices import select_device
-        from ..inference import embed_recording, stage_recording
-        from ..inference.event_head import event_probabilities, postprocessing_from_metadata, probabilities_to_events
-        from ..inference.handles import resolve_model
+        from ..inference import stage_recording
+        from ..inference.base import embed_inputs
+        from ..inference.event_head import event_probabilities, probabilities_to_events
         from ..inference.heads import stack_tokens
+        from ..inference.inputs import prepare_modalities
+        from ..recording import Recording, open_recording
 
         state = state or TaskState()
         path = getattr(recording, "path", None)
@@ -88,22 +92,20 @@ class SleepFMHeadDetector:
                                                        "(model_base/ and model_events/); train one with "
                                                        "'sleepfm finetune events'")
             dev = select_device(device)
-            kinds = [BASE_KIND, EVENTS_KIND] + (["staging"] if "staging" in folders else [])
-            release = load_release(_release_path(model), device=dev, kinds=kinds)
-            handle = resolve_model(release, EVENTS_KIND)
-            classes = list((handle.config or {}).get("event_classes") or [])
-            if not classes or any(c not in EVENT_CLASSES for c in classes):
-                raise ModelError(handle.path, f"config.json: event_classes must list classes of "
-                                              f"{', '.join(EVENT_CLASSES)}, not {classes!r}")
-            try:
-                params = postprocessing_from_metadata(handle.metadata, classes)
-            except ValueError as exc:
-                raise ModelError(handle.path, str(exc)) from None
         except ModelError as exc:
             raise DetectorError(NAME, path, str(exc)) from None
+        rec = recording if isinstance(recording, Recording) else open_recording(recording)
+        # The release loads (onto the device) on a thread while this one prepares the night's
+        # inputs on the CPU: neither waits for the other.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            loading = pool.submit(_load_head, model, folders, dev, path)
+            state.set_status(f"{NAME}: preprocessing {rec.path.name}")
+            inputs = prepare_modalities(rec, channel_map, state=state.sub(0.0, 0.425))
+            release, handle, classes, params = loading.result()
         state.set_status(f"{NAME}: embedding the night")
-        emb = embed_recording(recording, release, device=dev, state=state.sub(0.0, 0.85),
-                              channel_map=channel_map)
+        emb = embed_inputs(inputs, release, device=dev, state=state.sub(0.425, 0.85), start=rec.start,
+                           duration_s=rec.duration, source=str(rec.path))
+        del inputs
         state.check_cancelled()
         state.set_status(f"{NAME}: event head")
         x, mask = stack_tokens(emb, handle.max_channels)
@@ -155,6 +157,36 @@ class SleepFMHeadDetector:
             return {key: None for key, need in _SUMMARY.items() if any(c in classes for c in need)}
         table = compute_indices(events, hyp)
         return {key: table[key] for key, need in _SUMMARY.items() if any(c in classes for c in need)}
+
+
+def _load_head(model: str | Path, folders, dev, path):
+    """(release, event-head handle, its classes, their post-processing) of a release folder
+    that holds an event head beside a base model.
+
+    Raises
+    ------
+    DetectorError
+        When the head's folder lacks valid classes or post-processing, or a model cannot load.
+    """
+    from ..checkpoints import load_release
+    from ..inference.event_head import postprocessing_from_metadata
+    from ..inference.handles import resolve_model
+
+    try:
+        kinds = [BASE_KIND, EVENTS_KIND] + (["staging"] if "staging" in folders else [])
+        release = load_release(_release_path(model), device=dev, kinds=kinds)
+        handle = resolve_model(release, EVENTS_KIND)
+        classes = list((handle.config or {}).get("event_classes") or [])
+        if not classes or any(c not in EVENT_CLASSES for c in classes):
+            raise ModelError(handle.path, f"config.json: event_classes must list classes of "
+                                          f"{', '.join(EVENT_CLASSES)}, not {classes!r}")
+        try:
+            params = postprocessing_from_metadata(handle.metadata, classes)
+        except ValueError as exc:
+            raise ModelError(handle.path, str(exc)) from None
+    except ModelError as exc:
+        raise DetectorError(NAME, path, str(exc)) from None
+    return release, handle, classes, params
 
 
 def _release_path(model: str | Path) -> Path:
