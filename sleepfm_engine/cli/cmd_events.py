@@ -225,8 +225,13 @@ def run_detect(args: argparse.Namespace) -> int:
         print(f"not scored: {part}: {reason}")
     for line in result.fallbacks:
         print(f"fallback: {line}")
+    # A night unlike a model's training nights is a warning, as the staging check's is.
+    ood = result.provenance.get("ood") or {}
     for line in result.notes:
-        print(f"note: {line}")
+        if ood.get("flagged") and line == ood.get("message"):
+            print(f"warning: {line}", file=sys.stderr)
+        else:
+            print(f"note: {line}")
     return 0
 
 

@@ -8,6 +8,11 @@ head learnt events in sleep only, so events are scored in the sleep epochs of th
 given; without one, in the epochs the release's own staging head calls sleep; with neither,
 over the whole recording (said in the result's fallbacks). Classes the head does not know are
 listed in ``not_scored``.
+
+The night is compared with the head's training nights (:mod:`sleepfm_engine.event_head_ood`):
+the verdict is the last of the result's ``notes`` (a head without training statistics says the
+check is not available) and the whole record, per-epoch scores included, is
+``provenance["ood"]`` (``flagged`` true when the night is unlike the training nights).
 """
 from __future__ import annotations
 
@@ -73,6 +78,7 @@ class SleepFMHeadDetector:
 
         from ..checkpoints import release_folders
         from ..devices import select_device
+        from ..event_head_ood import assess_event_night
         from ..inference import stage_recording
         from ..inference.base import embed_inputs
         from ..inference.event_head import event_probabilities, probabilities_to_events
@@ -122,12 +128,18 @@ class SleepFMHeadDetector:
         result.not_scored = {_PARTS[c]: "the event head was not trained on this class"
                              for c in EVENT_CLASSES if c not in classes}
         result.summary = self._summary(result.events, hyp, classes)
+        try:
+            ood = assess_event_night(emb, handle.metadata, probs, classes, handle.path)
+        except ModelError as exc:
+            raise DetectorError(NAME, path, str(exc)) from None
+        result.notes.append(ood.message())
         result.provenance = {"detector": NAME, "version": self.version(), "model": handle.model_id,
                              "model_folder": None if handle.path is None else str(handle.path),
                              "config_hash": handle.config_hash, "event_classes": classes,
                              "postprocessing": settings["postprocessing"], "device": str(dev),
                              "modalities": list(emb.modalities),
-                             "tuned_on_nights": (handle.metadata or {}).get("postprocessing_tuned_on_nights")}
+                             "tuned_on_nights": (handle.metadata or {}).get("postprocessing_tuned_on_nights"),
+                             "ood": ood.to_dict()}
         state.set_progress(1.0)
         return result
 

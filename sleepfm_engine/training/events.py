@@ -287,7 +287,39 @@ class EventsTask(Task):
         self.postprocessing = postprocessing_from_metadata(load_metadata(folder), self.classes)
         self.tuned = True
         self.module.to(self.dist.device)
-        return self.evaluate("test") if self.parts.get("test") else {}
+        test = self.evaluate("test") if self.parts.get("test") else {}
+        self._fit_ood(folder)
+        return test
+
+    def _fit_ood(self, folder: Path) -> None:
+        """Training statistics into the head's metadata: the training nights' embeddings (those
+        the head read: the cache's, or the best base's when end to end) and the head's logits on
+        them per type, what detection compares a night with
+        (:func:`sleepfm_engine.event_head_ood.assess_event_night`)."""
+        from ..event_head_ood import fit_event_head_statistics
+        from ..ood import update_metadata
+        from .cache import embed_prepared, read_embeddings
+
+        was_training = self.module.training
+        self.module.eval()
+        nights, probs = [], []
+        for night in self.parts["train"]:
+            if self.end_to_end:
+                emb = embed_prepared(night["prepared"], self.module.base, self.dist.device,
+                                     precision="bf16" if self.config.precision in ("auto", "bf16") else "fp32")
+            else:
+                emb = read_embeddings(night["item"].embeddings)
+            present = head_order(emb)
+            n = min(emb[m].shape[0] for m in present)
+            tokens = {m: np.asarray(emb[m][:n], dtype=np.float32) for m in present}
+            batch = collate_nights([{"id": night["item"].id, "x": np.stack([tokens[m] for m in present]),
+                                     "start": 0}])
+            probs.append(event_probabilities(batch["x"].numpy(), batch["mask"].numpy(), self.head,
+                                             self.dist.device))
+            nights.append(tokens)
+        self.module.train(was_training)
+        update_metadata(folder, **fit_event_head_statistics(
+            nights, probs, self.classes, source=f"{len(nights)} training nights of {self.config.data}"))
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
