@@ -1216,10 +1216,16 @@ class MainWindow(QMainWindow):
             self.study.set_events(detection.events, detector)
             self.events_dock.raise_()
             skipped = "; ".join(f"{part}: {why}" for part, why in detection.not_scored.items())
+            # A model detector's check against its training nights (sleepfm-head) is said too.
+            ood = detection.provenance.get("ood") or {}
+            said = ""
+            if ood.get("message"):
+                said = f" · {'Warning: ' if ood.get('flagged') else ''}{ood['message']}"
             self.statusBar().showMessage(
                 f"{detector}: {len(detection.events)} events, "
                 f"{len(detection.events.rejected)} rejected candidates"
-                + (f" · not scored: {skipped}" if skipped else ""), 8000)
+                + (f" · not scored: {skipped}" if skipped else "") + said,
+                20000 if ood.get("flagged") else 8000)
             self.detectionFinished.emit(detection)
 
         return self._remote(f"Events of {self.rec.path.name} ({detector})", "detect", kwargs,

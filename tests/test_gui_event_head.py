@@ -96,6 +96,8 @@ def test_the_event_head_scores_its_own_layer_with_confidence_and_is_accepted_lik
     with qtbot.waitSignals([win.detectionFinished, win.eventsShown], timeout=300000):
         win.detect_head_action.trigger()
     assert shown_errors == []
+    # The demo head has no training statistics: the status bar says its OOD check is not available.
+    assert "OOD check not available for this event head" in win.statusBar().currentMessage()
     head = win.study.layers[HEAD]
     assert len(head) > 0
     assert all(e.source.kind == "detector" and e.source.name == HEAD for e in head)
