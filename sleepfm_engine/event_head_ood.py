@@ -131,7 +131,7 @@ class EventLogitStatistics:
             q = sorted((float(k), v) for k, v in dict(data["quantiles"]).items())
             table = np.asarray([v for _, v in q], dtype=np.float64)
             n = int(data["n"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"malformed event head logit statistics ({exc!r})") from exc
         if len(q) < 2 or table.ndim != 2 or table.shape[1] != len(classes):
             raise ValueError(f"logit quantiles must be at least two lists of {len(classes)} values")

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from training_helpers import TINY_HEAD, make_base, write_night
 
@@ -109,6 +111,42 @@ def test_malformed_or_other_types_statistics_are_a_model_error_naming_the_folder
     broken = dict(meta, **{EVENT_LOGITS_KEY: {"format": "sleepfm-studio event head logits", "classes": ["apnea"]}})
     with pytest.raises(ModelError, match=str(tmp_path.name)):
         assess_event_night(night, broken, _probs(rng), CLASSES, folder=tmp_path)
+
+
+def test_a_synthetic_only_head_flags_a_night_it_cannot_tell_is_generated_even_without_statistics():
+    from sleepfm_engine.ood import SYNTHETIC_ONLY_KEY
+
+    rng = np.random.default_rng(7)
+    result = assess_event_night(_embeddings({"BAS": _tokens(rng)}), {SYNTHETIC_ONLY_KEY: True}, _probs(rng), CLASSES)
+    assert result.flagged and not result.available
+    assert "its events mean nothing" in result.message() and NOT_AVAILABLE in result.message()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+                     max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.fixed_dictionaries({"format": st.just("sleepfm-studio event head logits")},
+                             optional={"classes": _JSON, "quantiles": _JSON, "n": _JSON}) | _JSON)
+def test_any_json_reads_as_logit_statistics_or_a_model_error_naming_the_folder(data):
+    from pathlib import Path
+
+    try:
+        stats = EventLogitStatistics.from_metadata({EVENT_LOGITS_KEY: data}, Path("head-folder"))
+    except ModelError as exc:
+        assert "head-folder" in str(exc) and EVENT_LOGITS_KEY in str(exc)
+    else:
+        assert stats is None if data is None else stats.quantiles.shape[1] == len(stats.classes)
+
+
+def test_written_logit_statistics_read_back_equal():
+    rng = np.random.default_rng(8)
+    stats = EventLogitStatistics.fit(rng.normal(size=(50, 3)), CLASSES)
+    back = EventLogitStatistics.from_dict(json.loads(json.dumps(stats.to_dict())))
+    assert back.classes == stats.classes and back.n == 50
+    assert np.allclose(back.quantiles, stats.quantiles, atol=1e-6)
 
 
 # ------------------------------------------------------------------------- detector and CLI
