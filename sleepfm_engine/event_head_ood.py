@@ -33,7 +33,7 @@ import numpy as np
 
 from .contract import TOKENS_PER_EPOCH
 from .errors import ModelError
-from .ood import NIGHT_FRACTION, OOD_KEY, OODResult, TrainingStatistics, _synthetic_note, epoch_means
+from .ood import OOD_KEY, OODResult, TrainingStatistics, _synthetic_note, epoch_means
 
 __all__ = ["EVENT_LOGITS_KEY", "LOGIT_QUANTILES", "NOT_AVAILABLE", "probability_logits",
            "EventLogitStatistics", "fit_event_head_statistics", "EventNightOOD", "assess_event_night"]
