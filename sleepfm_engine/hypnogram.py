@@ -155,8 +155,9 @@ def _as_stage_codes(stages: Any) -> np.ndarray:
 
 
 class HypnogramResampleWarning(UserWarning):
-    """Epochs of a hypnogram were merged into longer ones; the message says how many mixed
-    stages (:meth:`Hypnogram.resample_report`)."""
+    """Epochs of a hypnogram were merged into longer ones and some of them mixed stages; the
+    message says how many (:meth:`Hypnogram.resample_report`). A merge that mixes none is
+    silent."""
 
 
 class PartialEpochWarning(UserWarning):
@@ -532,9 +533,12 @@ class Hypnogram:
         stages, probs = _regrid(self.stages, self.probabilities, self.epoch_length, epoch_length,
                                 0.0, n_new)
         if epoch_length > self.epoch_length:
-            # Merging loses the minority stages of mixed epochs: say how many (issue 12).
-            warnings.warn(self.resample_report(epoch_length).describe(self.source),
-                          HypnogramResampleWarning, stacklevel=2)
+            # Merging loses the minority stages of mixed epochs: say how many (issue 12). A
+            # merge that mixes nothing loses nothing, and a warning then would only be noise.
+            report = self.resample_report(epoch_length)
+            if report.n_mixed:
+                warnings.warn(report.describe(self.source), HypnogramResampleWarning,
+                              stacklevel=2)
         return self._replace(stages=stages, epoch_length=epoch_length, probabilities=probs)
 
     def resample_report(self, epoch_length: float = float(EPOCH_SECONDS)) -> ResampleReport:

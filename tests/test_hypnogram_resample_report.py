@@ -30,6 +30,14 @@ def test_splitting_epochs_mixes_nothing_and_warns_nothing():
         assert hyp.resample(5).stages.shape == (18,)
 
 
+def test_merging_epochs_that_each_hold_one_stage_mixes_nothing_and_warns_nothing():
+    hyp = Hypnogram(np.repeat(np.array([0, 2, 4], np.int8), 6), epoch_length=5.0)
+    assert hyp.resample_report(30).n_mixed == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hyp.resample(30).stages.tolist() == [0, 2, 4]
+
+
 def test_resample_notes_collects_merges_and_passes_other_warnings_on():
     hyp = Hypnogram(np.array([0, 1, 2, 2], np.int8), epoch_length=15.0)
     with pytest.warns(UserWarning, match="something else"):
