@@ -36,6 +36,10 @@ _BAND_ALPHA = 70
 _TEXT = "#555555"
 
 
+#: Pixels one line of axis text needs (the axis font at its default size).
+_TEXT_LINE_PX = 13
+
+
 class _ClickableLayout(pg.GraphicsLayoutWidget):
     """A layout whose clicks and drags select an epoch on the x axis of ``x_plot``."""
 
@@ -104,8 +108,7 @@ class TrendsView(_ClickableLayout):
         self.x_plot = self.spo2_plot
         self.spo2_plot.setYRange(*SPO2_AXIS, padding=0)
         self.hr_plot.setYRange(*_HR_AXIS, padding=0)
-        # Room above and below the outer levels, so that their labels are not cut.
-        self.position_plot.setYRange(-0.9, len(POSITIONS) - 0.1, padding=0)
+        self._position_levels: dict[int, float] = {}
         self._label_positions(range(len(POSITIONS)))
 
         self._levels: dict[str, tuple[pg.PlotDataItem, pg.FillBetweenItem, pg.PlotDataItem,
@@ -142,16 +145,37 @@ class TrendsView(_ClickableLayout):
         # Small enough to leave the hypnogram and its statistics room in the default layout.
         self.setMinimumHeight(110)
         self.set_geometry(1, 30.0, 0.0, None)
+        self._built = True
 
     def _label_positions(self, codes) -> None:
-        # Only the positions of the night: five labels do not fit a short row.
+        # Only the positions of the night take a level, evenly spread: five labels do not fit
+        # a short row, and three of five levels crowd their labels together. Supine on top:
+        # the position whose events matter most reads first.
+        night = sorted({int(c) for c in codes})
+        self._position_levels = {c: float(len(night) - 1 - i) for i, c in enumerate(night)}
         self.position_plot.getAxis("left").setTicks(
-            [[(self._position_level(c), POSITIONS[c]) for c in sorted(codes)], []])
+            [[(level, POSITIONS[c]) for c, level in self._position_levels.items()], []])
+        # Room above and below the outer levels, so that their labels are not cut.
+        self.position_plot.setYRange(-0.6, len(night) - 0.4, padding=0)
 
-    @staticmethod
-    def _position_level(code: int) -> float:
-        # Supine on top: the position whose events matter most reads first.
-        return float(len(POSITIONS) - 1 - code)
+    def resizeEvent(self, ev):  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        if getattr(self, "_built", False):  # pyqtgraph resizes before the rows exist
+            self.fit_titles()
+
+    def fit_titles(self) -> None:
+        """Show a row's title (and the position names) only where the row is tall enough:
+        in a short panel they would be drawn over each other; the titles stay as tooltips."""
+        for plot in (self.spo2_plot, self.hr_plot, self.position_plot, self.density_plot):
+            axis = plot.getAxis("left")
+            height = plot.vb.height()
+            axis.showLabel(height >= axis.label.boundingRect().width())
+            # Two values need about two lines of text; the position row one line per name.
+            lines = len(self._position_levels) if plot is self.position_plot else 2
+            axis.setStyle(showValues=height >= _TEXT_LINE_PX * max(1, lines))
+
+    def _position_middle(self) -> float:
+        return (len(self._position_levels) - 1) / 2.0
 
     def _make_plot(self, title: str, row: int, tip: str, last: bool = False) -> pg.PlotItem:
         axis = TimeAxis(orientation="bottom")
@@ -257,18 +281,19 @@ class TrendsView(_ClickableLayout):
         """Draw body position per bin (a gap where unknown)."""
         if codes is None:
             self.position_line.setData([], [])
-            self._say("position", missing, (len(POSITIONS) - 1) / 2)
+            self._label_positions(range(len(POSITIONS)))
+            self._say("position", missing, self._position_middle())
             return
-        c = np.asarray(codes)
-        levels = np.where(c == UNKNOWN_POSITION, np.nan,
-                          len(POSITIONS) - 1 - c.astype(np.float64))
+        c = np.asarray(codes).astype(np.int64)
+        self._label_positions({int(v) for v in np.unique(c) if v != UNKNOWN_POSITION}
+                              or range(len(POSITIONS)))
+        levels = np.array([self._position_levels.get(int(v), np.nan) for v in c],
+                          dtype=np.float64)
         starts = np.arange(c.shape[0]) * float(bin_seconds)
         self.position_line.setData(*self._steps(starts, float(bin_seconds), levels))
         known = bool(np.any(c != UNKNOWN_POSITION))
-        self._label_positions({int(v) for v in np.unique(c) if v != UNKNOWN_POSITION}
-                              or range(len(POSITIONS)))
         self._say("position", "" if known else "position unknown all night",
-                  (len(POSITIONS) - 1) / 2)
+                  self._position_middle())
 
     def set_density(self, density: EventDensity | None, missing: str = "") -> None:
         """Draw events per hour per type as stacked bars (type colours)."""

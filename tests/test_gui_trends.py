@@ -142,3 +142,41 @@ def test_main_window_opens_the_first_page_before_the_trends_and_navigates_from_t
     win.close_recording()
     assert win.trends.trends is None
     win.close()
+
+
+def test_the_position_row_spreads_only_the_nights_positions_evenly_supine_on_top(qtbot):
+    from sleepfm_gui.qt_trends import TrendsView
+
+    view = TrendsView()
+    qtbot.addWidget(view)
+    view.set_geometry(8, 30.0, 0.0, None)
+    view.set_position(np.array([2, 2, 0, 0, 2]), 30.0)  # right, then supine, then right
+    ticks = view.position_plot.getAxis("left")._tickLevels[0]
+    assert sorted(ticks, key=lambda t: -t[0]) == [(1.0, "supine"), (0.0, "right")]
+    _, y = view.position_line.getData()
+    assert set(np.unique(y[np.isfinite(y)])) == {0.0, 1.0}
+
+
+def test_a_short_trends_panel_hides_row_titles_and_values_rather_than_overlap_them(qtbot):
+    from sleepfm_gui.qt_trends import TrendsView
+
+    view = TrendsView()
+    qtbot.addWidget(view)
+    view.set_geometry(8, 30.0, 0.0, None)
+    view.set_position(np.array([0, 1, 2, 3, 0]), 30.0)
+    rows = (view.spo2_plot, view.hr_plot, view.position_plot, view.density_plot)
+    view.resize(900, 110)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: view.spo2_plot.vb.height() < 30)
+    view.fit_titles()
+    for plot in rows:
+        axis = plot.getAxis("left")
+        assert not axis.label.isVisible() and not axis.style["showValues"]
+        assert axis.toolTip()  # the title is still there, as a tooltip
+    view.resize(900, 400)
+    qtbot.waitUntil(lambda: view.position_plot.vb.height() > 4 * 13)
+    view.fit_titles()
+    for plot in rows:
+        axis = plot.getAxis("left")
+        assert axis.label.isVisible() and axis.style["showValues"]
