@@ -39,6 +39,13 @@ nothing)::
         --train 4 --validation 2 --held-out 2 --hours 0.5 --epochs 2 --psgscoring-workers 2
 
 psgscoring needs the ``events`` extra; without it only the head is measured.
+
+``--head-only`` scores only the head, on the nights and the release an earlier run left in
+``--work``: run it with another version of the engine first on ``PYTHONPATH`` and the two
+JSON files are the before and after of a change, same nights, same head, same machine. The
+head's rows also carry its PLMS index by the series rule before 2026-12-04 (every predicted
+limb movement in a series, none left out next to a respiratory event or for its length),
+:func:`previous_rule_plmsi`, beside the rule of :func:`~sleepfm_engine.inference.event_head.mark_periodic`.
 """
 from __future__ import annotations
 
@@ -54,7 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from sleepfm_engine.contract import TOKEN_SECONDS
-from sleepfm_engine.events import EventSet
+from sleepfm_engine.events import EventSet, EventType
 from sleepfm_engine.hypnogram import SLEEP_CODES, Hypnogram
 from sleepfm_engine.indices import compute_indices
 from sleepfm_engine.event_classes import class_of
@@ -141,6 +148,27 @@ def _by_class(events, classes, sleep) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+def previous_rule_plmsi(events: EventSet, hyp: Hypnogram) -> float | None:
+    """The PLMS index of ``events`` with their limb movements made periodic by the series rule
+    the head used before 2026-12-04: every limb movement in a run of >= 4 with onsets 5-90 s
+    apart, whatever its length and however near a respiratory event (the comparison for the
+    AASM rule the head uses now)."""
+    lm_types = (EventType.limb_movement, EventType.periodic_limb_movement)
+    lms = sorted((e for e in events if e.type in lm_types), key=lambda e: e.onset)
+    periodic: set[str] = set()
+    series: list = []
+    for e in lms + [None]:
+        if e is not None and series and 5.0 <= e.onset - series[-1].onset <= 90.0:
+            series.append(e)
+            continue
+        if len(series) >= 4:
+            periodic.update(x.id for x in series)
+        series = [] if e is None else [e]
+    retyped = [e.replace(type=EventType.periodic_limb_movement) if e.id in periodic
+               else e.replace(type=EventType.limb_movement) if e.type in lm_types else e for e in events]
+    return compute_indices(EventSet(retyped, start=events.start), hyp)["PLMSI"]
+
+
 def score_night(path: Path, method: str, classes: list[str], settings: dict) -> dict:
     """One night scored by one method (``head`` or a psgscoring arm) against its truth.
 
@@ -149,7 +177,8 @@ def score_night(path: Path, method: str, classes: list[str], settings: dict) -> 
     dict
         ``night``, ``seconds`` (wall clock of the detector call), ``cpu_seconds`` (this
         process's CPU time in it, all its threads), ``indices`` (``truth`` and ``method``),
-        ``counts`` per class (matched, predicted, scored) and the detector's ``fallbacks``.
+        ``counts`` per class (matched, predicted, scored) and the detector's ``fallbacks``;
+        the head's also ``plmsi_previous_rule`` (:func:`previous_rule_plmsi`).
     """
     from sleepfm_engine.detectors import get_detector
     from sleepfm_engine.formats import read_events, read_hypnogram
@@ -169,9 +198,12 @@ def score_night(path: Path, method: str, classes: list[str], settings: dict) -> 
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     found = _by_class(res.events, classes, sleep)
     counts = {c: list(event_counts(found[c], reference_intervals(truth, c, sleep))) for c in classes}
-    return {"night": path.stem, "seconds": seconds, "cpu_seconds": cpu,
-            "indices": {"truth": _indices(truth, tok_hyp), method: _indices(res.events, tok_hyp)},
-            "counts": counts, "fallbacks": list(res.fallbacks)}
+    row = {"night": path.stem, "seconds": seconds, "cpu_seconds": cpu,
+           "indices": {"truth": _indices(truth, tok_hyp), method: _indices(res.events, tok_hyp)},
+           "counts": counts, "fallbacks": list(res.fallbacks)}
+    if method == "head":
+        row["plmsi_previous_rule"] = previous_rule_plmsi(res.events, tok_hyp)
+    return row
 
 
 def _psgscoring_job(job: tuple[Path, str, list[str]]) -> dict:
@@ -273,10 +305,17 @@ def summarize(rows: list[dict], method: str, classes: list[str]) -> dict:
     sev = severity_agreement([r["indices"][method]["AHI"] for r in rows],
                              [r["indices"]["truth"]["AHI"] for r in rows])
     fallbacks = sorted({f for r in rows for f in r["fallbacks"]})
-    return {"events": {c: prf(*totals[c]) for c in classes}, "indices": indices, "severity": sev,
-            "seconds_per_night": float(np.median([r["seconds"] for r in rows])),
-            "cpu_seconds_per_night": float(np.median([r["cpu_seconds"] for r in rows])),
-            "fallbacks": fallbacks}
+    out = {"events": {c: prf(*totals[c]) for c in classes}, "indices": indices, "severity": sev,
+           "seconds_per_night": float(np.median([r["seconds"] for r in rows])),
+           "cpu_seconds_per_night": float(np.median([r["cpu_seconds"] for r in rows])),
+           "fallbacks": fallbacks}
+    previous = [(r["plmsi_previous_rule"], r["indices"]["truth"]["PLMSI"]) for r in rows
+                if r.get("plmsi_previous_rule") is not None and r["indices"]["truth"]["PLMSI"] is not None]
+    if previous:
+        p, t = np.array(previous, dtype=float).T
+        out["plmsi_previous_rule"] = {"icc": icc_a1(p, t), "mae": float(np.mean(np.abs(p - t))),
+                                      "bias": float(np.mean(p - t)), "n_nights": len(previous)}
+    return out
 
 
 def report(out: dict, part: str, hours: float) -> None:
@@ -284,9 +323,9 @@ def report(out: dict, part: str, hours: float) -> None:
     methods = list(held["summary"])
     print(f"\n== {part}: device {out['device']}; {out['n_train']} training + {out['n_validation']} validation "
           f"nights of {out['hours']:g} h, {held['n_nights']} nights of {hours:g} h scored; base {out['base']}; "
-          f"{out['cpu']['cores']} CPU cores")
-    ep = out["training"]["epoch_seconds"]
-    if part == "held_out":
+          f"{out['cpu']['cores']} CPU cores; engine {out['engine']}")
+    if part == "held_out" and out["training"] is not None:
+        ep = out["training"]["epoch_seconds"]
         print(f"training: {out['training']['seconds']:.0f} s in all (preprocessing and embedding included); "
               f"{np.median(ep):.2f} s per epoch (median of {len(ep)}), best epoch {out['training']['best_epoch']}")
     print("\nevent-level agreement with the truth (>= 50 % overlap of the shorter event): P/R/F1")
@@ -304,6 +343,10 @@ def report(out: dict, part: str, hours: float) -> None:
             v = held["summary"][m]["indices"][key]
             parts.append(f"{m} ICC {_fmt(v['icc'], '.3f')} MAE {_fmt(v['mae'], '.1f')} bias {_fmt(v['bias'], '+.1f')}")
         print(f"  {key:<6} " + "; ".join(parts))
+    old = held["summary"]["head"].get("plmsi_previous_rule")
+    if old:
+        print(f"  PLMSI  head with the series rule before 2026-12-04: ICC {_fmt(old['icc'], '.3f')} "
+              f"MAE {_fmt(old['mae'], '.1f')} bias {_fmt(old['bias'], '+.1f')}")
     for m in methods:
         sev = held["summary"][m]["severity"]
         print(f"  AHI severity class agreement, {m}: {_fmt(sev['agreement'], '.2f')} ({sev['n_nights']} nights)")
@@ -347,7 +390,9 @@ def score_set(name: str, paths: list[Path], arms: list[str], release: Path, args
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True, help="folder for the nights, cache and release")
-    src = ap.add_mutually_exclusive_group(required=True)
+    ap.add_argument("--head-only", action="store_true",
+                    help="score only the head, on the nights and release an earlier run left in --work")
+    src = ap.add_mutually_exclusive_group()
     src.add_argument("--base", help="base model folder, release folder or registry name")
     src.add_argument("--tiny-base", action="store_true", help="a random tiny base (a proof of run, not a result)")
     ap.add_argument("--train", type=int, default=40)
@@ -370,11 +415,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed-hours", type=float, default=8.0)
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
+    if not args.head_only and args.base is None and not args.tiny_base:
+        ap.error("one of --base or --tiny-base is required (or --head-only)")
+    import sleepfm_engine
     from sleepfm_engine.devices import describe_device, select_device
 
     args.work.mkdir(parents=True, exist_ok=True)
     base = args.base
-    if args.tiny_base:
+    if args.tiny_base and not args.head_only:
         from sleepfm_engine.checkpoints import build_model, save_model
         from sleepfm_engine.training.pretrain import base_config
 
@@ -384,23 +432,35 @@ def main(argv: list[str] | None = None) -> int:
     train_nights = severities(args.train + args.validation, seed=1000)
     held = severities(args.held_out, seed=5000)
     speed = severities(args.speed_nights, seed=6000) if args.speed_nights else []
-    _, held_paths, speed_paths = generate([(args.work / "data", train_nights, args.hours),
-                                           (args.work / "held_out", held, args.hours),
-                                           (args.work / "full_nights", speed, args.speed_hours)], args.workers)
-    print(f"generated {len(train_nights) + len(held) + len(speed_paths)} nights in {time.perf_counter() - t0:.0f} s", flush=True)
-    training = train(args, args.work / "data", base, args.train, args.validation)
+    groups = [(args.work / "data", train_nights, args.hours), (args.work / "held_out", held, args.hours),
+              (args.work / "full_nights", speed, args.speed_hours)]
+    if args.head_only:
+        _, held_paths, speed_paths = [[folder / f"night{seed}.edf" for seed, _, _ in nights]
+                                      for folder, nights, _ in groups]
+        missing = [str(p) for p in held_paths + speed_paths if not p.is_file()]
+        if missing or not (args.work / "release" / "model_events").is_dir():
+            ap.error(f"--head-only needs the nights and release of an earlier run in {args.work} "
+                     f"(missing: {', '.join(missing) or 'release/model_events'})")
+        training = None
+    else:
+        _, held_paths, speed_paths = generate(groups, args.workers)
+        print(f"generated {len(train_nights) + len(held) + len(speed_paths)} nights in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+        training = train(args, args.work / "data", base, args.train, args.validation)
     from sleepfm_engine.checkpoints import load_config
 
     release = args.work / "release"
     classes = load_config(release / "model_events")["event_classes"]
-    arms = [] if args.no_psgscoring or importlib.util.find_spec("psgscoring") is None else args.psgscoring
+    arms = ([] if args.head_only or args.no_psgscoring or importlib.util.find_spec("psgscoring") is None
+            else args.psgscoring)
     load: dict[str, list[float]] = {}
     held_out = score_set("held_out", held_paths, arms, release, args, classes, load)
     full = None
     if speed_paths:
         full = score_set("full_nights", speed_paths, arms, release, args, classes, load)
     psg_version = importlib.metadata.version("psgscoring") if arms else None
-    out = {"device": describe_device(select_device(args.device)), "base": "random tiny base" if args.tiny_base else base,
+    out = {"device": describe_device(select_device(args.device)), "engine": str(Path(sleepfm_engine.__file__).parent),
+           "base": "random tiny base" if args.tiny_base else base,
            "hours": args.hours, "n_train": args.train, "n_validation": args.validation, "classes": classes,
            "psgscoring": {"version": psg_version, "arms": {a: {"hidden_modules": list(PSG_ARMS[a])} for a in arms},
                           "workers": args.psgscoring_workers, "profile": "the adapter's default"},
