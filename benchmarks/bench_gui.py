@@ -8,7 +8,11 @@ Prints JSON with:
 - page flips (PgDn key to painted page, 30-s page): ``warm`` with the viewer's idle prefetch
   (a reader who looks at each page for a moment) and ``cold`` (prefetch off, every page read,
   filtered and decimated on the key press), with none, 2,000 and 10,000 typed events loaded
-  (spans on their channels); scoring an event (key on a dragged span) to its page painted;
+  (spans on their channels); scoring an event (key on a dragged span) to its page painted.
+  Each flip's GUI-thread CPU time is given twice: ``cpu_to_paint`` up to the traces painted
+  (what the wall time waits for) and ``cpu`` to the end of that event-loop pass, which also
+  repaints the views that follow the page (hypnogram, trends, review) after the traces — why
+  ``cpu`` can exceed the wall time with everything on one thread;
 - memory: resident set before opening, after opening, after 200 pages, and the peak, against
   the EDF size;
 - event-loop stalls (longest gap of a 5-ms timer) while a CPU staging job runs, with the tiny
@@ -16,7 +20,7 @@ Prints JSON with:
 
 Run: ``.venv/bin/python benchmarks/bench_gui.py [--edf FILE] [--quick]``. Targets (issue 5):
 open → page ≤ 0.3 s, start → page ≤ 2 s, flip ≤ 16 ms median and ≤ 33 ms p95, memory ≤ 0.5×
-the EDF.
+the EDF; issue 12: a flip with 2,000 events ≤ 10 ms median and ≤ 16 ms p95 on a quiet machine.
 """
 from __future__ import annotations
 
@@ -86,7 +90,9 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
         app.processEvents()
     view = win.trace
     painted: list[float] = []
-    view.pagePainted.connect(lambda _s: painted.append(time.perf_counter()))
+    painted_cpu: list[float] = []
+    view.pagePainted.connect(lambda _s: (painted.append(time.perf_counter()),
+                                         painted_cpu.append(time.thread_time())))
     res: dict = {"rss_before_open_mb": _rss()["VmRSS"]}
 
     def wait_paint(t0: float, timeout: float = 10.0) -> float:
@@ -121,7 +127,7 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
         view.prefetch = warm
         view.home()
         idle(0.2)
-        out, cpu = [], []
+        out, cpu, cpu_paint = [], [], []
         for i in range(n):
             if view.start + 2 * view.window_seconds > view.duration:
                 view.home()
@@ -132,13 +138,16 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
             QTest.keyClick(view, Qt.Key_PageDown)
             out.append(wait_paint(t0) * 1e3)
             cpu.append((time.thread_time() - c0) * 1e3)
+            cpu_paint.append((painted_cpu[-1] - c0) * 1e3)
             idle(0.1 if warm else 0.0)
         view.prefetch = True
         # Wall time is what a reader waits; the GUI thread's CPU time is what the flip costs
         # on an idle core (the machine is shared, so the two differ by the load).
         return {"median_ms": round(statistics.median(out), 2), "p95_ms": round(_pct(out, 95), 2),
                 "max_ms": round(max(out), 2), "cpu_median_ms": round(statistics.median(cpu), 2),
-                "cpu_p95_ms": round(_pct(cpu, 95), 2), "n": n}
+                "cpu_p95_ms": round(_pct(cpu, 95), 2),
+                "cpu_to_paint_median_ms": round(statistics.median(cpu_paint), 2),
+                "cpu_to_paint_p95_ms": round(_pct(cpu_paint, 95), 2), "n": n}
 
     view.setFocus()
     res["flip_warm"] = flip_series(flips, True)
@@ -245,6 +254,8 @@ def main(argv=None) -> int:
         "process_start_to_first_page": process_start(edf, args.runs, os.environ["SLEEPFM_DATA_DIR"]),
     }
     result.update(in_process(edf, args.flips, args.model, not args.no_stage))
+    # The machine is shared: the load at the end says whether it changed during the run.
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     result["memory_vs_edf"] = {
         "rss_after_paging_over_edf": round(result["rss_after_paging_mb"] / size_mb, 3),
         "growth_from_open_over_edf": round((result["rss_after_paging_mb"]
