@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -109,6 +109,10 @@ class Provenance:
         ``"fp32"`` or ``"bf16"``.
     sources : tuple of (result, ResultSource)
         For each result of :data:`RESULTS` present, what produced it.
+    detections : mapping
+        Detector name -> that detector's own record of its run on the night (JSON data: its
+        settings, the parts it did not score, a model detector's out-of-distribution check
+        under ``"ood"``); empty for results no detector made.
     """
 
     engine_version: str
@@ -118,6 +122,7 @@ class Provenance:
     device: str = ""
     precision: str = ""
     sources: tuple[tuple[str, ResultSource], ...] = ()
+    detections: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         unknown = [r for r, _ in self.sources if r not in RESULTS]
@@ -163,7 +168,8 @@ class Provenance:
                           both(self.model_id, other.model_id),
                           both(self.model_folder, other.model_folder), _ordered_hashes(hashes),
                           both(self.device, other.device), both(self.precision, other.precision),
-                          _ordered(tuple(sources.items())))
+                          _ordered(tuple(sources.items())),
+                          {**self.detections, **other.detections})
 
     # ------------------------------------------------------------------------- output
     def report_fields(self) -> list[tuple[str, str]]:
@@ -188,7 +194,9 @@ class Provenance:
                 "config_hashes": {k: h for k, h in self.config_hashes},
                 "device": self.device, "precision": self.precision,
                 "sources": {r: {"kind": s.kind, "name": s.name, "config_hash": s.config_hash}
-                            for r, s in self.sources}}
+                            for r, s in self.sources},
+                # only when a detector ran: records of other results read as before
+                **({"detections": dict(self.detections)} if self.detections else {})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Provenance":
@@ -202,9 +210,10 @@ class Provenance:
         sources = tuple((str(r), ResultSource(str(s["kind"]), str(s["name"]),
                                               str(s.get("config_hash", ""))))
                         for r, s in dict(data["sources"]).items())
+        detections = {str(k): dict(v) for k, v in dict(data.get("detections") or {}).items()}
         return cls(str(data["engine_version"]), str(data["model_id"]), str(data["model_folder"]),
                    _ordered_hashes({str(k): str(h) for k, h in dict(data["config_hashes"]).items()}),
-                   str(data["device"]), str(data["precision"]), _ordered(sources))
+                   str(data["device"]), str(data["precision"]), _ordered(sources), detections)
 
 
 def combine(*records: Provenance | None) -> Provenance | None:

@@ -104,6 +104,7 @@ class Study:
         self.age: float | None = None
         self.sex = ""
         self._layers: dict[str, EventSet] = {}
+        self._layer_provenance: dict[str, Any] = {}
         if getattr(self, "_session_unsub", None) is not None:
             self._session_unsub()
         self._session_unsub: Callable[[], None] | None = None
@@ -239,9 +240,19 @@ class Study:
                     out.append((e, name))
         return sorted(out, key=lambda es: (es[0].onset, es[0].id))
 
-    def set_events(self, events: EventSet | Iterable[Event], source: str) -> None:
+    @property
+    def layer_provenance(self) -> dict[str, Any]:
+        """``{source: Provenance}`` of the layers whose origin is recorded (a detector's run:
+        :func:`sleepfm_engine.detection_provenance.detection_provenance`), for the report and
+        the events export."""
+        return dict(self._layer_provenance)
+
+    def set_events(self, events: EventSet | Iterable[Event], source: str,
+                   provenance: Any = None) -> None:
         """Replace the events that came from ``source`` (a file name, ``"file"`` for the
-        recording's own EDF+ annotations, a detector's name); an empty set removes the layer.
+        recording's own EDF+ annotations, a detector's name), with where they came from
+        (``provenance``: a :class:`~sleepfm_engine.provenance.Provenance`; None: not recorded);
+        an empty set removes the layer.
         The scored events are never replaced this way: they change only through the session.
 
         Raises
@@ -257,6 +268,11 @@ class Study:
             self._layers[source] = layer
         else:
             self._layers.pop(source, None)
+        # A replaced layer never keeps the record of the run it replaces.
+        if provenance is not None and source in self._layers:
+            self._layer_provenance[source] = provenance
+        else:
+            self._layer_provenance.pop(source, None)
         self._publish_layers()
         self._emit("events")
 

@@ -886,14 +886,20 @@ class MainWindow(QMainWindow):
 
     def export_events(self, path: str | os.PathLike, fmt: str | None = None) -> Path | None:
         """Write every event shown (all layers) in the format the file name picks (or
-        ``fmt``); None (after a dialog) on failure."""
+        ``fmt``), and beside it the record of the detector runs whose events it holds (as
+        ``sleepfm events detect`` does); None (after a dialog) on failure."""
+        from sleepfm_engine.detection_provenance import events_provenance, write_events_provenance
         from sleepfm_engine.events import EventSet
         from sleepfm_engine.formats import write_events
 
-        events = EventSet([e for e, _ in self.study.events],
+        shown = self.study.events
+        events = EventSet([e for e, _ in shown],
                           start=self.rec.start if self.rec is not None else None)
+        # An accepted event sits in the scoring layer; its detector still made it.
+        layers = [e.source.name if e.source.kind == "detector" else layer for e, layer in shown]
         try:
             out = write_events(events, path, fmt)
+            write_events_provenance(out, events_provenance(layers, self.study.layer_provenance))
         except (SleepFMError, OSError, ValueError) as exc:
             errors.report_exception(self, "Cannot export the events", exc)
             return None
@@ -1213,7 +1219,10 @@ class MainWindow(QMainWindow):
                   "settings": settings}
 
         def done(detection) -> None:
-            self.study.set_events(detection.events, detector)
+            from sleepfm_engine.detection_provenance import detection_provenance
+
+            self.study.set_events(detection.events, detector,
+                                  detection_provenance(detection, detector))
             self.events_dock.raise_()
             skipped = "; ".join(f"{part}: {why}" for part, why in detection.not_scored.items())
             # A model detector's check against its training nights (sleepfm-head) is said too.

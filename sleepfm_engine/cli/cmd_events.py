@@ -3,7 +3,10 @@ event files.
 
 - ``detect RECORDING [--hypnogram H] [--detector D] [--profile P] [--model RELEASE] -o OUT``:
   run an event detector (:mod:`sleepfm_engine.detectors`) on a recording and write the scored
-  events; ``--model`` picks the SleepFM event head of a release.
+  events, and beside them ``<name>.provenance.json``: the detector, its model and its own record
+  of the run (a model's out-of-distribution check included), which ``sleepfm report --events``
+  reads (:mod:`sleepfm_engine.detection_provenance`); ``--model`` picks the SleepFM event head
+  of a release.
 - ``stats EVENTS|RECORDING [--hypnogram H] [--json]``: the indices
   (:data:`sleepfm_engine.indices.INDEX_DEFINITIONS`) of an events file, or of a recording's own
   EDF+ event annotations with its SpO2, heart-rate and position channels.
@@ -167,6 +170,7 @@ def _hypnogram_for(path: Path, given: Path | None, *, recording: bool):
 def run_detect(args: argparse.Namespace) -> int:
     """Score the recording's events and write them; returns 0, or 1 on bad input."""
     from ..alignment import fit_to_recording
+    from ..detection_provenance import detection_provenance, write_events_provenance
     from ..detectors import DETECTORS, detection_job, get_detector
     from ..formats import read_hypnogram, write_events
     from ..formats.discover import find_manual_hypnogram
@@ -216,11 +220,13 @@ def run_detect(args: argparse.Namespace) -> int:
         job.add_progress_callback(ConsoleProgress(detector.name))
         result = job.run()
     out = write_events(result.events, args.output, args.fmt)
+    record = write_events_provenance(out, detection_provenance(result, detector.name))
     counts = result.events.counts()
     print(f"wrote {out}: {len(result.events)} events by {result.events.source or detector.name}"
           + (f" ({', '.join(f'{n} {t.value}' for t, n in counts.items())})" if counts else "")
           + (f", {len(result.events.rejected)} rejected candidates" if result.events.rejected
              else ""))
+    print(f"wrote {record}: where the events came from")
     for part, reason in result.not_scored.items():
         print(f"not scored: {part}: {reason}")
     for line in result.fallbacks:

@@ -6,7 +6,11 @@ Every figure comes from :func:`sleepfm_engine.indices.compute_indices` and is pr
 :data:`~sleepfm_engine.indices.INDEX_DEFINITIONS` entry; a section lists the indices whose
 definition names it. A section appears only when the events or the signal it speaks for exist
 (no SpO2 channel and no desaturation: no oxygen section), and names where its events came from
-(manual scoring, a file, a detector with its version and profile).
+(manual scoring, a file, a detector with its version and profile). Beside that source, a
+section whose events a model detector scored says whether the detector judged the night like
+its training nights, as the detector's record says (:mod:`sleepfm_engine.detection_provenance`:
+the application keeps it with the detector's layer, ``sleepfm events detect`` writes it beside
+its events file); without a record nothing is said.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import datetime as _dt
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -24,13 +28,20 @@ from ..hypnogram import Hypnogram
 from ..indices import (HR_VALID_RANGE, INDEX_DEFINITIONS, SPO2_VALID_RANGE, IndexTable,
                        SampledSignal, compute_indices, format_index)
 from ..position import UNKNOWN_POSITION, BodyPosition, position_table
-from ..provenance import DETECTOR, FILE, MANUAL, SEVERAL, ResultSource
+from ..detection_provenance import OOD_RECORD
+from ..event_head_ood import NOT_AVAILABLE
+from ..provenance import DETECTOR, FILE, MANUAL, SEVERAL, Provenance, ResultSource
 
 __all__ = ["DEFAULT_POSITION_TABLE", "EVENT_SECTIONS", "SectionSpec", "NightSignals",
-           "EventsSection", "EventsReport", "read_night_signals", "recording_events",
-           "on_recording_timeline", "build_events_report", "describe_source", "result_source",
+           "EventsSection", "EventsReport", "DetectorFit", "EVENT_HEAD_UNLIKE", "EVENT_HEAD_LIKE",
+           "read_night_signals", "recording_events", "on_recording_timeline",
+           "build_events_report", "describe_source", "result_source", "detector_fit",
            "denominator_text", "overview_ticks", "trend"]
 
+#: What the report says of a night the event head flagged, before the reasons.
+EVENT_HEAD_UNLIKE = "The SleepFM event head judged this night unlike its training nights"
+#: ... and of a night it checked and found like them.
+EVENT_HEAD_LIKE = "The SleepFM event head judged this night like its training nights"
 #: Position table used to decode a recording's position channel when none is named.
 DEFAULT_POSITION_TABLE = "nsrr"
 #: Units a heart-rate channel may carry (case-folded).
@@ -214,6 +225,78 @@ def result_source(sources: list[EventSource], deid: Any = None) -> ResultSource 
     return ResultSource(DETECTOR, describe_source(src, deid))
 
 
+class DetectorFit(NamedTuple):
+    """A model detector's verdict on the night, from its run record.
+
+    Attributes
+    ----------
+    detector : str
+        The detector's name.
+    sentence : str
+        The verdict with its reasons (:data:`EVENT_HEAD_UNLIKE`, :data:`EVENT_HEAD_LIKE`, or
+        :data:`~sleepfm_engine.event_head_ood.NOT_AVAILABLE`).
+    flagged : bool
+        The night is unlike the detector's training nights.
+    checked : bool
+        Every check could be made (a clean, fully checked night needs no warning).
+    """
+
+    detector: str
+    sentence: str
+    flagged: bool
+    checked: bool
+
+
+def _fit_of(detector: str, ood: Mapping) -> DetectorFit:
+    reasons = [str(r) for r in ood.get("reasons") or []]
+    flagged, available = bool(ood.get("flagged")), bool(ood.get("available"))
+    if flagged:
+        sentence = f"{EVENT_HEAD_UNLIKE}: " + "; ".join(reasons)
+    elif not available:
+        sentence = NOT_AVAILABLE
+    else:
+        sentence = f"{EVENT_HEAD_LIKE}: " + "; ".join(reasons)
+    return DetectorFit(detector, sentence, flagged, available and not ood.get("unavailable"))
+
+
+def _record_key(source: EventSource) -> str | None:
+    """The key of :func:`detector_fit`'s records an event source is looked up under."""
+    if source.kind == "detector":
+        return source.name
+    if source.kind == "file":
+        return Path(source.name).name
+    return None
+
+
+def detector_fit(sources: Any, records: Mapping[str, Provenance] | None) -> list[DetectorFit]:
+    """The verdicts of the model detectors that scored events of ``sources``.
+
+    Parameters
+    ----------
+    sources : iterable of EventSource
+    records : mapping
+        Detector name (or events file name) -> the :class:`~sleepfm_engine.provenance.Provenance`
+        of the run that scored them (:func:`sleepfm_engine.detection_provenance.detector_records`).
+
+    Returns
+    -------
+    list of DetectorFit
+        One per detector whose record holds an out-of-distribution check, in the order first
+        met; empty without records (nothing is said that the records do not hold).
+    """
+    fits: dict[str, DetectorFit] = {}
+    for src in sources:
+        record = (records or {}).get(_record_key(src) or "")
+        if record is None:
+            continue
+        names = [src.name] if src.kind == "detector" else list(record.detections)
+        for name in names:
+            ood = (record.detections.get(name) or {}).get(OOD_RECORD)
+            if isinstance(ood, Mapping) and name not in fits:
+                fits[name] = _fit_of(name, ood)
+    return list(fits.values())
+
+
 @dataclass
 class EventsSection:
     """One printed events section.
@@ -229,6 +312,8 @@ class EventsSection:
         Events of the section's families by type, whole recording.
     rows : list of (key, name, unit, value text)
         Its indices (:data:`INDEX_DEFINITIONS` entries of this section with a value).
+    fits : list of DetectorFit
+        The verdicts of the model detectors that scored its events (empty: none known).
     """
 
     key: str
@@ -236,6 +321,7 @@ class EventsSection:
     source: str
     counts: list[tuple[str, str, int]]
     rows: list[tuple[str, str, str, str]]
+    fits: list[DetectorFit] = field(default_factory=list)
 
 
 @dataclass
@@ -257,6 +343,8 @@ class EventsReport:
         Every event source, described.
     notes : list of str
         What was left out and why (from the indices and the signals).
+    fits : list of DetectorFit
+        The verdicts of the model detectors whose events are reported (the trust section's).
     """
 
     events: EventSet
@@ -266,6 +354,7 @@ class EventsReport:
     hypnogram_role: str | None
     sources: list[str]
     notes: list[str]
+    fits: list[DetectorFit] = field(default_factory=list)
 
     def section(self, key: str) -> EventsSection | None:
         """The section ``key``, or None when it is not shown."""
@@ -290,7 +379,8 @@ def _unit_text(key: str) -> str:
 
 def build_events_report(recording: Any, events: EventSet | None,
                         hypnograms: dict[str, Hypnogram], signals: NightSignals | None = None,
-                        deid: Any = None) -> EventsReport | None:
+                        deid: Any = None, detections: Mapping[str, Provenance] | None = None
+                        ) -> EventsReport | None:
     """The events part of a report, or None when no section has events or a signal (a body
     position channel alone makes no section).
 
@@ -304,6 +394,10 @@ def build_events_report(recording: Any, events: EventSet | None,
         time), else the automatic one.
     signals : NightSignals, optional
     deid : Deidentifier, optional
+    detections : mapping, optional
+        Detector name (or events file name) -> the record of the run that scored the events
+        (:func:`sleepfm_engine.detection_provenance.detector_records`); their verdicts on the
+        night are printed beside the sources (:func:`detector_fit`).
     """
     signals = signals if signals is not None else NightSignals()
     events = events if events is not None else EventSet()
@@ -337,7 +431,10 @@ def build_events_report(recording: Any, events: EventSet | None,
         srcs = list(dict.fromkeys(describe_source(e.source, deid) for e in present))
         if signal is not None:
             srcs.append(f"channel {signals.channels[spec.signal]}")
-        sections.append(EventsSection(key, spec.title, clean("; ".join(srcs)), count_rows, rows))
+        fits = [f._replace(sentence=clean(f.sentence))
+                for f in detector_fit(dict.fromkeys(e.source for e in present), detections)]
+        sections.append(EventsSection(key, spec.title, clean("; ".join(srcs)), count_rows, rows,
+                                      fits))
     if not sections:
         return None
     notes = list(table.notes) + list(signals.notes)
@@ -348,7 +445,9 @@ def build_events_report(recording: Any, events: EventSet | None,
     return EventsReport(events=events, indices=table, sections=sections, signals=signals,
                         hypnogram_role=role,
                         sources=[clean(describe_source(s, deid)) for s in events.sources],
-                        notes=[clean(n) for n in notes])
+                        notes=[clean(n) for n in notes],
+                        fits=[f._replace(sentence=clean(f.sentence))
+                              for f in detector_fit(events.sources, detections)])
 
 
 def denominator_text(report: EventsReport) -> str:

@@ -488,7 +488,7 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                  pseudonym: str | None = None, title: str = "Sleep study report",
                  now: _dt.datetime | None = None, events: Any = None,
                  position_table: str = DEFAULT_POSITION_TABLE, quality: Any = None,
-                 ood: Any = None) -> ReportModel:
+                 ood: Any = None, event_provenance: Any = None) -> ReportModel:
     """Compute everything a sleep study report shows.
 
     Parameters
@@ -533,6 +533,13 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
         default the ``<name>.ood.json`` staged beside an automatic hypnogram file, if any.
         Ignored without ``auto``. Both fill :attr:`ReportModel.trust`, with the disease
         head's verdict that ``risk`` carries (``RiskTable.ood``).
+    event_provenance : mapping, optional
+        Detector name (or events file name) -> the :class:`Provenance` of the detector run
+        that scored ``events`` (the application's ``Study.layer_provenance``). By default the
+        record written beside the events file ``events`` was read from
+        (:func:`sleepfm_engine.detection_provenance.read_events_provenance`), if any. A model
+        detector's verdict on the night is printed beside its events' source and, when
+        flagged or not checked, in :attr:`ReportModel.trust`.
 
     Returns
     -------
@@ -611,8 +618,10 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                        if recording is not None else None)
             if events is None and recording is not None:
                 events = recording_events(rec)
+            if event_provenance is None:
+                event_provenance = _events_file_records(events)
             model.events = build_events_report(rec, events, model_hypnograms(manual, auto),
-                                               signals, deid)
+                                               signals, deid, event_provenance)
             if quality is None and recording is not None:
                 from ..inference.inputs import saved_channel_map
                 from ..quality import assess_recording
@@ -622,7 +631,8 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
             if auto is not None and ood is None:
                 ood = read_staged_ood(auto.source)
             model.trust = build_trust_section(quality, ood if auto is not None else None, deid,
-                                              getattr(risk, "ood", None))
+                                              getattr(risk, "ood", None),
+                                              model.events.fits if model.events is not None else ())
         for w in caught:
             message = deid.text(str(w.message))
             model.warnings.append(message)
@@ -641,6 +651,17 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
     finally:
         if opened:
             rec.close()
+
+
+def _events_file_records(events: Any) -> dict[str, Provenance]:
+    """The detector records written beside the file ``events`` was read from (its ``source``
+    names it); empty when the events came from no file or no record lies beside it."""
+    from ..detection_provenance import detector_records, read_events_provenance
+
+    source = getattr(events, "source", None)
+    if not source or not Path(str(source)).is_file():
+        return {}
+    return detector_records(read_events_provenance(source), source)
 
 
 def model_hypnograms(manual: Hypnogram | None, auto: Hypnogram | None) -> dict[str, Hypnogram]:

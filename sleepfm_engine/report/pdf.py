@@ -175,6 +175,8 @@ def _trust(model: ReportModel, width: float, styles) -> list:
                       + (" — read its ranking with caution." if trust.risk_flagged else "."),
                       styles["warn" if trust.risk_flagged else "small"]))
         out += [_p(f"\u2022 {r}", styles["small"]) for r in trust.risk_reasons]
+    out += [_p(f"Scored events ({fit.detector}): {fit.sentence}.",
+               styles["warn" if fit.flagged else "small"]) for fit in trust.event_fits]
     if trust.quality:
         shown = trust.quality[:_MAX_QUALITY_ROWS]
         rows = [["Channel", "Modality", "Severity", "Finding"]]
@@ -226,6 +228,8 @@ def _events(model: ReportModel, width: float, styles) -> list:
     for section in ev.sections:
         out += _heading(section.title, styles)
         out.append(_p(f"Source: {section.source}", styles["muted"]))
+        out += [_p(f"{fit.sentence}.", styles["warn" if fit.flagged else "muted"])
+                for fit in section.fits]
         out.append(Spacer(1, 2))
         rows = [["Index", "Unit", "Value"]]
         rows += [[_p(name, styles["cell"]), unit, value] for _k, name, unit, value in section.rows]

@@ -5,7 +5,10 @@ the night is like each model's training data (:mod:`sleepfm_engine.ood`).
 The verdicts come with the analysis results, never from the application: the staging's is
 ``NightResult.ood`` (kept by the study of the application, passed by ``sleepfm report``, or
 read from the record staged beside an automatic hypnogram file), the disease head's travels
-in its ``RiskTable.ood``. So the application's PDF and ``sleepfm report`` say the same.
+in its ``RiskTable.ood``, a model event detector's (the SleepFM event head's) in the record of
+its run (:func:`sleepfm_engine.report.events.detector_fit`: kept with the application's detector
+layer, written beside the events file by ``sleepfm events detect``). So the application's PDF
+and ``sleepfm report`` say the same.
 
 The section exists only when there is something to say: a channel finding, a night flagged as
 unlike the training data, or model checks that could not be made. A clean night says nothing,
@@ -70,6 +73,9 @@ class TrustSection:
         The disease head's verdict (``""``: no disease risk, or no check of it).
     risk_flagged : bool
     risk_reasons : tuple of str
+    event_fits : tuple of DetectorFit
+        The verdicts of the model detectors whose events are reported, flagged or not fully
+        checked (:class:`~sleepfm_engine.report.events.DetectorFit`; empty: none to say).
     """
 
     quality: tuple[QualityRow, ...] = ()
@@ -79,6 +85,7 @@ class TrustSection:
     risk_verdict: str = ""
     risk_flagged: bool = False
     risk_reasons: tuple[str, ...] = ()
+    event_fits: tuple[Any, ...] = ()
 
     @property
     def headline(self) -> str:
@@ -87,7 +94,7 @@ class TrustSection:
 
 
 def build_trust_section(quality: Any, ood: Any, deid: Deidentifier,
-                        risk_ood: Any = None) -> TrustSection | None:
+                        risk_ood: Any = None, event_fits: Any = ()) -> TrustSection | None:
     """The section of a report, or None when there is nothing to say.
 
     Parameters
@@ -102,6 +109,10 @@ def build_trust_section(quality: Any, ood: Any, deid: Deidentifier,
     risk_ood : OODResult or None
         The disease-risk night's comparison with the diagnosis head's training data
         (``RiskTable.ood``); None without disease risk.
+    event_fits : sequence of DetectorFit
+        The verdicts of the model detectors whose events are reported
+        (``EventsReport.fits``, already de-identified); those flagged or not fully checked
+        are said.
 
     Returns
     -------
@@ -116,9 +127,10 @@ def build_trust_section(quality: Any, ood: Any, deid: Deidentifier,
     def worth_saying(result: Any) -> bool:
         return result is not None and (result.flagged or bool(result.unavailable))
 
-    if not rows and not worth_saying(ood) and not worth_saying(risk_ood):
+    fits = tuple(f for f in event_fits if f.flagged or not f.checked)
+    if not rows and not worth_saying(ood) and not worth_saying(risk_ood) and not fits:
         return None
-    section = TrustSection(quality=rows)
+    section = TrustSection(quality=rows, event_fits=fits)
     if ood is not None:
         section = replace(section, verdict=ood.verdict, flagged=ood.flagged,
                           model_reasons=tuple(deid.text(r) for r in ood.reasons()))

@@ -113,7 +113,10 @@ class ReportChoices:
         # The staging's out-of-distribution check travels with its result into the study;
         # None lets the engine look for a record staged beside an imported hypnogram.
         ood = study.auto_ood if auto is not None else None
+        # Each detector layer's run record (its OOD check) travels the same way; the engine
+        # prints the verdicts of those whose events are reported.
         return {"manual": manual, "auto": auto, "risk": risk, "provenance": provenance, "ood": ood,
+                "event_provenance": study.layer_provenance,
                 "channel_map": study.channel_map, "events": events,
                 "deidentify": self.deidentify, "shift_days": self.shift_days,
                 "pseudonym": self.pseudonym or None,
