@@ -8,7 +8,8 @@ runs separated by at most ``merge_gap_s`` seconds are joined; joined runs shorte
 ``min_duration_s`` are dropped. Each event spans its tokens (5-s resolution) and carries the
 highest token probability inside it as its ``confidence``. Tokens outside sleep are never part
 of an event (the head was not trained on them). Limb movements in a series by the AASM rule
-become periodic limb movements (:func:`mark_periodic`).
+become periodic limb movements (:func:`mark_periodic`), leaving out, as the AASM does, those
+that share a token with a predicted apnea or hypopnea.
 """
 from __future__ import annotations
 
@@ -20,15 +21,24 @@ import numpy as np
 from ..contract import TOKEN_SECONDS
 from ..event_classes import EVENT_CLASSES
 from ..events import Event, EventSet, EventSource, EventType
+from ..events.vocabulary import APNEA_TYPES, HYPOPNEA_TYPES
 
 __all__ = ["PostProcessing", "DEFAULT_POSTPROCESSING", "probabilities_to_events",
            "class_runs", "mark_periodic", "event_probabilities", "postprocessing_from_metadata",
-           "PLM_MIN_SERIES", "PLM_INTERVAL_S"]
+           "PLM_MIN_SERIES", "PLM_INTERVAL_S", "LM_DURATION_S", "PLM_RESPIRATORY_MARGIN_S",
+           "PLM_RESPIRATORY_TYPES", "TOKEN_GRID_MARGIN_S"]
 
 #: AASM periodic limb movement series: at least this many movements...
 PLM_MIN_SERIES = 4
-#: ...with onset-to-onset intervals in this range (seconds).
+#: ...with onset-to-onset intervals in this range (seconds)...
 PLM_INTERVAL_S = (5.0, 90.0)
+#: ...each lasting this long (seconds)...
+LM_DURATION_S = (0.5, 10.0)
+#: ...and none this near (seconds, before or after) a respiratory event of these types.
+PLM_RESPIRATORY_MARGIN_S = 0.5
+PLM_RESPIRATORY_TYPES = frozenset(APNEA_TYPES | HYPOPNEA_TYPES | {EventType.rera})
+#: The respiratory margin for events on the 5-s token grid (see :func:`mark_periodic`).
+TOKEN_GRID_MARGIN_S = 0.0
 
 
 @dataclass(frozen=True)
@@ -121,14 +131,49 @@ def probabilities_to_events(probs: np.ndarray, classes: Sequence[str],
             events.append(Event(onset=a * token_seconds, duration=(b - a) * token_seconds,
                                 type=spec.output, source=source, confidence=min(1.0, max(0.0, conf)),
                                 attributes={"head_class": name}, label=spec.output.value))
-    return EventSet(mark_periodic(events), start=start, source=source.name)
+    return EventSet(mark_periodic(events, TOKEN_GRID_MARGIN_S, durations=None), start=start, source=source.name)
 
 
-def mark_periodic(events: Sequence[Event]) -> list[Event]:
+def mark_periodic(events: Sequence[Event], margin_s: float = PLM_RESPIRATORY_MARGIN_S,
+                  durations: tuple[float, float] | None = LM_DURATION_S) -> list[Event]:
     """``events`` with the limb movements (type ``limb_movement``) that form an AASM series
-    (at least :data:`PLM_MIN_SERIES` in a row, onset-to-onset :data:`PLM_INTERVAL_S`) retyped
-    ``periodic_limb_movement``; other events unchanged."""
-    lms = sorted((e for e in events if e.type is EventType.limb_movement), key=lambda e: e.onset)
+    retyped ``periodic_limb_movement``; other events unchanged.
+
+    A series is at least :data:`PLM_MIN_SERIES` movements in a row, onset to onset
+    :data:`PLM_INTERVAL_S` apart. As the AASM scores them, only movements of ``durations``
+    count, and none within ``margin_s`` of a respiratory event (:data:`PLM_RESPIRATORY_TYPES`
+    among ``events``): those are left out of the series as if absent, neither part of it nor
+    breaking it, and stay ``limb_movement``.
+
+    Parameters
+    ----------
+    events : sequence of Event
+    margin_s : float
+        How near (seconds, before or after) a respiratory event a movement is left out:
+        the AASM's 0.5 s for events at their scored times. Events on the head's 5-s token
+        grid pass 0 (:data:`TOKEN_GRID_MARGIN_S`): a movement sharing a token with a
+        respiratory event is left out, one in the next token is not (it may lie up to 10 s
+        away).
+    durations : (float, float) or None
+        Shortest and longest movement counted (seconds): the AASM's 0.5-10 s for scored
+        events. None counts every length: the head's events pass None, since a run of 5-s
+        tokens cannot measure a movement's length (a 2-s movement across a token boundary
+        fills 10 s, and the head's probability spreads a token either side).
+    """
+    lo_d, hi_d = durations if durations is not None else (-np.inf, np.inf)
+    resp = sorted((e.onset - margin_s, e.end + margin_s) for e in events if e.type in PLM_RESPIRATORY_TYPES)
+    starts = np.array([a for a, _ in resp], dtype=np.float64)
+    ends = np.maximum.accumulate(np.array([b for _, b in resp], dtype=np.float64)) if resp else starts
+
+    def counts(e: Event) -> bool:
+        if not lo_d - 1e-9 <= e.duration <= hi_d + 1e-9:
+            return False
+        # respiratory intervals starting before the movement ends; the latest end among them
+        k = int(np.searchsorted(starts, e.end, side="left"))
+        return not (k and ends[k - 1] > e.onset)
+
+    lms = sorted((e for e in events if e.type is EventType.limb_movement and counts(e)),
+                 key=lambda e: e.onset)
     periodic: set[str] = set()
     series: list[Event] = []
     lo, hi = PLM_INTERVAL_S
