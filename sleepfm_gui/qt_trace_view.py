@@ -801,6 +801,7 @@ class TraceView(QWidget):
     def _on_recording(self) -> None:
         self._render_timer.stop()
         self._prefetch_timer.stop()
+        self._curves.clear()  # the last recording's pages
         rec = self.model.rec
         self.overview.set_annotations(self.model.event_onsets())
         self._draw_events()
