@@ -210,7 +210,7 @@ class Provenance:
         sources = tuple((str(r), ResultSource(str(s["kind"]), str(s["name"]),
                                               str(s.get("config_hash", ""))))
                         for r, s in dict(data["sources"]).items())
-        detections = {str(k): dict(v) for k, v in dict(data.get("detections") or {}).items()}
+        detections = {str(k): dict(v) for k, v in dict(data.get("detections", {})).items()}
         return cls(str(data["engine_version"]), str(data["model_id"]), str(data["model_folder"]),
                    _ordered_hashes({str(k): str(h) for k, h in dict(data["config_hashes"]).items()}),
                    str(data["device"]), str(data["precision"]), _ordered(sources), detections)

@@ -4,12 +4,15 @@ check) beside them, ``sleepfm report --events`` prints the head's verdict from i
 without it), and the application's PDF says the same as ``sleepfm report``."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pytestqt", reason="the application's export needs pytest-qt")
 pytest.importorskip("torch", reason="the event head is a model")
@@ -201,3 +204,45 @@ def test_the_applications_pdf_and_sleepfm_report_carry_the_same_event_head_verdi
     assert verdicts["app"][0].startswith(EVENT_HEAD_UNLIKE)
     assert verdicts["app"] == verdicts["cli"] == verdicts["exported"]
     assert _model_fit(texts["app"]) == _model_fit(texts["cli"])
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False)
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                     max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=10), st.dictionaries(st.text(max_size=6), _json, max_size=4),
+                       max_size=3))
+def test_any_detector_records_written_beside_events_read_back_equal(detections):
+    import tempfile
+
+    from sleepfm_engine.provenance import Provenance, ResultSource
+
+    record = Provenance("0", sources=(("events", ResultSource(DETECTOR, "d")),), detections=detections)
+    with tempfile.TemporaryDirectory() as folder:
+        events = Path(folder) / "n.events.json"
+        write_events_provenance(events, record)
+        assert read_events_provenance(events) == record
+
+
+@settings(max_examples=80, deadline=None)
+@given(_json)
+def test_any_json_as_the_detector_records_reads_as_provenance_or_a_typed_error_naming_the_file(value):
+    import tempfile
+
+    from sleepfm_engine.provenance import ProvenanceError
+
+    with tempfile.TemporaryDirectory() as folder:
+        events = Path(folder) / "n.events.json"
+        provenance_path(events).write_text(json.dumps({
+            "format": "sleepfm-studio provenance", "format_version": 1, "outputs": {events.name: {
+                "engine_version": "0", "model_id": "", "model_folder": "", "config_hashes": {},
+                "device": "", "precision": "", "sources": {}, "detections": value}}}))
+        try:
+            record = read_events_provenance(events)
+        except ProvenanceError as exc:
+            assert str(provenance_path(events)) in str(exc)
+        else:
+            assert all(isinstance(v, dict) for v in record.detections.values())

@@ -616,10 +616,10 @@ def build_report(recording: Any, manual: Hypnogram | None = None, auto: Hypnogra
                 model.agreement = _agreement(rec if recording is not None else None, manual, auto)
             signals = (read_night_signals(rec, channel_map, position_table)
                        if recording is not None else None)
-            if events is None and recording is not None:
-                events = recording_events(rec)
             if event_provenance is None:
                 event_provenance = _events_file_records(events)
+            if events is None and recording is not None:
+                events = recording_events(rec)
             model.events = build_events_report(rec, events, model_hypnograms(manual, auto),
                                                signals, deid, event_provenance)
             if quality is None and recording is not None:
