@@ -22,12 +22,14 @@ import numpy as np
 from .provenance import DETECTOR, SEVERAL, Provenance, ResultSource, combine, provenance_path, \
     read_provenance_file, write_provenance_file
 
-__all__ = ["OOD_RECORD", "detection_provenance", "events_provenance", "write_events_provenance",
+__all__ = ["OOD_RECORD", "EVENT_SOURCES", "detection_provenance", "events_provenance", "write_events_provenance",
            "read_events_provenance", "detector_records"]
 
 #: Key of a model detector's out-of-distribution record in its run record
 #: (``Detection.provenance["ood"]``).
 OOD_RECORD = "ood"
+#: Key of the run record's list of its events' sources (``EventSource.to_dict()``).
+EVENT_SOURCES = "event_sources"
 
 
 def _json_value(value: Any) -> Any:
@@ -53,14 +55,17 @@ def detection_provenance(detection: Any, detector: str) -> Provenance:
     -------
     Provenance
         Model id, folder, config hash and device where a model ran; ``sources["events"]`` the
-        detector; ``detections[detector]`` its ``provenance`` with ``not_scored``, ``fallbacks``
-        and ``notes``, as JSON data (so a written record reads back equal).
+        detector; ``detections[detector]`` its ``provenance`` with ``not_scored``, ``fallbacks``,
+        ``notes`` and its events' sources (:data:`EVENT_SOURCES`), as JSON data (so a written
+        record reads back equal).
     """
     from . import __version__
 
     run = dict(detection.provenance)
+    # The events' own sources tie the record to this run's events (not to a later run's).
     run.update({"detector": detector, "not_scored": dict(detection.not_scored),
-                "fallbacks": list(detection.fallbacks), "notes": list(detection.notes)})
+                "fallbacks": list(detection.fallbacks), "notes": list(detection.notes),
+                EVENT_SOURCES: [s.to_dict() for s in detection.events.sources]})
     run = json.loads(json.dumps(run, default=_json_value))
     version = str(run.get("version") or "")
     config_hash = str(run.get("config_hash") or "")

@@ -246,3 +246,41 @@ def test_any_json_as_the_detector_records_reads_as_provenance_or_a_typed_error_n
             assert str(provenance_path(events)) in str(exc)
         else:
             assert all(isinstance(v, dict) for v in record.detections.values())
+
+
+def _head_detection(model: str, flagged: bool):
+    """A detection as the event head returns it: one apnea by ``model``, its OOD record."""
+    from sleepfm_engine.detectors import Detection
+    from sleepfm_engine.events import Event, EventSet, EventSource
+
+    src = EventSource.detector(HEAD, f"0 / {model}", {"model": model})
+    ood = {"flagged": flagged, "available": True, "unavailable": [], "reasons": [f"reason of {model}"]}
+    return Detection(EventSet([Event(60.0, 12.0, "apnea_obstructive", source=src)]),
+                     provenance={"model": model, "version": "0", OOD_RECORD: ood})
+
+
+def test_events_of_an_earlier_run_never_take_a_later_runs_verdict():
+    from sleepfm_engine.report.events import detector_fit
+
+    first, later = _head_detection("m1", True), _head_detection("m2", False)
+    records = {HEAD: detection_provenance(later, HEAD)}
+    assert detector_fit(first.events.sources, records) == []
+    fit, = detector_fit(later.events.sources, records)
+    assert not fit.flagged and fit.sentence.endswith("reason of m2") and fit.checked
+    assert detector_fit(later.events.sources, {}) == []
+
+
+def test_the_study_keeps_a_detector_layers_record_until_the_layer_is_replaced_or_gone():
+    from sleepfm_engine.events import EventSet
+    from sleepfm_engine.study import Study
+
+    study = Study()
+    run = _head_detection("m1", True)
+    record = detection_provenance(run, HEAD)
+    study.set_events(run.events, HEAD, record)
+    assert study.layer_provenance == {HEAD: record}
+    study.set_events(run.events, HEAD)               # a layer of unknown origin keeps no record
+    assert study.layer_provenance == {}
+    study.set_events(run.events, HEAD, record)
+    study.set_events(EventSet(), HEAD, record)       # an empty layer is no layer
+    assert study.layer_provenance == {}

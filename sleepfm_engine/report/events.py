@@ -28,7 +28,7 @@ from ..hypnogram import Hypnogram
 from ..indices import (HR_VALID_RANGE, INDEX_DEFINITIONS, SPO2_VALID_RANGE, IndexTable,
                        SampledSignal, compute_indices, format_index)
 from ..position import UNKNOWN_POSITION, BodyPosition, position_table
-from ..detection_provenance import OOD_RECORD
+from ..detection_provenance import EVENT_SOURCES, OOD_RECORD
 from ..event_head_ood import NOT_AVAILABLE
 from ..provenance import DETECTOR, FILE, MANUAL, SEVERAL, Provenance, ResultSource
 
@@ -291,7 +291,12 @@ def detector_fit(sources: Any, records: Mapping[str, Provenance] | None) -> list
             continue
         names = [src.name] if src.kind == "detector" else list(record.detections)
         for name in names:
-            ood = (record.detections.get(name) or {}).get(OOD_RECORD)
+            run = record.detections.get(name) or {}
+            # A detector's events speak for the run whose record names their source: events
+            # of an earlier run (another model) never take a later run's verdict.
+            if src.kind == "detector" and src.to_dict() not in run.get(EVENT_SOURCES, []):
+                continue
+            ood = run.get(OOD_RECORD)
             if isinstance(ood, Mapping) and name not in fits:
                 fits[name] = _fit_of(name, ood)
     return list(fits.values())
