@@ -656,8 +656,10 @@ class TraceView(QWidget):
         for item, z in ((self._second_grid, -20), (self._epoch_grid, -19)):
             item.setZValue(z)
             self.viewbox.addItem(item, ignoreBounds=True)
-        # Names of the positions a position row shows instead of its trace.
+        # Names of the positions a position row shows instead of its trace, and the hidden ones
+        # kept for the next page (a new text item costs more than a page's traces).
         self._position_texts: list[pg.TextItem] = []
+        self._position_spare: list[pg.TextItem] = []
         self._epoch_mark = QGraphicsRectItem()
         self._epoch_mark.setPen(QPen(Qt.NoPen))
         self._epoch_mark.setBrush(QBrush(QColor(255, 236, 150, 70)))
@@ -1180,8 +1182,7 @@ class TraceView(QWidget):
         visible = m.visible_rows
         traces = self.source.render(visible, start, stop, self._n_bins(), filters, notch)
         rows = []
-        for item in self._position_texts:
-            self.viewbox.removeItem(item)
+        self._position_spare += self._position_texts
         self._position_texts = []
         paths: list[QPainterPath | None] = []
         for i, (row, tr) in enumerate(zip(visible, traces)):
@@ -1195,6 +1196,8 @@ class TraceView(QWidget):
             y, path = self._row_curve(i, row, tr)
             rows.append((row.key, tr.x, y, tr.has_gaps, self._pens[row.key]))
             paths.append(path)
+        for item in self._position_spare:
+            item.hide()
         n = max(len(visible), 1)
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0), paths)
         self._update_labels()
@@ -1206,9 +1209,14 @@ class TraceView(QWidget):
                         baseline: float) -> None:
         """Write the name of each position run of a position row on the row."""
         for t0, _, name in self.model.position_runs(row.key, x, y):
-            text = pg.TextItem(name, color=row.color, anchor=(0.0, 0.5))
+            if self._position_spare:
+                text = self._position_spare.pop()
+                text.setText(name, color=row.color)
+                text.show()
+            else:
+                text = pg.TextItem(name, color=row.color, anchor=(0.0, 0.5))
+                self.viewbox.addItem(text, ignoreBounds=True)
             text.setPos(max(t0, self.model.start), baseline)
-            self.viewbox.addItem(text, ignoreBounds=True)
             self._position_texts.append(text)
 
     def _row_curve(self, i: int, row: DisplayChannel, tr: Any) -> tuple[np.ndarray, QPainterPath]:

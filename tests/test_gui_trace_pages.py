@@ -1,4 +1,5 @@
-"""Trace view: a page laid out ahead (prefetched while idle) draws what the page drawn fresh does."""
+"""Trace view across pages: a page laid out ahead (prefetched while idle) draws what the page drawn
+fresh does; position names move with the pages."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,12 @@ import pytest
 
 pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
 
+import pyqtgraph as pg  # noqa: E402
+
+from edf_factory import Sig, write_edf  # noqa: E402
 from sleepfm_engine.recording import open_recording  # noqa: E402
 from sleepfm_gui.qt_trace_view import TraceView  # noqa: E402
-from test_gui_trace import make_psg  # noqa: E402
+from test_gui_trace import RATE, make_psg  # noqa: E402
 
 
 def _open(qtbot, path, prefetch: bool):
@@ -58,3 +62,39 @@ def test_a_prefetched_page_draws_the_same_curves_as_the_page_drawn_fresh(qtbot, 
     _same(_drawn(ahead), _drawn(fresh))
     rec_a.close()
     rec_f.close()
+
+
+def test_position_names_follow_the_pages_and_no_earlier_name_stays_shown(qtbot, tmp_path):
+    seconds = 150
+    # supine 0-20 s, right 20-70 s, left 70-75 s, prone after: pages of one, two and three runs.
+    codes = np.select([np.arange(seconds) < 20, np.arange(seconds) < 70,
+                       np.arange(seconds) < 75], [2, 0, 1], 3)
+    sigs = [Sig("Airflow", RATE, (1000 * np.sin(2 * np.pi * 0.25 * np.arange(seconds * RATE)
+                                                 / RATE)).astype(int)),
+            Sig("Position", 1, codes, unit="", pmin=0, pmax=10, dmin=0, dmax=10)]
+    rec = open_recording(write_edf(tmp_path / "position.edf", sigs))
+    v = TraceView()
+    qtbot.addWidget(v)
+    v.resize(1200, 500)
+    v.show()
+    qtbot.waitExposed(v)
+    with qtbot.waitSignal(v.pagePainted, timeout=5000):
+        v.set_recording(rec)
+
+    def shown():
+        items = v.viewbox.childGroup.childItems()
+        return sorted((round(t.pos().x(), 3), t.toPlainText()) for t in items
+                      if isinstance(t, pg.TextItem) and t.isVisible() and t is not v._empty_text)
+
+    pages = {0.0: [(0.0, "supine"), (20.0, "right")], 30.0: [(30.0, "right")],
+             60.0: [(60.0, "right"), (70.0, "left"), (75.0, "prone")], 90.0: [(90.0, "prone")]}
+    for start in (0.0, 30.0, 60.0, 90.0, 60.0, 0.0):
+        _go(qtbot, v, start)
+        assert shown() == pages[start]
+    rec.close()
+
+
+def _go(qtbot, v, start):
+    if v.start != start:
+        with qtbot.waitSignal(v.pagePainted, timeout=5000):
+            v.go_to(start)
