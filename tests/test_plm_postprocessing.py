@@ -69,3 +69,34 @@ def test_scored_movements_within_half_a_second_of_an_apnea_are_not_periodic():
     assert [e.type is EventType.periodic_limb_movement for e in marked[:5]] == [True, True, False, True, True]
     later = apnea.replace(onset=42.6)                                                        # 0.6 s after it
     assert all(e.type is EventType.periodic_limb_movement for e in mark_periodic([*lms, later])[:5])
+
+
+def test_low_confidence_movements_are_events_but_stay_out_of_series_above_the_series_threshold():
+    probs = night([10, 14, 18, 22])
+    probs[[10, 14], 2] = 0.6
+    params = dict(PARAMS, limb_movement=PostProcessing(0.5, series_threshold=0.7))
+    ev = probabilities_to_events(probs, CLASSES, params, EventSource.detector("sleepfm-head", "1", {}))
+    assert len(ev.of_type(EventType.limb_movement)) == 4
+    assert PostProcessing.from_dict(params["limb_movement"].to_dict()) == params["limb_movement"]
+    assert PostProcessing.from_dict({"threshold": 0.5, "min_duration_s": 0, "merge_gap_s": 0}).series_threshold is None
+
+
+def test_the_series_threshold_is_tuned_on_validation_nights_for_the_plms_index_not_for_f1():
+    from sleepfm_engine.events import EventSet
+    from sleepfm_engine.training.event_metrics import events_report, tune_postprocessing
+
+    n = 720                                            # one hour of N2
+    scored = [10, 14, 18, 22, 100, 106, 112]           # a series of four, then three movements
+    events = EventSet([Event(onset=t * 5.0 + 1.0, duration=2.0, type=EventType.limb_movement_left, source=SRC)
+                       for t in scored])
+    probs = np.zeros((n, 1))
+    probs[[10, 14, 18, 22], 0] = 0.95
+    probs[[100, 106, 112, 118], 0] = 0.6               # the three, found doubtfully, and a false fourth
+    nights = [{"id": "n1", "probs": probs, "stages": np.full(n, 2), "events": events}]
+    params = tune_postprocessing(nights, ["limb_movement"])
+    lm = params["limb_movement"]
+    # F1 keeps the doubtful movements (7 of 7 found, 1 false); the series needs more than 0.6
+    assert lm.threshold <= 0.6 and lm.series_threshold == 0.65
+    report = events_report(nights, ["limb_movement"], params)
+    assert report["indices"]["PLMSI"]["predicted"] == report["indices"]["PLMSI"]["scored"] == [4.0]
+    assert report["events"]["limb_movement"]["tp"] == 7

@@ -53,25 +53,39 @@ class PostProcessing:
         Shortest event kept, after merging (seconds, >= 0).
     merge_gap_s : float
         Runs at most this far apart (seconds, >= 0) are one event.
+    series_threshold : float or None
+        Limb movements only: the probability a predicted movement needs to count in a periodic
+        series (:func:`mark_periodic`); None: every one counts. The events themselves are the
+        F1-tuned ones; the PLMS index, derived from the series, has its own operating point,
+        tuned on the validation nights for index agreement
+        (:func:`~sleepfm_engine.training.event_metrics.tune_postprocessing`).
     """
 
     threshold: float = 0.5
     min_duration_s: float = 0.0
     merge_gap_s: float = 0.0
+    series_threshold: float | None = None
 
     def __post_init__(self):
         if not 0.0 < float(self.threshold) <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if not float(self.min_duration_s) >= 0 or not float(self.merge_gap_s) >= 0:
             raise ValueError("min_duration_s and merge_gap_s must be >= 0")
+        if self.series_threshold is not None and not 0.0 < float(self.series_threshold) <= 1.0:
+            raise ValueError(f"series_threshold must be in (0, 1] or None, got {self.series_threshold}")
 
     def to_dict(self) -> dict:
-        return {"threshold": float(self.threshold), "min_duration_s": float(self.min_duration_s),
-                "merge_gap_s": float(self.merge_gap_s)}
+        out = {"threshold": float(self.threshold), "min_duration_s": float(self.min_duration_s),
+               "merge_gap_s": float(self.merge_gap_s)}
+        if self.series_threshold is not None:
+            out["series_threshold"] = float(self.series_threshold)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PostProcessing":
-        return cls(float(data["threshold"]), float(data["min_duration_s"]), float(data["merge_gap_s"]))
+        series = data.get("series_threshold")
+        return cls(float(data["threshold"]), float(data["min_duration_s"]), float(data["merge_gap_s"]),
+                   None if series is None else float(series))
 
 
 #: Before tuning (a run without validation nights).
@@ -131,11 +145,15 @@ def probabilities_to_events(probs: np.ndarray, classes: Sequence[str],
             events.append(Event(onset=a * token_seconds, duration=(b - a) * token_seconds,
                                 type=spec.output, source=source, confidence=min(1.0, max(0.0, conf)),
                                 attributes={"head_class": name}, label=spec.output.value))
-    return EventSet(mark_periodic(events, TOKEN_GRID_MARGIN_S, durations=None), start=start, source=source.name)
+    lm = params.get("limb_movement")
+    series = 0.0 if lm is None or lm.series_threshold is None else lm.series_threshold
+    return EventSet(mark_periodic(events, TOKEN_GRID_MARGIN_S, durations=None, min_confidence=series),
+                    start=start, source=source.name)
 
 
 def mark_periodic(events: Sequence[Event], margin_s: float = PLM_RESPIRATORY_MARGIN_S,
-                  durations: tuple[float, float] | None = LM_DURATION_S) -> list[Event]:
+                  durations: tuple[float, float] | None = LM_DURATION_S,
+                  min_confidence: float = 0.0) -> list[Event]:
     """``events`` with the limb movements (type ``limb_movement``) that form an AASM series
     retyped ``periodic_limb_movement``; other events unchanged.
 
@@ -159,6 +177,10 @@ def mark_periodic(events: Sequence[Event], margin_s: float = PLM_RESPIRATORY_MAR
         events. None counts every length: the head's events pass None, since a run of 5-s
         tokens cannot measure a movement's length (a 2-s movement across a token boundary
         fills 10 s, and the head's probability spreads a token either side).
+    min_confidence : float
+        Movements with a ``confidence`` below this are left out of series as if absent (the
+        head's series threshold, :class:`PostProcessing`); a scored movement (no confidence)
+        always counts.
     """
     lo_d, hi_d = durations if durations is not None else (-np.inf, np.inf)
     resp = sorted((e.onset - margin_s, e.end + margin_s) for e in events if e.type in PLM_RESPIRATORY_TYPES)
@@ -167,6 +189,8 @@ def mark_periodic(events: Sequence[Event], margin_s: float = PLM_RESPIRATORY_MAR
 
     def counts(e: Event) -> bool:
         if not lo_d - 1e-9 <= e.duration <= hi_d + 1e-9:
+            return False
+        if e.confidence is not None and e.confidence < min_confidence:
             return False
         # respiratory intervals starting before the movement ends; the latest end among them
         k = int(np.searchsorted(starts, e.end, side="left"))

@@ -258,7 +258,13 @@ def tune_postprocessing(nights: Sequence[Mapping], classes: Sequence[str],
     """Per class, the threshold, minimum duration and merge gap of ``grid`` with the best
     event-level F1 over ``nights`` (ties: the earliest in grid order, i.e. the lowest
     threshold, shortest minimum duration, smallest gap). A class never scored in these nights
-    keeps the default (threshold 0.5, no minimum, no merging)."""
+    keeps the default (threshold 0.5, no minimum, no merging).
+
+    Limb movements also get their series threshold (:class:`PostProcessing`): of none and
+    the grid's thresholds above the class's own, the one whose PLMS index (the AASM series of
+    the predicted movements, :func:`~sleepfm_engine.inference.event_head.mark_periodic`) is
+    nearest the scored nights' (least mean absolute error; ties: the lowest). An F1-tuned
+    threshold keeps doubtful movements, which cost F1 little but each can join a series."""
     thresholds, durations, gaps = (tuple(g) for g in grid)
     prepared = []
     for night in nights:
@@ -266,10 +272,12 @@ def tune_postprocessing(nights: Sequence[Mapping], classes: Sequence[str],
         prepared.append((night["probs"], sleep,
                          {c: reference_intervals(night["events"], c, sleep, token_seconds) for c in classes}))
     out = {}
+    tuned = set()
     for k, c in enumerate(classes):
         if not any(refs[c] for _, _, refs in prepared):
             out[c] = PostProcessing()
             continue
+        tuned.add(c)
         best, best_f1 = None, -1.0
         for thr, dur, gap in itertools.product(thresholds, durations, gaps):
             params = PostProcessing(thr, dur, gap)
@@ -283,7 +291,44 @@ def tune_postprocessing(nights: Sequence[Mapping], classes: Sequence[str],
             if f1 > best_f1 + 1e-12:
                 best, best_f1 = params, f1
         out[c] = best
+    if "limb_movement" in tuned:
+        out["limb_movement"] = _tune_series_threshold(nights, classes, out, thresholds, token_seconds)
     return out
+
+
+def _tune_series_threshold(nights: Sequence[Mapping], classes: Sequence[str], params: dict,
+                           thresholds: Sequence[float], token_seconds: float) -> PostProcessing:
+    """The limb-movement post-processing with the series threshold (of None and ``thresholds``
+    above its own) whose PLMS index has the least mean absolute error over ``nights``."""
+    from dataclasses import replace
+
+    from ..events import EventSource
+    from ..indices import compute_indices
+    from ..inference.event_head import probabilities_to_events
+
+    source = EventSource.detector("sleepfm-head", "", {})
+    lm = params["limb_movement"]
+    scored = []
+    for night in nights:
+        hyp = _night_hypnogram(night["stages"], token_seconds)
+        scored.append(compute_indices(_reference_for_indices(night["events"], classes), hyp)["PLMSI"])
+    best, best_mae = lm, None
+    for series in [None, *sorted(t for t in thresholds if t > lm.threshold)]:
+        candidate = replace(lm, series_threshold=series)
+        trial = dict(params, limb_movement=candidate)
+        errors = []
+        for night, truth in zip(nights, scored):
+            if truth is None:
+                continue
+            sleep = np.isin(night["stages"], (1, 2, 3, 4))
+            pred = probabilities_to_events(night["probs"], classes, trial, source, valid=sleep,
+                                           token_seconds=token_seconds)
+            value = compute_indices(pred, _night_hypnogram(night["stages"], token_seconds))["PLMSI"]
+            if value is not None:
+                errors.append(abs(value - truth))
+        if errors and (best_mae is None or np.mean(errors) < best_mae - 1e-12):
+            best, best_mae = candidate, float(np.mean(errors))
+    return best
 
 
 
