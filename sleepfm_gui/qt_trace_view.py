@@ -560,6 +560,11 @@ class TraceView(QWidget):
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(40)
         self._prefetch_timer.timeout.connect(self._prefetch)
+        # The night overview's histogram counts every event of the night: recounted once for a
+        # burst of changes (an edit announces two), once the page has shown them.
+        self._overview_timer = QTimer(self)
+        self._overview_timer.setSingleShot(True)
+        self._overview_timer.timeout.connect(self._count_overview_events)
         unlisten = self.model.add_listener(self._on_model_event)
         # A model may outlive its view: a deleted view must not be called back.
         self.destroyed.connect(lambda *_: unlisten())
@@ -791,7 +796,7 @@ class TraceView(QWidget):
             self._update_row_mark()
             self.channelSelected.emit(self.model.selected or "")
         elif kind == "events":
-            self.overview.set_annotations(self.model.event_onsets())
+            self._overview_timer.start(0)
             self._draw_events()
         elif kind == "span":
             self._draw_span()
@@ -1257,6 +1262,9 @@ class TraceView(QWidget):
                     # Rows not scaled yet get their scale when shown (position rows: names).
                     if m.row_state(row.key).span is not None and level_role(row) != "position":
                         self._row_curve(i, row, tr)
+
+    def _count_overview_events(self) -> None:
+        self.overview.set_annotations(self.model.event_onsets())
 
     def _on_painted(self) -> None:
         if self._paint_pending is not None:

@@ -1,5 +1,5 @@
 """Trace view across pages: a page laid out ahead (prefetched while idle) draws what the page drawn
-fresh does; position names move with the pages."""
+fresh does; position names move with the pages; the night overview keeps count of the events."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +10,7 @@ pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
 import pyqtgraph as pg  # noqa: E402
 
 from edf_factory import Sig, write_edf  # noqa: E402
+from sleepfm_engine.events import Event, EventSet  # noqa: E402
 from sleepfm_engine.recording import open_recording  # noqa: E402
 from sleepfm_gui.qt_trace_view import TraceView  # noqa: E402
 from test_gui_trace import RATE, make_psg  # noqa: E402
@@ -98,3 +99,20 @@ def _go(qtbot, v, start):
     if v.start != start:
         with qtbot.waitSignal(v.pagePainted, timeout=5000):
             v.go_to(start)
+
+
+def test_the_night_overview_counts_events_added_and_removed_once_the_page_shows_them(qtbot,
+                                                                                    tmp_path):
+    v, rec = _open(qtbot, make_psg(tmp_path / "psg.edf"), prefetch=False)
+    layer = EventSet([Event(10.0, 10.0, "arousal", ("C4",))])
+    v.model.set_event_layers({"scored": layer})
+    qtbot.waitUntil(lambda: v.overview.event_counts.sum() == 1, timeout=5000)
+    for k in range(3):  # a burst of edits, each announced
+        layer.add(Event(100.0 + 30 * k, 10.0, "hypopnea", ("Airflow",)))
+        v.model.events_changed()
+    assert len(v.event_marks()) == 1  # the page (0-30 s) drawn at once; none of the new is on it
+    qtbot.waitUntil(lambda: v.overview.event_counts.sum() == 4, timeout=5000)
+    layer.remove(next(iter(layer)).id)
+    v.model.events_changed()
+    qtbot.waitUntil(lambda: v.overview.event_counts.sum() == 3, timeout=5000)
+    rec.close()
