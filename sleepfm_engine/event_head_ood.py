@@ -33,7 +33,7 @@ import numpy as np
 
 from .contract import TOKENS_PER_EPOCH
 from .errors import ModelError
-from .ood import OOD_KEY, OODResult, TrainingStatistics, _synthetic_note, epoch_means
+from .ood import OOD_KEY, OODResult, TrainingStatistics, epoch_means, synthetic_note
 
 __all__ = ["EVENT_LOGITS_KEY", "LOGIT_QUANTILES", "NOT_AVAILABLE", "probability_logits",
            "EventLogitStatistics", "fit_event_head_statistics", "EventNightOOD", "assess_event_night"]
@@ -318,7 +318,7 @@ def assess_event_night(embeddings: Any, metadata: Mapping | None, probs: Any, cl
     logit_stats = EventLogitStatistics.from_metadata(metadata, folder)
     outside = np.zeros((n_epochs, len(classes)), dtype=bool)
     if stats is None:
-        result = _synthetic_note(OODResult.not_available(n_epochs, ()), metadata, embeddings.source, "events")
+        result = synthetic_note(OODResult.not_available(n_epochs, ()), metadata, embeddings.source, "events")
         return EventNightOOD(result, outside, classes)
     no_data = np.asarray(embeddings.no_data, dtype=bool)
     skip = epoch_means(no_data.astype(np.float64)) >= 1.0 if len(no_data) else None
@@ -335,5 +335,5 @@ def assess_event_night(embeddings: Any, metadata: Mapping | None, probs: Any, cl
                                      f"{list(logit_stats.classes)}, the head gives {list(classes)}")
         z = epoch_means(probability_logits(probs))[:n_epochs]
         outside[: len(z)] = logit_stats.outside(z)
-    result = _synthetic_note(result, metadata, embeddings.source, "events")
+    result = synthetic_note(result, metadata, embeddings.source, "events")
     return EventNightOOD(result, outside, classes, tuple(unavailable))

@@ -67,7 +67,7 @@ __all__ = ["OOD_KEY", "CALIBRATION_KEY", "SYNTHETIC_ONLY_KEY", "N_COMPONENTS", "
            "TrainingStatistics", "Calibration", "OODResult", "epoch_means", "energy",
            "softmax", "fit_temperature", "epoch_predictions", "expected_calibration_error", "reliability",
            "plot_reliability", "assess_night", "warn_if_flagged", "is_generated", "update_metadata",
-           "write_ood_file", "read_ood_file", "ood_path"]
+           "write_ood_file", "read_ood_file", "ood_path", "synthetic_note"]
 
 #: metadata.json key of the training statistics.
 OOD_KEY = "ood_statistics"
@@ -1089,7 +1089,7 @@ def assess_night(embeddings: Any, metadata: Mapping | None, logits: np.ndarray |
     else:
         result = stats.score(embeddings.tokens, logits, skip)
         result = replace(result, unavailable=result.unavailable + no_temperature)
-    return _synthetic_note(result, metadata, embeddings.source)
+    return synthetic_note(result, metadata, embeddings.source)
 
 
 def assess_risk_night(embeddings: Any, metadata: Mapping | None, log_hazards: Any,
@@ -1127,7 +1127,7 @@ def assess_risk_night(embeddings: Any, metadata: Mapping | None, log_hazards: An
     n = embeddings.n_tokens if n_tokens is None else min(int(n_tokens), embeddings.n_tokens)
     if stats is None:
         result = OODResult.not_available(math.ceil(n / TOKENS_PER_EPOCH), (_NO_STATISTICS,))
-        return _synthetic_note(result, metadata, embeddings.source, "risks")
+        return synthetic_note(result, metadata, embeddings.source, "risks")
     tokens = {m: t[:n] for m, t in embeddings.tokens.items()}
     no_data = np.asarray(getattr(embeddings, "no_data", np.zeros(n, bool)), dtype=bool)[:n]
     skip = epoch_means(no_data.astype(np.float64)) >= 1.0 if len(no_data) else None
@@ -1143,16 +1143,37 @@ def assess_risk_night(embeddings: Any, metadata: Mapping | None, log_hazards: An
         labels = list(names) if len(names) == len(outside) else list(stats.outputs.names)
         result = replace(result, outputs_outside=tuple(labels[i] for i in np.flatnonzero(outside)),
                          n_outputs=int(len(outside)))
-    return _synthetic_note(result, metadata, embeddings.source, "risks")
+    return synthetic_note(result, metadata, embeddings.source, "risks")
 
 
 _NO_STATISTICS = "out-of-distribution check (the model's metadata holds no training statistics)"
 
 
-def _synthetic_note(result: OODResult, metadata: Mapping | None, source: str,
-                    results: str = "stages") -> OODResult:
+def synthetic_note(result: OODResult, metadata: Mapping | None, source: str,
+                   results: str = "stages") -> OODResult:
     """``result`` with a note when a synthetic-only model meets a night that is not generated
-    (its ``results`` mean nothing)."""
+    (its ``results`` mean nothing).
+
+    Parameters
+    ----------
+    result : OODResult
+        The night's check against the model's training data.
+    metadata : mapping or None
+        The model's ``metadata.json``; :data:`SYNTHETIC_ONLY_KEY` marks a model trained on
+        generated nights only.
+    source : str
+        The night's recording file (opened to tell whether it was generated); a file that
+        cannot be opened counts as not known to be generated.
+    results : str
+        What the model made of the night, as the note names it (``"stages"``, ``"risks"``,
+        ``"events"``).
+
+    Returns
+    -------
+    OODResult
+        ``result`` itself when the model is not synthetic-only or the night is generated;
+        else ``result`` with the note added.
+    """
     if (metadata or {}).get(SYNTHETIC_ONLY_KEY):
         generated = _source_is_generated(source)
         if generated is not True:
