@@ -69,6 +69,8 @@ _MIN_LANE_PX = 10
 #: Least height of a row (px): more rows than fit at this height scroll instead of squeezing,
 #: so their labels never overlap.
 MIN_ROW_PX = 28
+# Rows beyond each edge of the view drawn with a page, so a small scroll finds them drawn.
+_ROW_MARGIN = 1
 # A screen that reports no physical size is taken as this many dots per inch.
 _FALLBACK_DPI = 96.0
 
@@ -536,6 +538,8 @@ class TraceView(QWidget):
         # (start, current epoch) of the page :meth:`_apply_window` has just drawn: the epoch
         # event that follows a page flip finds its mark, labels and caption already drawn.
         self._page_drawn: tuple[float, int] | None = None
+        # (start, stop, row keys) of the page drawn last: the rows a scroll may still need.
+        self._rows_drawn: tuple[float, float, tuple[str, ...]] | None = None
         #: Prepare the neighbouring pages while idle (benchmarks turn it off to time cold pages).
         self.prefetch = True
         self._pens: dict[str, QPen] = {}
@@ -809,6 +813,7 @@ class TraceView(QWidget):
         self._render_timer.stop()
         self._prefetch_timer.stop()
         self._curves.clear()  # the last recording's pages
+        self._rows_drawn = None
         rec = self.model.rec
         self.overview.set_annotations(self.model.event_onsets())
         self._draw_events()
@@ -893,7 +898,7 @@ class TraceView(QWidget):
 
     def trace_data(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """``(x, y)`` drawn for row ``key`` in plot coordinates (row ``i`` centred on ``-i``);
-        None when the row is hidden."""
+        None when the row is hidden, or scrolled out of view and not drawn yet."""
         return self.traces.data_for(key)
 
     # ------------------------------------------------------------------ navigation
@@ -1177,7 +1182,8 @@ class TraceView(QWidget):
 
     @Slot()
     def render_now(self) -> None:
-        """Prepare and set the data of every visible row for the current window."""
+        """Prepare and set the data of the visible rows in view (and a row beyond each edge)
+        for the current window; the rows scrolled away are prepared when they come into view."""
         self._render_timer.stop()
         if self.rec is None or self.source is None:
             return
@@ -1185,12 +1191,19 @@ class TraceView(QWidget):
         filters, notch = m.active_filters()
         start, stop = m.start, m.stop
         visible = m.visible_rows
-        traces = self.source.render(visible, start, stop, self._n_bins(), filters, notch)
+        wanted = self._rows_to_draw()
+        # A row never scaled yet is prepared wherever it is: its first page may set its scale
+        # (a row with no data over the night), which its label and scale bar show.
+        drawn = [i for i, row in enumerate(visible)
+                 if i in wanted or m.row_state(row.key).span is None]
+        traces = self.source.render([visible[i] for i in drawn], start, stop, self._n_bins(),
+                                    filters, notch)
         rows = []
         self._position_spare += self._position_texts
         self._position_texts = []
         paths: list[QPainterPath | None] = []
-        for i, (row, tr) in enumerate(zip(visible, traces)):
+        for i, tr in zip(drawn, traces):
+            row = visible[i]
             m.fit(row.key, tr.y)
             if level_role(row) == "position":
                 self._draw_positions(row, tr.x, tr.y, m.row_baseline(i))
@@ -1205,10 +1218,33 @@ class TraceView(QWidget):
             item.hide()
         n = max(len(visible), 1)
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0), paths)
+        self._rows_drawn = (start, stop, tuple(visible[i].key for i in drawn))
         self._update_labels()
         self._paint_pending = start
         if self.prefetch:
             self._prefetch_timer.start()
+
+    def _rows_to_draw(self) -> set[int]:
+        """Indices of the visible rows in view, partly or whole, and one beyond each edge."""
+        n = len(self.model.visible_rows)
+        (_, _), (y0, y1) = self.viewbox.viewRange()
+        # Row i spans -i - 0.5 to -i + 0.5; one that only touches an edge is not in view.
+        first = max(0, int(math.floor(-y1 - 0.5 + 1e-6)) + 1 - _ROW_MARGIN)
+        last = min(n - 1, int(math.ceil(0.5 - y0 - 1e-6)) - 1 + _ROW_MARGIN)
+        return set(range(first, last + 1))
+
+    def _draw_rows_in_view(self) -> None:
+        """Prepare the rows scrolled into view that the page shown has not drawn, now (a few
+        rows; the page's other rows come from the caches)."""
+        if self.rec is None or self.source is None or self._rows_drawn is None:
+            return
+        start, stop, keys = self._rows_drawn
+        if (start, stop) != (self.model.start, self.model.stop):
+            return  # a new page is being drawn, with the rows in view
+        visible = self.model.visible_rows
+        drawn = set(keys)
+        if any(i >= len(visible) or visible[i].key not in drawn for i in self._rows_to_draw()):
+            self.render_now()
 
     def _draw_positions(self, row: DisplayChannel, x: np.ndarray, y: np.ndarray,
                         baseline: float) -> None:
@@ -1253,12 +1289,17 @@ class TraceView(QWidget):
         m = self.model
         filters, notch = m.active_filters()
         n_bins = self._n_bins()
+        visible = m.visible_rows
         for direction in (1, -1):
             s = m.clamp(m.start + direction * m.window)
             if abs(s - m.start) > 1e-9:
-                traces = self.source.render(m.visible_rows, s, s + m.window, n_bins, filters,
-                                            notch)
-                for i, (row, tr) in enumerate(zip(m.visible_rows, traces)):
+                # The rows the page shown draws: a flip draws those; the others are prepared
+                # when scrolled into view.
+                drawn = sorted(self._rows_to_draw())
+                traces = self.source.render([visible[i] for i in drawn], s, s + m.window,
+                                            n_bins, filters, notch)
+                for i, tr in zip(drawn, traces):
+                    row = visible[i]
                     # Rows not scaled yet get their scale when shown (position rows: names).
                     if m.row_state(row.key).span is not None and level_role(row) != "position":
                         self._row_curve(i, row, tr)
@@ -1367,6 +1408,7 @@ class TraceView(QWidget):
             if self.rec is not None:
                 self._update_scale_bars()
                 self._request_render()  # calibrated rows follow the new mm
+        self._draw_rows_in_view()
 
     def _on_rows_wheel(self, delta: int) -> None:
         """Shift+wheel scrolls through the rows (three a notch) when they do not all fit."""
