@@ -9,12 +9,13 @@ test drives it the same way. Changes reach views through plain callbacks
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 
+from .detection_provenance import EVENT_SOURCES
 from .display_model import DisplayModel
 from .events import Event, EventSet
 from .hypnogram import CODE_NAMES, SCORED_CODES, UNSCORED
@@ -30,6 +31,22 @@ SCORING_LAYER = "scoring"
 def _confidence_key(event: Event) -> tuple[float, float, str]:
     conf = 2.0 if event.confidence is None else event.confidence
     return (conf, event.onset, event.id)
+
+
+def _runs_scoring(record: Any, events: EventSet) -> Any:
+    """``record`` with only the detector runs that scored ``events`` (see
+    :meth:`Study.set_imported_events`); None when none did."""
+    if record is None or not record.detections:
+        return None
+    if any(e.source.kind == "file" for e in events):
+        return record
+    runs = {name: run for name, run in record.detections.items()
+            if isinstance(run.get(EVENT_SOURCES), list)
+            and any(e.source.kind == "detector" and e.source.name == name
+                    and e.source.to_dict() in run[EVENT_SOURCES] for e in events)}
+    if not runs:
+        return None
+    return record if len(runs) == len(record.detections) else replace(record, detections=runs)
 
 
 def stage_caption(session: Any, epoch: int) -> str:
@@ -243,9 +260,16 @@ class Study:
     @property
     def layer_provenance(self) -> dict[str, Any]:
         """``{source: Provenance}`` of the layers whose origin is recorded (a detector's run:
-        :func:`sleepfm_engine.detection_provenance.detection_provenance`), for the report and
-        the events export."""
-        return dict(self._layer_provenance)
+        :func:`sleepfm_engine.detection_provenance.detection_provenance`; an imported events
+        file's record: :meth:`set_imported_events`), for the report and the events export.
+        An imported file's record also stands under the names of the detectors whose runs it
+        holds (its events keep their detector as source), unless a layer of that name has its
+        own record."""
+        records = dict(self._layer_provenance)
+        for record in self._layer_provenance.values():
+            for detector in record.detections:
+                records.setdefault(detector, record)
+        return records
 
     def set_events(self, events: EventSet | Iterable[Event], source: str,
                    provenance: Any = None) -> None:
@@ -275,6 +299,35 @@ class Study:
             self._layer_provenance.pop(source, None)
         self._publish_layers()
         self._emit("events")
+
+    def set_imported_events(self, events: EventSet, source: str, record: Any = None) -> Any:
+        """Show the events read from a file as the layer ``source`` (:meth:`set_events`), with
+        the record written beside that file
+        (:func:`sleepfm_engine.detection_provenance.read_events_provenance`) kept only for the
+        detector runs that scored these events.
+
+        A run speaks for the events whose source its record lists (as the report's
+        :func:`~sleepfm_engine.report.events.detector_fit` rules): a stale record beside a
+        rewritten file never lends its verdict to other events. Events of a format that keeps
+        no detector per event are credited to the file, so its whole record speaks for them.
+
+        Parameters
+        ----------
+        events : EventSet
+        source : str
+            The layer's name (the file's name).
+        record : Provenance, optional
+            The record read beside the file; None when there is none.
+
+        Returns
+        -------
+        Provenance or None
+            The record attached to the layer; None when no run of ``record`` scored these
+            events.
+        """
+        kept = _runs_scoring(record, events)
+        self.set_events(events, source, kept)
+        return kept
 
     def is_reviewed(self, event: Event) -> bool:
         """True when ``event`` is among the scored events (created, or accepted)."""

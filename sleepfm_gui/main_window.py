@@ -12,7 +12,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QComboBox, QDockW
                                QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox,
                                QPlainTextEdit, QScrollArea, QTextEdit, QWidget)
 
+from sleepfm_engine.detection_provenance import OOD_RECORD
 from sleepfm_engine.errors import ModelError, SleepFMError
 from sleepfm_engine.formats import format_for_suffix, hypnogram_dialog_filter, recording_dialog_filter
 from sleepfm_engine.jobs import Job
@@ -63,6 +64,16 @@ def _worker_copy(rec: Any) -> Any:
     returns the pages it touched.
     """
     return rec.clone()
+
+
+def _ood_said(runs: Iterable[Mapping]) -> tuple[str, bool]:
+    """The status bar's words for model detectors' checks against their training nights
+    (under :data:`~sleepfm_engine.detection_provenance.OOD_RECORD` in each run's record),
+    and whether any flagged the night."""
+    checks = [c for c in (run.get(OOD_RECORD) for run in runs) if isinstance(c, Mapping)]
+    said = "".join(f" · {'Warning: ' if c.get('flagged') else ''}{c['message']}"
+                   for c in checks if c.get("message"))
+    return said, any(bool(c.get("flagged")) for c in checks)
 
 
 class MainWindow(QMainWindow):
@@ -830,8 +841,12 @@ class MainWindow(QMainWindow):
 
     def import_events(self, path: str | os.PathLike) -> bool:
         """Show the events of a file of any events format the engine reads, as a layer named
-        after the file (stage rows stay the hypnogram's)."""
+        after the file (stage rows stay the hypnogram's), with the record of the detector run
+        that scored them when one lies beside the file (``<name>.provenance.json``): a model
+        detector's verdict on the night is then said, and reaches the report."""
+        from sleepfm_engine.detection_provenance import read_events_provenance
         from sleepfm_engine.formats import read_events
+        from sleepfm_engine.provenance import ProvenanceError
 
         if self.rec is None:
             errors.show_error(self, "Import events", "Open a recording first.")
@@ -842,9 +857,19 @@ class MainWindow(QMainWindow):
             errors.report_exception(self, "Cannot import the events", exc)
             return False
         source = Path(path).name
-        self.study.set_events(events, source)
+        try:
+            record = read_events_provenance(path)
+        except ProvenanceError as exc:
+            # The events are the user's data: they come in; only their origin is unknown.
+            errors.show_warning(self, "Import events",
+                                f"{exc}\n\nThe events of {source} are imported without the "
+                                "record of where they came from (no detector's verdict).")
+            record = None
+        record = self.study.set_imported_events(events, source, record)
         self.events_dock.raise_()
-        self.statusBar().showMessage(f"Imported {len(events)} events from {source}", 5000)
+        said, flagged = _ood_said(record.detections.values() if record is not None else ())
+        self.statusBar().showMessage(f"Imported {len(events)} events from {source}" + said,
+                                     20000 if flagged else 5000)
         return True
 
     def choose_export_hypnogram(self, which: str) -> None:
@@ -1226,15 +1251,12 @@ class MainWindow(QMainWindow):
             self.events_dock.raise_()
             skipped = "; ".join(f"{part}: {why}" for part, why in detection.not_scored.items())
             # A model detector's check against its training nights (sleepfm-head) is said too.
-            ood = detection.provenance.get("ood") or {}
-            said = ""
-            if ood.get("message"):
-                said = f" · {'Warning: ' if ood.get('flagged') else ''}{ood['message']}"
+            said, flagged = _ood_said([detection.provenance])
             self.statusBar().showMessage(
                 f"{detector}: {len(detection.events)} events, "
                 f"{len(detection.events.rejected)} rejected candidates"
                 + (f" · not scored: {skipped}" if skipped else "") + said,
-                20000 if ood.get("flagged") else 8000)
+                20000 if flagged else 8000)
             self.detectionFinished.emit(detection)
 
         return self._remote(f"Events of {self.rec.path.name} ({detector})", "detect", kwargs,
