@@ -18,7 +18,7 @@ from sleepfm_engine.detection_provenance import (OOD_RECORD, read_events_provena
                                                  write_events_provenance)
 from sleepfm_engine.events import EventSource  # noqa: E402
 from sleepfm_engine.formats import read_events, write_events  # noqa: E402
-from sleepfm_engine.provenance import provenance_path  # noqa: E402
+from sleepfm_engine.provenance import Provenance, provenance_path  # noqa: E402
 from sleepfm_engine.report.events import EVENT_HEAD_UNLIKE  # noqa: E402
 from sleepfm_gui import errors  # noqa: E402
 
@@ -124,3 +124,23 @@ def test_a_record_of_another_runs_events_lends_its_verdict_to_no_imported_event(
     assert len(win.study.layers[events.name]) == len(original)
     assert win.study.layer_provenance == {} and warnings_shown == []
     assert "Warning" not in win.statusBar().currentMessage()
+
+
+def test_a_record_beside_a_file_that_keeps_no_detector_per_event_speaks_for_all_its_events(head_events):
+    from sleepfm_engine.events import Event, EventSet
+    from sleepfm_engine.study import Study
+
+    record = read_events_provenance(head_events)
+    # A format without a source column credits its events to the file: the file's record is theirs.
+    events = EventSet([Event(60.0, 12.0, "apnea_obstructive", source=EventSource.file("/x/night.csv"))])
+    study = Study()
+    assert study.set_imported_events(events, "night.csv", record) == record
+    assert study.layer_provenance == {"night.csv": record, HEAD: record}
+    # A detector's own layer keeps its own record under its name.
+    own = Provenance(record.engine_version, detections={HEAD: {"detector": HEAD}})
+    study.set_events(EventSet([Event(90.0, 12.0, "apnea_obstructive", source=EventSource.detector(HEAD))]),
+                     HEAD, own)
+    assert study.layer_provenance == {"night.csv": record, HEAD: own}
+    # Removing the imported layer removes its record, under both names.
+    study.set_events(EventSet(), "night.csv")
+    assert study.layer_provenance == {HEAD: own}
