@@ -10,12 +10,14 @@ LABELS = ["F4-M1", "C4-M1", "O2-M1", "F3-M2", "C3-M2", "O1-M2", "E1-M2", "E2-M2"
 
 
 def write_benchmark_edf(path: str | Path, hours: float = 8.0, rate: int = 256, n_channels: int = 16,
-                        seed: int = 0) -> Path:
-    """An ``hours``-long EDF with ``n_channels`` at ``rate`` Hz of band-limited noise."""
+                        seed: int = 0, labels: list[str] | None = None) -> Path:
+    """An ``hours``-long EDF with ``n_channels`` at ``rate`` Hz of band-limited noise, named
+    ``labels`` (default: the PSG :data:`LABELS`, repeated)."""
     path = Path(path)
     rng = np.random.default_rng(seed)
     n_rec = int(hours * 3600)
-    labels = (LABELS * (n_channels // len(LABELS) + 1))[:n_channels]
+    labels = labels or LABELS
+    labels = (labels * (n_channels // len(labels) + 1))[:n_channels]
     ns = n_channels
 
     def f(v, w):

@@ -18,7 +18,12 @@ Prints JSON with:
 - event-loop stalls (longest gap of a 5-ms timer) while a CPU staging job runs, with the tiny
   golden model (``tests/data/golden_tiny``) or ``--model DIR``.
 
-Run: ``.venv/bin/python benchmarks/bench_gui.py [--edf FILE] [--quick]``. Targets (issue 5):
+``--channels 64`` generates a 64-channel EEG night instead (10-10 sites), whose rows do not all
+fit and scroll; ``--trace-px 900`` gives the traces a screen's height (a fresh layout gives them
+about 190 px of rows, so even 16 rows scroll); ``--pages-only`` times the opening and the page flips only (no launches, events,
+scoring or staging), e.g. to compare two trees with ``PYTHONPATH`` pointing at one of them.
+
+Run: ``.venv/bin/python benchmarks/bench_gui.py [--edf FILE] [--quick] [--channels N]``. Targets (issue 5):
 open → page ≤ 0.3 s, start → page ≤ 2 s, flip ≤ 16 ms median and ≤ 33 ms p95, memory ≤ 0.5×
 the EDF; issue 12: a flip with 2,000 events ≤ 10 ms median and ≤ 16 ms p95 on a quiet machine.
 """
@@ -72,7 +77,13 @@ def process_start(edf: Path, runs: int, data_dir: str) -> dict:
             "runs_s": [round(t, 3) for t in times], "rss_at_first_page_mb": rss[-1]}
 
 
-def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
+#: Sites of a 64-channel EEG (10-10 system), for ``--channels 64``.
+EEG_LABELS = [f"EEG {h}{k}" for h in ("F", "T", "P", "AF", "FT", "TP", "PO") for k in range(1, 9)]
+EEG_LABELS += [f"EEG FC{k}" for k in range(1, 7)] + ["EEG O1", "EEG O2"]
+
+
+def in_process(edf: Path, flips: int, model: Path | None, stage: bool,
+               pages_only: bool = False, trace_px: int | None = None) -> dict:
     from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
@@ -85,6 +96,10 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
     win.ask_save = lambda s: "discard"
     win.ask_recover = lambda i: False
     win.resize(1600, 1000)
+    if trace_px is not None:
+        # A fresh layout gives the traces a third of the window: give them a screen's height.
+        win.trace.setMinimumHeight(trace_px)
+        win.resize(1600, trace_px + 500)
     win.show()
     for _ in range(10):
         app.processEvents()
@@ -125,6 +140,9 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
 
     def flip_series(n: int, warm: bool) -> dict:
         view.prefetch = warm
+        if not warm:
+            # Pages met in an earlier series are not cold: read, filter and decimate anew.
+            view.source.clear_cache()
         view.home()
         idle(0.2)
         out, cpu, cpu_paint = [], [], []
@@ -150,8 +168,13 @@ def in_process(edf: Path, flips: int, model: Path | None, stage: bool) -> dict:
                 "cpu_to_paint_p95_ms": round(_pct(cpu_paint, 95), 2), "n": n}
 
     view.setFocus()
+    res["rows"] = {"visible": len(view.visible_channels), "in_view": len(view.rows_in_view()),
+                   "trace_px": round(view.viewbox.height())}
     res["flip_warm"] = flip_series(flips, True)
     res["flip_cold"] = flip_series(flips, False)
+    if pages_only:
+        win.close()
+        return res
     view.go_to(3600)
     res["rss_after_paging_mb"] = _rss()["VmRSS"]
 
@@ -235,6 +258,12 @@ def main(argv=None) -> int:
     p.add_argument("--model", type=Path, default=ROOT / "tests" / "data" / "golden_tiny")
     p.add_argument("--no-stage", action="store_true", help="skip the staging stall measurement")
     p.add_argument("--quick", action="store_true", help="fewer runs and flips")
+    p.add_argument("--channels", type=int, default=16,
+                   help="channels of the generated EDF (other than 16: an EEG of 10-10 sites)")
+    p.add_argument("--pages-only", action="store_true",
+                   help="time the opening and page flips only")
+    p.add_argument("--trace-px", type=int,
+                   help="least height of the trace view (px; default: the window's layout)")
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.flips = 2, 30
@@ -244,18 +273,29 @@ def main(argv=None) -> int:
     if edf is None:
         from _edf_gen import write_benchmark_edf
 
-        edf = write_benchmark_edf(Path(tmp.name) / "bench_8h.edf", hours=args.hours)
+        edf = write_benchmark_edf(Path(tmp.name) / "bench.edf", hours=args.hours,
+                                  n_channels=args.channels,
+                                  labels=None if args.channels == 16 else EEG_LABELS)
     size_mb = edf.stat().st_size / 2**20
+    import sleepfm_gui
+
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU, {platform.system()} "
                    f"{platform.release()}",
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "code": str(Path(sleepfm_gui.__file__).resolve().parent.parent),  # the tree measured
         "edf": str(edf), "edf_mb": round(size_mb, 1),
-        "process_start_to_first_page": process_start(edf, args.runs, os.environ["SLEEPFM_DATA_DIR"]),
     }
-    result.update(in_process(edf, args.flips, args.model, not args.no_stage))
+    if not args.pages_only:
+        result["process_start_to_first_page"] = process_start(edf, args.runs,
+                                                              os.environ["SLEEPFM_DATA_DIR"])
+    result.update(in_process(edf, args.flips, args.model, not args.no_stage, args.pages_only,
+                             args.trace_px))
     # The machine is shared: the load at the end says whether it changed during the run.
     result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.pages_only:
+        print(json.dumps(result, indent=2))
+        return 0
     result["memory_vs_edf"] = {
         "rss_after_paging_over_edf": round(result["rss_after_paging_mb"] / size_mb, 3),
         "growth_from_open_over_edf": round((result["rss_after_paging_mb"]
