@@ -1187,6 +1187,13 @@ class TraceView(QWidget):
         self._render_timer.stop()
         if self.rec is None or self.source is None:
             return
+        self._lay_out_rows()
+        self._update_labels()
+        self._paint_pending = self.model.start
+
+    def _lay_out_rows(self) -> None:
+        """Set the traces of the rows to draw for the current window (from the caches where
+        laid out already) and prepare the neighbouring pages' while idle."""
         m = self.model
         filters, notch = m.active_filters()
         start, stop = m.start, m.stop
@@ -1219,8 +1226,6 @@ class TraceView(QWidget):
         n = max(len(visible), 1)
         self.traces.set_rows(rows, QRectF(start, -(n - 1) - 1.5, stop - start, n + 2.0), paths)
         self._rows_drawn = (start, stop, tuple(visible[i].key for i in drawn))
-        self._update_labels()
-        self._paint_pending = start
         if self.prefetch:
             self._prefetch_timer.start()
 
@@ -1244,7 +1249,8 @@ class TraceView(QWidget):
         visible = self.model.visible_rows
         drawn = set(keys)
         if any(i >= len(visible) or visible[i].key not in drawn for i in self._rows_to_draw()):
-            self.render_now()
+            # The labels and the page are as they were: only the traces change.
+            self._lay_out_rows()
 
     def _draw_positions(self, row: DisplayChannel, x: np.ndarray, y: np.ndarray,
                         baseline: float) -> None:
