@@ -9,6 +9,7 @@ pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt")
 
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtGui import QImage, QPainter  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from sleepfm_gui.qt_axes import ClockAxis, EpochAxis  # noqa: E402
 
@@ -45,7 +46,7 @@ def test_page_axes_place_ticks_and_labels_as_the_general_pyqtgraph_axis(plot, qt
     item, clock, epochs = plot
     item.setXRange(*x_range, padding=0)
     item.vb.updateMatrix()
-    qtbot.wait(10)
+    QApplication.processEvents()  # the axes take the new range from posted events
     for axis in (clock, epochs):
         fast = _specs(axis, type(axis).generateDrawSpecs)
         assert fast == _specs(axis, pg.AxisItem.generateDrawSpecs)
@@ -58,6 +59,6 @@ def test_page_axes_with_fixed_ticks_fall_back_to_pyqtgraph(plot, qtbot):
     clock.setTicks([[(10.0, "ten"), (20.0, "twenty")]])
     item.setXRange(0.0, 30.0, padding=0)
     item.vb.updateMatrix()
-    qtbot.wait(10)
+    QApplication.processEvents()  # the axes take the new range from posted events
     texts = [t for *_, t in _specs(clock, type(clock).generateDrawSpecs)[2]]
     assert texts == ["ten", "twenty"]
